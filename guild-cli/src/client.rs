@@ -1,0 +1,161 @@
+//! Finding, starting and talking to the daemon.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use guild_proto::locations::Locations;
+use guild_proto::v1::{
+    DaemonStatus, GetStatusRequest, daemon_service_client::DaemonServiceClient,
+    output_service_client::OutputServiceClient, project_service_client::ProjectServiceClient,
+    run_service_client::RunServiceClient, series_service_client::SeriesServiceClient,
+};
+use tonic::transport::Channel;
+
+/// Largest response the CLI accepts (a list of every run).
+const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub locations: Locations,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub channel: Channel,
+    pub status: DaemonStatus,
+}
+
+impl Client {
+    pub fn daemon(&self) -> DaemonServiceClient<Channel> {
+        DaemonServiceClient::new(self.channel.clone())
+    }
+    pub fn runs(&self) -> RunServiceClient<Channel> {
+        RunServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
+    }
+    pub fn output(&self) -> OutputServiceClient<Channel> {
+        OutputServiceClient::new(self.channel.clone())
+    }
+    pub fn projects(&self) -> ProjectServiceClient<Channel> {
+        ProjectServiceClient::new(self.channel.clone())
+    }
+    pub fn series(&self) -> SeriesServiceClient<Channel> {
+        SeriesServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
+    }
+}
+
+/// Connects to a running daemon; None when nothing answers on the socket.
+pub async fn try_connect(target: &Target) -> anyhow::Result<Option<Client>> {
+    let socket = &target.locations.socket;
+    let Ok(channel) = guild_proto::connect::connect_unix(socket).await else {
+        return Ok(None);
+    };
+    let status = DaemonServiceClient::new(channel.clone())
+        .get_status(GetStatusRequest {})
+        .await
+        .map_err(|s| {
+            anyhow!(
+                "guildd at {} did not answer: {}",
+                socket.display(),
+                s.message()
+            )
+        })?
+        .into_inner();
+    if status.protocol != guild_proto::PROTOCOL {
+        bail!(
+            "guildd {} at {} speaks protocol {}, this guild {} speaks {}: stop it with `guild daemon stop` \
+             (runs keep running) and try again",
+            status.version,
+            socket.display(),
+            status.protocol,
+            guild_proto::VERSION,
+            guild_proto::PROTOCOL
+        );
+    }
+    Ok(Some(Client { channel, status }))
+}
+
+/// Connects, starting a daemon first when none is running.
+pub async fn connect(target: &Target) -> anyhow::Result<Client> {
+    if let Some(client) = try_connect(target).await? {
+        return Ok(client);
+    }
+    start_daemon(target, None).await
+}
+
+/// The guildd binary: beside this one, else on PATH.
+fn guildd_exe() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("guildd")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("guildd"))
+}
+
+/// Starts guildd in its own session with its log in the data dir, then waits until it
+/// answers on the socket (asking, not sleeping blindly), or fails with its log.
+pub async fn start_daemon(target: &Target, listen: Option<&str>) -> anyhow::Result<Client> {
+    let data_dir = &target.locations.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let log_path = target.locations.log_file();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let exe = guildd_exe();
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .arg("--socket")
+        .arg(&target.locations.socket);
+    if let Some(listen) = listen {
+        cmd.arg("--listen").arg(listen);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe; the daemon gets its own session so a Ctrl-C
+    // in this terminal never reaches it.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let log_start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(client) = try_connect(target).await? {
+            return Ok(client);
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "guildd exited ({status}) before it answered:\n{}",
+                log_since(&log_path, log_start)
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "guildd did not answer on {} within 20 s; see {}",
+                target.locations.socket.display(),
+                log_path.display()
+            );
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn log_since(path: &Path, offset: u64) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(text.get(offset as usize..).unwrap_or_default())
+        .trim_end()
+        .to_string()
+}

@@ -1,0 +1,398 @@
+//! What each `guild` command does: build a request, call the daemon, print the answer.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use guild_proto::locations::Locations;
+use guild_proto::time;
+use guild_proto::v1::{self as pb, RunStatus};
+
+use crate::client::{self, Client, Target};
+use crate::{Cli, Command, DaemonCommand, OpArgs, RunsCommand, follow, table};
+
+/// A gRPC status as a user reads it: its message, without the transport's debris.
+pub fn rpc<T>(result: Result<tonic::Response<T>, tonic::Status>) -> anyhow::Result<T> {
+    result
+        .map(|r| r.into_inner())
+        .map_err(|status| anyhow!("{}", status.message()))
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let target = Target {
+        locations: Locations::resolve(cli.data_dir.clone(), cli.socket.clone())?,
+    };
+    let project = project_dir(cli.project.clone())?;
+    match cli.command {
+        Command::Prepare(args) => start_op(&target, &project, None, "prepare", args).await,
+        Command::Train(args) => start_op(&target, &project, None, "train", args).await,
+        Command::Run { spec, op } => {
+            let (model, op_name) = match spec.split_once(':') {
+                Some((model, op_name)) => (Some(model.to_string()), op_name.to_string()),
+                None => (None, spec),
+            };
+            start_op(&target, &project, model, &op_name, op).await
+        }
+        Command::Evaluate {
+            args,
+            latest_run,
+            label,
+            background,
+        } => {
+            let (runs, flags): (Vec<String>, Vec<String>) =
+                args.into_iter().partition(|a| !a.contains('='));
+            let client = client::connect(&target).await?;
+            let source = match (runs.as_slice(), latest_run) {
+                ([run], false) => rpc(client
+                    .runs()
+                    .get_run(pb::GetRunRequest { run: run.clone() })
+                    .await)?
+                .run
+                .ok_or_else(|| anyhow!("no such run"))?,
+                ([], true) => latest_train_run(&client, &project).await?,
+                ([], false) => {
+                    bail!("evaluate which run? Name one (id, prefix or index) or pass --latest-run")
+                }
+                _ => bail!("evaluate takes one run, got {}", runs.join(" ")),
+            };
+            let args = OpArgs {
+                args: flags,
+                profile: None,
+                label,
+                background,
+            };
+            start_with(
+                &client,
+                &project,
+                Some(source.model.clone()),
+                "evaluate",
+                args,
+                Some(source.id),
+            )
+            .await
+        }
+        Command::Runs {
+            command: None,
+            all,
+            json,
+        } => {
+            let client = client::connect(&target).await?;
+            let limit = if all || json { 0 } else { 20 };
+            let list = rpc(client
+                .runs()
+                .list_runs(pb::ListRunsRequest {
+                    limit,
+                    offset: 0,
+                    project_dir: String::new(),
+                })
+                .await)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(list.runs.iter().map(table::run_json).collect())
+                );
+            } else {
+                print!("{}", table::runs(&list.runs, 1));
+                if (list.runs.len() as u32) < list.total {
+                    eprintln!(
+                        "Showing {} of {} runs (use --all to show all)",
+                        list.runs.len(),
+                        list.total
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Runs {
+            command: Some(RunsCommand::Info { run }),
+            ..
+        } => {
+            let client = client::connect(&target).await?;
+            let detail = rpc(client.runs().get_run(pb::GetRunRequest { run }).await)?;
+            print!("{}", table::run_info(&detail));
+            Ok(0)
+        }
+        Command::Runs {
+            command: Some(RunsCommand::Delete { runs }),
+            ..
+        } => {
+            if runs.is_empty() {
+                bail!("name the runs to delete");
+            }
+            let client = client::connect(&target).await?;
+            for run in runs {
+                let deleted = rpc(client.runs().delete_run(pb::DeleteRunRequest { run }).await)?;
+                println!("Deleted {}", deleted.id);
+            }
+            Ok(0)
+        }
+        Command::Status => {
+            let Some(client) = client::try_connect(&target).await? else {
+                println!(
+                    "guildd is not running (socket {})",
+                    target.locations.socket.display()
+                );
+                return Ok(1);
+            };
+            print_daemon_status(&client.status);
+            let list = rpc(client
+                .runs()
+                .list_runs(pb::ListRunsRequest::default())
+                .await)?;
+            let running: Vec<pb::Run> = list
+                .runs
+                .into_iter()
+                .filter(|r| matches!(r.status(), RunStatus::Running | RunStatus::Pending))
+                .collect();
+            if running.is_empty() {
+                println!("No runs are running.");
+            } else {
+                print!("{}", table::runs(&running, 0));
+            }
+            Ok(0)
+        }
+        Command::Stop { run } => {
+            let client = client::connect(&target).await?;
+            let stopped = rpc(client.runs().stop_run(pb::StopRunRequest { run }).await)?;
+            eprintln!("Stopping {}", stopped.id);
+            Ok(0)
+        }
+        Command::Watch { run } => {
+            let client = client::connect(&target).await?;
+            let run = rpc(client.runs().get_run(pb::GetRunRequest { run }).await)?
+                .run
+                .ok_or_else(|| anyhow!("no such run"))?;
+            follow::follow(&client, &run.id).await
+        }
+        Command::ListModels => {
+            let client = client::connect(&target).await?;
+            let project = rpc(client
+                .projects()
+                .get_project(pb::GetProjectRequest {
+                    project_dir: path_string(&project),
+                })
+                .await)?;
+            print!("{}", table::models(&project));
+            Ok(0)
+        }
+        Command::ListAttrs { run } => {
+            let client = client::connect(&target).await?;
+            let detail = rpc(client.runs().get_run(pb::GetRunRequest { run }).await)?;
+            for attr in detail.attrs {
+                println!("{}: {}", attr.name, attr.value);
+            }
+            Ok(0)
+        }
+        Command::ListSeries { run } => {
+            let client = client::connect(&target).await?;
+            let list = rpc(client
+                .series()
+                .list_series(pb::ListSeriesRequest { run })
+                .await)?;
+            print!("{}", table::series_keys(&list.keys));
+            Ok(0)
+        }
+        Command::Series { run, key, csv } => {
+            let client = client::connect(&target).await?;
+            let reply = rpc(client
+                .series()
+                .get_series(pb::GetSeriesRequest {
+                    run,
+                    keys: vec![key.clone()],
+                })
+                .await)?;
+            let samples = reply
+                .series
+                .into_iter()
+                .next()
+                .map(|s| s.samples)
+                .unwrap_or_default();
+            if csv {
+                println!("step,time_ms,value");
+            }
+            for s in samples {
+                if csv {
+                    println!("{},{},{}", s.step, s.time_ms, s.value);
+                } else {
+                    println!("{:>8}  {}  {}", s.step, time::display(s.time_ms), s.value);
+                }
+            }
+            Ok(0)
+        }
+        Command::Daemon { command } => daemon(&target, command).await,
+    }
+}
+
+fn print_daemon_status(status: &pb::DaemonStatus) {
+    println!(
+        "guildd {} (protocol {}) pid {}",
+        status.version, status.protocol, status.pid
+    );
+    println!("  socket:   {}", status.socket);
+    println!("  data dir: {}", status.data_dir);
+    if !status.tcp_address.is_empty() {
+        println!("  tcp:      {}", status.tcp_address);
+    }
+    println!("  running:  {}", status.running_runs);
+}
+
+async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
+    match command {
+        DaemonCommand::Start { listen } => {
+            if let Some(client) = client::try_connect(target).await? {
+                println!("guildd is already running (pid {})", client.status.pid);
+                return Ok(0);
+            }
+            let client = client::start_daemon(target, listen.as_deref()).await?;
+            print_daemon_status(&client.status);
+            Ok(0)
+        }
+        DaemonCommand::Stop { stop_runs } => {
+            let Some(client) = client::try_connect(target).await? else {
+                println!("guildd is not running");
+                return Ok(0);
+            };
+            let pid = client.status.pid;
+            let reply = rpc(client
+                .daemon()
+                .shutdown(pb::ShutdownRequest { stop_runs })
+                .await)?;
+            drop(client);
+            // The daemon removes its socket last: wait until nothing answers there.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while client::try_connect(target).await.ok().flatten().is_some() {
+                if std::time::Instant::now() > deadline {
+                    bail!("guildd (pid {pid}) did not stop within 30 s");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            match (stop_runs, reply.running_runs) {
+                (_, 0) => println!("Stopped guildd (pid {pid})"),
+                (true, n) => println!("Stopped guildd (pid {pid}) and {n} running run(s)"),
+                (false, n) => println!(
+                    "Stopped guildd (pid {pid}); {n} run(s) keep running and are adopted by the next daemon \
+                     (use --stop-runs to stop them)"
+                ),
+            }
+            Ok(0)
+        }
+        DaemonCommand::Status => match client::try_connect(target).await? {
+            Some(client) => {
+                print_daemon_status(&client.status);
+                Ok(0)
+            }
+            None => {
+                println!(
+                    "guildd is not running (socket {})",
+                    target.locations.socket.display()
+                );
+                Ok(1)
+            }
+        },
+    }
+}
+
+fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = match given {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("cannot read the current folder")?,
+    };
+    dir.canonicalize()
+        .with_context(|| format!("no such folder: {}", dir.display()))
+}
+
+fn path_string(path: &std::path::Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+async fn latest_train_run(client: &Client, project: &std::path::Path) -> anyhow::Result<pb::Run> {
+    let list = rpc(client
+        .runs()
+        .list_runs(pb::ListRunsRequest {
+            limit: 0,
+            offset: 0,
+            project_dir: path_string(project),
+        })
+        .await)?;
+    list.runs
+        .into_iter()
+        .find(|r| r.op == "train" && r.status() == RunStatus::Completed)
+        .ok_or_else(|| {
+            anyhow!(
+                "no completed train run in {} (run `guild train` first)",
+                project.display()
+            )
+        })
+}
+
+/// Splits `MODEL NAME=VALUE ...` into the model and the flags.
+fn split_op_args(args: &[String]) -> anyhow::Result<(Option<String>, Vec<pb::Flag>)> {
+    let mut model = None;
+    let mut flags = Vec::new();
+    for arg in args {
+        match arg.split_once('=') {
+            Some((name, value)) => {
+                if name.is_empty() {
+                    bail!("expected NAME=VALUE, got \"{arg}\"");
+                }
+                flags.push(pb::Flag {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+            }
+            None if model.is_none() => model = Some(arg.clone()),
+            None => bail!(
+                "unexpected argument \"{arg}\": flags are NAME=VALUE, and only one model may be named"
+            ),
+        }
+    }
+    Ok((model, flags))
+}
+
+async fn start_op(
+    target: &Target,
+    project: &std::path::Path,
+    model: Option<String>,
+    op: &str,
+    args: OpArgs,
+) -> anyhow::Result<u8> {
+    let client = client::connect(target).await?;
+    start_with(&client, project, model, op, args, None).await
+}
+
+async fn start_with(
+    client: &Client,
+    project: &std::path::Path,
+    model: Option<String>,
+    op: &str,
+    args: OpArgs,
+    source_run: Option<String>,
+) -> anyhow::Result<u8> {
+    let (named, flags) = split_op_args(&args.args)?;
+    if model.is_some() && named.is_some() && source_run.is_none() {
+        bail!("the model is given twice");
+    }
+    let request = pb::StartRunRequest {
+        project_dir: path_string(project),
+        model: model.or(named).unwrap_or_default(),
+        op: op.to_string(),
+        profile: args.profile.unwrap_or_default(),
+        flags,
+        source_run: source_run.unwrap_or_default(),
+        label: args.label,
+        env: std::env::vars().collect::<HashMap<_, _>>(),
+    };
+    let run = rpc(client.runs().start_run(request).await)?;
+    eprintln!(
+        "Run {} ({}:{}) in {}",
+        run.id, run.model, run.op, run.run_dir
+    );
+    if run.status() == RunStatus::Failed {
+        bail!("run {} failed to start: {}", run.id, run.reason);
+    }
+    if args.background {
+        println!("{}", run.id);
+        return Ok(0);
+    }
+    follow::follow(client, &run.id).await
+}

@@ -1,0 +1,157 @@
+//! `guild`: a thin client of guildd over its Unix socket.
+
+mod client;
+mod commands;
+mod follow;
+mod table;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "guild",
+    version,
+    about = "Run, record and compare ML training runs",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Project folder (the one holding the Guild file). Default: the current folder.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// The daemon's Unix socket.
+    #[arg(long, global = true, env = "GUILD_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// The daemon's data folder.
+    #[arg(long, global = true, env = "GUILD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct OpArgs {
+    /// MODEL (default: the project's first model) and NAME=VALUE flags.
+    #[arg(value_name = "MODEL|FLAG=VALUE")]
+    pub args: Vec<String>,
+    /// Flags profile ([flags "PROFILE"] in the Guild file).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Label for the run.
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// Start the run and return at once.
+    #[arg(long, short = 'b')]
+    pub background: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a model's prepare op (for example, download or generate data).
+    Prepare(OpArgs),
+    /// Train a model.
+    Train(OpArgs),
+    /// Run a model's evaluate op in an existing run (its RUNDIR).
+    Evaluate {
+        /// The run to evaluate (id, id prefix or index).
+        #[arg(value_name = "RUN|FLAG=VALUE")]
+        args: Vec<String>,
+        /// Evaluate the latest train run of this project.
+        #[arg(long)]
+        latest_run: bool,
+        #[arg(long, default_value = "")]
+        label: String,
+        #[arg(long, short = 'b')]
+        background: bool,
+    },
+    /// Run any op: MODEL:OP, or OP of the default model.
+    Run {
+        #[arg(value_name = "[MODEL:]OP")]
+        spec: String,
+        #[command(flatten)]
+        op: OpArgs,
+    },
+    /// List runs, newest first (1 is the latest).
+    Runs {
+        #[command(subcommand)]
+        command: Option<RunsCommand>,
+        /// Show every run (default: the latest 20).
+        #[arg(long, short = 'a')]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The daemon and its running runs.
+    Status,
+    /// Stop a running run.
+    Stop { run: String },
+    /// Follow a run's output until it ends.
+    Watch { run: String },
+    /// The project's models, ops and flags.
+    ListModels,
+    /// A run's attributes.
+    ListAttrs { run: String },
+    /// A run's series keys with their last, min and max values.
+    ListSeries { run: String },
+    /// Print a series' samples.
+    Series {
+        run: String,
+        key: String,
+        /// CSV with a header.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Start, stop or query the daemon.
+    Daemon {
+        #[command(subcommand)]
+        command: DaemonCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RunsCommand {
+    /// Everything about one run.
+    Info { run: String },
+    /// Delete runs (their folders too). Running runs are refused.
+    Delete { runs: Vec<String> },
+}
+
+#[derive(Subcommand)]
+pub enum DaemonCommand {
+    /// Start guildd in the background (if it is not running).
+    Start {
+        /// Also serve TCP (token required), e.g. 127.0.0.1:6333.
+        #[arg(long, env = "GUILD_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Stop guildd. Runs keep running (a later daemon adopts them) unless --stop-runs.
+    Stop {
+        #[arg(long)]
+        stop_runs: bool,
+    },
+    /// Whether guildd runs, and where.
+    Status,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("guild: cannot start: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::dispatch(cli)) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(err) => {
+            eprintln!("guild: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,4 @@
+fn main() {
+    // sqlx::migrate! embeds these folders; rebuild when a migration changes.
+    println!("cargo:rerun-if-changed=../migrations");
+}

@@ -1,0 +1,91 @@
+//! The gRPC API: one file per service, thin handlers over the run manager and stores.
+//! Served on the Unix socket (no token: its 0600 mode is the guard) and, when asked,
+//! on loopback TCP (every request needs the data dir's token).
+
+mod daemon;
+mod output;
+mod projects;
+mod runs;
+mod series;
+
+use std::sync::Arc;
+
+use guild_proto::v1::{
+    daemon_service_server::DaemonServiceServer, output_service_server::OutputServiceServer,
+    project_service_server::ProjectServiceServer, run_service_server::RunServiceServer,
+    series_service_server::SeriesServiceServer,
+};
+use tonic::service::Routes;
+
+use crate::runs::Manager;
+
+/// What every handler can reach.
+pub struct Shared {
+    pub manager: Manager,
+    pub data_dir: String,
+    pub socket: String,
+    pub tcp_address: String,
+    pub started_ms: i64,
+    /// Asks the daemon to shut down (`true`: stop running runs first).
+    pub shutdown: tokio::sync::mpsc::Sender<bool>,
+}
+
+/// Largest request or response message.
+pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+pub fn routes(shared: Arc<Shared>) -> Routes {
+    let mut routes = Routes::builder();
+    routes
+        .add_service(DaemonServiceServer::new(daemon::Daemon(shared.clone())))
+        .add_service(ProjectServiceServer::new(projects::Projects))
+        .add_service(
+            RunServiceServer::new(runs::Runs(shared.clone()))
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(OutputServiceServer::new(output::Output(shared.clone())))
+        .add_service(
+            SeriesServiceServer::new(series::Series(shared)).max_encoding_message_size(MAX_MESSAGE),
+        );
+    routes.routes()
+}
+
+/// Rejects TCP requests that lack the token (`x-guild-token` or `authorization: Bearer`).
+#[derive(Clone)]
+pub struct TokenCheck {
+    pub token: Arc<str>,
+}
+
+impl tonic::service::Interceptor for TokenCheck {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let meta = request.metadata();
+        let given = meta
+            .get(guild_proto::TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| {
+                meta.get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+            });
+        match given {
+            Some(token) if constant_time_eq(token.as_bytes(), self.token.as_bytes()) => Ok(request),
+            _ => Err(tonic::Status::unauthenticated(
+                "a token is required on TCP: use the URL `guild view` prints",
+            )),
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Fails with InvalidArgument naming the field when a required string is empty.
+pub(crate) fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, tonic::Status> {
+    if value.trim().is_empty() {
+        Err(tonic::Status::invalid_argument(format!(
+            "{field} is required"
+        )))
+    } else {
+        Ok(value)
+    }
+}

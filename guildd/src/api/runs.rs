@@ -1,0 +1,187 @@
+//! RunService: start, list, inspect, stop, delete and watch runs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use guild_proto::v1::{self as pb, run_service_server::RunService};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::{Shared, required};
+use crate::runs::StartSpec;
+use crate::store::rundb;
+
+pub struct Runs(pub Arc<Shared>);
+
+/// Most flags one start request may carry.
+const MAX_FLAGS: usize = 1000;
+
+#[tonic::async_trait]
+impl RunService for Runs {
+    async fn start_run(
+        &self,
+        request: Request<pb::StartRunRequest>,
+    ) -> Result<Response<pb::Run>, Status> {
+        let req = request.into_inner();
+        let project_dir = required("project_dir", &req.project_dir)?;
+        if !Path::new(project_dir).is_absolute() {
+            return Err(Status::invalid_argument(format!(
+                "project_dir must be an absolute path, got \"{project_dir}\""
+            )));
+        }
+        let op = required("op", &req.op)?.to_string();
+        if req.flags.len() > MAX_FLAGS {
+            return Err(Status::invalid_argument(format!(
+                "flags: at most {MAX_FLAGS} flags"
+            )));
+        }
+        if let Some(bad) = req.flags.iter().find(|f| f.name.trim().is_empty()) {
+            return Err(Status::invalid_argument(format!(
+                "flags: a flag has no name (value \"{}\")",
+                bad.value
+            )));
+        }
+        let nonempty = |s: String| (!s.trim().is_empty()).then_some(s);
+        let spec = StartSpec {
+            project_dir: project_dir.into(),
+            model: nonempty(req.model),
+            op,
+            profile: nonempty(req.profile),
+            flags: req.flags.into_iter().map(|f| (f.name, f.value)).collect(),
+            source_run: nonempty(req.source_run),
+            label: req.label,
+            env: req.env.into_iter().collect(),
+        };
+        let run = self.0.manager.start(spec).await?;
+        Ok(Response::new(run.to_proto()))
+    }
+
+    async fn list_runs(
+        &self,
+        request: Request<pb::ListRunsRequest>,
+    ) -> Result<Response<pb::ListRunsResponse>, Status> {
+        let req = request.into_inner();
+        let project = (!req.project_dir.is_empty()).then_some(req.project_dir.as_str());
+        let (runs, total) = self
+            .0
+            .manager
+            .index()
+            .list_runs(project, req.limit, req.offset)
+            .await?;
+        Ok(Response::new(pb::ListRunsResponse {
+            runs: runs.iter().map(|r| r.to_proto()).collect(),
+            total,
+        }))
+    }
+
+    async fn get_run(
+        &self,
+        request: Request<pb::GetRunRequest>,
+    ) -> Result<Response<pb::RunDetail>, Status> {
+        let selector = required("run", &request.get_ref().run)?;
+        let index = self.0.manager.index();
+        let run = index.resolve(selector).await?;
+        let flags = index.run_flags(&run.id).await?;
+        let db_path = run.run_dir.join("guild.d").join("run.db");
+        let attrs = match rundb::open_read(&db_path).await {
+            Ok(mut conn) => rundb::read_pairs(&mut conn, &db_path, "attr").await?,
+            Err(_) => Vec::new(),
+        };
+        let series = index.summaries(&run.id).await?;
+        Ok(Response::new(pb::RunDetail {
+            run: Some(run.to_proto()),
+            flags: flags
+                .into_iter()
+                .map(|(name, value)| pb::Flag { name, value })
+                .collect(),
+            attrs: attrs
+                .into_iter()
+                .map(|(name, value)| pb::Attr { name, value })
+                .collect(),
+            series: series.iter().map(|s| s.to_proto()).collect(),
+        }))
+    }
+
+    async fn stop_run(
+        &self,
+        request: Request<pb::StopRunRequest>,
+    ) -> Result<Response<pb::Run>, Status> {
+        let selector = required("run", &request.get_ref().run)?;
+        Ok(Response::new(
+            self.0.manager.stop(selector).await?.to_proto(),
+        ))
+    }
+
+    async fn delete_run(
+        &self,
+        request: Request<pb::DeleteRunRequest>,
+    ) -> Result<Response<pb::DeleteRunResponse>, Status> {
+        let selector = required("run", &request.get_ref().run)?;
+        let run = self.0.manager.delete(selector).await?;
+        Ok(Response::new(pb::DeleteRunResponse { id: run.id }))
+    }
+
+    type WatchRunsStream = ReceiverStream<Result<pb::RunEvent, Status>>;
+
+    async fn watch_runs(
+        &self,
+        request: Request<pb::WatchRunsRequest>,
+    ) -> Result<Response<Self::WatchRunsStream>, Status> {
+        let selector = request.into_inner().run;
+        let manager = self.0.manager.clone();
+        // Subscribe before the snapshot so no change falls between the two.
+        let mut events = manager.subscribe();
+        let only = if selector.trim().is_empty() {
+            None
+        } else {
+            Some(manager.index().resolve(&selector).await?)
+        };
+        let snapshot = match &only {
+            Some(run) => vec![run.clone()],
+            None => manager.index().list_runs(None, 0, 0).await?.0,
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            for run in snapshot.into_iter().rev() {
+                if tx
+                    .send(Ok(pb::RunEvent {
+                        run: Some(run.to_proto()),
+                    }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            loop {
+                match events.recv().await {
+                    Ok(run) => {
+                        if only.as_ref().is_some_and(|o| o.id != run.id) {
+                            continue;
+                        }
+                        if tx
+                            .send(Ok(pb::RunEvent {
+                                run: Some(run.to_proto()),
+                            }))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        let _ = tx
+                            .send(Err(Status::resource_exhausted(format!(
+                                "this watcher fell {n} events behind and was dropped; watch again"
+                            ))))
+                            .await;
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}

@@ -1,0 +1,128 @@
+//! What a daemon holds while it runs: the data-dir lock (one daemon per data dir), the
+//! Unix socket (folder 0700, socket 0600, stale sockets probed and replaced), the optional
+//! TCP listener, and the TCP token.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use guild_proto::locations::Locations;
+use tokio::net::{TcpListener, UnixListener};
+
+pub struct Listeners {
+    pub unix: UnixListener,
+    pub socket: PathBuf,
+    pub tcp: Option<TcpListener>,
+    /// Held for the daemon's life: the data dir's lock.
+    _lock: File,
+}
+
+impl Listeners {
+    /// Takes the data dir's lock, then binds the socket and, when asked, TCP.
+    pub async fn bind(
+        locations: &Locations,
+        listen: Option<SocketAddr>,
+    ) -> anyhow::Result<Listeners> {
+        create_private_dir(&locations.data_dir)?;
+        let lock = lock_data_dir(&locations.lock_file())?;
+        let unix = bind_socket(&locations.socket).await?;
+        let tcp = match listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Listeners {
+            unix,
+            socket: locations.socket.clone(),
+            tcp,
+            _lock: lock,
+        })
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot set the mode of {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn lock_data_dir(path: &Path) -> anyhow::Result<File> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        bail!(
+            "another guildd (pid {}) is running for data dir {}",
+            pid.trim(),
+            path.parent().unwrap_or(path).display()
+        );
+    }
+    file.set_len(0)?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
+async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
+    }
+    if path.exists() {
+        // Only a socket nobody answers on may be replaced.
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            bail!("another daemon is listening on {}", path.display());
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+    }
+    // The socket must be 0600 before anyone can connect: bind under a umask that says so.
+    // SAFETY: umask only changes this process's file-creation mask; nothing else creates
+    // files while the daemon binds.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(path);
+    unsafe { libc::umask(old) };
+    let listener = bound.with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// The data dir's TCP token: created once (32 random bytes, hex, mode 0600), then reused.
+pub fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::fs::read_to_string(path) {
+        let token = token.trim().to_string();
+        if token.len() >= 32 {
+            return Ok(token);
+        }
+    }
+    let mut bytes = [0u8; 32];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for the token")?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(token.as_bytes())?;
+    Ok(token)
+}

@@ -1,0 +1,69 @@
+//! The daemon's errors, and the one place they become gRPC statuses.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request itself is wrong: a bad flag, an unknown model, a bad Guild file.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is fine but the run's state forbids it (deleting a running run).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database {}: {source}", path.display())]
+    Db {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migration of {}: {source}", path.display())]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn db(path: &std::path::Path) -> impl FnOnce(sqlx::Error) -> Self + use<> {
+        let path = path.to_path_buf();
+        move |source| Error::Db { path, source }
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        let message = err.to_string();
+        match err {
+            Error::Invalid(_) => tonic::Status::invalid_argument(message),
+            Error::NotFound(_) => tonic::Status::not_found(message),
+            Error::Conflict(_) => tonic::Status::failed_precondition(message),
+            Error::ShuttingDown => tonic::Status::unavailable(message),
+            Error::Io { .. } | Error::Db { .. } | Error::Migrate { .. } => {
+                tracing::error!("{message}");
+                tonic::Status::internal(message)
+            }
+        }
+    }
+}

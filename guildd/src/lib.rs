@@ -1,0 +1,122 @@
+//! guildd: the daemon that owns every run. `main` parses arguments and calls [`run`];
+//! tests start the real binary the same way a user does.
+
+pub mod api;
+pub mod daemon;
+pub mod error;
+pub mod project;
+pub mod runs;
+pub mod store;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use guild_proto::locations::Locations;
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+
+pub use daemon::Listeners;
+
+pub struct Config {
+    pub locations: Locations,
+    /// The Python interpreter for module ops.
+    pub python: String,
+    /// This binary, started as `guildd supervise` for each run.
+    pub supervisor_exe: PathBuf,
+}
+
+/// Serves until `shutdown` resolves or a client asks for shutdown. Runs keep running
+/// after the daemon exits unless the shutdown request asked to stop them.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let locations = &config.locations;
+    let index = store::Index::open(&locations.index_db()).await?;
+    let manager = runs::Manager::new(
+        index,
+        runs::Settings {
+            python: config.python.clone(),
+            supervisor_exe: config.supervisor_exe.clone(),
+        },
+    );
+    manager
+        .reconcile()
+        .await
+        .context("cannot reconcile runs left by an earlier daemon")?;
+
+    let (shutdown_tx, mut shutdown_rx) = tokio::sync::mpsc::channel::<bool>(1);
+    let tcp_address = match &listeners.tcp {
+        Some(tcp) => tcp.local_addr()?.to_string(),
+        None => String::new(),
+    };
+    let shared = Arc::new(api::Shared {
+        manager: manager.clone(),
+        data_dir: locations.data_dir.to_string_lossy().into_owned(),
+        socket: listeners.socket.to_string_lossy().into_owned(),
+        tcp_address: tcp_address.clone(),
+        started_ms: guild_proto::time::now_ms(),
+        shutdown: shutdown_tx,
+    });
+    let routes = api::routes(shared);
+    let (stop_serving, _) = tokio::sync::watch::channel(false);
+
+    let mut servers = tokio::task::JoinSet::new();
+    {
+        let mut stopped = stop_serving.subscribe();
+        let incoming = UnixListenerStream::new(listeners.unix);
+        let router = tonic::transport::Server::builder().add_routes(routes.clone());
+        servers.spawn(async move {
+            router
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+    }
+    if let Some(tcp) = listeners.tcp {
+        let token = daemon::load_or_create_token(&locations.token_file())?;
+        let mut stopped = stop_serving.subscribe();
+        let incoming = TcpListenerStream::new(tcp);
+        let router = tonic::transport::Server::builder()
+            .accept_http1(true)
+            .layer(tonic::service::InterceptorLayer::new(api::TokenCheck {
+                token: token.into(),
+            }))
+            .add_routes(routes);
+        servers.spawn(async move {
+            router
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+    }
+    eprintln!(
+        "guildd {} listening on {}{}",
+        guild_proto::VERSION,
+        listeners.socket.display(),
+        if tcp_address.is_empty() {
+            String::new()
+        } else {
+            format!(" and tcp {tcp_address}")
+        }
+    );
+
+    let stop_runs = tokio::select! {
+        _ = shutdown => false,
+        requested = shutdown_rx.recv() => requested.unwrap_or(false),
+        Some(result) = servers.join_next() => {
+            result.context("server task")?.context("server")?;
+            false
+        }
+    };
+    tracing::info!(stop_runs, "shutting down");
+    manager.shutdown(stop_runs).await;
+    let _ = stop_serving.send(true);
+    while servers.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(&listeners.socket);
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! `guildd`: parse arguments, set up logging, bind, serve.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use guild_proto::locations::Locations;
+
+#[derive(Parser)]
+#[command(
+    name = "guildd",
+    version,
+    about = "The Guild daemon: owns runs, records them, serves the API"
+)]
+struct Args {
+    /// Data folder (index database, token, lock). Default: $XDG_DATA_HOME/guild.
+    #[arg(long, env = "GUILD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Unix socket. Default: $XDG_RUNTIME_DIR/guild/guildd.sock (or DATA_DIR/guildd.sock
+    /// when --data-dir is given).
+    #[arg(long, env = "GUILD_SOCKET")]
+    socket: Option<PathBuf>,
+    /// Also serve on this TCP address (token required), e.g. 127.0.0.1:6333; port 0 picks one.
+    #[arg(long, env = "GUILD_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Allow --listen on an address other than loopback.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Python interpreter for module ops.
+    #[arg(long, env = "GUILD_PYTHON", default_value = "python3")]
+    python: String,
+    /// More logging (-v info, -vv debug); GUILD_LOG overrides.
+    #[arg(short, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GUILD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("guildd={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> std::process::ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("supervise") {
+        guildd::runs::supervisor::main(&argv[2..]);
+    }
+    let args = Args::parse();
+    init_tracing(args.verbose);
+    match serve(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("guildd: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: Args) -> anyhow::Result<()> {
+    if let Some(addr) = args.listen {
+        if !addr.ip().is_loopback() {
+            if !args.allow_remote {
+                anyhow::bail!(
+                    "--listen {addr} is not a loopback address; add --allow-remote to serve other hosts"
+                );
+            }
+            eprintln!(
+                "guildd: warning: serving on {addr}: anyone who can reach it and has the token can run code"
+            );
+        }
+    }
+    let locations = Locations::resolve(args.data_dir, args.socket)?;
+    let config = guildd::Config {
+        locations: locations.clone(),
+        python: args.python,
+        supervisor_exe: std::env::current_exe()?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listeners = guildd::Listeners::bind(&locations, args.listen).await?;
+        guildd::run(config, listeners, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

@@ -1,0 +1,274 @@
+//! One task per live run: it owns the run's run.db writer and tailer, waits for the
+//! process (or, for an adopted run, watches its pid), carries out stops, and records
+//! the run's end.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::supervisor::ExitRecord;
+use super::tail::{STDERR_FILE, STDOUT_FILE, Tailer};
+use super::{Manager, Progress};
+use crate::store::{RunDb, RunRecord, Status};
+
+/// How often output files are read while a run is quiet.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a stopped run gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Starts `guildd supervise GUILD_D ARGV...` in a new session, with the run's output
+/// files as its stdout and stderr. Returns a message for the user on failure.
+pub fn spawn_supervisor(
+    exe: &Path,
+    guild_d: &Path,
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Result<Child, String> {
+    let open = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(guild_d.join(name))
+            .map_err(|e| format!("cannot create {}: {e}", guild_d.join(name).display()))
+    };
+    let (stdout, stderr) = (open(STDOUT_FILE)?, open(STDERR_FILE)?);
+    let mut cmd = Command::new(exe);
+    cmd.arg("supervise")
+        .arg(guild_d)
+        .args(argv)
+        .env_clear()
+        .envs(env)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    // SAFETY: setsid is async-signal-safe; it makes the supervisor a session and group
+    // leader, so the run outlives the daemon and a stop reaches the whole tree.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| format!("cannot start the run's supervisor {}: {e}", exe.display()))
+}
+
+/// The process's start time in clock ticks since boot (/proc/PID/stat field 22):
+/// with the pid, it identifies a process across daemon restarts.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether `pid` is still the process that was started as the run (not a reused pid,
+/// not a zombie).
+pub fn same_process(pid: u32, start: Option<u64>) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return false;
+    }
+    match start {
+        Some(start) => fields.get(19).and_then(|s| s.parse::<u64>().ok()) == Some(start),
+        None => true,
+    }
+}
+
+fn signal_group(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill with a negative pid signals the process group the supervisor leads.
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), signal);
+    }
+}
+
+pub(super) struct RunTask {
+    pub manager: Manager,
+    pub record: RunRecord,
+    pub db: RunDb,
+    pub tailer: Tailer,
+    pub progress: watch::Sender<Progress>,
+    pub stop: mpsc::Receiver<()>,
+    pub stop_requested: bool,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl RunTask {
+    pub async fn run(mut self, mut child: Option<Child>) {
+        let guild_d = self.record.run_dir.join("guild.d");
+        let pid = self.record.pid.unwrap_or(0);
+        // A stop asked of an earlier daemon (an adopted run) is in the run's attrs.
+        let mut stop_requested = self.stop_requested;
+        let mut kill_at: Option<Instant> = None;
+        let mut supervisor_signal = None;
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                status = wait(&mut child) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    supervisor_signal = status.and_then(|s| s.signal());
+                    break;
+                }
+                Some(()) = self.stop.recv(), if !stop_requested => {
+                    stop_requested = true;
+                    let _ = self.db.put_attrs(&[("stop_requested".into(), guild_proto::time::now_ms().to_string())]).await;
+                    if pid > 0 {
+                        signal_group(pid, libc::SIGTERM);
+                    }
+                    kill_at = Some(Instant::now() + STOP_GRACE);
+                }
+                _ = sleep_until(kill_at) => {
+                    kill_at = None;
+                    if pid > 0 {
+                        signal_group(pid, libc::SIGKILL);
+                    }
+                }
+                _ = self.shutdown.changed() => {
+                    // The daemon is going away; the run goes on. Commit what was read.
+                    self.poll(false).await;
+                    self.db.close().await;
+                    return;
+                }
+                _ = tick.tick() => {
+                    while self.poll(false).await {}
+                    if child.is_none() && !same_process(pid, self.record.pid_start) {
+                        break;
+                    }
+                }
+            }
+        }
+        while self.poll(true).await {}
+        self.finish(&guild_d, stop_requested, supervisor_signal)
+            .await;
+    }
+
+    /// Reads and commits new output. Returns true when there is more to read at once.
+    async fn poll(&mut self, finished: bool) -> bool {
+        let (batch, more) = self.tailer.poll(guild_proto::time::now_ms(), finished);
+        if batch.is_empty() {
+            return more;
+        }
+        match self.db.commit(&batch).await {
+            Ok(last_seq) => {
+                self.progress.send_modify(|p| p.last_seq = last_seq);
+                let changed = self.tailer.take_changed();
+                if let Err(err) = self
+                    .manager
+                    .index()
+                    .put_summaries(&self.record.id, &changed)
+                    .await
+                {
+                    tracing::warn!(run = %self.record.id, "cannot update series summaries: {err}");
+                }
+            }
+            Err(err) => {
+                tracing::error!(run = %self.record.id, "{err}");
+                super::append_error(&self.record.run_dir.join("guild.d"), &err.to_string());
+            }
+        }
+        more
+    }
+
+    async fn finish(mut self, guild_d: &Path, stopped: bool, supervisor_signal: Option<i32>) {
+        let exit = ExitRecord::read(guild_d);
+        let now = guild_proto::time::now_ms();
+        let record = &mut self.record;
+        record.stopped_ms = Some(exit.as_ref().map_or(now, ExitRecord::ended_ms));
+        match exit {
+            Some(ExitRecord::Exited { code, .. }) => {
+                record.exit_status = Some(code);
+                record.status = if stopped {
+                    Status::Terminated
+                } else if code == 0 {
+                    Status::Completed
+                } else {
+                    Status::Error
+                };
+            }
+            Some(ExitRecord::Signalled { signal, .. }) => {
+                record.exit_status = Some(-signal);
+                record.status = if stopped {
+                    Status::Terminated
+                } else {
+                    Status::Error
+                };
+                if !stopped {
+                    record.reason = format!("killed by signal {signal}");
+                }
+            }
+            Some(ExitRecord::Failed { reason, .. }) => {
+                record.status = Status::Failed;
+                record.reason = reason;
+            }
+            None => {
+                record.exit_status = supervisor_signal.map(|s| -s);
+                record.status = if stopped {
+                    Status::Terminated
+                } else {
+                    Status::Failed
+                };
+                if !stopped {
+                    record.reason = match supervisor_signal {
+                        Some(signal) => {
+                            format!("the run's supervisor was killed by signal {signal}")
+                        }
+                        None => "the run ended without recording an exit status".into(),
+                    };
+                }
+            }
+        }
+        if !record.reason.is_empty() {
+            super::append_error(guild_d, &record.reason);
+        }
+        let mut attrs = vec![(
+            "stopped".to_string(),
+            record.stopped_ms.unwrap_or(now).to_string(),
+        )];
+        if let Some(code) = record.exit_status {
+            attrs.push(("exit_status".to_string(), code.to_string()));
+        }
+        attrs.push(("status".to_string(), record.status.as_str().to_string()));
+        if !record.reason.is_empty() {
+            attrs.push(("reason".to_string(), record.reason.clone()));
+        }
+        if let Err(err) = self.db.put_attrs(&attrs).await {
+            tracing::error!(run = %record.id, "{err}");
+        }
+        if let Err(err) = self.manager.index().update_run(record).await {
+            tracing::error!(run = %record.id, "{err}");
+        }
+        self.db.close().await;
+        self.manager.finished(&self.record);
+        self.progress.send_modify(|p| p.finished = true);
+    }
+}
+
+async fn wait(child: &mut Option<Child>) -> Option<std::process::ExitStatus> {
+    match child {
+        Some(child) => child.wait().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

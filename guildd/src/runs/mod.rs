@@ -1,0 +1,465 @@
+//! Runs owned by the daemon: starting them from a Guild file, stopping them, following
+//! them to their end, and adopting the ones a previous daemon left running.
+//!
+//! Each live run has one task (see `live`) that owns its run.db writer, its tailer and
+//! its process; the manager keeps only a handle per live run (to stop it and to follow
+//! its progress) and a broadcast of status changes.
+
+pub mod live;
+pub mod output;
+pub mod prepare;
+pub mod supervisor;
+pub mod tail;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::store::{Index, RunDb, RunRecord, Status};
+pub use prepare::StartSpec;
+
+/// How far a live run has got: the last committed output seq, and whether it ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Progress {
+    pub last_seq: i64,
+    pub finished: bool,
+}
+
+struct LiveHandle {
+    stop: mpsc::Sender<()>,
+    progress: watch::Receiver<Progress>,
+}
+
+pub struct Settings {
+    /// The Python interpreter for module ops (`GUILD_PYTHON`, default `python3`).
+    pub python: String,
+    /// This daemon's own executable, started as `guildd supervise` for every run.
+    pub supervisor_exe: PathBuf,
+}
+
+pub(crate) struct Inner {
+    index: Index,
+    settings: Settings,
+    live: Mutex<HashMap<String, LiveHandle>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    events: broadcast::Sender<RunRecord>,
+    shutdown: watch::Sender<bool>,
+}
+
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl Manager {
+    pub fn new(index: Index, settings: Settings) -> Manager {
+        let (events, _) = broadcast::channel(1024);
+        let (shutdown, _) = watch::channel(false);
+        Manager {
+            inner: Arc::new(Inner {
+                index,
+                settings,
+                live: Mutex::new(HashMap::new()),
+                tasks: Mutex::new(Vec::new()),
+                events,
+                shutdown,
+            }),
+        }
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.inner.index
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<RunRecord> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.inner.live.lock().map(|live| live.len()).unwrap_or(0)
+    }
+
+    /// Follows a run's progress; None when the run is not live (it has ended).
+    pub fn progress(&self, id: &str) -> Option<watch::Receiver<Progress>> {
+        self.inner
+            .live
+            .lock()
+            .ok()?
+            .get(id)
+            .map(|h| h.progress.clone())
+    }
+
+    fn publish(&self, run: &RunRecord) {
+        let _ = self.inner.events.send(run.clone());
+    }
+
+    pub async fn start(&self, spec: StartSpec) -> Result<RunRecord> {
+        if *self.inner.shutdown.borrow() {
+            return Err(Error::ShuttingDown);
+        }
+        let source = match &spec.source_run {
+            Some(selector) => Some(self.inner.index.resolve(selector).await?),
+            None if spec.op == "evaluate" => {
+                return Err(Error::Invalid(
+                    "evaluate runs in an existing run: name one (RUN or --latest-run)".into(),
+                ));
+            }
+            None => None,
+        };
+        let plan = prepare::plan(&spec)?;
+        let created_ms = guild_proto::time::now_ms();
+        let (id, run_dir) = prepare::create_run_dir(
+            &plan.runroot,
+            &guild_proto::time::run_stamp(created_ms),
+            &plan.model,
+        )?;
+        let guild_d = run_dir.join("guild.d");
+        std::fs::File::create(guild_d.join("errors.log"))
+            .map_err(|e| Error::io("cannot create", guild_d.join("errors.log"), e))?;
+        // An op that works in another run (evaluate) gets that run's folder as RUNDIR.
+        let work_dir = source
+            .as_ref()
+            .map(|s| s.run_dir.clone())
+            .unwrap_or_else(|| run_dir.clone());
+        let argv = prepare::command_line(&plan, &self.inner.settings.python, &work_dir);
+
+        let mut record = RunRecord {
+            id: id.clone(),
+            project_dir: plan.project_dir.to_string_lossy().into_owned(),
+            project_name: plan.project_name.clone(),
+            model: plan.model.clone(),
+            op: plan.op.clone(),
+            status: Status::Pending,
+            created_ms,
+            started_ms: None,
+            stopped_ms: None,
+            exit_status: None,
+            run_dir: run_dir.clone(),
+            label: spec.label.clone(),
+            pid: None,
+            pid_start: None,
+            reason: String::new(),
+            source_run: source.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+        };
+
+        let mut db = RunDb::open(&guild_d.join("run.db")).await?;
+        db.put_flags(&plan.flags).await?;
+        let mut env = if spec.env.is_empty() {
+            std::env::vars().collect()
+        } else {
+            spec.env.clone()
+        };
+        env.insert("RUNDIR".into(), work_dir.to_string_lossy().into_owned());
+        env.insert("GUILD_RUN_ID".into(), id.clone());
+        env.insert("GPU_COUNT".into(), prepare::gpu_count(&env).to_string());
+        env.insert("PYTHONUNBUFFERED".into(), "1".into());
+        let recorded_env: serde_json::Map<String, serde_json::Value> = env
+            .iter()
+            .filter(|(name, _)| !prepare::is_secret(name))
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let host = hostname();
+        let mut attrs = vec![
+            ("id".to_string(), id.clone()),
+            ("model".to_string(), plan.model.clone()),
+            ("op".to_string(), plan.op.clone()),
+            (
+                "cmd".to_string(),
+                serde_json::to_string(&argv).unwrap_or_default(),
+            ),
+            (
+                "env".to_string(),
+                serde_json::Value::Object(recorded_env).to_string(),
+            ),
+            ("created".to_string(), created_ms.to_string()),
+            ("host".to_string(), host),
+            (
+                "user".to_string(),
+                env.get("USER").cloned().unwrap_or_else(user_name),
+            ),
+            (
+                "project".to_string(),
+                plan.project_dir.to_string_lossy().into_owned(),
+            ),
+            ("project_name".to_string(), plan.project_name.clone()),
+            (
+                "guild_version".to_string(),
+                guild_proto::VERSION.to_string(),
+            ),
+        ];
+        if let Some(profile) = &spec.profile {
+            attrs.push(("profile".to_string(), profile.clone()));
+        }
+        if let Some(source) = &source {
+            attrs.push(("source_run".to_string(), source.id.clone()));
+            attrs.push((
+                "source_run_dir".to_string(),
+                source.run_dir.to_string_lossy().into_owned(),
+            ));
+        }
+        if !spec.label.is_empty() {
+            attrs.push(("label".to_string(), spec.label.clone()));
+        }
+        db.put_attrs(&attrs).await?;
+
+        std::fs::copy(&plan.guild_file, guild_d.join("Guild"))
+            .map_err(|e| Error::io("cannot copy", &plan.guild_file, e))?;
+        let sources = guild_d.join("sources");
+        let snapshot = {
+            let (plan_dir, runroot, requires) = (
+                plan.project_dir.clone(),
+                plan.runroot.clone(),
+                plan.requires.clone(),
+            );
+            let sources = sources.clone();
+            tokio::task::spawn_blocking(move || {
+                prepare::snapshot_sources(&plan_dir, &runroot, &requires, &sources)
+            })
+        };
+        if let Ok(Err(err)) = snapshot.await {
+            append_error(&guild_d, &format!("source snapshot incomplete: {err}"));
+        }
+        self.inner.index.insert_run(&record, &plan.flags).await?;
+        self.publish(&record);
+
+        let spawned = live::spawn_supervisor(
+            &self.inner.settings.supervisor_exe,
+            &guild_d,
+            &argv,
+            &env,
+            &plan.project_dir,
+        );
+        let child = match spawned {
+            Ok(child) => child,
+            Err(reason) => {
+                record.status = Status::Failed;
+                record.reason = reason.clone();
+                record.stopped_ms = Some(guild_proto::time::now_ms());
+                append_error(&guild_d, &reason);
+                db.put_attrs(&[("failed".to_string(), reason)]).await?;
+                db.close().await;
+                self.inner.index.update_run(&record).await?;
+                self.publish(&record);
+                return Ok(record);
+            }
+        };
+        record.status = Status::Running;
+        record.started_ms = Some(guild_proto::time::now_ms());
+        record.pid = child.id();
+        record.pid_start = record.pid.and_then(live::process_start_time);
+        db.put_attrs(&[
+            (
+                "started".to_string(),
+                record.started_ms.unwrap_or(0).to_string(),
+            ),
+            ("pid".to_string(), record.pid.unwrap_or(0).to_string()),
+        ])
+        .await?;
+        self.inner.index.update_run(&record).await?;
+        self.publish(&record);
+        self.track(record.clone(), db, Some(child)).await?;
+        Ok(record)
+    }
+
+    /// Hands a live run to its own task.
+    async fn track(
+        &self,
+        record: RunRecord,
+        mut db: RunDb,
+        child: Option<tokio::process::Child>,
+    ) -> Result<()> {
+        let offsets = db.offsets().await?;
+        let summaries = self.inner.index.summaries(&record.id).await?;
+        let stop_requested = db.attr("stop_requested").await?.is_some();
+        let (stop_tx, stop_rx) = mpsc::channel(4);
+        let (progress_tx, progress_rx) = watch::channel(Progress {
+            last_seq: db.last_seq(),
+            finished: false,
+        });
+        let id = record.id.clone();
+        if let Ok(mut live) = self.inner.live.lock() {
+            live.insert(
+                id.clone(),
+                LiveHandle {
+                    stop: stop_tx,
+                    progress: progress_rx,
+                },
+            );
+        }
+        let task = live::RunTask {
+            manager: self.clone(),
+            tailer: tail::Tailer::new(&record.run_dir.join("guild.d"), &offsets, summaries),
+            record,
+            db,
+            progress: progress_tx,
+            stop: stop_rx,
+            stop_requested,
+            shutdown: self.inner.shutdown.subscribe(),
+        };
+        let handle = tokio::spawn(task.run(child));
+        if let Ok(mut tasks) = self.inner.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(handle);
+        }
+        Ok(())
+    }
+
+    /// Called by a run's task when it has recorded the run's end.
+    pub(crate) fn finished(&self, record: &RunRecord) {
+        if let Ok(mut live) = self.inner.live.lock() {
+            live.remove(&record.id);
+        }
+        self.publish(record);
+    }
+
+    pub async fn stop(&self, selector: &str) -> Result<RunRecord> {
+        let run = self.inner.index.resolve(selector).await?;
+        let stop = self
+            .inner
+            .live
+            .lock()
+            .ok()
+            .and_then(|live| live.get(&run.id).map(|h| h.stop.clone()));
+        match stop {
+            Some(stop) => {
+                let _ = stop.send(()).await;
+                Ok(run)
+            }
+            None => Err(Error::Conflict(format!(
+                "run {} is not running (status {})",
+                run.id,
+                run.status.as_str()
+            ))),
+        }
+    }
+
+    pub async fn delete(&self, selector: &str) -> Result<RunRecord> {
+        let run = self.inner.index.resolve(selector).await?;
+        if run.status.is_active() || self.progress(&run.id).is_some() {
+            return Err(Error::Conflict(format!(
+                "run {} is {}; stop it first (guild stop {})",
+                run.id,
+                run.status.as_str(),
+                run.id
+            )));
+        }
+        self.inner.index.delete_run(&run.id).await?;
+        if run.run_dir.join("guild.d").is_dir() {
+            std::fs::remove_dir_all(&run.run_dir)
+                .map_err(|e| Error::io("cannot remove run folder", &run.run_dir, e))?;
+        }
+        Ok(run)
+    }
+
+    /// At start-up: every run the index says is active is either still running (adopt
+    /// it), ended while no daemon watched (record its exit status), or gone (failed).
+    pub async fn reconcile(&self) -> Result<()> {
+        for mut record in self.inner.index.active_runs().await? {
+            let guild_d = record.run_dir.join("guild.d");
+            let alive = record
+                .pid
+                .is_some_and(|pid| live::same_process(pid, record.pid_start));
+            let exit = supervisor::ExitRecord::read(&guild_d);
+            if record.status == Status::Running && (alive || exit.is_some()) {
+                match RunDb::open(&guild_d.join("run.db")).await {
+                    Ok(db) => {
+                        tracing::info!(run = %record.id, alive, "adopting run");
+                        self.track(record, db, None).await?;
+                        continue;
+                    }
+                    Err(err) => record.reason = format!("cannot open its run.db: {err}"),
+                }
+            } else {
+                record.reason = if record.status == Status::Pending {
+                    "guildd stopped before the run started".into()
+                } else {
+                    "the run's processes ended while guildd was down and left no exit status".into()
+                };
+            }
+            record.status = Status::Failed;
+            record.stopped_ms = Some(guild_proto::time::now_ms());
+            append_error(&guild_d, &record.reason);
+            self.inner.index.update_run(&record).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops following runs (they keep running unless `stop_runs`) and waits for the
+    /// run tasks to commit what they read.
+    pub async fn shutdown(&self, stop_runs: bool) {
+        if stop_runs {
+            let handles: Vec<_> = self
+                .inner
+                .live
+                .lock()
+                .map(|live| {
+                    live.values()
+                        .map(|h| (h.stop.clone(), h.progress.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (stop, _) in &handles {
+                let _ = stop.send(()).await;
+            }
+            for (_, mut progress) in handles {
+                let _ = progress.wait_for(|p| p.finished).await;
+            }
+        }
+        let _ = self.inner.shutdown.send(true);
+        let tasks = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Appends a line to the run's `guild.d/errors.log` (best effort: it is itself the error report).
+pub fn append_error(guild_d: &std::path::Path, message: &str) {
+    use std::io::Write;
+    let line = format!(
+        "{} {message}\n",
+        guild_proto::time::display(guild_proto::time::now_ms())
+    );
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(guild_d.join("errors.log"))
+    {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn user_name() -> String {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut parts = line.split(':');
+                let name = parts.next()?;
+                (parts.nth(1)? == uid.to_string()).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}

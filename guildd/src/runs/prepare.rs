@@ -1,0 +1,308 @@
+//! Everything done before a run's process starts: resolving the op against the Guild
+//! file, the command line, the run directory, the source snapshot and the environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::project::{self, OpCommand};
+
+/// Files larger than this are left out of `guild.d/sources`.
+pub const SOURCE_FILE_LIMIT: u64 = 1024 * 1024;
+/// At most this many files are snapshotted (a project folder full of data is not source).
+pub const SOURCE_COUNT_LIMIT: usize = 2000;
+
+/// What a start request asks for, already validated by the API layer.
+#[derive(Debug, Clone, Default)]
+pub struct StartSpec {
+    pub project_dir: PathBuf,
+    pub model: Option<String>,
+    pub op: String,
+    pub profile: Option<String>,
+    pub flags: Vec<(String, String)>,
+    /// Run id of the run an evaluate-like op works in (its RUNDIR).
+    pub source_run: Option<String>,
+    pub label: String,
+    /// The client's environment; empty means the daemon's own.
+    pub env: BTreeMap<String, String>,
+}
+
+/// A run resolved from its Guild file, ready to be created.
+pub struct Plan {
+    pub project_dir: PathBuf,
+    pub project_name: String,
+    pub runroot: PathBuf,
+    pub model: String,
+    pub op: String,
+    pub op_command: OpCommand,
+    pub flags: Vec<(String, String)>,
+    pub guild_file: PathBuf,
+    pub requires: Vec<String>,
+}
+
+pub fn plan(spec: &StartSpec) -> Result<Plan> {
+    let guild_file = spec.project_dir.join("Guild");
+    if !guild_file.is_file() {
+        return Err(Error::Invalid(format!(
+            "no Guild file in {} (run guild in a project folder, or pass -C DIR)",
+            spec.project_dir.display()
+        )));
+    }
+    let project = project::load(&guild_file).map_err(|e| Error::Invalid(e.to_string()))?;
+    let model = project
+        .model(spec.model.as_deref())
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let op = model
+        .op(&spec.op)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let flags = project
+        .resolve_flags(model, spec.profile.as_deref(), &spec.flags)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    for required in &op.requires {
+        if !spec.project_dir.join(required).exists() {
+            let hint = if model.op("prepare").is_ok() && op.name != "prepare" {
+                format!(
+                    "; run `guild prepare{}` first",
+                    model_arg(&project, &model.name)
+                )
+            } else {
+                String::new()
+            };
+            return Err(Error::Invalid(format!(
+                "{}:{} requires {required}, which does not exist in {}{hint}",
+                model.name,
+                op.name,
+                spec.project_dir.display()
+            )));
+        }
+    }
+    let op_command = project::parse_op_command(&op.command)
+        .map_err(|e| Error::Invalid(format!("Guild:{}: {e}", op.line)))?;
+    Ok(Plan {
+        project_dir: spec.project_dir.clone(),
+        project_name: if project.name.is_empty() {
+            dir_name(&spec.project_dir)
+        } else {
+            project.name.clone()
+        },
+        runroot: spec.project_dir.join(&project.runroot),
+        model: model.name.clone(),
+        op: op.name.clone(),
+        op_command,
+        flags,
+        guild_file,
+        requires: op.requires.clone(),
+    })
+}
+
+fn model_arg(project: &project::Project, model: &str) -> String {
+    if project.models.first().is_some_and(|m| m.name == model) {
+        String::new()
+    } else {
+        format!(" {model}")
+    }
+}
+
+fn dir_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Creates `<runroot>/<stamp>-<model>[-N]/guild.d`, unique even for runs started in the
+/// same second (create_dir fails on an existing folder, so two starts never share one).
+pub fn create_run_dir(runroot: &Path, stamp: &str, model: &str) -> Result<(String, PathBuf)> {
+    std::fs::create_dir_all(runroot)
+        .map_err(|e| Error::io("cannot create run folder", runroot, e))?;
+    for n in 1..10_000 {
+        let id = if n == 1 {
+            format!("{stamp}-{model}")
+        } else {
+            format!("{stamp}-{model}-{n}")
+        };
+        let dir = runroot.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                let guild_d = dir.join("guild.d");
+                std::fs::create_dir(&guild_d)
+                    .map_err(|e| Error::io("cannot create", &guild_d, e))?;
+                return Ok((id, dir));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io("cannot create run folder", dir, e)),
+        }
+    }
+    Err(Error::Conflict(format!(
+        "too many runs of {model} started at {stamp}"
+    )))
+}
+
+/// The argv of the op: `python3 -um MODULE ARGS --flag value ...` or `PROGRAM ARGS --flag value ...`.
+pub fn command_line(plan: &Plan, python: &str, run_dir: &Path) -> Vec<String> {
+    let rundir = run_dir.to_string_lossy();
+    let expand = |s: &str| s.replace("${RUNDIR}", &rundir).replace("$RUNDIR", &rundir);
+    let mut argv = match &plan.op_command {
+        OpCommand::Python { module, args } => {
+            let mut argv = vec![python.to_string(), "-um".to_string(), module.clone()];
+            argv.extend(args.iter().map(|a| expand(a)));
+            argv
+        }
+        OpCommand::Exec { program, args } => {
+            let program = if program.contains('/') {
+                plan.project_dir
+                    .join(program)
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                program.clone()
+            };
+            let mut argv = vec![program];
+            argv.extend(args.iter().map(|a| expand(a)));
+            argv
+        }
+    };
+    for (name, value) in &plan.flags {
+        argv.push(format!("--{name}"));
+        argv.push(expand(value));
+    }
+    argv
+}
+
+/// Copies the project's source files into `guild.d/sources`: everything but the run
+/// root, hidden entries, `__pycache__`, the op's required inputs, and files over the limit.
+/// Returns how many files were copied.
+pub fn snapshot_sources(
+    project_dir: &Path,
+    runroot: &Path,
+    requires: &[String],
+    dest: &Path,
+) -> Result<usize> {
+    let skip: Vec<PathBuf> = std::iter::once(runroot.to_path_buf())
+        .chain(requires.iter().map(|r| project_dir.join(r)))
+        .filter_map(|p| std::path::absolute(&p).ok())
+        .map(|p| normalize(&p))
+        .collect();
+    let mut copied = 0;
+    let mut stack = vec![project_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name == "__pycache__" {
+                continue;
+            }
+            let path = entry.path();
+            if skip.contains(&normalize(&path)) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() && meta.len() <= SOURCE_FILE_LIMIT {
+                if copied >= SOURCE_COUNT_LIMIT {
+                    return Ok(copied);
+                }
+                let Ok(rel) = path.strip_prefix(project_dir) else {
+                    continue;
+                };
+                let target = dest.join(rel);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| Error::io("cannot create", parent, e))?;
+                }
+                std::fs::copy(&path, &target)
+                    .map_err(|e| Error::io("cannot copy source", &path, e))?;
+                copied += 1;
+            }
+        }
+    }
+    Ok(copied)
+}
+
+/// `a/./b/../c` -> `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Names that look like they hold secrets are not recorded in the `env` attr.
+pub fn is_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "SECRET",
+        "TOKEN",
+        "PASSWORD",
+        "PASSWD",
+        "KEY",
+        "CREDENTIAL",
+        "AUTH",
+        "COOKIE",
+        "SESSION",
+        "PRIVATE",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
+}
+
+/// Number of GPUs the run may use: `CUDA_VISIBLE_DEVICES` when set, else the NVIDIA
+/// driver's count in /proc (0 without one).
+pub fn gpu_count(env: &BTreeMap<String, String>) -> usize {
+    if let Some(visible) = env.get("CUDA_VISIBLE_DEVICES") {
+        let ids: Vec<&str> = visible
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        // CUDA stops at the first invalid id; "-1" hides every GPU.
+        return ids.iter().take_while(|id| !id.starts_with('-')).count();
+    }
+    std::fs::read_dir("/proc/driver/nvidia/gpus")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_recognised() {
+        assert!(is_secret("AWS_SECRET_ACCESS_KEY"));
+        assert!(is_secret("GITHUB_TOKEN"));
+        assert!(is_secret("api_key"));
+        assert!(!is_secret("PATH"));
+        assert!(!is_secret("CUDA_VISIBLE_DEVICES"));
+    }
+
+    #[test]
+    fn gpu_count_honours_cuda_visible_devices() {
+        let env = |v: &str| BTreeMap::from([("CUDA_VISIBLE_DEVICES".to_string(), v.to_string())]);
+        assert_eq!(gpu_count(&env("0,1")), 2);
+        assert_eq!(gpu_count(&env("")), 0);
+        assert_eq!(gpu_count(&env("-1")), 0);
+        assert_eq!(gpu_count(&env("1,-1,2")), 1);
+    }
+
+    #[test]
+    fn run_dirs_are_unique_within_a_second() {
+        let tmp = std::env::temp_dir().join(format!("guild-rundir-{}", std::process::id()));
+        let a = create_run_dir(&tmp, "20261126T101503Z", "intro").unwrap();
+        let b = create_run_dir(&tmp, "20261126T101503Z", "intro").unwrap();
+        assert_eq!(a.0, "20261126T101503Z-intro");
+        assert_eq!(b.0, "20261126T101503Z-intro-2");
+        assert!(b.1.join("guild.d").is_dir());
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}

@@ -1,0 +1,177 @@
+//! The per-run supervisor: `guildd supervise GUILD_D PROGRAM ARGS...`.
+//!
+//! guildd starts this small process (its own binary) in a new session for every run.
+//! It starts the op with the output files it inherited, waits for it, and writes the
+//! true exit status to `guild.d/exit` before it exits. So a run keeps going, and its
+//! outcome is known, even when guildd itself dies; a restarted guildd reads the file.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The signal the supervisor got while the op ran (0: none). The op got it too:
+/// stops are sent to the whole process group.
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn note_signal(sig: libc::c_int) {
+    SIGNALLED.store(sig, Ordering::SeqCst);
+}
+
+/// What `guild.d/exit` says. One JSON object, written atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExitRecord {
+    /// The op exited with this code.
+    Exited { code: i32, ended_ms: i64 },
+    /// The op was killed by this signal.
+    Signalled { signal: i32, ended_ms: i64 },
+    /// The op could not be started.
+    Failed { reason: String, ended_ms: i64 },
+}
+
+impl ExitRecord {
+    pub fn to_json(&self) -> String {
+        let value = match self {
+            ExitRecord::Exited { code, ended_ms } => {
+                serde_json::json!({"exit_code": code, "ended_ms": ended_ms})
+            }
+            ExitRecord::Signalled { signal, ended_ms } => {
+                serde_json::json!({"signal": signal, "ended_ms": ended_ms})
+            }
+            ExitRecord::Failed { reason, ended_ms } => {
+                serde_json::json!({"failed": reason, "ended_ms": ended_ms})
+            }
+        };
+        value.to_string()
+    }
+
+    pub fn parse(text: &str) -> Option<ExitRecord> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let ended_ms = value.get("ended_ms")?.as_i64()?;
+        if let Some(code) = value.get("exit_code").and_then(|v| v.as_i64()) {
+            return Some(ExitRecord::Exited {
+                code: code as i32,
+                ended_ms,
+            });
+        }
+        if let Some(signal) = value.get("signal").and_then(|v| v.as_i64()) {
+            return Some(ExitRecord::Signalled {
+                signal: signal as i32,
+                ended_ms,
+            });
+        }
+        let reason = value.get("failed")?.as_str()?.to_string();
+        Some(ExitRecord::Failed { reason, ended_ms })
+    }
+
+    pub fn read(guild_d: &Path) -> Option<ExitRecord> {
+        std::fs::read_to_string(guild_d.join(EXIT_FILE))
+            .ok()
+            .as_deref()
+            .and_then(ExitRecord::parse)
+    }
+
+    pub fn ended_ms(&self) -> i64 {
+        match self {
+            ExitRecord::Exited { ended_ms, .. }
+            | ExitRecord::Signalled { ended_ms, .. }
+            | ExitRecord::Failed { ended_ms, .. } => *ended_ms,
+        }
+    }
+}
+
+pub const EXIT_FILE: &str = "exit";
+
+/// Entry point of `guildd supervise`. Never returns.
+pub fn main(args: &[String]) -> ! {
+    let (Some(guild_d), Some(program)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: guildd supervise GUILD_D PROGRAM [ARGS...]");
+        std::process::exit(2);
+    };
+    let guild_d = Path::new(guild_d);
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(
+                sig,
+                note_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
+    let record = match Command::new(program).args(&args[2..]).spawn() {
+        Err(err) => {
+            let reason = format!("cannot start {program}: {err}");
+            eprintln!("guild: {reason}");
+            ExitRecord::Failed {
+                reason,
+                ended_ms: guild_proto::time::now_ms(),
+            }
+        }
+        Ok(mut child) => match child.wait() {
+            Ok(status) => {
+                use std::os::unix::process::ExitStatusExt;
+                let ended_ms = guild_proto::time::now_ms();
+                match (status.code(), status.signal()) {
+                    (Some(code), _) => ExitRecord::Exited { code, ended_ms },
+                    (None, Some(signal)) => ExitRecord::Signalled { signal, ended_ms },
+                    (None, None) => ExitRecord::Failed {
+                        reason: "unknown exit status".into(),
+                        ended_ms,
+                    },
+                }
+            }
+            Err(err) => ExitRecord::Failed {
+                reason: format!("lost track of the op's process: {err}"),
+                ended_ms: guild_proto::time::now_ms(),
+            },
+        },
+    };
+    if let Err(err) = write_atomically(&guild_d.join(EXIT_FILE), record.to_json().as_bytes()) {
+        eprintln!(
+            "guild: cannot record the exit status in {}: {err}",
+            guild_d.display()
+        );
+        std::process::exit(1);
+    }
+    let code = if matches!(record, ExitRecord::Failed { .. }) {
+        127
+    } else {
+        0
+    };
+    std::process::exit(code)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_records_round_trip() {
+        for record in [
+            ExitRecord::Exited {
+                code: 3,
+                ended_ms: 5,
+            },
+            ExitRecord::Signalled {
+                signal: 15,
+                ended_ms: 6,
+            },
+            ExitRecord::Failed {
+                reason: "cannot start \"x\"".into(),
+                ended_ms: 7,
+            },
+        ] {
+            assert_eq!(ExitRecord::parse(&record.to_json()), Some(record));
+        }
+        assert_eq!(ExitRecord::parse("{"), None);
+        assert_eq!(ExitRecord::parse("{\"exit_code\": 1}"), None);
+    }
+}

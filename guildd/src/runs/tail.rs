@@ -1,0 +1,180 @@
+//! Tails a run's captured output files (`guild.d/stdout.log`, `guild.d/stderr.log`):
+//! new bytes become output rows and output scalars. Offsets advance only over whole
+//! lines and are committed with the rows, so a restart neither loses nor doubles a line.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::runs::output::{LineSplitter, ScalarParser};
+use crate::store::SeriesSummary;
+use crate::store::rundb::{Batch, OutputRow, SampleRow};
+
+pub const STDOUT_FILE: &str = "stdout.log";
+pub const STDERR_FILE: &str = "stderr.log";
+
+/// A partial line longer than this is passed on without waiting for its newline.
+const CARRY_LIMIT: usize = 64 * 1024;
+/// At most this much is read from one file per poll, so one chatty run cannot stall a batch.
+const READ_LIMIT: usize = 8 * 1024 * 1024;
+
+struct TailFile {
+    name: &'static str,
+    stream: &'static str,
+    path: PathBuf,
+    file: Option<File>,
+    /// Committed: everything before it is in run.db.
+    offset: u64,
+    /// The offset last put in a batch.
+    reported: u64,
+    /// Read but not yet a whole line.
+    carry: Vec<u8>,
+    splitter: LineSplitter,
+}
+
+pub struct Tailer {
+    files: Vec<TailFile>,
+    scalars: ScalarParser,
+    summaries: HashMap<String, SeriesSummary>,
+    changed: BTreeSet<String>,
+}
+
+impl Tailer {
+    pub fn new(
+        guild_d: &Path,
+        offsets: &HashMap<String, u64>,
+        summaries: Vec<SeriesSummary>,
+    ) -> Tailer {
+        let file = |name: &'static str, stream: &'static str| TailFile {
+            name,
+            stream,
+            path: guild_d.join(name),
+            file: None,
+            offset: offsets.get(name).copied().unwrap_or(0),
+            reported: offsets.get(name).copied().unwrap_or(0),
+            carry: Vec::new(),
+            splitter: LineSplitter::new(),
+        };
+        Tailer {
+            files: vec![file(STDOUT_FILE, "stdout"), file(STDERR_FILE, "stderr")],
+            scalars: ScalarParser::new(),
+            summaries: summaries.into_iter().map(|s| (s.key.clone(), s)).collect(),
+            changed: BTreeSet::new(),
+        }
+    }
+
+    /// Reads what the files gained since the last poll. With `finished`, also takes the
+    /// last line that has no newline. Returns the batch to commit and whether a file
+    /// had more than one poll's worth (poll again at once).
+    pub fn poll(&mut self, now_ms: i64, finished: bool) -> (Batch, bool) {
+        let mut batch = Batch::default();
+        let mut more = false;
+        for file in &mut self.files {
+            let mut lines = Vec::new();
+            let read_all = read_new(file, finished, &mut lines);
+            more |= !read_all;
+            for line in lines {
+                if let Some(scalar) = self.scalars.parse(&line) {
+                    let sample = SampleRow {
+                        key: scalar.key,
+                        step: scalar.step,
+                        time: now_ms,
+                        value: scalar.value,
+                    };
+                    summarize(&mut self.summaries, &sample);
+                    self.changed.insert(sample.key.clone());
+                    batch.samples.push(sample);
+                }
+                batch.output.push(OutputRow {
+                    time: now_ms,
+                    stream: file.stream,
+                    line,
+                });
+            }
+            if file.offset != file.reported {
+                batch.offsets.push((file.name.to_string(), file.offset));
+                file.reported = file.offset;
+            }
+        }
+        (batch, more)
+    }
+
+    /// Summaries changed since the last call.
+    pub fn take_changed(&mut self) -> Vec<SeriesSummary> {
+        let keys = std::mem::take(&mut self.changed);
+        keys.iter()
+            .filter_map(|k| self.summaries.get(k).cloned())
+            .collect()
+    }
+}
+
+/// Updates a key's running summary with one sample. NaN counts but never becomes min/max.
+pub fn summarize(summaries: &mut HashMap<String, SeriesSummary>, sample: &SampleRow) {
+    let entry = summaries
+        .entry(sample.key.clone())
+        .or_insert_with(|| SeriesSummary {
+            key: sample.key.clone(),
+            last: f64::NAN,
+            min: f64::NAN,
+            max: f64::NAN,
+            count: 0,
+            last_step: None,
+            last_time: 0,
+        });
+    entry.last = sample.value;
+    entry.min = entry.min.min(sample.value);
+    entry.max = entry.max.max(sample.value);
+    entry.count += 1;
+    if sample.step.is_some() {
+        entry.last_step = sample.step;
+    }
+    entry.last_time = sample.time;
+}
+
+/// Returns false when it stopped at READ_LIMIT with more to read.
+fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>) -> bool {
+    if file.file.is_none() {
+        file.file = File::open(&file.path).ok();
+    }
+    let mut complete = true;
+    if let Some(handle) = &file.file {
+        let mut pos = file.offset + file.carry.len() as u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0;
+        loop {
+            match handle.read_at(&mut buf, pos) {
+                Ok(0) => break,
+                Ok(n) => {
+                    file.carry.extend_from_slice(&buf[..n]);
+                    pos += n as u64;
+                    total += n;
+                    if total >= READ_LIMIT {
+                        complete = false;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    let mut emit = |line: String| lines.push(line);
+    let cut = if finished || file.carry.len() > CARRY_LIMIT {
+        file.carry.len()
+    } else {
+        file.carry
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    };
+    if cut > 0 {
+        file.splitter.feed(&file.carry[..cut], &mut emit);
+        file.carry.drain(..cut);
+        file.offset += cut as u64;
+    }
+    if finished && complete {
+        file.splitter.finish(&mut emit);
+    }
+    complete
+}
