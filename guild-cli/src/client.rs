@@ -53,13 +53,7 @@ pub async fn try_connect(target: &Target) -> anyhow::Result<Option<Client>> {
     let status = DaemonServiceClient::new(channel.clone())
         .get_status(GetStatusRequest {})
         .await
-        .map_err(|s| {
-            anyhow!(
-                "guildd at {} did not answer: {}",
-                socket.display(),
-                s.message()
-            )
-        })?
+        .map_err(|s| anyhow!("guildd at {} did not answer: {}", socket.display(), s.message()))?
         .into_inner();
     if status.protocol != guild_proto::PROTOCOL {
         bail!(
@@ -96,8 +90,7 @@ fn guildd_exe() -> PathBuf {
 /// answers on the socket (asking, not sleeping blindly), or fails with its log.
 pub async fn start_daemon(target: &Target, listen: Option<&str>) -> anyhow::Result<Client> {
     let data_dir = &target.locations.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let log_path = target.locations.log_file();
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -126,9 +119,7 @@ pub async fn start_daemon(target: &Target, listen: Option<&str>) -> anyhow::Resu
         });
     }
     let log_start = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", exe.display()))?;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut pause = Duration::from_millis(2);
     loop {

@@ -39,16 +39,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             label,
             background,
         } => {
-            let (runs, flags): (Vec<String>, Vec<String>) =
-                args.into_iter().partition(|a| !a.contains('='));
+            let (runs, flags): (Vec<String>, Vec<String>) = args.into_iter().partition(|a| !a.contains('='));
             let client = client::connect(&target).await?;
             let source = match (runs.as_slice(), latest_run) {
-                ([run], false) => rpc(client
-                    .runs()
-                    .get_run(pb::GetRunRequest { run: run.clone() })
-                    .await)?
-                .run
-                .ok_or_else(|| anyhow!("no such run"))?,
+                ([run], false) => rpc(client.runs().get_run(pb::GetRunRequest { run: run.clone() }).await)?
+                    .run
+                    .ok_or_else(|| anyhow!("no such run"))?,
                 ([], true) => latest_train_run(&client, &project).await?,
                 ([], false) => {
                     bail!("evaluate which run? Name one (id, prefix or index) or pass --latest-run")
@@ -128,17 +124,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Status => {
             let Some(client) = client::try_connect(&target).await? else {
-                println!(
-                    "guildd is not running (socket {})",
-                    target.locations.socket.display()
-                );
+                println!("guildd is not running (socket {})", target.locations.socket.display());
                 return Ok(1);
             };
             print_daemon_status(&client.status);
-            let list = rpc(client
-                .runs()
-                .list_runs(pb::ListRunsRequest::default())
-                .await)?;
+            let list = rpc(client.runs().list_runs(pb::ListRunsRequest::default()).await)?;
             let running: Vec<pb::Run> = list
                 .runs
                 .into_iter()
@@ -162,7 +152,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let run = rpc(client.runs().get_run(pb::GetRunRequest { run }).await)?
                 .run
                 .ok_or_else(|| anyhow!("no such run"))?;
-            follow::follow(&client, &run.id).await
+            follow::follow(&client, &run).await
         }
         Command::ListModels => {
             let client = client::connect(&target).await?;
@@ -185,10 +175,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::ListSeries { run } => {
             let client = client::connect(&target).await?;
-            let list = rpc(client
-                .series()
-                .list_series(pb::ListSeriesRequest { run })
-                .await)?;
+            let list = rpc(client.series().list_series(pb::ListSeriesRequest { run }).await)?;
             print!("{}", table::series_keys(&list.keys));
             Ok(0)
         }
@@ -199,14 +186,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .get_series(pb::GetSeriesRequest {
                     run,
                     keys: vec![key.clone()],
+                    ..Default::default()
                 })
                 .await)?;
-            let samples = reply
-                .series
-                .into_iter()
-                .next()
-                .map(|s| s.samples)
-                .unwrap_or_default();
+            let samples = reply.series.into_iter().next().map(|s| s.samples).unwrap_or_default();
             if csv {
                 println!("step,time_ms,value");
             }
@@ -253,10 +236,7 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
                 return Ok(0);
             };
             let pid = client.status.pid;
-            let reply = rpc(client
-                .daemon()
-                .shutdown(pb::ShutdownRequest { stop_runs })
-                .await)?;
+            let reply = rpc(client.daemon().shutdown(pb::ShutdownRequest { stop_runs }).await)?;
             drop(client);
             // The daemon removes its socket last: wait until nothing answers there.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -282,10 +262,7 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
                 Ok(0)
             }
             None => {
-                println!(
-                    "guildd is not running (socket {})",
-                    target.locations.socket.display()
-                );
+                println!("guildd is not running (socket {})", target.locations.socket.display());
                 Ok(1)
             }
         },
@@ -341,9 +318,7 @@ fn split_op_args(args: &[String]) -> anyhow::Result<(Option<String>, Vec<pb::Fla
                 })
             }
             None if model.is_none() => model = Some(arg.clone()),
-            None => bail!(
-                "unexpected argument \"{arg}\": flags are NAME=VALUE, and only one model may be named"
-            ),
+            None => bail!("unexpected argument \"{arg}\": flags are NAME=VALUE, and only one model may be named"),
         }
     }
     Ok((model, flags))
@@ -383,10 +358,7 @@ async fn start_with(
         env: std::env::vars().collect::<HashMap<_, _>>(),
     };
     let run = rpc(client.runs().start_run(request).await)?;
-    eprintln!(
-        "Run {} ({}:{}) in {}",
-        run.id, run.model, run.op, run.run_dir
-    );
+    eprintln!("Run {} ({}:{}) in {}", run.id, run.model, run.op, run.run_dir);
     if run.status() == RunStatus::Failed {
         bail!("run {} failed to start: {}", run.id, run.reason);
     }
@@ -394,5 +366,5 @@ async fn start_with(
         println!("{}", run.id);
         return Ok(0);
     }
-    follow::follow(client, &run.id).await
+    follow::follow(client, &run).await
 }

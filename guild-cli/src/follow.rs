@@ -1,7 +1,17 @@
-//! Following a run: print its output as it commits, stop it on Ctrl-C, and exit with
-//! the run's own exit status.
+//! Following a run: print its output as it is written, stop it on Ctrl-C, and exit
+//! with the run's own exit status.
+//!
+//! The CLI is always on the daemon's machine (it talks over the Unix socket), so it
+//! copies the run's own output files (`guild.d/stdout.log`, `stderr.log`) to the
+//! terminal as they grow: the bytes the op wrote, progress bars and colours intact,
+//! at no cost to the daemon. Where the run folder cannot be read, it streams the lines
+//! from run.db through the API instead.
 
+use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use guild_proto::v1::{self as pb, RunStatus};
@@ -10,7 +20,122 @@ use tokio_stream::StreamExt;
 use crate::client::Client;
 use crate::commands::rpc;
 
-pub async fn follow(client: &Client, run_id: &str) -> anyhow::Result<u8> {
+/// How often the output files are checked for new bytes while the run is quiet.
+const POLL: Duration = Duration::from_millis(50);
+
+pub async fn follow(client: &Client, run: &pb::Run) -> anyhow::Result<u8> {
+    let guild_d = Path::new(&run.run_dir).join("guild.d");
+    let mut interrupted = false;
+    let outcome = if guild_d.is_dir() {
+        follow_files(client, run, &guild_d, &mut interrupted).await?
+    } else {
+        follow_stream(client, &run.id, &mut interrupted).await?
+    };
+    Ok(exit_code(&outcome, interrupted))
+}
+
+fn is_final(status: RunStatus) -> bool {
+    !matches!(status, RunStatus::Pending | RunStatus::Running | RunStatus::Unspecified)
+}
+
+/// Ctrl-C: ask the daemon to stop the run; a second Ctrl-C leaves at once.
+async fn interrupt(client: &Client, run_id: &str) -> anyhow::Result<()> {
+    eprintln!("\nStopping run {run_id} (Ctrl-C again to leave it stopping in the background)");
+    rpc(client
+        .runs()
+        .stop_run(pb::StopRunRequest {
+            run: run_id.to_string(),
+        })
+        .await)?;
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+    Ok(())
+}
+
+struct Tail {
+    path: std::path::PathBuf,
+    file: Option<File>,
+    offset: u64,
+}
+
+impl Tail {
+    /// Copies what the file gained to `out`. Returns whether anything was copied.
+    fn copy(&mut self, out: &mut dyn Write) -> bool {
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(file) = &self.file else { return false };
+        let mut buf = vec![0u8; 1 << 20];
+        let mut copied = false;
+        loop {
+            match file.read_at(&mut buf, self.offset) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    self.offset += n as u64;
+                    copied = true;
+                }
+            }
+        }
+        let _ = out.flush();
+        copied
+    }
+}
+
+async fn follow_files(
+    client: &Client,
+    run: &pb::Run,
+    guild_d: &Path,
+    interrupted: &mut bool,
+) -> anyhow::Result<pb::Run> {
+    let mut statuses = rpc(client
+        .runs()
+        .watch_runs(pb::WatchRunsRequest { run: run.id.clone() })
+        .await)?;
+    let mut out = Tail {
+        path: guild_d.join("stdout.log"),
+        file: None,
+        offset: 0,
+    };
+    let mut err = Tail {
+        path: guild_d.join("stderr.log"),
+        file: None,
+        offset: 0,
+    };
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let last = loop {
+        tokio::select! {
+            event = statuses.next() => match event {
+                Some(Ok(pb::RunEvent { run: Some(current) })) if is_final(current.status()) => break current,
+                Some(Ok(_)) => {}
+                Some(Err(status)) => return Err(anyhow!("{}", status.message())),
+                None => return Err(anyhow!("guildd went away while following run {}", run.id)),
+            },
+            _ = &mut ctrl_c, if !*interrupted => {
+                *interrupted = true;
+                interrupt(client, &run.id).await?;
+            }
+            _ = tick.tick() => {
+                out.copy(&mut std::io::stdout().lock());
+                err.copy(&mut std::io::stderr().lock());
+            }
+        }
+    };
+    // The run has ended and its files are complete: copy the rest.
+    out.copy(&mut std::io::stdout().lock());
+    err.copy(&mut std::io::stderr().lock());
+    Ok(last)
+}
+
+async fn follow_stream(client: &Client, run_id: &str, interrupted: &mut bool) -> anyhow::Result<pb::Run> {
     let mut stream = rpc(client
         .output()
         .read_output(pb::ReadOutputRequest {
@@ -19,7 +144,6 @@ pub async fn follow(client: &Client, run_id: &str) -> anyhow::Result<u8> {
             follow: true,
         })
         .await)?;
-    let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -28,28 +152,20 @@ pub async fn follow(client: &Client, run_id: &str) -> anyhow::Result<u8> {
                 Some(chunk) => print_chunk(chunk.map_err(|s| anyhow!("{}", s.message()))?),
                 None => break,
             },
-            _ = &mut ctrl_c, if !interrupted => {
-                interrupted = true;
-                eprintln!("\nStopping run {run_id} (Ctrl-C again to leave it stopping in the background)");
-                rpc(client.runs().stop_run(pb::StopRunRequest { run: run_id.to_string() }).await)?;
-                let again = tokio::signal::ctrl_c();
-                tokio::spawn(async move {
-                    if again.await.is_ok() {
-                        std::process::exit(130);
-                    }
-                });
+            _ = &mut ctrl_c, if !*interrupted => {
+                *interrupted = true;
+                interrupt(client, run_id).await?;
             }
         }
     }
-    let run = rpc(client
+    rpc(client
         .runs()
         .get_run(pb::GetRunRequest {
             run: run_id.to_string(),
         })
         .await)?
     .run
-    .ok_or_else(|| anyhow!("run {run_id} vanished"))?;
-    Ok(exit_code(&run, interrupted))
+    .ok_or_else(|| anyhow!("run {run_id} vanished"))
 }
 
 fn print_chunk(chunk: pb::OutputChunk) {

@@ -47,10 +47,7 @@ fn render(rows: &[Vec<String>]) -> String {
                 line.push_str(cell);
             } else {
                 line.push_str(cell);
-                line.extend(std::iter::repeat_n(
-                    ' ',
-                    widths[c] - cell.chars().count() + 2,
-                ));
+                line.extend(std::iter::repeat_n(' ', widths[c] - cell.chars().count() + 2));
             }
         }
         out.push_str(line.trim_end());
@@ -148,10 +145,7 @@ pub fn run_info(detail: &pb::RunDetail) -> String {
     if !detail.series.is_empty() {
         out.push_str("scalars:\n");
         for key in &detail.series {
-            out.push_str(&format!(
-                "  {}: {} (step {})\n",
-                key.key, key.last, key.last_step
-            ));
+            out.push_str(&format!("  {}: {} (step {})\n", key.key, key.last, key.last_step));
         }
     }
     out

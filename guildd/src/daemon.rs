@@ -23,10 +23,7 @@ pub struct Listeners {
 
 impl Listeners {
     /// Takes the data dir's lock, then binds the socket and, when asked, TCP.
-    pub async fn bind(
-        locations: &Locations,
-        listen: Option<SocketAddr>,
-    ) -> anyhow::Result<Listeners> {
+    pub async fn bind(locations: &Locations, listen: Option<SocketAddr>) -> anyhow::Result<Listeners> {
         create_private_dir(&locations.data_dir)?;
         let lock = lock_data_dir(&locations.lock_file())?;
         let unix = bind_socket(&locations.socket).await?;
@@ -89,8 +86,7 @@ async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
         if tokio::net::UnixStream::connect(path).await.is_ok() {
             bail!("another daemon is listening on {}", path.display());
         }
-        std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
     // The socket must be 0600 before anyone can connect: bind under a umask that says so.
     // SAFETY: umask only changes this process's file-creation mask; nothing else creates

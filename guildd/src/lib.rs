@@ -2,6 +2,7 @@
 //! tests start the real binary the same way a user does.
 
 pub mod api;
+pub mod collectors;
 pub mod daemon;
 pub mod error;
 pub mod project;
@@ -28,15 +29,12 @@ pub struct Config {
 
 /// Serves until `shutdown` resolves or a client asks for shutdown. Runs keep running
 /// after the daemon exits unless the shutdown request asked to stop them.
-pub async fn run(
-    config: Config,
-    listeners: Listeners,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let locations = &config.locations;
     let index = store::Index::open(&locations.index_db()).await?;
     let manager = runs::Manager::new(
         index,
+        collectors::sampler::StatsService::start(),
         runs::Settings {
             python: config.python.clone(),
             supervisor_exe: config.supervisor_exe.clone(),

@@ -68,13 +68,9 @@ fn serve(args: Args) -> anyhow::Result<()> {
     if let Some(addr) = args.listen {
         if !addr.ip().is_loopback() {
             if !args.allow_remote {
-                anyhow::bail!(
-                    "--listen {addr} is not a loopback address; add --allow-remote to serve other hosts"
-                );
+                anyhow::bail!("--listen {addr} is not a loopback address; add --allow-remote to serve other hosts");
             }
-            eprintln!(
-                "guildd: warning: serving on {addr}: anyone who can reach it and has the token can run code"
-            );
+            eprintln!("guildd: warning: serving on {addr}: anyone who can reach it and has the token can run code");
         }
     }
     let locations = Locations::resolve(args.data_dir, args.socket)?;
@@ -83,9 +79,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         python: args.python,
         supervisor_exe: std::env::current_exe()?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listeners = guildd::Listeners::bind(&locations, args.listen).await?;
         guildd::run(config, listeners, shutdown_signal()).await
@@ -94,10 +88,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         return std::future::pending().await;
     };
     tokio::select! {

@@ -22,10 +22,7 @@ impl Locations {
     /// When the data dir is given but the socket is not, the socket lives in the data dir,
     /// so two daemons with their own data dirs never share a socket. Without a runtime
     /// dir the socket also lives in the data dir.
-    pub fn resolve(
-        data_dir: Option<PathBuf>,
-        socket: Option<PathBuf>,
-    ) -> Result<Self, LocationError> {
+    pub fn resolve(data_dir: Option<PathBuf>, socket: Option<PathBuf>) -> Result<Self, LocationError> {
         let explicit_data = data_dir.is_some();
         let data_dir = match data_dir {
             Some(dir) => absolute(&dir),
@@ -38,10 +35,7 @@ impl Locations {
             Some(path) => absolute(&path),
             None if explicit_data => data_dir.join("guildd.sock"),
             None => directories::BaseDirs::new()
-                .and_then(|dirs| {
-                    dirs.runtime_dir()
-                        .map(|dir| dir.join("guild").join("guildd.sock"))
-                })
+                .and_then(|dirs| dirs.runtime_dir().map(|dir| dir.join("guild").join("guildd.sock")))
                 .unwrap_or_else(|| data_dir.join("guildd.sock")),
         };
         Ok(Locations { data_dir, socket })

@@ -1,1 +1,12 @@
-//! End-to-end tests: run the real `guild` and `guildd` binaries.
+//! End-to-end tests: run the real `guild` and `guildd` binaries (built by
+//! `cargo build --workspace`) against private data dirs, sockets and projects in /tmp,
+//! with real Python runs.
+
+mod helpers;
+
+mod concurrent;
+mod daemon;
+mod errors;
+mod example;
+mod status;
+mod tcp;

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use guild_proto::v1::{
-    DaemonStatus, GetStatusRequest, ShutdownRequest, ShutdownResponse,
-    daemon_service_server::DaemonService,
+    DaemonStatus, GetStatusRequest, ShutdownRequest, ShutdownResponse, daemon_service_server::DaemonService,
 };
 use tonic::{Request, Response, Status};
 
@@ -14,10 +13,7 @@ pub struct Daemon(pub Arc<Shared>);
 
 #[tonic::async_trait]
 impl DaemonService for Daemon {
-    async fn get_status(
-        &self,
-        _: Request<GetStatusRequest>,
-    ) -> Result<Response<DaemonStatus>, Status> {
+    async fn get_status(&self, _: Request<GetStatusRequest>) -> Result<Response<DaemonStatus>, Status> {
         let shared = &self.0;
         Ok(Response::new(DaemonStatus {
             version: guild_proto::VERSION.to_string(),
@@ -31,14 +27,9 @@ impl DaemonService for Daemon {
         }))
     }
 
-    async fn shutdown(
-        &self,
-        request: Request<ShutdownRequest>,
-    ) -> Result<Response<ShutdownResponse>, Status> {
+    async fn shutdown(&self, request: Request<ShutdownRequest>) -> Result<Response<ShutdownResponse>, Status> {
         let running = self.0.manager.running_count() as u32;
         let _ = self.0.shutdown.send(request.into_inner().stop_runs).await;
-        Ok(Response::new(ShutdownResponse {
-            running_runs: running,
-        }))
+        Ok(Response::new(ShutdownResponse { running_runs: running }))
     }
 }

@@ -38,14 +38,9 @@ pub fn routes(shared: Arc<Shared>) -> Routes {
     routes
         .add_service(DaemonServiceServer::new(daemon::Daemon(shared.clone())))
         .add_service(ProjectServiceServer::new(projects::Projects))
-        .add_service(
-            RunServiceServer::new(runs::Runs(shared.clone()))
-                .max_encoding_message_size(MAX_MESSAGE),
-        )
+        .add_service(RunServiceServer::new(runs::Runs(shared.clone())).max_encoding_message_size(MAX_MESSAGE))
         .add_service(OutputServiceServer::new(output::Output(shared.clone())))
-        .add_service(
-            SeriesServiceServer::new(series::Series(shared)).max_encoding_message_size(MAX_MESSAGE),
-        );
+        .add_service(SeriesServiceServer::new(series::Series(shared)).max_encoding_message_size(MAX_MESSAGE));
     routes.routes()
 }
 
@@ -82,9 +77,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Fails with InvalidArgument naming the field when a required string is empty.
 pub(crate) fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, tonic::Status> {
     if value.trim().is_empty() {
-        Err(tonic::Status::invalid_argument(format!(
-            "{field} is required"
-        )))
+        Err(tonic::Status::invalid_argument(format!("{field} is required")))
     } else {
         Ok(value)
     }

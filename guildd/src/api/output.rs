@@ -38,9 +38,7 @@ impl OutputService for Output {
             loop {
                 // Read the finished flag before reading rows: rows committed before the
                 // run finished are then always read once more before the stream ends.
-                let finished = progress
-                    .as_mut()
-                    .is_none_or(|p| p.borrow_and_update().finished);
+                let finished = progress.as_mut().is_none_or(|p| p.borrow_and_update().finished);
                 let rows = match rundb::read_output(&mut conn, &path, after, CHUNK).await {
                     Ok(rows) => rows,
                     Err(err) => {

@@ -21,17 +21,13 @@ fn flags(pairs: &[(String, String)]) -> Vec<pb::Flag> {
 
 #[tonic::async_trait]
 impl ProjectService for Projects {
-    async fn get_project(
-        &self,
-        request: Request<GetProjectRequest>,
-    ) -> Result<Response<pb::Project>, Status> {
+    async fn get_project(&self, request: Request<GetProjectRequest>) -> Result<Response<pb::Project>, Status> {
         let dir = super::required("project_dir", &request.get_ref().project_dir)?;
         let guild_file = Path::new(dir).join("Guild");
         if !guild_file.is_file() {
             return Err(Status::not_found(format!("no Guild file in {dir}")));
         }
-        let parsed =
-            project::load(&guild_file).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let parsed = project::load(&guild_file).map_err(|e| Status::invalid_argument(e.to_string()))?;
         Ok(Response::new(pb::Project {
             dir: dir.to_string(),
             name: parsed.name.clone(),

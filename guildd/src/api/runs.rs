@@ -19,10 +19,7 @@ const MAX_FLAGS: usize = 1000;
 
 #[tonic::async_trait]
 impl RunService for Runs {
-    async fn start_run(
-        &self,
-        request: Request<pb::StartRunRequest>,
-    ) -> Result<Response<pb::Run>, Status> {
+    async fn start_run(&self, request: Request<pb::StartRunRequest>) -> Result<Response<pb::Run>, Status> {
         let req = request.into_inner();
         let project_dir = required("project_dir", &req.project_dir)?;
         if !Path::new(project_dir).is_absolute() {
@@ -32,9 +29,7 @@ impl RunService for Runs {
         }
         let op = required("op", &req.op)?.to_string();
         if req.flags.len() > MAX_FLAGS {
-            return Err(Status::invalid_argument(format!(
-                "flags: at most {MAX_FLAGS} flags"
-            )));
+            return Err(Status::invalid_argument(format!("flags: at most {MAX_FLAGS} flags")));
         }
         if let Some(bad) = req.flags.iter().find(|f| f.name.trim().is_empty()) {
             return Err(Status::invalid_argument(format!(
@@ -57,28 +52,17 @@ impl RunService for Runs {
         Ok(Response::new(run.to_proto()))
     }
 
-    async fn list_runs(
-        &self,
-        request: Request<pb::ListRunsRequest>,
-    ) -> Result<Response<pb::ListRunsResponse>, Status> {
+    async fn list_runs(&self, request: Request<pb::ListRunsRequest>) -> Result<Response<pb::ListRunsResponse>, Status> {
         let req = request.into_inner();
         let project = (!req.project_dir.is_empty()).then_some(req.project_dir.as_str());
-        let (runs, total) = self
-            .0
-            .manager
-            .index()
-            .list_runs(project, req.limit, req.offset)
-            .await?;
+        let (runs, total) = self.0.manager.index().list_runs(project, req.limit, req.offset).await?;
         Ok(Response::new(pb::ListRunsResponse {
             runs: runs.iter().map(|r| r.to_proto()).collect(),
             total,
         }))
     }
 
-    async fn get_run(
-        &self,
-        request: Request<pb::GetRunRequest>,
-    ) -> Result<Response<pb::RunDetail>, Status> {
+    async fn get_run(&self, request: Request<pb::GetRunRequest>) -> Result<Response<pb::RunDetail>, Status> {
         let selector = required("run", &request.get_ref().run)?;
         let index = self.0.manager.index();
         let run = index.resolve(selector).await?;
@@ -103,14 +87,9 @@ impl RunService for Runs {
         }))
     }
 
-    async fn stop_run(
-        &self,
-        request: Request<pb::StopRunRequest>,
-    ) -> Result<Response<pb::Run>, Status> {
+    async fn stop_run(&self, request: Request<pb::StopRunRequest>) -> Result<Response<pb::Run>, Status> {
         let selector = required("run", &request.get_ref().run)?;
-        Ok(Response::new(
-            self.0.manager.stop(selector).await?.to_proto(),
-        ))
+        Ok(Response::new(self.0.manager.stop(selector).await?.to_proto()))
     }
 
     async fn delete_run(

@@ -140,10 +140,7 @@ mod tests {
             parse_op_command("  expert --hidden 64\t--fast ").unwrap(),
             py("expert", &["--hidden", "64", "--fast"])
         );
-        assert_eq!(
-            parse_op_command("pkg.train --x").unwrap(),
-            py("pkg.train", &["--x"])
-        );
+        assert_eq!(parse_op_command("pkg.train --x").unwrap(), py("pkg.train", &["--x"]));
     }
 
     #[test]
@@ -189,10 +186,7 @@ mod tests {
     #[test]
     fn errors() {
         let cases = [
-            (
-                "intro 'x",
-                "invalid command \"intro 'x\": unterminated single quote",
-            ),
+            ("intro 'x", "invalid command \"intro 'x\": unterminated single quote"),
             (
                 r#"intro "x"#,
                 r#"invalid command "intro \"x": unterminated double quote"#,
@@ -201,10 +195,7 @@ mod tests {
                 r#"intro "x\"#,
                 r#"invalid command "intro \"x\\": unterminated double quote"#,
             ),
-            (
-                r"intro x\",
-                r#"invalid command "intro x\\": trailing backslash"#,
-            ),
+            (r"intro x\", r#"invalid command "intro x\\": trailing backslash"#),
             ("", r#"invalid command "": empty command"#),
             ("   ", r#"invalid command "   ": empty command"#),
             ("!", r#"invalid command "!": missing program after "!""#),

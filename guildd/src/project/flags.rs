@@ -57,29 +57,19 @@ impl Project {
     ) -> Result<Vec<(String, String)>, ResolveError> {
         let profile = match profile {
             None => None,
-            Some(name) => Some(
-                self.profile(name)
-                    .ok_or_else(|| ResolveError::UnknownProfile {
-                        name: name.to_string(),
-                        profiles: self.profiles.iter().map(|p| p.name.clone()).collect(),
-                    })?,
-            ),
+            Some(name) => Some(self.profile(name).ok_or_else(|| ResolveError::UnknownProfile {
+                name: name.to_string(),
+                profiles: self.profiles.iter().map(|p| p.name.clone()).collect(),
+            })?),
         };
         let mut resolved: Vec<(String, String)> = Vec::new();
-        let layers = [
-            Some(&self.flags),
-            Some(&model.flags),
-            profile.map(|p| &p.flags),
-        ];
+        let layers = [Some(&self.flags), Some(&model.flags), profile.map(|p| &p.flags)];
         for layer in layers.into_iter().flatten() {
             for (name, value) in layer {
                 set(&mut resolved, name, value);
             }
         }
-        if let Some((unknown, _)) = cli
-            .iter()
-            .find(|(name, _)| !resolved.iter().any(|(n, _)| n == name))
-        {
+        if let Some((unknown, _)) = cli.iter().find(|(name, _)| !resolved.iter().any(|(n, _)| n == name)) {
             let mut flags: Vec<String> = resolved.iter().map(|(n, _)| n.clone()).collect();
             flags.sort();
             return Err(ResolveError::UnknownFlag {
@@ -123,10 +113,7 @@ learning_rate = 0.9
 "#;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
+        items.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -154,11 +141,7 @@ learning_rate = 0.9
         let base = project.resolve_flags(expert, None, &[]).unwrap();
         assert_eq!(
             base,
-            pairs(&[
-                ("datadir", "./data"),
-                ("epochs", "10"),
-                ("batch_size", "100")
-            ])
+            pairs(&[("datadir", "./data"), ("epochs", "10"), ("batch_size", "100")])
         );
         let intro = project.model(None).unwrap();
         let model = project.resolve_flags(intro, None, &[]).unwrap();
@@ -192,10 +175,7 @@ learning_rate = 0.9
         let m = project.model(None).unwrap();
         let cli = pairs(&[("y", "8"), ("b", "9")]);
         let flags = project.resolve_flags(m, Some("p"), &cli).unwrap();
-        assert_eq!(
-            flags,
-            pairs(&[("b", "9"), ("a", "6"), ("z", "7"), ("y", "8")])
-        );
+        assert_eq!(flags, pairs(&[("b", "9"), ("a", "6"), ("z", "7"), ("y", "8")]));
     }
 
     #[test]
@@ -212,10 +192,7 @@ learning_rate = 0.9
         let project = parse(FILE, "Guild").unwrap();
         let m = project.model(None).unwrap();
         let err = project.resolve_flags(m, Some("slow"), &[]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"unknown profile "slow" (profiles: fast)"#
-        );
+        assert_eq!(err.to_string(), r#"unknown profile "slow" (profiles: fast)"#);
 
         let bare = parse("[model \"m\"]\ntrain = m\n", "Guild").unwrap();
         let m = bare.model(None).unwrap();
@@ -242,9 +219,7 @@ learning_rate = 0.9
 
         let bare = parse("[model \"m\"]\ntrain = m\n", "Guild").unwrap();
         let m = bare.model(None).unwrap();
-        let err = bare
-            .resolve_flags(m, None, &pairs(&[("x", "1")]))
-            .unwrap_err();
+        let err = bare.resolve_flags(m, None, &pairs(&[("x", "1")])).unwrap_err();
         assert_eq!(
             err.to_string(),
             r#"unknown flag "x" for model "m" (no flags are defined)"#
@@ -268,18 +243,12 @@ learning_rate = 0.9
 
     #[test]
     fn cli_flags() {
-        assert_eq!(
-            parse_cli_flag("lr=0.1").unwrap(),
-            ("lr".to_string(), "0.1".to_string())
-        );
+        assert_eq!(parse_cli_flag("lr=0.1").unwrap(), ("lr".to_string(), "0.1".to_string()));
         assert_eq!(
             parse_cli_flag("msg=a=b c").unwrap(),
             ("msg".to_string(), "a=b c".to_string())
         );
-        assert_eq!(
-            parse_cli_flag("empty=").unwrap(),
-            ("empty".to_string(), String::new())
-        );
+        assert_eq!(parse_cli_flag("empty=").unwrap(), ("empty".to_string(), String::new()));
         assert_eq!(
             parse_cli_flag("x").unwrap_err().to_string(),
             r#"expected NAME=VALUE, got "x""#

@@ -182,12 +182,14 @@ impl Project {
     pub fn model(&self, name: Option<&str>) -> Result<&Model, ResolveError> {
         match name {
             None => self.models.first().ok_or(ResolveError::NoModels),
-            Some(name) => self.models.iter().find(|m| m.name == name).ok_or_else(|| {
-                ResolveError::UnknownModel {
+            Some(name) => self
+                .models
+                .iter()
+                .find(|m| m.name == name)
+                .ok_or_else(|| ResolveError::UnknownModel {
                     name: name.to_string(),
                     models: self.models.iter().map(|m| m.name.clone()).collect(),
-                }
-            }),
+                }),
         }
     }
 

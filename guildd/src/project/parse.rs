@@ -135,10 +135,7 @@ impl Parser<'_> {
         if let Some(first) = self.sections.iter().find(|s| s.kind == kind) {
             return Err(self.error(
                 number,
-                format!(
-                    "duplicate section {kind} (first defined on line {})",
-                    first.line
-                ),
+                format!("duplicate section {kind} (first defined on line {})", first.line),
             ));
         }
         self.sections.push(Section {
@@ -211,10 +208,7 @@ impl Parser<'_> {
             if let Some(op) = entry.key.strip_suffix(REQUIRES_SUFFIX)
                 && !section.entries.iter().any(|e| e.key == op)
             {
-                let message = format!(
-                    "{:?} is set but model {model:?} defines no {op:?} operation",
-                    entry.key
-                );
+                let message = format!("{:?} is set but model {model:?} defines no {op:?} operation", entry.key);
                 return Err(self.error(entry.line, message));
             }
         }
@@ -249,9 +243,7 @@ impl Parser<'_> {
                 }
                 Kind::Flags => project.flags = pairs(section.entries),
                 Kind::Model(name) => {
-                    project
-                        .models
-                        .push(build_model(name, section.line, &section.entries));
+                    project.models.push(build_model(name, section.line, &section.entries));
                 }
                 Kind::NamedFlags(name) => named_flags.push((name, section.line, section.entries)),
             }
@@ -299,9 +291,7 @@ fn build_model(name: String, line: usize, entries: &[Entry]) -> Model {
         .collect();
     Model {
         name,
-        description: get("description")
-            .map(|e| e.value.clone())
-            .unwrap_or_default(),
+        description: get("description").map(|e| e.value.clone()).unwrap_or_default(),
         line,
         ops,
         flags: Vec::new(),
@@ -318,10 +308,7 @@ fn split_requires(value: &str) -> Vec<String> {
 }
 
 fn parse_interval(value: &str) -> Option<f64> {
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0)
+    value.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0)
 }
 
 /// Cuts a `#` or `;` comment that follows whitespace (`a=b#c` keeps `b#c`).
@@ -386,9 +373,7 @@ fn parse_section_name(kind: &str, rest: &str) -> Result<String, String> {
         ));
     };
     if name.is_empty() {
-        return Err(format!(
-            "empty name in [{kind} \"\"] (expected [{kind} \"NAME\"])"
-        ));
+        return Err(format!("empty name in [{kind} \"\"] (expected [{kind} \"NAME\"])"));
     }
     if name.chars().any(|c| c.is_whitespace() || c == '"') {
         return Err(format!(
@@ -414,9 +399,7 @@ fn check_key(kind: &Kind, key: &str) -> Result<(), String> {
             if is_valid_flag_name(key) {
                 Ok(())
             } else {
-                Err(format!(
-                    "invalid flag name {key:?} in {kind} ({FLAG_NAME_RULE})"
-                ))
+                Err(format!("invalid flag name {key:?} in {kind} ({FLAG_NAME_RULE})"))
             }
         }
         Kind::Model(model) => check_model_key(model, key),
@@ -469,9 +452,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         cur.push(i + 1);
         for (j, &cb) in b.iter().enumerate() {
             let cost = usize::from(ca != cb);
-            let mut d = (at(&prev, j + 1) + 1)
-                .min(at(&cur, j) + 1)
-                .min(at(&prev, j) + cost);
+            let mut d = (at(&prev, j + 1) + 1).min(at(&cur, j) + 1).min(at(&prev, j) + cost);
             let swapped = i > 0 && j > 0 && a.get(i - 1) == Some(&cb) && b.get(j - 1) == Some(&ca);
             if swapped {
                 d = d.min(at(&before, j - 1) + 1);
@@ -487,17 +468,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
 fn check_value(kind: &Kind, entry: &Entry) -> Result<(), String> {
     let (key, value) = (entry.key.as_str(), entry.value.as_str());
     match kind {
-        Kind::Project if key == "stats_interval" && parse_interval(value).is_none() => {
-            Err(format!(
-                "invalid stats_interval {value:?} in [project] (expected a positive number of seconds)"
-            ))
-        }
+        Kind::Project if key == "stats_interval" && parse_interval(value).is_none() => Err(format!(
+            "invalid stats_interval {value:?} in [project] (expected a positive number of seconds)"
+        )),
         Kind::Project if key == "runroot" && value.is_empty() => Err(format!(
             "empty runroot in [project] (expected a folder for runs; leave it out to use {DEFAULT_RUNROOT:?})"
         )),
-        Kind::Model(model) if OPERATIONS.contains(&key) && value.is_empty() => Err(format!(
-            "empty command for operation {key:?} in model {model:?}"
-        )),
+        Kind::Model(model) if OPERATIONS.contains(&key) && value.is_empty() => {
+            Err(format!("empty command for operation {key:?} in model {model:?}"))
+        }
         _ => Ok(()),
     }
 }

@@ -35,10 +35,7 @@ epochs          = 2
 "#;
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect()
+    items.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -92,12 +89,7 @@ fn full_example() {
                 name: "expert".to_string(),
                 description: String::new(),
                 line: 16,
-                ops: vec![op(
-                    "train",
-                    "expert --hidden 64",
-                    &["./data", "./other"],
-                    17,
-                )],
+                ops: vec![op("train", "expert --hidden 64", &["./data", "./other"], 17)],
                 flags: Vec::new(),
             },
         ],
@@ -168,11 +160,7 @@ fn defaults_and_minimal_file() {
     // A model need not define any operation.
     let bare = parse("[model \"m\"]\ndescription = nothing yet\n", "Guild").unwrap();
     assert_eq!(
-        bare.model(None)
-            .unwrap()
-            .op("train")
-            .unwrap_err()
-            .to_string(),
+        bare.model(None).unwrap().op("train").unwrap_err().to_string(),
         r#"model "m" has no operation "train" (it defines no operations)"#
     );
 }
@@ -182,10 +170,7 @@ fn model_flags_declared_before_the_model() {
     let text = "[flags \"late\"]\nx = 1\n[flags \"p\"]\ny = 2\n\
                 [model \"first\"]\ntrain = a\n[model \"late\"]\ntrain = b\n";
     let project = parse(text, "Guild").unwrap();
-    assert_eq!(
-        project.model(Some("late")).unwrap().flags,
-        pairs(&[("x", "1")])
-    );
+    assert_eq!(project.model(Some("late")).unwrap().flags, pairs(&[("x", "1")]));
     assert!(project.model(None).unwrap().flags.is_empty());
     assert_eq!(project.model(None).unwrap().name, "first");
     assert_eq!(project.profiles.len(), 1);
@@ -209,19 +194,13 @@ fn continuation_lines() {
     assert_eq!(m.op("evaluate").unwrap().command, "m --test");
     assert_eq!(m.op("serve").unwrap().command, "m --serve");
     // After a blank line, an indented line is a line of its own.
-    assert_eq!(
-        project.flags,
-        pairs(&[("msg", "hello world"), ("after", "blank")])
-    );
+    assert_eq!(project.flags, pairs(&[("msg", "hello world"), ("after", "blank")]));
 }
 
 #[test]
 fn indented_line_after_header_is_not_a_continuation() {
     let project = parse("  [model \"m\"]\n  train = m\n", "Guild").unwrap();
-    assert_eq!(
-        project.model(None).unwrap().op("train").unwrap().command,
-        "m"
-    );
+    assert_eq!(project.model(None).unwrap().op("train").unwrap().command, "m");
 }
 
 #[test]
@@ -249,8 +228,7 @@ fn inline_comments() {
 
 #[test]
 fn line_endings_bom_and_header_spacing() {
-    let text =
-        "\u{feff}[ model  \"x\" ]\r\ntrain = x\r\n[ flags ]\r\na = 1\r\n[flags\t\"p\"]\r\nb = 2";
+    let text = "\u{feff}[ model  \"x\" ]\r\ntrain = x\r\n[ flags ]\r\na = 1\r\n[flags\t\"p\"]\r\nb = 2";
     let project = parse(text, "Guild").unwrap();
     assert_eq!(project.models[0].name, "x");
     assert_eq!(project.models[0].ops[0].command, "x");
@@ -262,10 +240,7 @@ fn line_endings_bom_and_header_spacing() {
 fn stats_interval_values() {
     for (value, expected) in [("5", 5.0), ("0.5", 0.5), ("1e1", 10.0)] {
         let text = with_model(&format!("[project]\nstats_interval = {value}\n"));
-        assert_eq!(
-            parse(&text, "Guild").unwrap().stats_interval,
-            Some(expected)
-        );
+        assert_eq!(parse(&text, "Guild").unwrap().stats_interval, Some(expected));
     }
     for value in ["abc", "0", "-1", "inf", "NaN", "5s", ""] {
         let text = with_model(&format!("[project]\nstats_interval = {value}\n"));
@@ -330,10 +305,7 @@ fn errors_name_the_line_and_expectation() {
             "[\"m\"]\n",
             r#"Guild:1: malformed section header "[\"m\"]" (expected one of [project], [model "NAME"], [flags], [flags "NAME"])"#,
         ),
-        (
-            "[model]\n",
-            r#"Guild:1: [model] needs a name, like [model "NAME"]"#,
-        ),
+        ("[model]\n", r#"Guild:1: [model] needs a name, like [model "NAME"]"#),
         (
             "[project \"p\"]\n",
             r#"Guild:1: [project] does not take a name (got [project "p"]); use [project]"#,
@@ -418,10 +390,7 @@ fn errors_name_the_line_and_expectation() {
             "[project]\nname = x\n[flags]\na = 1\n",
             r#"Guild: no [model "NAME"] section; define at least one model"#,
         ),
-        (
-            "",
-            r#"Guild: no [model "NAME"] section; define at least one model"#,
-        ),
+        ("", r#"Guild: no [model "NAME"] section; define at least one model"#),
     ];
     for (text, message) in cases {
         assert_eq!(&error(text), message, "for {text:?}");
@@ -539,9 +508,7 @@ fn no_panics_on_odd_input() {
         inputs.push(EXAMPLE.get(..i).unwrap_or_default().to_string());
     }
     // Pseudo-random text from the file's own alphabet.
-    let alphabet: Vec<char> = "[]\"=#; \t\nmodelflagsprojectrain_requires!'\\é"
-        .chars()
-        .collect();
+    let alphabet: Vec<char> = "[]\"=#; \t\nmodelflagsprojectrain_requires!'\\é".chars().collect();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for _ in 0..2000 {
         let mut s = String::new();

@@ -11,9 +11,12 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::summary::Summaries;
 use super::supervisor::ExitRecord;
 use super::tail::{STDERR_FILE, STDOUT_FILE, Tailer};
 use super::{Manager, Progress};
+use crate::collectors::events::EventTail;
+use crate::store::rundb::{Batch, SampleRow};
 use crate::store::{RunDb, RunRecord, Status};
 
 /// How often output files are read while a run is quiet.
@@ -102,6 +105,12 @@ pub(super) struct RunTask {
     pub record: RunRecord,
     pub db: RunDb,
     pub tailer: Tailer,
+    pub events: EventTail,
+    pub summaries: Summaries,
+    /// Samples from the daemon's stats sampler.
+    pub stats: mpsc::Receiver<Vec<SampleRow>>,
+    /// Count of non-scalar event summaries last written to run.db.
+    pub others_written: usize,
     pub progress: watch::Sender<Progress>,
     pub stop: mpsc::Receiver<()>,
     pub stop_requested: bool,
@@ -145,6 +154,10 @@ impl RunTask {
                     self.db.close().await;
                     return;
                 }
+                Some(samples) = self.stats.recv() => {
+                    let batch = Batch { samples, ..Batch::default() };
+                    self.commit(batch).await;
+                }
                 _ = tick.tick() => {
                     while self.poll(false).await {}
                     if child.is_none() && !same_process(pid, self.record.pid_start) {
@@ -154,26 +167,56 @@ impl RunTask {
             }
         }
         while self.poll(true).await {}
-        self.finish(&guild_d, stop_requested, supervisor_signal)
-            .await;
+        let last_stats = self.manager.stats().unregister(&self.record.id).await;
+        self.commit(Batch {
+            samples: last_stats,
+            ..Batch::default()
+        })
+        .await;
+        self.finish(&guild_d, stop_requested, supervisor_signal).await;
     }
 
-    /// Reads and commits new output. Returns true when there is more to read at once.
+    /// Reads and commits new output and event-file scalars. Returns true when there is
+    /// more to read at once.
     async fn poll(&mut self, finished: bool) -> bool {
-        let (batch, more) = self.tailer.poll(guild_proto::time::now_ms(), finished);
+        let (mut batch, mut more) = self.tailer.poll(guild_proto::time::now_ms(), finished);
+        let found = self.events.poll(finished);
+        more |= found.more;
+        batch.samples.extend(found.samples);
+        batch.offsets.extend(found.offsets);
+        for issue in &found.issues {
+            tracing::warn!(run = %self.record.id, "{issue}");
+            super::append_error(&self.record.run_dir.join("guild.d"), issue);
+        }
+        let others = self.events.others();
+        if others.len() != self.others_written || (finished && !others.is_empty()) {
+            if let Err(err) = self.db.put_event_summaries(&others).await {
+                tracing::warn!(run = %self.record.id, "{err}");
+            }
+            self.others_written = others.len();
+        }
+        self.commit(batch).await;
+        more
+    }
+
+    /// Commits a batch to run.db, then tells followers and updates the index's summaries.
+    async fn commit(&mut self, batch: Batch) {
         if batch.is_empty() {
-            return more;
+            return;
         }
         match self.db.commit(&batch).await {
-            Ok(last_seq) => {
-                self.progress.send_modify(|p| p.last_seq = last_seq);
-                let changed = self.tailer.take_changed();
-                if let Err(err) = self
-                    .manager
-                    .index()
-                    .put_summaries(&self.record.id, &changed)
-                    .await
-                {
+            Ok(()) => {
+                let (last_seq, last_sample) = (self.db.last_seq(), self.db.last_sample());
+                self.progress.send_if_modified(|p| {
+                    let changed = p.last_seq != last_seq || p.last_sample != last_sample;
+                    (p.last_seq, p.last_sample) = (last_seq, last_sample);
+                    changed
+                });
+                for sample in &batch.samples {
+                    self.summaries.add(sample);
+                }
+                let changed = self.summaries.take_changed();
+                if let Err(err) = self.manager.index().put_summaries(&self.record.id, &changed).await {
                     tracing::warn!(run = %self.record.id, "cannot update series summaries: {err}");
                 }
             }
@@ -182,7 +225,6 @@ impl RunTask {
                 super::append_error(&self.record.run_dir.join("guild.d"), &err.to_string());
             }
         }
-        more
     }
 
     async fn finish(mut self, guild_d: &Path, stopped: bool, supervisor_signal: Option<i32>) {
@@ -203,11 +245,7 @@ impl RunTask {
             }
             Some(ExitRecord::Signalled { signal, .. }) => {
                 record.exit_status = Some(-signal);
-                record.status = if stopped {
-                    Status::Terminated
-                } else {
-                    Status::Error
-                };
+                record.status = if stopped { Status::Terminated } else { Status::Error };
                 if !stopped {
                     record.reason = format!("killed by signal {signal}");
                 }
@@ -218,11 +256,7 @@ impl RunTask {
             }
             None => {
                 record.exit_status = supervisor_signal.map(|s| -s);
-                record.status = if stopped {
-                    Status::Terminated
-                } else {
-                    Status::Failed
-                };
+                record.status = if stopped { Status::Terminated } else { Status::Failed };
                 if !stopped {
                     record.reason = match supervisor_signal {
                         Some(signal) => {
@@ -236,10 +270,7 @@ impl RunTask {
         if !record.reason.is_empty() {
             super::append_error(guild_d, &record.reason);
         }
-        let mut attrs = vec![(
-            "stopped".to_string(),
-            record.stopped_ms.unwrap_or(now).to_string(),
-        )];
+        let mut attrs = vec![("stopped".to_string(), record.stopped_ms.unwrap_or(now).to_string())];
         if let Some(code) = record.exit_status {
             attrs.push(("exit_status".to_string(), code.to_string()));
         }

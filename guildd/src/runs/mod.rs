@@ -8,6 +8,7 @@
 pub mod live;
 pub mod output;
 pub mod prepare;
+pub mod summary;
 pub mod supervisor;
 pub mod tail;
 
@@ -18,14 +19,18 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::collectors::events::EventTail;
+use crate::collectors::sampler::StatsService;
 use crate::error::{Error, Result};
 use crate::store::{Index, RunDb, RunRecord, Status};
 pub use prepare::StartSpec;
 
-/// How far a live run has got: the last committed output seq, and whether it ended.
+/// How far a live run has got: the last committed output seq and sample cursor, and
+/// whether it ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
     pub last_seq: i64,
+    pub last_sample: i64,
     pub finished: bool,
 }
 
@@ -43,6 +48,7 @@ pub struct Settings {
 
 pub(crate) struct Inner {
     index: Index,
+    stats: StatsService,
     settings: Settings,
     live: Mutex<HashMap<String, LiveHandle>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -56,12 +62,13 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(index: Index, settings: Settings) -> Manager {
+    pub fn new(index: Index, stats: StatsService, settings: Settings) -> Manager {
         let (events, _) = broadcast::channel(1024);
         let (shutdown, _) = watch::channel(false);
         Manager {
             inner: Arc::new(Inner {
                 index,
+                stats,
                 settings,
                 live: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(Vec::new()),
@@ -75,6 +82,10 @@ impl Manager {
         &self.inner.index
     }
 
+    pub fn stats(&self) -> &StatsService {
+        &self.inner.stats
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<RunRecord> {
         self.inner.events.subscribe()
     }
@@ -85,12 +96,7 @@ impl Manager {
 
     /// Follows a run's progress; None when the run is not live (it has ended).
     pub fn progress(&self, id: &str) -> Option<watch::Receiver<Progress>> {
-        self.inner
-            .live
-            .lock()
-            .ok()?
-            .get(id)
-            .map(|h| h.progress.clone())
+        self.inner.live.lock().ok()?.get(id).map(|h| h.progress.clone())
     }
 
     fn publish(&self, run: &RunRecord) {
@@ -112,11 +118,8 @@ impl Manager {
         };
         let plan = prepare::plan(&spec)?;
         let created_ms = guild_proto::time::now_ms();
-        let (id, run_dir) = prepare::create_run_dir(
-            &plan.runroot,
-            &guild_proto::time::run_stamp(created_ms),
-            &plan.model,
-        )?;
+        let (id, run_dir) =
+            prepare::create_run_dir(&plan.runroot, &guild_proto::time::run_stamp(created_ms), &plan.model)?;
         let guild_d = run_dir.join("guild.d");
         std::fs::File::create(guild_d.join("errors.log"))
             .map_err(|e| Error::io("cannot create", guild_d.join("errors.log"), e))?;
@@ -167,30 +170,22 @@ impl Manager {
             ("id".to_string(), id.clone()),
             ("model".to_string(), plan.model.clone()),
             ("op".to_string(), plan.op.clone()),
-            (
-                "cmd".to_string(),
-                serde_json::to_string(&argv).unwrap_or_default(),
-            ),
-            (
-                "env".to_string(),
-                serde_json::Value::Object(recorded_env).to_string(),
-            ),
+            ("cmd".to_string(), serde_json::to_string(&argv).unwrap_or_default()),
+            ("env".to_string(), serde_json::Value::Object(recorded_env).to_string()),
             ("created".to_string(), created_ms.to_string()),
             ("host".to_string(), host),
-            (
-                "user".to_string(),
-                env.get("USER").cloned().unwrap_or_else(user_name),
-            ),
-            (
-                "project".to_string(),
-                plan.project_dir.to_string_lossy().into_owned(),
-            ),
+            ("user".to_string(), env.get("USER").cloned().unwrap_or_else(user_name)),
+            ("project".to_string(), plan.project_dir.to_string_lossy().into_owned()),
             ("project_name".to_string(), plan.project_name.clone()),
-            (
-                "guild_version".to_string(),
-                guild_proto::VERSION.to_string(),
-            ),
+            ("guild_version".to_string(), guild_proto::VERSION.to_string()),
         ];
+        attrs.push(("stats_interval".to_string(), plan.stats_interval.to_string()));
+        attrs.extend(
+            self.inner
+                .stats
+                .host_attrs(env.get("CUDA_VISIBLE_DEVICES").cloned())
+                .await,
+        );
         if let Some(profile) = &spec.profile {
             attrs.push(("profile".to_string(), profile.clone()));
         }
@@ -210,15 +205,9 @@ impl Manager {
             .map_err(|e| Error::io("cannot copy", &plan.guild_file, e))?;
         let sources = guild_d.join("sources");
         let snapshot = {
-            let (plan_dir, runroot, requires) = (
-                plan.project_dir.clone(),
-                plan.runroot.clone(),
-                plan.requires.clone(),
-            );
+            let (plan_dir, runroot, requires) = (plan.project_dir.clone(), plan.runroot.clone(), plan.requires.clone());
             let sources = sources.clone();
-            tokio::task::spawn_blocking(move || {
-                prepare::snapshot_sources(&plan_dir, &runroot, &requires, &sources)
-            })
+            tokio::task::spawn_blocking(move || prepare::snapshot_sources(&plan_dir, &runroot, &requires, &sources))
         };
         if let Ok(Err(err)) = snapshot.await {
             append_error(&guild_d, &format!("source snapshot incomplete: {err}"));
@@ -252,10 +241,7 @@ impl Manager {
         record.pid = child.id();
         record.pid_start = record.pid.and_then(live::process_start_time);
         db.put_attrs(&[
-            (
-                "started".to_string(),
-                record.started_ms.unwrap_or(0).to_string(),
-            ),
+            ("started".to_string(), record.started_ms.unwrap_or(0).to_string()),
             ("pid".to_string(), record.pid.unwrap_or(0).to_string()),
         ])
         .await?;
@@ -266,18 +252,21 @@ impl Manager {
     }
 
     /// Hands a live run to its own task.
-    async fn track(
-        &self,
-        record: RunRecord,
-        mut db: RunDb,
-        child: Option<tokio::process::Child>,
-    ) -> Result<()> {
+    async fn track(&self, record: RunRecord, mut db: RunDb, child: Option<tokio::process::Child>) -> Result<()> {
         let offsets = db.offsets().await?;
         let summaries = self.inner.index.summaries(&record.id).await?;
         let stop_requested = db.attr("stop_requested").await?.is_some();
+        let interval = db.attr("stats_interval").await?.and_then(|v| v.parse::<f64>().ok());
+        let (stats_tx, stats_rx) = mpsc::channel(8);
+        if let (Some(pid), Some(seconds)) = (record.pid, interval.filter(|s| *s > 0.0 && s.is_finite())) {
+            self.inner
+                .stats
+                .register(&record.id, pid, std::time::Duration::from_secs_f64(seconds), stats_tx);
+        }
         let (stop_tx, stop_rx) = mpsc::channel(4);
         let (progress_tx, progress_rx) = watch::channel(Progress {
             last_seq: db.last_seq(),
+            last_sample: db.last_sample(),
             finished: false,
         });
         let id = record.id.clone();
@@ -292,7 +281,11 @@ impl Manager {
         }
         let task = live::RunTask {
             manager: self.clone(),
-            tailer: tail::Tailer::new(&record.run_dir.join("guild.d"), &offsets, summaries),
+            tailer: tail::Tailer::new(&record.run_dir.join("guild.d"), &offsets),
+            events: EventTail::new(&record.run_dir, &offsets),
+            summaries: summary::Summaries::new(summaries),
+            stats: stats_rx,
+            others_written: 0,
             record,
             db,
             progress: progress_tx,
@@ -360,9 +353,7 @@ impl Manager {
     pub async fn reconcile(&self) -> Result<()> {
         for mut record in self.inner.index.active_runs().await? {
             let guild_d = record.run_dir.join("guild.d");
-            let alive = record
-                .pid
-                .is_some_and(|pid| live::same_process(pid, record.pid_start));
+            let alive = record.pid.is_some_and(|pid| live::same_process(pid, record.pid_start));
             let exit = supervisor::ExitRecord::read(&guild_d);
             if record.status == Status::Running && (alive || exit.is_some()) {
                 match RunDb::open(&guild_d.join("run.db")).await {
@@ -396,11 +387,7 @@ impl Manager {
                 .inner
                 .live
                 .lock()
-                .map(|live| {
-                    live.values()
-                        .map(|h| (h.stop.clone(), h.progress.clone()))
-                        .collect()
-                })
+                .map(|live| live.values().map(|h| (h.stop.clone(), h.progress.clone())).collect())
                 .unwrap_or_default();
             for (stop, _) in &handles {
                 let _ = stop.send(()).await;

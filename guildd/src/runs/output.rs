@@ -195,9 +195,7 @@ impl ScalarParser {
             return None;
         }
         let rest = rest.trim_start();
-        let value_end = rest
-            .find(|c: char| c.is_whitespace() || c == '(')
-            .unwrap_or(rest.len());
+        let value_end = rest.find(|c: char| c.is_whitespace() || c == '(').unwrap_or(rest.len());
         let (value_str, tail) = rest.split_at(value_end);
         let line_step = step_suffix(tail.trim_start())?;
         let (value, step) = if key == "step" {
@@ -221,10 +219,7 @@ impl ScalarParser {
 /// chars) off `s`.
 fn split_key(s: &str) -> Option<(&str, &str)> {
     let bytes = s.as_bytes();
-    if !bytes
-        .first()
-        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
-    {
+    if !bytes.first().is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') {
         return None;
     }
     let len = bytes
@@ -281,10 +276,7 @@ mod tests {
         assert_eq!(split(b"a\nb\r\n\nc"), ["a", "b", "", "c"]);
         assert_eq!(split(b"a\n"), ["a"]);
         assert!(split(b"").is_empty());
-        assert_eq!(
-            split_chunks(&[b"ab", b"c\r", b"\nd", b"e\n"]),
-            ["abc", "de"]
-        );
+        assert_eq!(split_chunks(&[b"ab", b"c\r", b"\nd", b"e\n"]), ["abc", "de"]);
     }
 
     #[test]
@@ -304,10 +296,9 @@ mod tests {
         let mut s = LineSplitter::new();
         let mut out = Vec::new();
         for i in 0..100_000 {
-            s.feed(
-                format!("\rprogress {i:>6} [=====>    ]").as_bytes(),
-                &mut |l| out.push(l),
-            );
+            s.feed(format!("\rprogress {i:>6} [=====>    ]").as_bytes(), &mut |l| {
+                out.push(l)
+            });
             assert!(s.buf.len() <= 32);
         }
         assert!(out.is_empty());
@@ -364,10 +355,7 @@ mod tests {
         assert_eq!(split(b"\x1b[31mred\x1b[0m plain\n"), ["red plain"]);
         assert_eq!(split(b"\x1b[?25l\x1b[38;5;196mx\x1b[K\n"), ["x"]);
         assert_eq!(split(b"\x1b]0;title\x07text\n"), ["text"]);
-        assert_eq!(
-            split(b"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\\n"),
-            ["link"]
-        );
+        assert_eq!(split(b"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\\n"), ["link"]);
         assert_eq!(split(b"a\x1b7b\x1b8c\x1b=d\n"), ["abcd"]);
         assert_eq!(split(b"\x1b(Bx\n"), ["x"]);
         assert_eq!(split(b"\x1bP1$r0m\x1b\\y\n"), ["y"]);
@@ -394,20 +382,10 @@ mod tests {
 
     #[test]
     fn bytewise_matches_whole_chunk() {
-        let mixed: &[u8] =
-            b"\x1b[1mEpoch 1\x1b[0m\r\n\r 10%\r 20%\r\x1b[2K 30%\nloss: 0.5\t\xe2\x9c\x93\n\
+        let mixed: &[u8] = b"\x1b[1mEpoch 1\x1b[0m\r\n\r 10%\r 20%\r\x1b[2K 30%\nloss: 0.5\t\xe2\x9c\x93\n\
             \x1b]0;t\x07caf\xc3\xa9 \xff\x01end\r\n\x1b(B\x1b=ok\rfinal";
         let whole = split(mixed);
-        assert_eq!(
-            whole,
-            [
-                "Epoch 1",
-                " 30%",
-                "loss: 0.5\t✓",
-                "café \u{FFFD}end",
-                "final"
-            ]
-        );
+        assert_eq!(whole, ["Epoch 1", " 30%", "loss: 0.5\t✓", "café \u{FFFD}end", "final"]);
         assert_eq!(split_bytewise(mixed), whole);
         for size in 2..9 {
             let chunks: Vec<&[u8]> = mixed.chunks(size).collect();
@@ -419,16 +397,12 @@ mod tests {
     fn random_input_never_panics_and_chunking_is_irrelevant() {
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as u8
         };
         let alphabet = b"ab \t\r\n\x1b[]();\x07\\\x00\x7f\xc3\xa9\xe2\x9c\x93\xff0m";
         for _ in 0..200 {
-            let input: Vec<u8> = (0..500)
-                .map(|_| alphabet[next() as usize % alphabet.len()])
-                .collect();
+            let input: Vec<u8> = (0..500).map(|_| alphabet[next() as usize % alphabet.len()]).collect();
             let whole = split(&input);
             let mut chunks = Vec::new();
             let mut rest = input.as_slice();
@@ -473,10 +447,7 @@ mod tests {
         let mut p = ScalarParser::new();
         for v in ["nan", "NaN"] {
             let s = p.parse(&format!("loss: {v}"));
-            assert!(
-                s.is_some_and(|s| s.key == "loss" && s.value.is_nan()),
-                "{v}"
-            );
+            assert!(s.is_some_and(|s| s.key == "loss" && s.value.is_nan()), "{v}");
         }
         assert_eq!(p.parse("a: inf"), sc("a", f64::INFINITY, None));
         assert_eq!(p.parse("a: -inf"), sc("a", f64::NEG_INFINITY, None));

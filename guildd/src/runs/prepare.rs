@@ -38,6 +38,8 @@ pub struct Plan {
     pub flags: Vec<(String, String)>,
     pub guild_file: PathBuf,
     pub requires: Vec<String>,
+    /// Seconds between stats samples (0: none).
+    pub stats_interval: f64,
 }
 
 pub fn plan(spec: &StartSpec) -> Result<Plan> {
@@ -52,19 +54,14 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
     let model = project
         .model(spec.model.as_deref())
         .map_err(|e| Error::Invalid(e.to_string()))?;
-    let op = model
-        .op(&spec.op)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let op = model.op(&spec.op).map_err(|e| Error::Invalid(e.to_string()))?;
     let flags = project
         .resolve_flags(model, spec.profile.as_deref(), &spec.flags)
         .map_err(|e| Error::Invalid(e.to_string()))?;
     for required in &op.requires {
         if !spec.project_dir.join(required).exists() {
             let hint = if model.op("prepare").is_ok() && op.name != "prepare" {
-                format!(
-                    "; run `guild prepare{}` first",
-                    model_arg(&project, &model.name)
-                )
+                format!("; run `guild prepare{}` first", model_arg(&project, &model.name))
             } else {
                 String::new()
             };
@@ -76,8 +73,22 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
             )));
         }
     }
-    let op_command = project::parse_op_command(&op.command)
-        .map_err(|e| Error::Invalid(format!("Guild:{}: {e}", op.line)))?;
+    // A `stats_interval` flag (the run's own choice) beats the project's setting.
+    let stats_interval = match flags.iter().find(|(name, _)| name == "stats_interval") {
+        Some((_, value)) => match value.trim().parse::<f64>() {
+            Ok(seconds) if seconds >= 0.0 && seconds.is_finite() => seconds,
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "flag stats_interval: expected a number of seconds (0 for no stats), got \"{value}\""
+                )));
+            }
+        },
+        None => project
+            .stats_interval
+            .unwrap_or(crate::collectors::sampler::DEFAULT_INTERVAL.as_secs_f64()),
+    };
+    let op_command =
+        project::parse_op_command(&op.command).map_err(|e| Error::Invalid(format!("Guild:{}: {e}", op.line)))?;
     Ok(Plan {
         project_dir: spec.project_dir.clone(),
         project_name: if project.name.is_empty() {
@@ -92,6 +103,7 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
         flags,
         guild_file,
         requires: op.requires.clone(),
+        stats_interval,
     })
 }
 
@@ -112,8 +124,7 @@ fn dir_name(dir: &Path) -> String {
 /// Creates `<runroot>/<stamp>-<model>[-N]/guild.d`, unique even for runs started in the
 /// same second (create_dir fails on an existing folder, so two starts never share one).
 pub fn create_run_dir(runroot: &Path, stamp: &str, model: &str) -> Result<(String, PathBuf)> {
-    std::fs::create_dir_all(runroot)
-        .map_err(|e| Error::io("cannot create run folder", runroot, e))?;
+    std::fs::create_dir_all(runroot).map_err(|e| Error::io("cannot create run folder", runroot, e))?;
     for n in 1..10_000 {
         let id = if n == 1 {
             format!("{stamp}-{model}")
@@ -124,17 +135,14 @@ pub fn create_run_dir(runroot: &Path, stamp: &str, model: &str) -> Result<(Strin
         match std::fs::create_dir(&dir) {
             Ok(()) => {
                 let guild_d = dir.join("guild.d");
-                std::fs::create_dir(&guild_d)
-                    .map_err(|e| Error::io("cannot create", &guild_d, e))?;
+                std::fs::create_dir(&guild_d).map_err(|e| Error::io("cannot create", &guild_d, e))?;
                 return Ok((id, dir));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io("cannot create run folder", dir, e)),
         }
     }
-    Err(Error::Conflict(format!(
-        "too many runs of {model} started at {stamp}"
-    )))
+    Err(Error::Conflict(format!("too many runs of {model} started at {stamp}")))
 }
 
 /// The argv of the op: `python3 -um MODULE ARGS --flag value ...` or `PROGRAM ARGS --flag value ...`.
@@ -149,10 +157,7 @@ pub fn command_line(plan: &Plan, python: &str, run_dir: &Path) -> Vec<String> {
         }
         OpCommand::Exec { program, args } => {
             let program = if program.contains('/') {
-                plan.project_dir
-                    .join(program)
-                    .to_string_lossy()
-                    .into_owned()
+                plan.project_dir.join(program).to_string_lossy().into_owned()
             } else {
                 program.clone()
             };
@@ -171,12 +176,7 @@ pub fn command_line(plan: &Plan, python: &str, run_dir: &Path) -> Vec<String> {
 /// Copies the project's source files into `guild.d/sources`: everything but the run
 /// root, hidden entries, `__pycache__`, the op's required inputs, and files over the limit.
 /// Returns how many files were copied.
-pub fn snapshot_sources(
-    project_dir: &Path,
-    runroot: &Path,
-    requires: &[String],
-    dest: &Path,
-) -> Result<usize> {
+pub fn snapshot_sources(project_dir: &Path, runroot: &Path, requires: &[String], dest: &Path) -> Result<usize> {
     let skip: Vec<PathBuf> = std::iter::once(runroot.to_path_buf())
         .chain(requires.iter().map(|r| project_dir.join(r)))
         .filter_map(|p| std::path::absolute(&p).ok())
@@ -210,11 +210,9 @@ pub fn snapshot_sources(
                 };
                 let target = dest.join(rel);
                 if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| Error::io("cannot create", parent, e))?;
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
                 }
-                std::fs::copy(&path, &target)
-                    .map_err(|e| Error::io("cannot copy source", &path, e))?;
+                std::fs::copy(&path, &target).map_err(|e| Error::io("cannot copy source", &path, e))?;
                 copied += 1;
             }
         }
@@ -260,11 +258,7 @@ pub fn is_secret(name: &str) -> bool {
 /// driver's count in /proc (0 without one).
 pub fn gpu_count(env: &BTreeMap<String, String>) -> usize {
     if let Some(visible) = env.get("CUDA_VISIBLE_DEVICES") {
-        let ids: Vec<&str> = visible
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let ids: Vec<&str> = visible.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         // CUDA stops at the first invalid id; "-1" hides every GPU.
         return ids.iter().take_while(|id| !id.starts_with('-')).count();
     }

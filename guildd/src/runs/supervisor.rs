@@ -92,10 +92,7 @@ pub fn main(args: &[String]) -> ! {
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
         unsafe {
-            libc::signal(
-                sig,
-                note_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            );
+            libc::signal(sig, note_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
         }
     }
     let record = match Command::new(program).args(&args[2..]).spawn() {
@@ -127,10 +124,7 @@ pub fn main(args: &[String]) -> ! {
         },
     };
     if let Err(err) = write_atomically(&guild_d.join(EXIT_FILE), record.to_json().as_bytes()) {
-        eprintln!(
-            "guild: cannot record the exit status in {}: {err}",
-            guild_d.display()
-        );
+        eprintln!("guild: cannot record the exit status in {}: {err}", guild_d.display());
         std::process::exit(1);
     }
     let code = if matches!(record, ExitRecord::Failed { .. }) {
@@ -156,10 +150,7 @@ mod tests {
     #[test]
     fn exit_records_round_trip() {
         for record in [
-            ExitRecord::Exited {
-                code: 3,
-                ended_ms: 5,
-            },
+            ExitRecord::Exited { code: 3, ended_ms: 5 },
             ExitRecord::Signalled {
                 signal: 15,
                 ended_ms: 6,

@@ -2,13 +2,12 @@
 //! new bytes become output rows and output scalars. Offsets advance only over whole
 //! lines and are committed with the rows, so a restart neither loses nor doubles a line.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::runs::output::{LineSplitter, ScalarParser};
-use crate::store::SeriesSummary;
 use crate::store::rundb::{Batch, OutputRow, SampleRow};
 
 pub const STDOUT_FILE: &str = "stdout.log";
@@ -36,16 +35,10 @@ struct TailFile {
 pub struct Tailer {
     files: Vec<TailFile>,
     scalars: ScalarParser,
-    summaries: HashMap<String, SeriesSummary>,
-    changed: BTreeSet<String>,
 }
 
 impl Tailer {
-    pub fn new(
-        guild_d: &Path,
-        offsets: &HashMap<String, u64>,
-        summaries: Vec<SeriesSummary>,
-    ) -> Tailer {
+    pub fn new(guild_d: &Path, offsets: &HashMap<String, u64>) -> Tailer {
         let file = |name: &'static str, stream: &'static str| TailFile {
             name,
             stream,
@@ -59,8 +52,6 @@ impl Tailer {
         Tailer {
             files: vec![file(STDOUT_FILE, "stdout"), file(STDERR_FILE, "stderr")],
             scalars: ScalarParser::new(),
-            summaries: summaries.into_iter().map(|s| (s.key.clone(), s)).collect(),
-            changed: BTreeSet::new(),
         }
     }
 
@@ -76,15 +67,12 @@ impl Tailer {
             more |= !read_all;
             for line in lines {
                 if let Some(scalar) = self.scalars.parse(&line) {
-                    let sample = SampleRow {
+                    batch.samples.push(SampleRow {
                         key: scalar.key,
                         step: scalar.step,
                         time: now_ms,
                         value: scalar.value,
-                    };
-                    summarize(&mut self.summaries, &sample);
-                    self.changed.insert(sample.key.clone());
-                    batch.samples.push(sample);
+                    });
                 }
                 batch.output.push(OutputRow {
                     time: now_ms,
@@ -99,37 +87,6 @@ impl Tailer {
         }
         (batch, more)
     }
-
-    /// Summaries changed since the last call.
-    pub fn take_changed(&mut self) -> Vec<SeriesSummary> {
-        let keys = std::mem::take(&mut self.changed);
-        keys.iter()
-            .filter_map(|k| self.summaries.get(k).cloned())
-            .collect()
-    }
-}
-
-/// Updates a key's running summary with one sample. NaN counts but never becomes min/max.
-pub fn summarize(summaries: &mut HashMap<String, SeriesSummary>, sample: &SampleRow) {
-    let entry = summaries
-        .entry(sample.key.clone())
-        .or_insert_with(|| SeriesSummary {
-            key: sample.key.clone(),
-            last: f64::NAN,
-            min: f64::NAN,
-            max: f64::NAN,
-            count: 0,
-            last_step: None,
-            last_time: 0,
-        });
-    entry.last = sample.value;
-    entry.min = entry.min.min(sample.value);
-    entry.max = entry.max.max(sample.value);
-    entry.count += 1;
-    if sample.step.is_some() {
-        entry.last_step = sample.step;
-    }
-    entry.last_time = sample.time;
 }
 
 /// Returns false when it stopped at READ_LIMIT with more to read.
@@ -163,10 +120,7 @@ fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>) -> boo
     let cut = if finished || file.carry.len() > CARRY_LIMIT {
         file.carry.len()
     } else {
-        file.carry
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1)
+        file.carry.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
     };
     if cut > 0 {
         file.splitter.feed(&file.carry[..cut], &mut emit);

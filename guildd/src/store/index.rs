@@ -117,9 +117,7 @@ impl RunRecord {
             run_dir: PathBuf::from(row.try_get::<String, _>("run_dir")?),
             label: row.try_get("label")?,
             pid: row.try_get::<Option<i64>, _>("pid")?.map(|p| p as u32),
-            pid_start: row
-                .try_get::<Option<i64>, _>("pid_start")?
-                .map(|p| p as u64),
+            pid_start: row.try_get::<Option<i64>, _>("pid_start")?.map(|p| p as u64),
             reason: row.try_get("reason")?,
             source_run: row.try_get("source_run")?,
         })
@@ -219,8 +217,7 @@ impl Index {
         .await
         .map_err(self.err())?;
         if !flags.is_empty() {
-            let mut insert =
-                QueryBuilder::new("INSERT OR REPLACE INTO run_flag (run_id, name, value) ");
+            let mut insert = QueryBuilder::new("INSERT OR REPLACE INTO run_flag (run_id, name, value) ");
             insert.push_values(flags, |mut row, (name, value)| {
                 row.push_bind(&run.id).push_bind(name).push_bind(value);
             });
@@ -253,13 +250,11 @@ impl Index {
     pub async fn delete_run(&self, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(self.err())?;
         for table in ["run_series", "run_flag"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE run_id = ?"
-            )))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE run_id = ?")))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err())?;
         }
         sqlx::query("DELETE FROM run WHERE id = ?")
             .bind(id)
@@ -270,12 +265,7 @@ impl Index {
     }
 
     /// Newest first. `limit` 0 means all.
-    pub async fn list_runs(
-        &self,
-        project_dir: Option<&str>,
-        limit: u32,
-        offset: u32,
-    ) -> Result<(Vec<RunRecord>, u32)> {
+    pub async fn list_runs(&self, project_dir: Option<&str>, limit: u32, offset: u32) -> Result<(Vec<RunRecord>, u32)> {
         let mut query = QueryBuilder::new(format!("SELECT {RUN_COLUMNS} FROM run"));
         let mut count = QueryBuilder::new("SELECT count(*) FROM run");
         if let Some(dir) = project_dir {
@@ -289,11 +279,7 @@ impl Index {
             query.push(" LIMIT -1");
         }
         query.push(" OFFSET ").push_bind(i64::from(offset));
-        let rows = query
-            .build()
-            .fetch_all(&self.read)
-            .await
-            .map_err(self.err())?;
+        let rows = query.build().fetch_all(&self.read).await.map_err(self.err())?;
         let runs = rows
             .iter()
             .map(RunRecord::from_row)
@@ -315,19 +301,14 @@ impl Index {
         .fetch_optional(&self.read)
         .await
         .map_err(self.err())?;
-        row.as_ref()
-            .map(RunRecord::from_row)
-            .transpose()
-            .map_err(self.err())
+        row.as_ref().map(RunRecord::from_row).transpose().map_err(self.err())
     }
 
     /// Finds a run by id, unique id prefix, or index (1 = latest; numbers under 8 digits).
     pub async fn resolve(&self, selector: &str) -> Result<RunRecord> {
         let selector = selector.trim();
         if selector.is_empty() {
-            return Err(Error::Invalid(
-                "run: expected a run id, id prefix or index".into(),
-            ));
+            return Err(Error::Invalid("run: expected a run id, id prefix or index".into()));
         }
         if selector.len() < 8 && selector.bytes().all(|b| b.is_ascii_digit()) {
             let index: i64 = selector.parse().unwrap_or(0);
@@ -345,9 +326,7 @@ impl Index {
             .map_err(self.err())?;
             return match row {
                 Some(row) => RunRecord::from_row(&row).map_err(self.err()),
-                None => Err(Error::NotFound(format!(
-                    "no run at index {index} (see `guild runs`)"
-                ))),
+                None => Err(Error::NotFound(format!("no run at index {index} (see `guild runs`)"))),
             };
         }
         if let Some(run) = self.get_run(selector).await? {
@@ -367,10 +346,7 @@ impl Index {
             ))),
             1 => RunRecord::from_row(&rows[0]).map_err(self.err()),
             _ => {
-                let ids: Vec<String> = rows
-                    .iter()
-                    .filter_map(|r| r.try_get::<String, _>("id").ok())
-                    .collect();
+                let ids: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("id").ok()).collect();
                 Err(Error::Invalid(format!(
                     "\"{selector}\" matches several runs ({}{}); give more of the id",
                     ids.iter().take(5).cloned().collect::<Vec<_>>().join(", "),

@@ -3,6 +3,7 @@
 
 pub mod index;
 pub mod rundb;
+pub mod series;
 
 use std::path::Path;
 use std::str::FromStr;

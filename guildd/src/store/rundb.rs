@@ -42,6 +42,7 @@ pub struct RunDb {
     conn: SqliteConnection,
     key_ids: HashMap<String, i64>,
     last_seq: i64,
+    last_sample: i64,
 }
 
 impl RunDb {
@@ -62,6 +63,7 @@ impl RunDb {
             conn,
             key_ids: HashMap::new(),
             last_seq: 0,
+            last_sample: 0,
         };
         let rows = sqlx::query("SELECT id, key FROM series_key")
             .fetch_all(&mut db.conn)
@@ -78,6 +80,11 @@ impl RunDb {
             .await
             .map_err(db.err())?
             .unwrap_or(0);
+        db.last_sample = sqlx::query_scalar::<_, Option<i64>>("SELECT max(rowid) FROM series")
+            .fetch_one(&mut db.conn)
+            .await
+            .map_err(db.err())?
+            .unwrap_or(0);
         Ok(db)
     }
 
@@ -87,6 +94,11 @@ impl RunDb {
 
     pub fn last_seq(&self) -> i64 {
         self.last_seq
+    }
+
+    /// The rowid of the last committed sample: the cursor WatchSeries follows.
+    pub fn last_sample(&self) -> i64 {
+        self.last_sample
     }
 
     pub async fn put_attrs(&mut self, attrs: &[(String, String)]) -> Result<()> {
@@ -107,6 +119,23 @@ impl RunDb {
             flags,
         )
         .await
+    }
+
+    /// Replaces the counts of non-scalar event summaries: (key, kind, count).
+    pub async fn put_event_summaries(&mut self, rows: &[(String, String, u64)]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = QueryBuilder::new("INSERT OR REPLACE INTO event_summary (key, kind, count) ");
+        insert.push_values(rows, |mut row, (key, kind, count)| {
+            row.push_bind(key).push_bind(kind).push_bind(*count as i64);
+        });
+        insert
+            .build()
+            .execute(&mut self.conn)
+            .await
+            .map_err(Error::db(&self.path))?;
+        Ok(())
     }
 
     pub async fn attr(&mut self, name: &str) -> Result<Option<String>> {
@@ -131,10 +160,11 @@ impl RunDb {
         Ok(offsets)
     }
 
-    /// Writes a batch in one transaction. Returns the last output seq now committed.
-    pub async fn commit(&mut self, batch: &Batch) -> Result<i64> {
+    /// Writes a batch in one transaction; afterwards `last_seq` and `last_sample` say
+    /// what is committed.
+    pub async fn commit(&mut self, batch: &Batch) -> Result<()> {
         if batch.is_empty() {
-            return Ok(self.last_seq);
+            return Ok(());
         }
         let path = self.path.clone();
         let err = || Error::db(&path);
@@ -142,9 +172,7 @@ impl RunDb {
         for chunk in batch.output.chunks(800) {
             let mut insert = QueryBuilder::new("INSERT INTO output (time, stream, line) ");
             insert.push_values(chunk, |mut row, line| {
-                row.push_bind(line.time)
-                    .push_bind(line.stream)
-                    .push_bind(&line.line);
+                row.push_bind(line.time).push_bind(line.stream).push_bind(&line.line);
             });
             insert.build().execute(&mut *tx).await.map_err(err())?;
         }
@@ -171,8 +199,7 @@ impl RunDb {
             insert.build().execute(&mut *tx).await.map_err(err())?;
         }
         if !batch.offsets.is_empty() {
-            let mut insert =
-                QueryBuilder::new("INSERT OR REPLACE INTO tail_offset (file, offset) ");
+            let mut insert = QueryBuilder::new("INSERT OR REPLACE INTO tail_offset (file, offset) ");
             insert.push_values(&batch.offsets, |mut row, (file, offset)| {
                 row.push_bind(file).push_bind(*offset as i64);
             });
@@ -186,9 +213,18 @@ impl RunDb {
                 .await
                 .map_err(err())?
         };
+        let last_sample: Option<i64> = if batch.samples.is_empty() {
+            Some(self.last_sample)
+        } else {
+            sqlx::query_scalar("SELECT max(rowid) FROM series")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err())?
+        };
         tx.commit().await.map_err(err())?;
         self.last_seq = last_seq.unwrap_or(0);
-        Ok(self.last_seq)
+        self.last_sample = last_sample.unwrap_or(0);
+        Ok(())
     }
 
     pub async fn close(self) {
@@ -196,12 +232,7 @@ impl RunDb {
     }
 }
 
-async fn put_pairs(
-    conn: &mut SqliteConnection,
-    path: &Path,
-    head: &str,
-    pairs: &[(String, String)],
-) -> Result<()> {
+async fn put_pairs(conn: &mut SqliteConnection, path: &Path, head: &str, pairs: &[(String, String)]) -> Result<()> {
     if pairs.is_empty() {
         return Ok(());
     }
@@ -209,29 +240,18 @@ async fn put_pairs(
     insert.push_values(pairs, |mut row, (name, value)| {
         row.push_bind(name).push_bind(value);
     });
-    insert
-        .build()
-        .execute(conn)
-        .await
-        .map_err(Error::db(path))?;
+    insert.build().execute(conn).await.map_err(Error::db(path))?;
     Ok(())
 }
 
 /// A read-only connection to a run's database, for requests.
 pub async fn open_read(path: &Path) -> Result<SqliteConnection> {
     if !path.exists() {
-        return Err(Error::NotFound(format!(
-            "run database {} is missing",
-            path.display()
-        )));
+        return Err(Error::NotFound(format!("run database {} is missing", path.display())));
     }
-    SqliteConnection::connect_with(
-        &super::options(path)
-            .read_only(true)
-            .create_if_missing(false),
-    )
-    .await
-    .map_err(Error::db(path))
+    SqliteConnection::connect_with(&super::options(path).read_only(true).create_if_missing(false))
+        .await
+        .map_err(Error::db(path))
 }
 
 pub struct OutputRecord {
@@ -247,14 +267,12 @@ pub async fn read_output(
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<OutputRecord>> {
-    let rows = sqlx::query(
-        "SELECT seq, time, stream, line FROM output WHERE seq > ? ORDER BY seq LIMIT ?",
-    )
-    .bind(after_seq)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-    .map_err(Error::db(path))?;
+    let rows = sqlx::query("SELECT seq, time, stream, line FROM output WHERE seq > ? ORDER BY seq LIMIT ?")
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+        .map_err(Error::db(path))?;
     rows.iter()
         .map(|r| {
             Ok(OutputRecord {
@@ -268,11 +286,7 @@ pub async fn read_output(
         .map_err(Error::db(path))
 }
 
-pub async fn read_pairs(
-    conn: &mut SqliteConnection,
-    path: &Path,
-    table: &str,
-) -> Result<Vec<(String, String)>> {
+pub async fn read_pairs(conn: &mut SqliteConnection, path: &Path, table: &str) -> Result<Vec<(String, String)>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT name, value FROM {table} ORDER BY rowid"
     )))
@@ -281,31 +295,6 @@ pub async fn read_pairs(
     .map_err(Error::db(path))?;
     rows.iter()
         .map(|r| Ok((r.try_get("name")?, r.try_get("value")?)))
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(Error::db(path))
-}
-
-/// Every sample of `key`, in commit order.
-pub async fn read_series(
-    conn: &mut SqliteConnection,
-    path: &Path,
-    key: &str,
-) -> Result<Vec<(i64, Option<i64>, f64)>> {
-    let rows = sqlx::query(
-        "SELECT s.time, s.step, s.value FROM series s JOIN series_key k ON k.id = s.key_id WHERE k.key = ? ORDER BY s.rowid",
-    )
-    .bind(key)
-    .fetch_all(conn)
-    .await
-    .map_err(Error::db(path))?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("time")?,
-                r.try_get("step")?,
-                super::from_sql_value(r.try_get("value")?),
-            ))
-        })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(Error::db(path))
 }

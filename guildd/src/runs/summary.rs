@@ -1,0 +1,89 @@
+//! A run's per-key series summaries (last, min, max, count, last step), kept current as
+//! samples commit and written to the index so listing never opens run.db.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::store::SeriesSummary;
+use crate::store::rundb::SampleRow;
+
+#[derive(Default)]
+pub struct Summaries {
+    by_key: HashMap<String, SeriesSummary>,
+    changed: BTreeSet<String>,
+}
+
+impl Summaries {
+    pub fn new(existing: Vec<SeriesSummary>) -> Summaries {
+        Summaries {
+            by_key: existing.into_iter().map(|s| (s.key.clone(), s)).collect(),
+            changed: BTreeSet::new(),
+        }
+    }
+
+    /// Adds one sample. NaN counts and can be `last`, but never becomes min or max.
+    pub fn add(&mut self, sample: &SampleRow) {
+        let entry = self.by_key.entry(sample.key.clone()).or_insert_with(|| SeriesSummary {
+            key: sample.key.clone(),
+            last: f64::NAN,
+            min: f64::NAN,
+            max: f64::NAN,
+            count: 0,
+            last_step: None,
+            last_time: 0,
+        });
+        entry.last = sample.value;
+        entry.min = entry.min.min(sample.value);
+        entry.max = entry.max.max(sample.value);
+        entry.count += 1;
+        if sample.step.is_some() {
+            entry.last_step = sample.step;
+        }
+        entry.last_time = sample.time;
+        if !self.changed.contains(&sample.key) {
+            self.changed.insert(sample.key.clone());
+        }
+    }
+
+    /// The summaries changed since the last call.
+    pub fn take_changed(&mut self) -> Vec<SeriesSummary> {
+        let keys = std::mem::take(&mut self.changed);
+        keys.iter().filter_map(|k| self.by_key.get(k).cloned()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(value: f64, step: Option<i64>) -> SampleRow {
+        SampleRow {
+            key: "loss".into(),
+            step,
+            time: 1,
+            value,
+        }
+    }
+
+    #[test]
+    fn nan_counts_but_is_never_min_or_max() {
+        let mut s = Summaries::default();
+        for (v, step) in [
+            (f64::NAN, Some(1)),
+            (2.0, Some(2)),
+            (-1.0, None),
+            (f64::INFINITY, Some(4)),
+            (f64::NAN, Some(5)),
+        ] {
+            s.add(&sample(v, step));
+        }
+        let changed = s.take_changed();
+        assert_eq!(changed.len(), 1);
+        let loss = &changed[0];
+        assert_eq!(
+            (loss.min, loss.max, loss.count, loss.last_step),
+            (-1.0, f64::INFINITY, 5, Some(5))
+        );
+        assert!(loss.last.is_nan());
+        assert!(s.take_changed().is_empty());
+    }
+}
