@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod collectors;
 mod concurrent;
 mod daemon;
 mod errors;

@@ -308,7 +308,7 @@ fn split_requires(value: &str) -> Vec<String> {
 }
 
 fn parse_interval(value: &str) -> Option<f64> {
-    value.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0)
+    value.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
 }
 
 /// Cuts a `#` or `;` comment that follows whitespace (`a=b#c` keeps `b#c`).
@@ -469,7 +469,7 @@ fn check_value(kind: &Kind, entry: &Entry) -> Result<(), String> {
     let (key, value) = (entry.key.as_str(), entry.value.as_str());
     match kind {
         Kind::Project if key == "stats_interval" && parse_interval(value).is_none() => Err(format!(
-            "invalid stats_interval {value:?} in [project] (expected a positive number of seconds)"
+            "invalid stats_interval {value:?} in [project] (expected a number of seconds, 0 for no stats)"
         )),
         Kind::Project if key == "runroot" && value.is_empty() => Err(format!(
             "empty runroot in [project] (expected a folder for runs; leave it out to use {DEFAULT_RUNROOT:?})"

@@ -48,11 +48,26 @@ impl LineSplitter {
     /// ANSI escapes anywhere). Calls `emit` for each complete line (without
     /// the trailing `\n` or `\r\n`).
     pub fn feed(&mut self, bytes: &[u8], emit: &mut impl FnMut(String)) {
-        for &b in bytes {
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            // Fast path: a run of plain text outside any escape is copied in bulk.
+            if self.esc == EscState::Ground && !self.cr && is_plain(b) {
+                let run = bytes[i..].iter().position(|&c| !is_plain(c)).unwrap_or(bytes.len() - i);
+                self.push_slice(&bytes[i..i + run]);
+                i += run;
+                continue;
+            }
+            i += 1;
             if !self.in_escape(b) {
                 self.ground(b, emit);
             }
         }
+    }
+
+    fn push_slice(&mut self, text: &[u8]) {
+        let room = MAX_LINE_BYTES.saturating_sub(self.buf.len()).min(text.len());
+        self.buf.extend_from_slice(&text[..room]);
+        self.dropped = self.dropped.saturating_add(text.len() - room);
     }
 
     /// At end of stream: emits what is pending as a last line if non-empty.
@@ -125,6 +140,13 @@ impl LineSplitter {
     }
 
     fn take_line(&mut self) -> String {
+        if self.dropped == 0 && self.buf.is_ascii() {
+            // C0 controls never reach `buf`, and ASCII holds no C1 controls: nothing to filter.
+            let line = String::from_utf8_lossy(&self.buf).into_owned();
+            self.buf.clear();
+            self.cr = false;
+            return line;
+        }
         let mut end = self.buf.len();
         let mut dropped = self.dropped;
         if dropped > 0 {
@@ -146,6 +168,12 @@ impl LineSplitter {
         self.cr = false;
         line
     }
+}
+
+/// Text that needs no escape, control or line handling: tab, printable ASCII, and
+/// every byte of a multi-byte UTF-8 character.
+fn is_plain(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7F)
 }
 
 /// Length of an incomplete UTF-8 sequence at the end of `buf` (0 if none).
