@@ -90,7 +90,10 @@ fn guildd_exe() -> PathBuf {
 /// answers on the socket (asking, not sleeping blindly), or fails with its log.
 pub async fn start_daemon(target: &Target, listen: Option<&str>) -> anyhow::Result<Client> {
     let data_dir = &target.locations.data_dir;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    // The data dir holds the token and the socket: private from the start.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let log_path = target.locations.log_file();
     let log = std::fs::OpenOptions::new()
         .create(true)

@@ -152,7 +152,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let run = rpc(client.runs().get_run(pb::GetRunRequest { run }).await)?
                 .run
                 .ok_or_else(|| anyhow!("no such run"))?;
-            follow::follow(&client, &run).await
+            follow::follow(&client, &run, &mut sigint()?).await
         }
         Command::ListModels => {
             let client = client::connect(&target).await?;
@@ -238,13 +238,13 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
             let pid = client.status.pid;
             let reply = rpc(client.daemon().shutdown(pb::ShutdownRequest { stop_runs }).await)?;
             drop(client);
-            // The daemon removes its socket last: wait until nothing answers there.
+            // Done when the process is gone: then its socket and its lock are released.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            while client::try_connect(target).await.ok().flatten().is_some() {
+            while process_exists(pid) {
                 if std::time::Instant::now() > deadline {
                     bail!("guildd (pid {pid}) did not stop within 30 s");
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
             match (stop_runs, reply.running_runs) {
                 (_, 0) => println!("Stopped guildd (pid {pid})"),
@@ -267,6 +267,19 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
             }
         },
     }
+}
+
+/// Ctrl-C, caught from now on (a run being followed is stopped rather than orphaned).
+fn sigint() -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).context("cannot catch Ctrl-C")
+}
+
+/// Whether a process with this pid exists (a zombie counts as gone).
+fn process_exists(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rfind(')').map(|i| stat[i + 1..].trim_start().starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
 }
 
 fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -357,6 +370,7 @@ async fn start_with(
         label: args.label,
         env: std::env::vars().collect::<HashMap<_, _>>(),
     };
+    let mut sigint = sigint()?;
     let run = rpc(client.runs().start_run(request).await)?;
     eprintln!("Run {} ({}:{}) in {}", run.id, run.model, run.op, run.run_dir);
     if run.status() == RunStatus::Failed {
@@ -366,5 +380,5 @@ async fn start_with(
         println!("{}", run.id);
         return Ok(0);
     }
-    follow::follow(client, &run).await
+    follow::follow(client, &run, &mut sigint).await
 }

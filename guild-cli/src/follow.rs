@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use guild_proto::v1::{self as pb, RunStatus};
+use tokio::signal::unix::Signal;
 use tokio_stream::StreamExt;
 
 use crate::client::Client;
@@ -23,13 +24,15 @@ use crate::commands::rpc;
 /// How often the output files are checked for new bytes while the run is quiet.
 const POLL: Duration = Duration::from_millis(50);
 
-pub async fn follow(client: &Client, run: &pb::Run) -> anyhow::Result<u8> {
+/// `sigint` is registered by the caller before it starts the run, so a Ctrl-C at any
+/// moment stops the run rather than killing this process.
+pub async fn follow(client: &Client, run: &pb::Run, sigint: &mut Signal) -> anyhow::Result<u8> {
     let guild_d = Path::new(&run.run_dir).join("guild.d");
     let mut interrupted = false;
     let outcome = if guild_d.is_dir() {
-        follow_files(client, run, &guild_d, &mut interrupted).await?
+        follow_files(client, run, &guild_d, sigint, &mut interrupted).await?
     } else {
-        follow_stream(client, &run.id, &mut interrupted).await?
+        follow_stream(client, &run.id, sigint, &mut interrupted).await?
     };
     Ok(exit_code(&outcome, interrupted))
 }
@@ -91,6 +94,7 @@ async fn follow_files(
     client: &Client,
     run: &pb::Run,
     guild_d: &Path,
+    sigint: &mut Signal,
     interrupted: &mut bool,
 ) -> anyhow::Result<pb::Run> {
     let mut statuses = rpc(client
@@ -107,8 +111,6 @@ async fn follow_files(
         file: None,
         offset: 0,
     };
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let last = loop {
@@ -119,7 +121,7 @@ async fn follow_files(
                 Some(Err(status)) => return Err(anyhow!("{}", status.message())),
                 None => return Err(anyhow!("guildd went away while following run {}", run.id)),
             },
-            _ = &mut ctrl_c, if !*interrupted => {
+            _ = sigint.recv(), if !*interrupted => {
                 *interrupted = true;
                 interrupt(client, &run.id).await?;
             }
@@ -135,7 +137,12 @@ async fn follow_files(
     Ok(last)
 }
 
-async fn follow_stream(client: &Client, run_id: &str, interrupted: &mut bool) -> anyhow::Result<pb::Run> {
+async fn follow_stream(
+    client: &Client,
+    run_id: &str,
+    sigint: &mut Signal,
+    interrupted: &mut bool,
+) -> anyhow::Result<pb::Run> {
     let mut stream = rpc(client
         .output()
         .read_output(pb::ReadOutputRequest {
@@ -144,15 +151,13 @@ async fn follow_stream(client: &Client, run_id: &str, interrupted: &mut bool) ->
             follow: true,
         })
         .await)?;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             chunk = stream.next() => match chunk {
                 Some(chunk) => print_chunk(chunk.map_err(|s| anyhow!("{}", s.message()))?),
                 None => break,
             },
-            _ = &mut ctrl_c, if !*interrupted => {
+            _ = sigint.recv(), if !*interrupted => {
                 *interrupted = true;
                 interrupt(client, run_id).await?;
             }

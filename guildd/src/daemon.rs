@@ -13,6 +13,19 @@ use anyhow::{Context, bail};
 use guild_proto::locations::Locations;
 use tokio::net::{TcpListener, UnixListener};
 
+/// The dashboard's usual address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:6333";
+
+/// Where the TCP side listens.
+#[derive(Clone, Copy, Debug)]
+pub enum Listen {
+    /// 127.0.0.1:6333, or a free loopback port when that one is taken.
+    Default,
+    /// Only the Unix socket.
+    None,
+    Addr(SocketAddr),
+}
+
 pub struct Listeners {
     pub unix: UnixListener,
     pub socket: PathBuf,
@@ -23,17 +36,24 @@ pub struct Listeners {
 
 impl Listeners {
     /// Takes the data dir's lock, then binds the socket and, when asked, TCP.
-    pub async fn bind(locations: &Locations, listen: Option<SocketAddr>) -> anyhow::Result<Listeners> {
+    pub async fn bind(locations: &Locations, listen: Listen) -> anyhow::Result<Listeners> {
         create_private_dir(&locations.data_dir)?;
         let lock = lock_data_dir(&locations.lock_file())?;
         let unix = bind_socket(&locations.socket).await?;
         let tcp = match listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr}"))?,
-            ),
-            None => None,
+            Listen::None => None,
+            Listen::Addr(addr) => {
+                Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?)
+            }
+            Listen::Default => match TcpListener::bind(DEFAULT_LISTEN).await {
+                Ok(listener) => Some(listener),
+                Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+                    let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot listen on 127.0.0.1")?;
+                    tracing::warn!("{DEFAULT_LISTEN} is taken; serving on {}", listener.local_addr()?);
+                    Some(listener)
+                }
+                Err(err) => return Err(err).with_context(|| format!("cannot listen on {DEFAULT_LISTEN}")),
+            },
         };
         Ok(Listeners {
             unix,

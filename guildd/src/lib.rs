@@ -8,6 +8,7 @@ pub mod error;
 pub mod project;
 pub mod runs;
 pub mod store;
+pub mod web;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use anyhow::Context;
 use guild_proto::locations::Locations;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 
-pub use daemon::Listeners;
+pub use daemon::{Listen, Listeners};
 
 pub struct Config {
     pub locations: Locations,
@@ -59,6 +60,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         shutdown: shutdown_tx,
     });
     let routes = api::routes(shared);
+    // The token exists before anything answers, so a client that sees tcp_address finds it.
+    let token = match &listeners.tcp {
+        Some(_) => Some(daemon::load_or_create_token(&locations.token_file())?),
+        None => None,
+    };
     let (stop_serving, _) = tokio::sync::watch::channel(false);
 
     let mut servers = tokio::task::JoinSet::new();
@@ -74,16 +80,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
                 .await
         });
     }
-    if let Some(tcp) = listeners.tcp {
-        let token = daemon::load_or_create_token(&locations.token_file())?;
+    if let (Some(tcp), Some(token)) = (listeners.tcp, token) {
         let mut stopped = stop_serving.subscribe();
         let incoming = TcpListenerStream::new(tcp);
         let router = tonic::transport::Server::builder()
             .accept_http1(true)
-            .layer(tonic::service::InterceptorLayer::new(api::TokenCheck {
-                token: token.into(),
-            }))
-            .add_routes(routes);
+            .add_routes(web::tcp_routes(routes, token.into()));
         servers.spawn(async move {
             router
                 .serve_with_incoming_shutdown(incoming, async move {

@@ -20,9 +20,11 @@ struct Args {
     /// when --data-dir is given).
     #[arg(long, env = "GUILD_SOCKET")]
     socket: Option<PathBuf>,
-    /// Also serve on this TCP address (token required), e.g. 127.0.0.1:6333; port 0 picks one.
-    #[arg(long, env = "GUILD_LISTEN")]
-    listen: Option<SocketAddr>,
+    /// TCP address for the dashboard, grpc-web and gRPC (token required); port 0 picks
+    /// one; `none` serves only the Unix socket. Default 127.0.0.1:6333, or a free port
+    /// when that one is taken.
+    #[arg(long, env = "GUILD_LISTEN", value_parser = parse_listen)]
+    listen: Option<Listen>,
     /// Allow --listen on an address other than loopback.
     #[arg(long)]
     allow_remote: bool,
@@ -32,6 +34,22 @@ struct Args {
     /// More logging (-v info, -vv debug); GUILD_LOG overrides.
     #[arg(short, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+#[derive(Clone, Copy)]
+enum Listen {
+    None,
+    Addr(SocketAddr),
+}
+
+fn parse_listen(value: &str) -> Result<Listen, String> {
+    match value {
+        "none" | "off" => Ok(Listen::None),
+        _ => value
+            .parse()
+            .map(Listen::Addr)
+            .map_err(|_| format!("expected ADDRESS:PORT (like 127.0.0.1:6333) or none, got \"{value}\"")),
+    }
 }
 
 fn init_tracing(verbose: u8) {
@@ -65,7 +83,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {
-    if let Some(addr) = args.listen {
+    let listen = match args.listen {
+        None => guildd::Listen::Default,
+        Some(Listen::None) => guildd::Listen::None,
+        Some(Listen::Addr(addr)) => guildd::Listen::Addr(addr),
+    };
+    if let guildd::Listen::Addr(addr) = listen {
         if !addr.ip().is_loopback() {
             if !args.allow_remote {
                 anyhow::bail!("--listen {addr} is not a loopback address; add --allow-remote to serve other hosts");
@@ -81,7 +104,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let listeners = guildd::Listeners::bind(&locations, args.listen).await?;
+        let listeners = guildd::Listeners::bind(&locations, listen).await?;
         guildd::run(config, listeners, shutdown_signal()).await
     })
 }

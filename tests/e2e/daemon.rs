@@ -35,15 +35,19 @@ fn auto_start_status_and_stop() {
 
     let status = env.guild(&["daemon", "status"]).ok();
     let pid = status_pid(&status);
+    let lines = status.stdout_lines();
     assert_eq!(
-        status.stdout_lines()[1..],
+        lines[1..3],
         [
             format!("  socket:   {}", env.socket.display()),
             format!("  data dir: {}", env.data_dir.display()),
-            "  running:  0".to_string(),
         ],
         "{status:?}"
     );
+    // TCP (dashboard, token required) is on by default: 127.0.0.1:6333, or a free port
+    // when another daemon holds that one.
+    assert!(lines[3].starts_with("  tcp:      127.0.0.1:"), "{status:?}");
+    assert_eq!(lines[4], "  running:  0", "{status:?}");
     let lock = std::fs::read_to_string(env.data_dir.join("guildd.lock")).unwrap();
     assert_eq!(lock.trim(), pid.to_string(), "the lock file names the daemon");
     assert!(process_alive(pid));
@@ -81,12 +85,8 @@ fn auto_start_status_and_stop() {
 }
 
 /// With only GUILD_DATA_DIR set, the socket lives in the data dir; that folder must be
-/// private too. It is not when the CLI auto-starts the daemon: `start_daemon` in
-/// guild-cli/src/client.rs creates the data dir (umask mode, usually 0755) before guildd
-/// runs, and guildd's `create_private_dir` (guildd/src/daemon.rs) only sets 0700 on
-/// folders it creates itself.
+/// private too, also when the CLI creates it to auto-start the daemon.
 #[test]
-#[ignore = "product bug: an auto-started daemon's data dir (which holds the socket) is 0755"]
 fn default_socket_folder_is_private() {
     let env = Env::new();
     let socket = env.data_dir.join("guildd.sock");

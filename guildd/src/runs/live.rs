@@ -228,6 +228,7 @@ impl RunTask {
     }
 
     async fn finish(mut self, guild_d: &Path, stopped: bool, supervisor_signal: Option<i32>) {
+        self.manager.release(&self.record.id);
         let exit = ExitRecord::read(guild_d);
         let now = guild_proto::time::now_ms();
         let record = &mut self.record;

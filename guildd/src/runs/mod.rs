@@ -302,10 +302,16 @@ impl Manager {
     }
 
     /// Called by a run's task when it has recorded the run's end.
-    pub(crate) fn finished(&self, record: &RunRecord) {
+    /// Called by a run's task before it records the run's end: from here on the run
+    /// can no longer be stopped.
+    pub(crate) fn release(&self, id: &str) {
         if let Ok(mut live) = self.inner.live.lock() {
-            live.remove(&record.id);
+            live.remove(id);
         }
+    }
+
+    /// Called by a run's task when it has recorded the run's end.
+    pub(crate) fn finished(&self, record: &RunRecord) {
         self.publish(record);
     }
 

@@ -37,6 +37,7 @@ pub struct Plan {
     pub op_command: OpCommand,
     pub flags: Vec<(String, String)>,
     pub guild_file: PathBuf,
+    /// Every op's required inputs: left out of the source snapshot.
     pub requires: Vec<String>,
     /// Seconds between stats samples (0: none).
     pub stats_interval: f64,
@@ -102,7 +103,8 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
         op_command,
         flags,
         guild_file,
-        requires: op.requires.clone(),
+        // Every op's inputs (data sets) stay out of the source snapshot, not only this op's.
+        requires: project.models.iter().flat_map(|m| m.ops.iter().flat_map(|o| o.requires.iter().cloned())).collect(),
         stats_interval,
     })
 }
@@ -157,7 +159,7 @@ pub fn command_line(plan: &Plan, python: &str, run_dir: &Path) -> Vec<String> {
         }
         OpCommand::Exec { program, args } => {
             let program = if program.contains('/') {
-                plan.project_dir.join(program).to_string_lossy().into_owned()
+                normalize(&plan.project_dir.join(program)).to_string_lossy().into_owned()
             } else {
                 program.clone()
             };
