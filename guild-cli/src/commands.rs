@@ -203,6 +203,34 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Daemon { command } => daemon(&target, command).await,
+        Command::View { no_open } => {
+            let client = client::connect(&target).await?;
+            let status = &client.status;
+            if status.tcp_address.is_empty() {
+                bail!(
+                    "guildd (pid {}) serves no TCP port (it was started with --listen none): \
+                     `guild daemon stop`, then `guild view` starts one that does",
+                    status.pid
+                );
+            }
+            let token_file = std::path::Path::new(&status.data_dir).join("token");
+            let token = std::fs::read_to_string(&token_file)
+                .with_context(|| format!("cannot read the dashboard token {}", token_file.display()))?;
+            let url = format!("http://{}/?token={}", status.tcp_address, token.trim());
+            println!("{url}");
+            if !no_open {
+                let opened = std::process::Command::new("xdg-open")
+                    .arg(&url)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn();
+                if opened.is_err() {
+                    eprintln!("(no browser could be opened here: open the URL above)");
+                }
+            }
+            Ok(0)
+        }
     }
 }
 

@@ -85,6 +85,12 @@ pub enum Command {
     },
     /// The daemon and its running runs.
     Status,
+    /// Print (and open) the dashboard's URL.
+    View {
+        /// Print the URL without opening a browser.
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Stop a running run.
     Stop { run: String },
     /// Follow a run's output until it ends.

@@ -10,4 +10,5 @@ mod daemon;
 mod errors;
 mod example;
 mod status;
+mod reliability;
 mod tcp;

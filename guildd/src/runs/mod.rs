@@ -254,7 +254,15 @@ impl Manager {
     /// Hands a live run to its own task.
     async fn track(&self, record: RunRecord, mut db: RunDb, child: Option<tokio::process::Child>) -> Result<()> {
         let offsets = db.offsets().await?;
-        let summaries = self.inner.index.summaries(&record.id).await?;
+        let summaries = if child.is_none() {
+            // An adopted run: the previous daemon may have died between committing samples
+            // and updating the index, so run.db has the last word.
+            let rebuilt = summary::Summaries::rebuild(&record.run_dir.join("guild.d").join("run.db")).await?;
+            self.inner.index.put_summaries(&record.id, &rebuilt).await?;
+            rebuilt
+        } else {
+            Vec::new()
+        };
         let stop_requested = db.attr("stop_requested").await?.is_some();
         let interval = db.attr("stats_interval").await?.and_then(|v| v.parse::<f64>().ok());
         let (stats_tx, stats_rx) = mpsc::channel(8);

@@ -2,9 +2,13 @@
 //! samples commit and written to the index so listing never opens run.db.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 
-use crate::store::SeriesSummary;
-use crate::store::rundb::SampleRow;
+use sqlx::Row;
+
+use crate::error::{Error, Result};
+use crate::store::rundb::{self, SampleRow};
+use crate::store::{SeriesSummary, from_sql_value};
 
 #[derive(Default)]
 pub struct Summaries {
@@ -42,6 +46,35 @@ impl Summaries {
         if !self.changed.contains(&sample.key) {
             self.changed.insert(sample.key.clone());
         }
+    }
+
+    /// Every key's summary computed from the samples in run.db: the truth after a daemon
+    /// died between committing samples and updating the index.
+    pub async fn rebuild(run_db: &Path) -> Result<Vec<SeriesSummary>> {
+        let mut conn = rundb::open_read(run_db).await?;
+        let rows = sqlx::query(
+            "SELECT k.key, count(*), min(s.value), max(s.value), max(s.time), \
+               (SELECT value FROM series l WHERE l.key_id = k.id ORDER BY l.rowid DESC LIMIT 1), \
+               (SELECT step FROM series l WHERE l.key_id = k.id AND l.step IS NOT NULL ORDER BY l.rowid DESC LIMIT 1) \
+             FROM series_key k JOIN series s ON s.key_id = k.id GROUP BY k.id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(Error::db(run_db))?;
+        rows.iter()
+            .map(|r| {
+                Ok(SeriesSummary {
+                    key: r.try_get(0)?,
+                    count: r.try_get(1)?,
+                    min: from_sql_value(r.try_get(2)?),
+                    max: from_sql_value(r.try_get(3)?),
+                    last_time: r.try_get(4)?,
+                    last: from_sql_value(r.try_get(5)?),
+                    last_step: r.try_get(6)?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(Error::db(run_db))
     }
 
     /// The summaries changed since the last call.

@@ -35,6 +35,6 @@ pub(crate) fn sql_value(v: f64) -> Option<f64> {
 }
 
 /// SQLite -> f64: NULL reads back as NaN.
-pub(crate) fn from_sql_value(v: Option<f64>) -> f64 {
+pub fn from_sql_value(v: Option<f64>) -> f64 {
     v.unwrap_or(f64::NAN)
 }

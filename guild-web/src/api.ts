@@ -1,0 +1,236 @@
+// The connection to guildd: grpc-web clients with the token, and the connection state
+// that every stream shares (up, reconnecting, unauthenticated) with reconnect backoff.
+
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import {
+  DaemonService,
+  OutputService,
+  RunService,
+  SeriesService,
+  type DaemonStatus,
+} from "./gen/guild/v1/guild_pb";
+
+export const TOKEN_HEADER = "x-guild-token";
+const TOKEN_KEY = "guild-token";
+
+/** Takes `?token=` from the address into session storage and drops it from the address. */
+export function adoptTokenFromUrl(): void {
+  const url = new URL(window.location.href);
+  const token = url.searchParams.get("token");
+  if (token !== null) {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    url.searchParams.delete("token");
+    history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+  }
+}
+
+export function token(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+const withToken: Interceptor = (next) => async (req) => {
+  const t = token();
+  if (t) req.header.set(TOKEN_HEADER, t);
+  return next(req);
+};
+
+const transport = createGrpcWebTransport({
+  baseUrl: window.location.origin,
+  interceptors: [withToken],
+});
+
+export const daemon: Client<typeof DaemonService> = createClient(DaemonService, transport);
+export const runs: Client<typeof RunService> = createClient(RunService, transport);
+export const output: Client<typeof OutputService> = createClient(OutputService, transport);
+export const series: Client<typeof SeriesService> = createClient(SeriesService, transport);
+
+export type ConnState = "connecting" | "up" | "reconnecting" | "unauthenticated";
+
+type Listener = () => void;
+
+/** One shared view of whether guildd answers. Streams report failures here and wait for
+ * `up()` before they reconnect; the app shows a banner while the state is not "up". */
+class Connection {
+  state: ConnState = "connecting";
+  status: DaemonStatus | null = null;
+  attempt = 0;
+  lastError = "";
+  /** Bumped each time the daemon comes back after being unreachable: owners resync. */
+  epoch = 0;
+  private listeners = new Set<Listener>();
+  private waiters: Array<() => void> = [];
+  private probing = false;
+
+  on(fn: Listener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private set(state: ConnState) {
+    this.state = state;
+    for (const fn of this.listeners) fn();
+    if (state === "up") {
+      const w = this.waiters;
+      this.waiters = [];
+      for (const fn of w) fn();
+    }
+  }
+
+  /** Resolves when guildd answers (at once when it already does). */
+  up(): Promise<void> {
+    if (this.state === "up") return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  async start(): Promise<void> {
+    if (!token()) {
+      this.lastError = "no token";
+      this.set("unauthenticated");
+      return;
+    }
+    await this.probe(false);
+  }
+
+  /** A call or stream failed with `err`: unless it is the caller's own abort, note it and
+   * start probing the daemon until it answers. */
+  report(err: unknown): void {
+    const ce = ConnectError.from(err);
+    if (ce.code === Code.Canceled) return;
+    if (ce.code === Code.Unauthenticated) {
+      this.lastError = ce.rawMessage;
+      this.set("unauthenticated");
+      return;
+    }
+    if (!isConnectionError(ce)) return;
+    this.lastError = ce.rawMessage || ce.message;
+    if (this.state !== "reconnecting") this.set("reconnecting");
+    void this.probe(true);
+  }
+
+  private async probe(wasDown: boolean): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    this.attempt = 0;
+    try {
+      for (;;) {
+        try {
+          const st = await daemon.getStatus({}, { timeoutMs: 3000 });
+          const restarted = this.status !== null && (st.pid !== this.status.pid || st.startedMs !== this.status.startedMs);
+          this.status = st;
+          if (wasDown || restarted) this.epoch++;
+          this.attempt = 0;
+          this.set("up");
+          return;
+        } catch (err) {
+          const ce = ConnectError.from(err);
+          if (ce.code === Code.Unauthenticated) {
+            this.lastError = ce.rawMessage;
+            this.set("unauthenticated");
+            return;
+          }
+          wasDown = true;
+          this.attempt++;
+          this.lastError = ce.rawMessage || ce.message;
+          if (this.state !== "reconnecting") this.set("reconnecting");
+          else for (const fn of this.listeners) fn();
+          await sleep(backoff(this.attempt));
+        }
+      }
+    } finally {
+      this.probing = false;
+    }
+  }
+}
+
+export const conn = new Connection();
+
+/** 250 ms, doubling up to 5 s, with some jitter. */
+export function backoff(attempt: number): number {
+  const base = Math.min(5000, 250 * 2 ** Math.max(0, attempt - 1));
+  return base * (0.8 + Math.random() * 0.4);
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+/** Errors that mean "the daemon is not there (now)", as opposed to an answer. */
+export function isConnectionError(err: ConnectError): boolean {
+  return (
+    err.code === Code.Unavailable ||
+    err.code === Code.Unknown ||
+    err.code === Code.Internal ||
+    err.code === Code.DeadlineExceeded ||
+    err.code === Code.Aborted ||
+    err.code === Code.ResourceExhausted
+  );
+}
+
+export function errorText(err: unknown): string {
+  const ce = ConnectError.from(err);
+  return `${Code[ce.code] ?? ce.code}: ${ce.rawMessage || ce.message}`;
+}
+
+/**
+ * Keeps a server stream open across daemon restarts. `open` starts the stream from the
+ * owner's own resume point (a cursor or seq it tracks); each message goes to `onMessage`.
+ * When the stream ends cleanly, `ended()` says whether that is the real end (true) or a
+ * break to reconnect from (false). Stops when `signal` aborts.
+ */
+export async function keepStreaming<T>(opts: {
+  signal: AbortSignal;
+  open: (signal: AbortSignal) => AsyncIterable<T>;
+  onMessage: (msg: T) => void;
+  ended: () => boolean | Promise<boolean>;
+  onError?: (err: ConnectError) => void;
+  onReconnect?: () => void;
+}): Promise<void> {
+  const { signal } = opts;
+  let attempt = 0;
+  while (!signal.aborted) {
+    await conn.up();
+    if (signal.aborted) return;
+    let failed = false;
+    try {
+      for await (const msg of opts.open(signal)) {
+        attempt = 0;
+        opts.onMessage(msg);
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      const ce = ConnectError.from(err);
+      if (ce.code === Code.Canceled && signal.aborted) return;
+      if (ce.code === Code.Unauthenticated) {
+        conn.report(ce);
+        return;
+      }
+      if (!isConnectionError(ce) && ce.code !== Code.Canceled) {
+        // An answer (NotFound, InvalidArgument...): retrying will not change it.
+        opts.onError?.(ce);
+        return;
+      }
+      conn.report(ce);
+      failed = true;
+    }
+    if (signal.aborted) return;
+    if (!failed) {
+      let done = false;
+      try {
+        done = await opts.ended();
+      } catch (err) {
+        conn.report(err);
+      }
+      if (done) return;
+    }
+    attempt++;
+    await sleep(backoff(attempt), signal);
+    opts.onReconnect?.();
+  }
+}
