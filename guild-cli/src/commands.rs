@@ -258,12 +258,19 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
             print_daemon_status(&client.status);
             Ok(0)
         }
-        DaemonCommand::Stop { stop_runs } => {
+        DaemonCommand::Stop { mut stop_runs, leave_runs } => {
             let Some(client) = client::try_connect(target).await? else {
                 println!("guildd is not running");
                 return Ok(0);
             };
             let pid = client.status.pid;
+            let running = client.status.running_runs;
+            if running > 0 && !stop_runs && !leave_runs && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprint!("{running} run(s) are running. Stop them too? [y/N] ");
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                stop_runs = matches!(answer.trim(), "y" | "Y" | "yes");
+            }
             let reply = rpc(client.daemon().shutdown(pb::ShutdownRequest { stop_runs }).await)?;
             drop(client);
             // Done when the process is gone: then its socket and its lock are released.
@@ -284,6 +291,10 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        DaemonCommand::Install { dir } => {
+            install_units(dir)?;
+            Ok(0)
+        }
         DaemonCommand::Status => match client::try_connect(target).await? {
             Some(client) => {
                 print_daemon_status(&client.status);
@@ -295,6 +306,37 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
             }
         },
     }
+}
+
+/// The units in systemd/, embedded at build time; ExecStart names the guildd beside this guild.
+const SERVICE_UNIT: &str = include_str!("../../systemd/guildd.service");
+const SOCKET_UNIT: &str = include_str!("../../systemd/guildd.socket");
+
+fn install_units(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = match dir {
+        Some(dir) => dir,
+        None => std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .ok_or_else(|| anyhow!("cannot find your config folder: pass --dir"))?
+            .join("systemd/user"),
+    };
+    let guildd = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("guildd")))
+        .filter(|p| p.is_file())
+        .ok_or_else(|| anyhow!("no guildd beside this guild binary to install"))?;
+    let guildd = guildd.canonicalize().unwrap_or(guildd);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let service = SERVICE_UNIT.replace("ExecStart=/usr/local/bin/guildd", &format!("ExecStart={}", guildd.display()));
+    for (name, text) in [("guildd.service", service.as_str()), ("guildd.socket", SOCKET_UNIT)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("Wrote {}", path.display());
+    }
+    println!("Enable them with:\n  systemctl --user daemon-reload && systemctl --user enable --now guildd.socket");
+    println!("(guildd then starts on the first guild command; `systemctl --user start guildd` starts it now)");
+    Ok(())
 }
 
 /// Ctrl-C, caught from now on (a run being followed is stopped rather than orphaned).

@@ -134,11 +134,22 @@ pub enum DaemonCommand {
     },
     /// Stop guildd. Runs keep running (a later daemon adopts them) unless --stop-runs.
     Stop {
-        #[arg(long)]
+        /// Stop running runs first.
+        #[arg(long, conflicts_with = "leave_runs")]
         stop_runs: bool,
+        /// Leave running runs running (the next daemon adopts them). Without either flag
+        /// guild asks when runs are running and a terminal is attached, else leaves them.
+        #[arg(long)]
+        leave_runs: bool,
     },
     /// Whether guildd runs, and where.
     Status,
+    /// Write systemd user units (guildd.service, guildd.socket) and say how to enable them.
+    Install {
+        /// Folder for the units (default: ~/.config/systemd/user).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -30,16 +30,44 @@ pub struct Listeners {
     pub unix: UnixListener,
     pub socket: PathBuf,
     pub tcp: Option<TcpListener>,
+    /// The Unix socket came from systemd, which owns (and removes) its file.
+    pub activated: bool,
     /// Held for the daemon's life: the data dir's lock.
     _lock: File,
 }
 
 impl Listeners {
     /// Takes the data dir's lock, then binds the socket and, when asked, TCP.
-    pub async fn bind(locations: &Locations, listen: Listen) -> anyhow::Result<Listeners> {
+    /// `activated`: listening sockets systemd passed (see [`take_activated_sockets`]);
+    /// a Unix one replaces binding the socket path, a TCP one replaces `listen`.
+    pub async fn bind(locations: &Locations, listen: Listen, activated: Vec<OwnedFd>) -> anyhow::Result<Listeners> {
         create_private_dir(&locations.data_dir)?;
         let lock = lock_data_dir(&locations.lock_file())?;
-        let unix = bind_socket(&locations.socket).await?;
+        let (mut passed_unix, mut passed_tcp) = (None, None);
+        for fd in activated {
+            let std_listener = std::os::unix::net::UnixListener::from(fd);
+            let is_unix = std_listener.local_addr().is_ok();
+            if is_unix {
+                std_listener.set_nonblocking(true)?;
+                passed_unix = Some(UnixListener::from_std(std_listener)?);
+            } else {
+                let tcp = std::net::TcpListener::from(OwnedFd::from(std_listener));
+                tcp.set_nonblocking(true)?;
+                passed_tcp = Some(TcpListener::from_std(tcp)?);
+            }
+        }
+        let activated = passed_unix.is_some();
+        let unix = match passed_unix {
+            Some(listener) => {
+                // Whatever mode the activator gave the socket, it is this user's alone.
+                if listener.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p == locations.socket)) == Some(true) {
+                    std::fs::set_permissions(&locations.socket, std::fs::Permissions::from_mode(0o600))?;
+                }
+                listener
+            }
+            None => bind_socket(&locations.socket).await?,
+        };
+        let listen = if passed_tcp.is_some() { Listen::None } else { listen };
         let tcp = match listen {
             Listen::None => None,
             Listen::Addr(addr) => {
@@ -58,10 +86,38 @@ impl Listeners {
         Ok(Listeners {
             unix,
             socket: locations.socket.clone(),
-            tcp,
+            tcp: tcp.or(passed_tcp),
+            activated,
             _lock: lock,
         })
     }
+}
+
+/// Takes the listening sockets systemd passes to a socket-activated service
+/// (`LISTEN_PID` = this process, `LISTEN_FDS` = how many, from fd 3) and clears those
+/// variables so runs do not inherit them. Call before any thread starts.
+pub fn take_activated_sockets() -> Vec<OwnedFd> {
+    let for_us = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
+    // SAFETY: called from main before the runtime or any other thread exists.
+    unsafe {
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    if !for_us {
+        return Vec::new();
+    }
+    (0..count.clamp(0, 16))
+        .map(|i| {
+            let fd = 3 + i;
+            // SAFETY: systemd hands these descriptors to this process, which owns them from here.
+            unsafe {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                OwnedFd::from_raw_fd(fd)
+            }
+        })
+        .collect()
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {

@@ -71,7 +71,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     {
         let mut stopped = stop_serving.subscribe();
         let incoming = UnixListenerStream::new(listeners.unix);
-        let router = tonic::transport::Server::builder().add_routes(routes.clone());
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let router = tonic::transport::Server::builder()
+            .layer(tonic::service::InterceptorLayer::new(api::PeerCheck { uid }))
+            .add_routes(routes.clone());
         servers.spawn(async move {
             router
                 .serve_with_incoming_shutdown(incoming, async move {
@@ -117,6 +121,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     manager.shutdown(stop_runs).await;
     let _ = stop_serving.send(true);
     while servers.join_next().await.is_some() {}
-    let _ = std::fs::remove_file(&listeners.socket);
+    if !listeners.activated {
+        let _ = std::fs::remove_file(&listeners.socket);
+    }
     Ok(())
 }

@@ -102,9 +102,10 @@ fn serve(args: Args) -> anyhow::Result<()> {
         python: args.python,
         supervisor_exe: std::env::current_exe()?,
     };
+    let activated = guildd::daemon::take_activated_sockets();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let listeners = guildd::Listeners::bind(&locations, listen).await?;
+        let listeners = guildd::Listeners::bind(&locations, listen, activated).await?;
         guildd::run(config, listeners, shutdown_signal()).await
     })
 }

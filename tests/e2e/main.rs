@@ -11,4 +11,6 @@ mod errors;
 mod example;
 mod status;
 mod reliability;
+mod security;
+mod systemd;
 mod tcp;

@@ -70,6 +70,31 @@ impl tonic::service::Interceptor for TokenCheck {
     }
 }
 
+/// Refuses Unix-socket clients of another user (SO_PEERCRED). The socket's 0600 mode
+/// already keeps them out; this holds even if the mode is loosened.
+#[derive(Clone)]
+pub struct PeerCheck {
+    pub uid: u32,
+}
+
+impl tonic::service::Interceptor for PeerCheck {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let peer = request
+            .extensions()
+            .get::<tonic::transport::server::UdsConnectInfo>()
+            .and_then(|info| info.peer_cred)
+            .map(|cred| cred.uid());
+        match peer {
+            Some(uid) if uid == self.uid => Ok(request),
+            Some(uid) => Err(tonic::Status::permission_denied(format!(
+                "this guildd belongs to uid {}; uid {uid} may not use it",
+                self.uid
+            ))),
+            None => Err(tonic::Status::permission_denied("cannot tell who is connecting")),
+        }
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -1,0 +1,82 @@
+// The page's frame: header, the connection banner, and the hash router
+// (#/runs, #/runs/<id>, #/compare?runs=a,b&key=loss), so the daemon only serves "/".
+
+import { LitElement, html, nothing } from "lit";
+import { conn } from "../api";
+import { store } from "../store";
+import { parseRoute, type Route } from "../router";
+import "./runs-page";
+import "./run-page";
+import "./compare-page";
+
+export class GuildApp extends LitElement {
+  static override properties = {
+    route: { state: true },
+    connState: { state: true },
+  };
+
+  route: Route = parseRoute(window.location.hash);
+  connState = conn.state;
+
+  protected override createRenderRoot() {
+    return this;
+  }
+
+  override connectedCallback() {
+    super.connectedCallback();
+    window.addEventListener("hashchange", () => {
+      this.route = parseRoute(window.location.hash);
+    });
+    conn.on(() => {
+      this.connState = conn.state;
+      this.requestUpdate();
+    });
+    void conn.start().then(() => store.start());
+  }
+
+  private banner() {
+    const s = this.connState;
+    if (s === "unauthenticated") {
+      return html`<div class="banner error" id="auth-banner" role="alert">
+        <strong>Not authorized.</strong> This page needs the daemon's token: open the URL that
+        <code>guild view</code> prints (it ends in <code>?token=…</code>).
+        ${conn.lastError && conn.lastError !== "no token" ? html`<span class="muted">(${conn.lastError})</span>` : nothing}
+      </div>`;
+    }
+    if (s === "reconnecting") {
+      return html`<div class="banner warn" id="reconnect-banner" role="status">
+        Reconnecting to guildd…
+        ${conn.attempt ? html`<span class="muted">attempt ${conn.attempt}${conn.lastError ? `: ${conn.lastError}` : ""}</span>` : nothing}
+      </div>`;
+    }
+    return nothing;
+  }
+
+  override render() {
+    const r = this.route;
+    const st = conn.status;
+    return html`
+      <header class="top">
+        <a class="brand" href="#/runs">Guild</a>
+        <nav>
+          <a href="#/runs" class=${r.page === "runs" || r.page === "run" ? "active" : ""}>Runs</a>
+          <a href="#/compare" class=${r.page === "compare" ? "active" : ""}>Compare</a>
+        </nav>
+        <span class="spacer"></span>
+        <span class="conn conn-${this.connState}" title=${st ? `${st.dataDir}` : ""}>
+          ${this.connState === "up" ? html`guildd ${st?.version ?? ""}` : this.connState}
+        </span>
+      </header>
+      ${this.banner()}
+      <main>
+        ${r.page === "runs"
+          ? html`<runs-page></runs-page>`
+          : r.page === "run"
+            ? html`<run-page .runId=${r.id!}></run-page>`
+            : html`<compare-page .params=${r.params.toString()}></compare-page>`}
+      </main>
+    `;
+  }
+}
+
+customElements.define("guild-app", GuildApp);

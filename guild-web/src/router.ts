@@ -1,0 +1,23 @@
+// Hash routes, so the daemon only needs to serve "/": #/runs, #/runs/<id>,
+// #/compare?runs=a,b&key=loss.
+
+export interface Route {
+  page: "runs" | "run" | "compare";
+  id?: string;
+  params: URLSearchParams;
+}
+
+export function parseRoute(hash: string): Route {
+  const h = hash.replace(/^#\/?/, "");
+  const q = h.indexOf("?");
+  const path = q < 0 ? h : h.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? "" : h.slice(q + 1));
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "runs" && parts[1]) return { page: "run", id: parts[1], params };
+  if (parts[0] === "compare") return { page: "compare", params };
+  return { page: "runs", params };
+}
+
+export function navigate(hash: string) {
+  if (window.location.hash !== hash) window.location.hash = hash;
+}
