@@ -60,6 +60,15 @@ impl From<Error> for tonic::Status {
             Error::NotFound(_) => tonic::Status::not_found(message),
             Error::Conflict(_) => tonic::Status::failed_precondition(message),
             Error::ShuttingDown => tonic::Status::unavailable(message),
+            // The file system said no: the user can act on that (space, permissions).
+            Error::Io { ref source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => {
+                tracing::error!("{message}");
+                tonic::Status::resource_exhausted(message)
+            }
+            Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                tracing::error!("{message}");
+                tonic::Status::permission_denied(message)
+            }
             Error::Io { .. } | Error::Db { .. } | Error::Migrate { .. } => {
                 tracing::error!("{message}");
                 tonic::Status::internal(message)

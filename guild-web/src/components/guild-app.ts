@@ -2,6 +2,7 @@
 // (#/runs, #/runs/<id>, #/compare?runs=a,b&key=loss), so the daemon only serves "/".
 
 import { LitElement, html, nothing } from "lit";
+import { keyed } from "lit/directives/keyed.js";
 import { conn } from "../api";
 import { store } from "../store";
 import { parseRoute, type Route } from "../router";
@@ -72,8 +73,8 @@ export class GuildApp extends LitElement {
         ${r.page === "runs"
           ? html`<runs-page></runs-page>`
           : r.page === "run"
-            ? html`<run-page .runId=${r.id!}></run-page>`
-            : html`<compare-page .params=${r.params.toString()}></compare-page>`}
+            ? keyed(r.id, html`<run-page .runId=${r.id!}></run-page>`)
+            : keyed(r.params.toString(), html`<compare-page .params=${r.params.toString()}></compare-page>`)}
       </main>
     `;
   }

@@ -219,7 +219,7 @@ export function makeMatcher(v: string): ((s: string) => boolean) | null {
   const re = /^\/(.+)\/([a-z]*)$/.exec(v);
   if (re) {
     try {
-      const r = new RegExp(re[1], re[2]);
+      const r = new RegExp(re[1], re[2].replace("g", ""));
       return (s) => r.test(s);
     } catch {
       // Not a valid expression: search for the text itself.

@@ -16,6 +16,8 @@ pub struct Runs(pub Arc<Shared>);
 
 /// Most flags one start request may carry.
 const MAX_FLAGS: usize = 1000;
+const MAX_LABEL: usize = 1000;
+const MAX_ENV: usize = 10_000;
 
 #[tonic::async_trait]
 impl RunService for Runs {
@@ -30,6 +32,12 @@ impl RunService for Runs {
         let op = required("op", &req.op)?.to_string();
         if req.flags.len() > MAX_FLAGS {
             return Err(Status::invalid_argument(format!("flags: at most {MAX_FLAGS} flags")));
+        }
+        if req.label.len() > MAX_LABEL {
+            return Err(Status::invalid_argument(format!("label: at most {MAX_LABEL} bytes")));
+        }
+        if req.env.len() > MAX_ENV {
+            return Err(Status::invalid_argument(format!("env: at most {MAX_ENV} variables")));
         }
         if let Some(bad) = req.flags.iter().find(|f| f.name.trim().is_empty()) {
             return Err(Status::invalid_argument(format!(

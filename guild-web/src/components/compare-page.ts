@@ -1,0 +1,384 @@
+// Runs side by side: a table of runs x flags x last/min/max of scalars (GetRun gives the
+// flags and the series summaries), sortable, filterable, with the columns the user
+// picks and a CSV download; an overlay chart of one key across the runs; and parallel
+// coordinates of flags against a metric.
+
+import { LitElement, html, nothing } from "lit";
+import { conn, errorText, runs as runsApi } from "../api";
+import type { AxisMode } from "../chart-data";
+import { compareValues, csvCell, fmtNumber, fmtTime, numericValue, statusName } from "../format";
+import { headline, selection, store, toRow, toSummary, type RunRow, type Summary } from "../store";
+import type { LineSpec } from "./time-chart";
+import "./time-chart";
+import "./parallel-coords";
+import type { PcAxis, PcLine } from "./parallel-coords";
+
+interface Entry {
+  id: string;
+  row: RunRow;
+  flags: Map<string, string>;
+  sums: Map<string, Summary>;
+}
+
+type Stat = "last" | "min" | "max";
+
+interface Col {
+  id: string;
+  label: string;
+  kind: "run" | "flag" | "scalar";
+  get: (e: Entry) => string | number | undefined;
+  text: (e: Entry) => string;
+}
+
+const BASE_COLS: Col[] = [
+  { id: "run", label: "run", kind: "run", get: (e) => e.id, text: (e) => e.id },
+  { id: "model", label: "model", kind: "run", get: (e) => e.row.model, text: (e) => e.row.model },
+  { id: "op", label: "op", kind: "run", get: (e) => e.row.op, text: (e) => e.row.op },
+  { id: "status", label: "status", kind: "run", get: (e) => statusName(e.row.status), text: (e) => statusName(e.row.status) },
+  { id: "started", label: "started", kind: "run", get: (e) => e.row.startedMs || e.row.createdMs, text: (e) => fmtTime(e.row.startedMs || e.row.createdMs) },
+  { id: "label", label: "label", kind: "run", get: (e) => e.row.label, text: (e) => e.row.label },
+];
+
+export class ComparePage extends LitElement {
+  static override properties = {
+    params: {},
+    filter: { state: true },
+    sortBy: { state: true },
+    sortDesc: { state: true },
+    overlayKey: { state: true },
+    metric: { state: true },
+    axis: { state: true },
+    smoothing: { state: true },
+    log: { state: true },
+    picking: { state: true },
+  };
+
+  params = "";
+  filter = "";
+  sortBy = "started";
+  sortDesc = true;
+  overlayKey = "";
+  metric = "";
+  axis: AxisMode = "step";
+  smoothing = 0;
+  log = false;
+  picking = false;
+
+  private ids: string[] = [];
+  private entries: Entry[] = [];
+  private loaded = 0;
+  private errors: string[] = [];
+  /** Chosen columns: "f:<flag>" and "s:<stat>:<key>"; null: the default set. */
+  private chosen: string[] | null = null;
+  private overlayLines: LineSpec[] = [];
+  private overlayFor = "";
+  private abort: AbortController | null = null;
+
+  protected override createRenderRoot() {
+    return this;
+  }
+
+  override connectedCallback() {
+    super.connectedCallback();
+    const p = new URLSearchParams(this.params);
+    const listed = (p.get("runs") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    this.ids = listed.length ? listed : [...selection.ids];
+    this.overlayKey = p.get("key") ?? "";
+    this.chosen = JSON.parse(localStorage.getItem("guild-compare-columns") ?? "null") as string[] | null;
+    this.abort = new AbortController();
+    void this.load(this.abort.signal);
+  }
+
+  override disconnectedCallback() {
+    super.disconnectedCallback();
+    this.abort?.abort();
+  }
+
+  private async load(signal: AbortSignal) {
+    await conn.up();
+    const queue = [...this.ids];
+    const got = new Map<string, Entry>();
+    const worker = async () => {
+      for (;;) {
+        const id = queue.shift();
+        if (id === undefined || signal.aborted) return;
+        for (;;) {
+          try {
+            const d = await runsApi.getRun({ run: id }, { signal });
+            if (d.run) {
+              got.set(id, {
+                id: d.run.id,
+                row: store.runs.get(d.run.id) ?? toRow(d.run),
+                flags: new Map(d.flags.map((f) => [f.name, f.value])),
+                sums: new Map(d.series.map((s) => [s.key, toSummary(s)])),
+              });
+            }
+            break;
+          } catch (err) {
+            if (signal.aborted) return;
+            conn.report(err);
+            if (conn.state === "up") {
+              this.errors.push(`${id}: ${errorText(err)}`);
+              break;
+            }
+            await conn.up();
+          }
+        }
+        this.loaded++;
+        if (this.loaded % 25 === 0) this.requestUpdate();
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    if (signal.aborted) return;
+    this.entries = this.ids.map((id) => got.get(id)).filter((e): e is Entry => !!e);
+    if (!this.overlayKey) this.overlayKey = headline(this.allKeys()).loss ?? this.allKeys()[0] ?? "";
+    if (!this.metric) {
+      const h = headline(this.allKeys());
+      this.metric = h.acc ? `last:${h.acc}` : h.loss ? `last:${h.loss}` : "";
+    }
+    this.dataset.loaded = "true";
+    this.requestUpdate();
+  }
+
+  private allKeys(): string[] {
+    const keys = new Set<string>();
+    for (const e of this.entries) for (const k of e.sums.keys()) keys.add(k);
+    return [...keys].sort();
+  }
+
+  private allFlags(): string[] {
+    const names = new Set<string>();
+    for (const e of this.entries) for (const k of e.flags.keys()) names.add(k);
+    return [...names];
+  }
+
+  private defaultChosen(): string[] {
+    const flags = this.allFlags().map((f) => `f:${f}`);
+    const keys = this.allKeys()
+      .filter((k) => !k.startsWith("sys/") && !k.startsWith("op/"))
+      .slice(0, 12)
+      .map((k) => `s:last:${k}`);
+    return [...flags, ...keys];
+  }
+
+  private columns(): Col[] {
+    const chosen = this.chosen ?? this.defaultChosen();
+    const cols = [...BASE_COLS];
+    for (const c of chosen) {
+      if (c.startsWith("f:")) {
+        const name = c.slice(2);
+        cols.push({
+          id: c,
+          label: name,
+          kind: "flag",
+          get: (e) => {
+            const v = e.flags.get(name);
+            if (v === undefined) return undefined;
+            return numericValue(v) ?? v;
+          },
+          text: (e) => e.flags.get(name) ?? "",
+        });
+      } else if (c.startsWith("s:")) {
+        const [, stat, ...rest] = c.split(":");
+        const key = rest.join(":");
+        cols.push({
+          id: c,
+          label: stat === "last" ? key : `${key} (${stat})`,
+          kind: "scalar",
+          get: (e) => e.sums.get(key)?.[stat as Stat],
+          text: (e) => {
+            const s = e.sums.get(key);
+            return s ? fmtNumber(s[stat as Stat]) : "";
+          },
+        });
+      }
+    }
+    return cols;
+  }
+
+  private setChosen(c: string[] | null) {
+    this.chosen = c;
+    if (c) localStorage.setItem("guild-compare-columns", JSON.stringify(c));
+    else localStorage.removeItem("guild-compare-columns");
+    this.requestUpdate();
+  }
+
+  private toggleCol(id: string, on: boolean) {
+    const cur = this.chosen ?? this.defaultChosen();
+    this.setChosen(on ? [...cur.filter((c) => c !== id), id] : cur.filter((c) => c !== id));
+  }
+
+  private visible(cols: Col[]): Entry[] {
+    const words = this.filter.toLowerCase().split(/\s+/).filter(Boolean);
+    const rows = this.entries.filter((e) => {
+      if (!words.length) return true;
+      const text = cols.map((c) => `${c.label}=${c.text(e)}`).join("\u0000").toLowerCase() + "\u0000" + cols.map((c) => c.text(e)).join("\u0000").toLowerCase();
+      return words.every((w) => text.includes(w));
+    });
+    const col = cols.find((c) => c.id === this.sortBy);
+    if (col) {
+      const dir = this.sortDesc ? -1 : 1;
+      rows.sort((a, b) => {
+        const va = col.get(a), vb = col.get(b);
+        const ma = va === undefined || va === "", mb = vb === undefined || vb === "";
+        if (ma || mb) return ma === mb ? 0 : ma ? 1 : -1;
+        return dir * compareValues(va, vb);
+      });
+    }
+    return rows;
+  }
+
+  private sort(id: string) {
+    if (this.sortBy === id) this.sortDesc = !this.sortDesc;
+    else {
+      this.sortBy = id;
+      this.sortDesc = false;
+    }
+  }
+
+  private downloadCsv() {
+    const cols = this.columns();
+    const rows = this.visible(cols);
+    const lines = [cols.map((c) => csvCell(c.label)).join(",")];
+    for (const e of rows) lines.push(cols.map((c) => csvCell(c.text(e))).join(","));
+    const blob = new Blob([lines.join("\n") + "\n"], { type: "text/csv" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = "guild-compare.csv";
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }
+
+  private overlay(rows: Entry[]): LineSpec[] {
+    const key = this.overlayKey;
+    const sig = key + "|" + rows.map((e) => e.id).join(",");
+    if (sig === this.overlayFor) return this.overlayLines;
+    this.overlayFor = sig;
+    this.overlayLines = rows
+      .filter((e) => e.sums.has(key))
+      .slice(0, 50)
+      .map((e) => {
+        const s = e.sums.get(key)!;
+        return {
+          id: e.id,
+          label: e.row.label ? `${e.id} (${e.row.label})` : e.id,
+          run: e.id,
+          key,
+          runStart: e.row.startedMs || e.row.createdMs,
+          count: s.count,
+          lastStep: s.lastStep,
+          lastTimeMs: s.lastTimeMs,
+        };
+      });
+    return this.overlayLines;
+  }
+
+  private parallel(rows: Entry[]): { axes: PcAxis[]; lines: PcLine[] } {
+    const cols = this.columns().filter((c) => c.kind === "flag");
+    // Flags that differ between the runs (a constant flag says nothing).
+    const varying = cols.filter((c) => new Set(rows.map((e) => c.text(e))).size > 1).slice(0, 10);
+    const axes: PcAxis[] = varying.map((c) => ({ name: c.label, values: rows.map((e) => c.text(e)) }));
+    const [stat, ...rest] = this.metric.split(":");
+    const key = rest.join(":");
+    if (key) {
+      axes.push({
+        name: stat === "last" ? key : `${key} (${stat})`,
+        values: rows.map((e) => {
+          const s = e.sums.get(key);
+          return s ? fmtNumber(s[stat as Stat]) : "";
+        }),
+        metric: true,
+      });
+    }
+    return { axes, lines: rows.map((e) => ({ id: e.id, label: e.id })) };
+  }
+
+  private picker() {
+    const chosen = new Set(this.chosen ?? this.defaultChosen());
+    const keys = this.allKeys();
+    return html`<div class="picker" id="compare-picker">
+      <div class="picker-head">Columns
+        <button class="link small" @click=${() => this.setChosen(null)}>default</button>
+        <button class="link small" @click=${() => this.setChosen([])}>none</button>
+        <button class="link small" @click=${() => (this.picking = false)}>close</button>
+      </div>
+      <div class="picker-cols">
+        <div><h3>Flags</h3>${this.allFlags().map(
+          (f) => html`<label><input type="checkbox" data-col=${`f:${f}`} .checked=${chosen.has(`f:${f}`)} @change=${(e: Event) => this.toggleCol(`f:${f}`, (e.target as HTMLInputElement).checked)}> ${f}</label>`,
+        )}</div>
+        <div><h3>Scalars <span class="muted">last · min · max</span></h3>${keys.map(
+          (k) => html`<div class="stat-pick">${(["last", "min", "max"] as Stat[]).map(
+            (st) => html`<input type="checkbox" title=${st} data-col=${`s:${st}:${k}`} .checked=${chosen.has(`s:${st}:${k}`)} @change=${(e: Event) => this.toggleCol(`s:${st}:${k}`, (e.target as HTMLInputElement).checked)}>`,
+          )} ${k}</div>`,
+        )}</div>
+      </div>
+    </div>`;
+  }
+
+  override render() {
+    if (this.ids.length === 0) {
+      return html`<div class="empty" id="compare-empty">No runs to compare. Tick runs on the <a href="#/runs">Runs</a> page, then press “Compare”.</div>`;
+    }
+    if (!this.dataset.loaded) return html`<div class="empty">Loading ${this.loaded} of ${this.ids.length} runs…</div>`;
+    const cols = this.columns();
+    const rows = this.visible(cols);
+    const keys = this.allKeys();
+    const pc = this.parallel(rows);
+    return html`
+      <div class="toolbar">
+        <input id="compare-filter" type="search" placeholder="Filter (any cell, or name=value)" .value=${this.filter}
+          @input=${(e: Event) => (this.filter = (e.target as HTMLInputElement).value)}>
+        <button id="compare-columns" @click=${() => (this.picking = !this.picking)}>Columns…</button>
+        <button id="csv" @click=${this.downloadCsv}>Download CSV</button>
+        <span class="spacer"></span>
+        <span class="muted" id="compare-count">${rows.length} of ${this.entries.length} runs</span>
+      </div>
+      ${this.errors.length ? html`<div class="error">${this.errors.join("; ")}</div>` : nothing}
+      ${this.picking ? this.picker() : nothing}
+      <div class="table-wrap">
+        <table class="grid" id="compare-table">
+          <thead><tr>${cols.map(
+            (c) => html`<th class="sortable ${c.kind} ${this.sortBy === c.id ? "sorted" : ""}" data-col=${c.id} @click=${() => this.sort(c.id)}>${c.label}${this.sortBy === c.id ? (this.sortDesc ? " ▾" : " ▴") : ""}</th>`,
+          )}</tr></thead>
+          <tbody>${rows.map(
+            (e) => html`<tr data-run-id=${e.id}>${cols.map((c) =>
+              c.id === "run"
+                ? html`<td><a href="#/runs/${encodeURIComponent(e.id)}">${e.id}</a></td>`
+                : html`<td class=${c.kind === "run" ? "" : "num"} data-col=${c.id}>${c.text(e)}</td>`,
+            )}</tr>`,
+          )}</tbody>
+        </table>
+      </div>
+      <h2>Overlay</h2>
+      <div class="toolbar chart-tools">
+        <label>key <select id="overlay-key" @change=${(e: Event) => (this.overlayKey = (e.target as HTMLSelectElement).value)}>
+          ${keys.map((k) => html`<option value=${k} ?selected=${k === this.overlayKey}>${k}</option>`)}
+        </select></label>
+        <label>x axis <select @change=${(e: Event) => (this.axis = (e.target as HTMLSelectElement).value as AxisMode)}>
+          <option value="step">step</option><option value="wall">wall time</option><option value="relative">relative time</option>
+        </select></label>
+        <label>smoothing <input type="range" min="0" max="0.99" step="0.01" .value=${String(this.smoothing)}
+          @input=${(e: Event) => (this.smoothing = Number((e.target as HTMLInputElement).value))}></label>
+        <label><input type="checkbox" .checked=${this.log} @change=${(e: Event) => (this.log = (e.target as HTMLInputElement).checked)}> log scale</label>
+      </div>
+      ${this.overlayKey
+        ? html`<time-chart id="overlay-chart" class="chart wide" .lines=${this.overlay(rows)} .axis=${this.axis}
+            .smoothing=${this.smoothing} .log=${this.log} .heading=${this.overlayKey} .height=${320}></time-chart>`
+        : html`<div class="empty">These runs have no series.</div>`}
+      <h2>Parallel coordinates</h2>
+      <div class="toolbar">
+        <label>metric <select id="pc-metric" @change=${(e: Event) => (this.metric = (e.target as HTMLSelectElement).value)}>
+          ${keys.flatMap((k) =>
+            (["last", "min", "max"] as Stat[]).map((st) => html`<option value=${`${st}:${k}`} ?selected=${`${st}:${k}` === this.metric}>${k} (${st})</option>`),
+          )}
+        </select></label>
+        <span class="muted">flags that differ between the shown runs, coloured by the metric</span>
+      </div>
+      <parallel-coords id="parallel" .axes=${pc.axes} .lines=${pc.lines}></parallel-coords>
+    `;
+  }
+}
+
+customElements.define("compare-page", ComparePage);

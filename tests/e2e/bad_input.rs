@@ -1,0 +1,118 @@
+//! Bad requests get a clear error naming the field, and the daemon stays up: malformed
+//! gRPC arguments, oversized messages, a run folder that cannot be created.
+
+use guild_proto::v1::{
+    self as pb, output_service_client::OutputServiceClient, project_service_client::ProjectServiceClient,
+    series_service_client::SeriesServiceClient,
+};
+use tonic::Code;
+
+use crate::helpers::*;
+
+fn expect_invalid(result: Result<impl std::fmt::Debug, tonic::Status>, field: &str) {
+    let status = result.expect_err("the request should be refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains(field), "message does not name {field}: {}", status.message());
+}
+
+#[test]
+fn every_method_names_the_bad_field() {
+    let env = Env::new();
+    env.guild(&["daemon", "start", "--listen", "none"]).ok();
+    let project = env.project.to_string_lossy().into_owned();
+    env.block_on(async {
+        let channel = env.channel().await;
+        let mut runs = pb::run_service_client::RunServiceClient::new(channel.clone());
+        let start = |project_dir: &str, op: &str| pb::StartRunRequest {
+            project_dir: project_dir.into(),
+            op: op.into(),
+            ..Default::default()
+        };
+        expect_invalid(runs.start_run(start("", "train")).await, "project_dir");
+        expect_invalid(runs.start_run(start("relative/dir", "train")).await, "project_dir");
+        expect_invalid(runs.start_run(start(&project, "")).await, "op");
+        let mut unnamed = start(&project, "train");
+        unnamed.flags.push(pb::Flag { name: " ".into(), value: "1".into() });
+        expect_invalid(runs.start_run(unnamed).await, "flags");
+        let mut long_label = start(&project, "train");
+        long_label.label = "x".repeat(5000);
+        expect_invalid(runs.start_run(long_label).await, "label");
+        expect_invalid(runs.get_run(pb::GetRunRequest { run: "".into() }).await, "run");
+        expect_invalid(runs.stop_run(pb::StopRunRequest { run: " ".into() }).await, "run");
+        expect_invalid(runs.delete_run(pb::DeleteRunRequest { run: "".into() }).await, "run");
+        let mut projects = ProjectServiceClient::new(channel.clone());
+        expect_invalid(projects.get_project(pb::GetProjectRequest { project_dir: "".into() }).await, "project_dir");
+        expect_invalid(projects.get_project(pb::GetProjectRequest { project_dir: "x".into() }).await, "project_dir");
+        let mut output = OutputServiceClient::new(channel.clone());
+        expect_invalid(
+            output.read_output(pb::ReadOutputRequest { run: "".into(), from_seq: 0, follow: false }).await,
+            "run",
+        );
+        expect_invalid(
+            output.read_output(pb::ReadOutputRequest { run: "1".into(), from_seq: -1, follow: false }).await,
+            "from_seq",
+        );
+        let mut series = SeriesServiceClient::new(channel.clone());
+        expect_invalid(series.list_series(pb::ListSeriesRequest { run: "".into() }).await, "run");
+        expect_invalid(
+            series.get_series(pb::GetSeriesRequest { run: "1".into(), keys: vec![], ..Default::default() }).await,
+            "keys",
+        );
+        expect_invalid(
+            series
+                .get_series(pb::GetSeriesRequest {
+                    run: "1".into(),
+                    keys: vec!["x".into()],
+                    buckets: 10_000_000,
+                    ..Default::default()
+                })
+                .await,
+            "buckets",
+        );
+        expect_invalid(
+            series
+                .get_series(pb::GetSeriesRequest {
+                    run: "1".into(),
+                    keys: vec!["x".into()],
+                    min: Some(5.0),
+                    max: Some(1.0),
+                    ..Default::default()
+                })
+                .await,
+            "min",
+        );
+        expect_invalid(
+            series
+                .watch_series(pb::WatchSeriesRequest { run: "1".into(), keys: vec![], after_cursor: -3 })
+                .await,
+            "after_cursor",
+        );
+        // A message over the size limit is refused whole.
+        let mut huge = start(&project, "train");
+        huge.flags.push(pb::Flag { name: "blob".into(), value: "x".repeat(8 << 20) });
+        let status = runs.start_run(huge).await.expect_err("an 8 MB request should be refused");
+        assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    });
+    // Still up, still answering.
+    env.guild(&["daemon", "status"]).ok();
+}
+
+#[test]
+fn a_run_folder_that_cannot_be_created_fails_clearly() {
+    let env = Env::new();
+    env.write("Guild", "[model \"m\"]\ntrain = hello\n");
+    env.write("hello.py", "print('hello')\n");
+    // `runs` is a file: no run folder can be made under it.
+    env.write("runs", "not a folder\n");
+    let out = env.guild(&["train"]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let runs_path = env.project.join("runs");
+    assert!(
+        out.stderr.contains("cannot create run folder") && out.stderr.contains(&*runs_path.to_string_lossy()),
+        "{out:?}"
+    );
+    // The daemon is up and the next good run works.
+    std::fs::remove_file(&runs_path).unwrap();
+    let ok = env.guild(&["train"]).ok();
+    assert_eq!(ok.stdout, "hello\n");
+}
