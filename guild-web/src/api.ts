@@ -29,6 +29,8 @@ export function token(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
+adoptTokenFromUrl();
+
 const withToken: Interceptor = (next) => async (req) => {
   const t = token();
   if (t) req.header.set(TOKEN_HEADER, t);

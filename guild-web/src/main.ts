@@ -1,7 +1,6 @@
-// Entry point: take the token from the address, then start the app.
+// Entry point. api.ts takes the token from the address when it loads, before any
+// component asks the daemon anything.
 import "uplot/dist/uPlot.min.css";
 import "./styles.css";
-import { adoptTokenFromUrl } from "./api";
-
-adoptTokenFromUrl();
-await import("./components/guild-app");
+import "./api";
+import "./components/guild-app";

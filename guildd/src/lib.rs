@@ -5,6 +5,7 @@ pub mod api;
 pub mod collectors;
 pub mod daemon;
 pub mod error;
+pub mod fuzzing;
 pub mod project;
 pub mod runs;
 pub mod store;

@@ -33,7 +33,7 @@ export class OutputView extends LitElement {
   private dropped = 0;
   private lastSeq = 0n;
   /** Indexes (into the arrays above) of the lines that match the filter; null: all. */
-  private matches: number[] | null = null;
+  private hits: number[] | null = null;
   private matcher: ((s: string) => boolean) | null = null;
   private pending: OutputChunk[] = [];
   private flushQueued = false;
@@ -113,7 +113,7 @@ export class OutputView extends LitElement {
         this.time.push(Number(l.timeMs));
         this.err.push(l.stream === Stream.STDERR);
         this.text.push(l.text);
-        if (this.matches && this.matcher!(l.text)) this.matches.push(i);
+        if (this.hits && this.matcher!(l.text)) this.hits.push(i);
       }
     }
     if (this.text.length > MAX_LINES) this.trim(this.text.length - MAX_LINES + MAX_LINES / 10);
@@ -127,18 +127,18 @@ export class OutputView extends LitElement {
     this.err.splice(0, n);
     this.text.splice(0, n);
     this.dropped += n;
-    if (this.matches) this.matches = this.matches.filter((i) => i >= n).map((i) => i - n);
+    if (this.hits) this.hits = this.hits.filter((i) => i >= n).map((i) => i - n);
   }
 
   private setFilter(v: string) {
     this.filter = v;
     this.matcher = makeMatcher(v);
-    if (!this.matcher) this.matches = null;
+    if (!this.matcher) this.hits = null;
     else {
       const m: number[] = [];
       const f = this.matcher;
       for (let i = 0; i < this.text.length; i++) if (f(this.text[i])) m.push(i);
-      this.matches = m;
+      this.hits = m;
     }
     this.first = 0;
     this.updateComplete.then(() => {
@@ -179,17 +179,17 @@ export class OutputView extends LitElement {
   };
 
   protected override updated() {
-    const shown = this.matches ? this.matches.length : this.text.length;
+    const shown = this.hits ? this.hits.length : this.text.length;
     this.dataset.lines = String(this.text.length + this.dropped);
     this.dataset.shown = String(shown);
   }
 
   override render() {
-    const total = this.matches ? this.matches.length : this.text.length;
+    const total = this.hits ? this.hits.length : this.text.length;
     const end = Math.min(total, this.first + this.viewLines + 20);
     const rows = [];
     for (let k = this.first; k < end; k++) {
-      const i = this.matches ? this.matches[k] : k;
+      const i = this.hits ? this.hits[k] : k;
       rows.push(html`<div class="out-line ${this.err[i] ? "stderr" : ""}" style="top:${k * LINE_H}px" title=${fmtTime(this.time[i])}><span class="seq">${this.seq[i]}</span>${this.text[i]}</div>`);
     }
     return html`
@@ -202,7 +202,7 @@ export class OutputView extends LitElement {
             if (this.follow) this.scrollToEnd();
           }}> follow</label>
         <span class="spacer"></span>
-        <span class="muted" id="output-count">${this.matches ? `${total} of ${this.text.length} lines` : `${total} lines`}${this.dropped ? ` (${this.dropped} earlier lines not kept here)` : ""}${this.live && !this.done ? " · live" : ""}</span>
+        <span class="muted" id="output-count">${this.hits ? `${total} of ${this.text.length} lines` : `${total} lines`}${this.dropped ? ` (${this.dropped} earlier lines not kept here)` : ""}${this.live && !this.done ? " · live" : ""}</span>
       </div>
       ${this.error ? html`<div class="error">${this.error}</div>` : nothing}
       <div class="out-scroll" @scroll=${this.onScroll}>
