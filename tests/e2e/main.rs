@@ -11,6 +11,7 @@ mod daemon;
 mod errors;
 mod example;
 mod status;
+mod load;
 mod reliability;
 mod security;
 mod systemd;

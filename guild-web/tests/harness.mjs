@@ -1,0 +1,305 @@
+// What the browser tests need: a real guildd on a private data dir, socket and loopback
+// port; the real `guild` CLI to make runs; a project whose op trains "forever" so charts
+// can be seen growing; and headless Chromium (Debian's) driven by playwright-core.
+// Every wait is a readiness check, never a fixed sleep.
+
+import { execFile, spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const execFileP = promisify(execFile);
+
+export const WEB = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const ROOT = resolve(WEB, "..");
+/** Where guildd and guild are: ../target/debug, or GUILD_BIN_DIR. */
+export const BIN = process.env.GUILD_BIN_DIR ? resolve(process.env.GUILD_BIN_DIR) : join(ROOT, "target", "debug");
+export const CHROMIUM = process.env.GUILD_CHROMIUM ?? "/usr/bin/chromium";
+export const OUT = join(WEB, "test-output");
+
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Why the browser tests cannot run here, or null. With GUILD_REQUIRE_BROWSER set a
+ * missing Chromium is a failure, not a skip. */
+export function skipReason() {
+  if (!existsSync(CHROMIUM)) {
+    const why = `${CHROMIUM} is missing (apt-get install -y chromium)`;
+    if (process.env.GUILD_REQUIRE_BROWSER) throw new Error(`${why}, and GUILD_REQUIRE_BROWSER is set`);
+    console.log(`# skipping browser tests: ${why}`);
+    return why;
+  }
+  return null;
+}
+
+export function requireBinaries() {
+  for (const name of ["guildd", "guild"]) {
+    if (!existsSync(join(BIN, name))) {
+      throw new Error(`${join(BIN, name)} is missing: run cargo build --workspace (in ${ROOT})`);
+    }
+  }
+}
+
+/** A guildd of our own. `start()` again after `stop()` reuses the data dir and port. */
+export class Daemon {
+  constructor(base) {
+    this.dataDir = join(base, "data");
+    this.socket = join(base, "guildd.sock");
+    this.logFile = join(base, "guildd.log");
+    this.port = 0;
+    this.proc = null;
+    this.log = "";
+    mkdirSync(this.dataDir, { recursive: true });
+  }
+
+  get env() {
+    return {
+      ...process.env,
+      GUILD_DATA_DIR: this.dataDir,
+      GUILD_SOCKET: this.socket,
+      GUILD_LISTEN: "",
+      GUILD_LOG: process.env.GUILD_LOG ?? "info",
+    };
+  }
+
+  get token() {
+    return readFileSync(join(this.dataDir, "token"), "utf8").trim();
+  }
+
+  get origin() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts guildd and resolves once it prints its listening line. */
+  async start(timeoutMs = 60_000) {
+    const args = ["--data-dir", this.dataDir, "--socket", this.socket, "--listen", `127.0.0.1:${this.port}`];
+    const proc = spawn(join(BIN, "guildd"), args, { env: this.env, stdio: ["ignore", "ignore", "pipe"] });
+    this.proc = proc;
+    let buf = "";
+    const listening = await new Promise((resolveP, reject) => {
+      const timer = setTimeout(() => reject(new Error(`guildd did not start in ${timeoutMs} ms:\n${buf}`)), timeoutMs);
+      proc.stderr.on("data", (d) => {
+        const s = d.toString();
+        buf += s;
+        this.log += s;
+        const m = /listening on .* and tcp (\S+)/.exec(buf);
+        if (m) {
+          clearTimeout(timer);
+          resolveP(m[1]);
+        }
+      });
+      proc.on("exit", (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`guildd exited (${code ?? sig}) before listening:\n${buf}`));
+      });
+    });
+    this.port = Number(listening.split(":").pop());
+    proc.removeAllListeners("exit");
+    proc.on("exit", () => {
+      if (this.proc === proc) this.proc = null;
+    });
+    writeFileSync(this.logFile, this.log);
+    return this;
+  }
+
+  /** SIGTERM, and resolves when the process is gone. */
+  async stop(signal = "SIGTERM") {
+    const proc = this.proc;
+    if (!proc) return;
+    const gone = new Promise((r) => proc.once("exit", r));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    await gone;
+    clearTimeout(timer);
+    this.proc = null;
+    writeFileSync(this.logFile, this.log);
+  }
+
+  /** Runs the guild CLI against this daemon; resolves with stdout and stderr. */
+  async guild(args, { cwd, timeout = 180_000 } = {}) {
+    try {
+      return await execFileP(join(BIN, "guild"), args, { env: this.env, cwd, timeout, maxBuffer: 64 << 20 });
+    } catch (err) {
+      throw new Error(`guild ${args.join(" ")} failed: ${err.message}\n${err.stdout ?? ""}\n${err.stderr ?? ""}`);
+    }
+  }
+}
+
+/** A temp copy of examples/mnist (without runs or data). */
+export function mnistProject(base) {
+  const dir = join(base, "mnist");
+  cpSync(join(ROOT, "examples", "mnist"), dir, {
+    recursive: true,
+    filter: (src) => !/[/\\](runs|data|__pycache__)([/\\]|$)/.test(src.slice(join(ROOT, "examples", "mnist").length)),
+  });
+  return dir;
+}
+
+/** A project whose `train` prints `step:`/`loss:` lines (and NaN, inf, stderr, a burst of
+ * output) and writes TensorFlow event files (train and validation) by hand, for as long
+ * as its `seconds` flag says, so a chart can be watched growing. */
+export function liveProject(base) {
+  const dir = join(base, "live");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, "Guild"),
+    `[project]
+name = Live
+
+[model "live"]
+description = Prints a loss for a while
+train = live
+
+[flags]
+seconds = 300
+delay = 0.1
+burst = 3000
+`,
+  );
+  writeFileSync(join(dir, "live.py"), LIVE_PY);
+  return dir;
+}
+
+const LIVE_PY = String.raw`"""Trains nothing, slowly: a loss line every --delay seconds for --seconds."""
+import argparse, math, os, socket, struct, sys, time
+
+def crc32c_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+TABLE = crc32c_table()
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+def masked(data):
+    c = crc32c(data)
+    return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+def field(num, wire, payload):
+    return varint((num << 3) | wire) + payload
+
+def length_delimited(num, data):
+    return field(num, 2, varint(len(data)) + data)
+
+class EventWriter:
+    def __init__(self, folder):
+        os.makedirs(folder, exist_ok=True)
+        name = "events.out.tfevents.%d.%s" % (int(time.time()), socket.gethostname())
+        self.f = open(os.path.join(folder, name), "wb")
+        self.write(field(1, 1, struct.pack("<d", time.time())) + length_delimited(3, b"brain.Event:2"))
+
+    def write(self, event):
+        header = struct.pack("<Q", len(event))
+        self.f.write(header + struct.pack("<I", masked(header)) + event + struct.pack("<I", masked(event)))
+        self.f.flush()
+
+    def scalar(self, tag, value, step):
+        v = length_delimited(1, tag.encode()) + field(2, 5, struct.pack("<f", value))
+        summary = length_delimited(1, v)
+        self.write(field(1, 1, struct.pack("<d", time.time())) + field(2, 0, varint(step)) + length_delimited(5, summary))
+
+p = argparse.ArgumentParser()
+p.add_argument("--seconds", type=float, default=300)
+p.add_argument("--delay", type=float, default=0.1)
+p.add_argument("--burst", type=int, default=0)
+args = p.parse_args()
+rundir = os.environ.get("RUNDIR", ".")
+train = EventWriter(os.path.join(rundir, "train"))
+val = EventWriter(os.path.join(rundir, "validation"))
+for i in range(args.burst):
+    print("burst line %d of %d" % (i, args.burst))
+print("warning: this op trains nothing", file=sys.stderr)
+start = time.time()
+step = 0
+while time.time() - start < args.seconds:
+    step += 1
+    loss = 2.0 * math.exp(-step / 200.0) + 0.05 * math.sin(step / 3.0)
+    print("step: %d" % step)
+    if step == 5:
+        print("loss: nan")
+    elif step == 7:
+        print("loss: inf")
+    else:
+        print("loss: %f" % loss)
+    print("acc: %f" % (1 - loss / 3))
+    train.scalar("loss", loss, step)
+    if step % 5 == 0:
+        print("val_loss: %f" % (loss * 1.1))
+        val.scalar("loss", loss * 1.1, step)
+    time.sleep(args.delay)
+print("done after %d steps" % step)
+`;
+
+/** A private temp folder for one test file. */
+export function tempBase(name) {
+  return mkdtempSync(join(tmpdir(), `guild-web-${name}-`));
+}
+
+export function cleanup(base) {
+  if (process.env.GUILD_KEEP_TEMP) {
+    console.log(`# kept ${base}`);
+    return;
+  }
+  rmSync(base, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** Headless Chromium with a fresh profile. */
+export async function launchBrowser(base) {
+  const { chromium } = await import("playwright-core");
+  const userDataDir = join(base, "chromium-profile");
+  mkdirSync(userDataDir, { recursive: true });
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1400, height: 900 },
+    acceptDownloads: true,
+  });
+  return context;
+}
+
+/** Saves a screenshot under test-output/. */
+export async function screenshot(page, name) {
+  mkdirSync(OUT, { recursive: true });
+  const path = join(OUT, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  return path;
+}
+
+/** Logs the page's console errors and failed requests into a list the tests can show. */
+export function watchPage(page, log) {
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") log.push(`console.${m.type()}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => log.push(`pageerror: ${e.message}`));
+}
