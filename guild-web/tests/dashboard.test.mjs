@@ -1,0 +1,293 @@
+// The dashboard end to end: a real guildd, real runs made with the guild CLI (the mnist
+// example and a long-running op), and headless Chromium. Screenshots go to
+// test-output/.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import {
+  cleanup,
+  Daemon,
+  launchBrowser,
+  liveProject,
+  mnistProject,
+  requireBinaries,
+  screenshot,
+  skipReason,
+  tempBase,
+  watchPage,
+} from "./harness.mjs";
+
+const skip = skipReason();
+const WAIT = { timeout: 60_000 };
+
+describe("dashboard", { skip: skip ?? false }, () => {
+  let base, daemon, context, page, mnist, live;
+  let liveId, trainId, prepareId;
+  const pageLog = [];
+
+  const url = (hash = "#/runs") => `${daemon.origin}/?token=${encodeURIComponent(daemon.token)}${hash}`;
+  const rowCount = () => page.locator(".run-row").count();
+
+  before(async () => {
+    requireBinaries();
+    base = tempBase("dashboard");
+    daemon = new Daemon(base);
+    await daemon.start();
+    mnist = mnistProject(base);
+    live = liveProject(base);
+    await daemon.guild(["-C", mnist, "prepare"]);
+    await daemon.guild(["-C", mnist, "train", "epochs=2", "--label", "two epochs"]);
+    const started = await daemon.guild(["-C", live, "train", "--background", "--label", "live one"]);
+    liveId = started.stdout.trim();
+    const listed = JSON.parse((await daemon.guild(["-C", mnist, "runs", "--json"])).stdout);
+    const all = Array.isArray(listed) ? listed : listed.runs;
+    trainId = all.find((r) => r.op === "train" && r.model === "intro").id;
+    prepareId = all.find((r) => r.op === "prepare").id;
+    context = await launchBrowser(base);
+    page = await context.newPage();
+    watchPage(page, pageLog);
+  });
+
+  after(async () => {
+    if (pageLog.length) console.log(`# page log:\n# ${pageLog.join("\n# ")}`);
+    await context?.close().catch(() => {});
+    if (daemon && liveId) await daemon.guild(["stop", liveId]).catch(() => {});
+    await daemon?.stop();
+    if (base) cleanup(base);
+  });
+
+  test("the runs list shows every run, live, and the token leaves the address bar", async () => {
+    await page.goto(url());
+    await page.waitForFunction(() => document.querySelectorAll(".run-row").length >= 3, null, WAIT);
+    assert.equal(new URL(page.url()).searchParams.get("token"), null, "the token stays in the address bar");
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("guild-token")), daemon.token);
+    for (const id of [liveId, trainId, prepareId]) {
+      await page.waitForSelector(`.run-row[data-run-id="${id}"]`, WAIT);
+    }
+    // The live run's status comes from WatchRuns.
+    await page.waitForSelector(`.run-row[data-run-id="${liveId}"][data-status="running"]`, WAIT);
+    // Newest first.
+    const ids = await page.$$eval(".run-row", (rows) =>
+      rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top).map((r) => r.dataset.runId),
+    );
+    assert.equal(ids[0], liveId);
+    // Key scalar columns are filled lazily for the rows in view.
+    await page.waitForFunction(
+      (id) => {
+        const row = document.querySelector(`.run-row[data-run-id="${id}"]`);
+        return row && [...row.querySelectorAll("[data-col^='s:']")].some((c) => c.textContent.trim() && c.textContent.trim() !== "…");
+      },
+      trainId,
+      WAIT,
+    );
+    await screenshot(page, "runs");
+  });
+
+  test("the runs list filters by text and status and sorts by a column", async () => {
+    await page.fill("#runs-filter", "prepare");
+    await page.waitForFunction(() => document.querySelectorAll(".run-row").length === 1, null, WAIT);
+    assert.equal(await page.getAttribute(".run-row", "data-run-id"), prepareId);
+    await page.fill("#runs-filter", "");
+    await page.selectOption("#runs-status", "running");
+    await page.waitForFunction(() => document.querySelectorAll(".run-row").length === 1, null, WAIT);
+    assert.equal(await page.getAttribute(".run-row", "data-run-id"), liveId);
+    await page.selectOption("#runs-status", "");
+    await page.waitForFunction(() => document.querySelectorAll(".run-row").length >= 3, null, WAIT);
+    // Sort by op ascending: prepare < train.
+    await page.click('.vhead [data-col="op"]');
+    await page.waitForFunction(() => document.querySelector('.vhead [data-col="op"]').classList.contains("sorted"), null, WAIT);
+    const ops = await page.$$eval(".run-row", (rows) =>
+      rows
+        .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
+        .map((r) => r.querySelector('[data-col="op"]').textContent.trim()),
+    );
+    assert.deepEqual(ops, [...ops].sort());
+    await page.click('.vhead [data-col="started"]');
+  });
+
+  test("a training run's charts get new points while we watch", async () => {
+    await page.goto(url(`#/runs/${liveId}`));
+    await page.waitForSelector("#run-status", WAIT);
+    const loss = 'time-chart[data-group="s:loss"]';
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.samples ?? 0) > 0, loss, WAIT);
+    const before = Number(await page.getAttribute(loss, "data-samples"));
+    await page.waitForFunction(
+      ([sel, n]) => Number(document.querySelector(sel)?.dataset.samples ?? 0) > n + 3,
+      [loss, before],
+      WAIT,
+    );
+    // Output scalars: loss and val_loss overlaid; NaN and inf named, not drawn.
+    assert.match(await page.getAttribute(loss, "data-keys"), /^loss,val_loss$|^val_loss,loss$/);
+    await page.waitForFunction((sel) => /NaN/.test(document.querySelector(sel)?.querySelector(".chart-bad")?.textContent ?? ""), loss, WAIT);
+    assert.match(await page.textContent(`${loss} .chart-bad`), /1 NaN, 1 inf/);
+    // Event-file scalars: one chart per tag, train and validation overlaid.
+    const tf = 'time-chart[data-group="tf:loss"]';
+    await page.waitForFunction(
+      (sel) => (document.querySelector(sel)?.dataset.keys ?? "") === "tf/train/loss,tf/validation/loss",
+      tf,
+      WAIT,
+    );
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.points ?? 0) > 2, tf, WAIT);
+    // Headline values.
+    await page.waitForFunction(() => document.querySelector("#run-step")?.textContent !== "—", null, WAIT);
+    // System and process stats are grouped by what they measure.
+    await page.waitForSelector('time-chart[data-group="op:cpu"], time-chart[data-group="sys:cpu"]', WAIT);
+    // The flags of the run.
+    assert.match(await page.textContent("#run-flags"), /seconds/);
+    // The axis switch redraws from the same data.
+    await page.selectOption("#axis", "relative");
+    await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === "ready", loss, WAIT);
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.samples ?? 0) > 0, loss, WAIT);
+    await page.selectOption("#axis", "step");
+    await page.locator("time-chart").first().scrollIntoViewIfNeeded();
+    await screenshot(page, "run-live");
+  });
+
+  test("the output view follows and filters", async () => {
+    const out = "output-view";
+    // The burst (3000 lines) and the steps stream in.
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.lines ?? 0) > 3000, out, WAIT);
+    const lines = Number(await page.getAttribute(out, "data-lines"));
+    await page.waitForFunction(([sel, n]) => Number(document.querySelector(sel)?.dataset.lines ?? 0) > n, [out, lines], WAIT);
+    // Only a screenful of lines is in the DOM.
+    assert.ok((await page.locator(".out-line").count()) < 200);
+    await page.fill("#output-filter", "burst line 1234 ");
+    await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.shown === "1", out, WAIT);
+    assert.equal((await page.textContent(".out-line")).replace(/^\d+/, ""), "burst line 1234 of 3000");
+    await page.fill("#output-filter", "/^val_loss: /");
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.shown ?? 0) > 0, out, WAIT);
+    const texts = await page.$$eval(".out-line", (ls) => ls.map((l) => l.textContent.replace(/^\d+/, "")));
+    assert.ok(texts.length > 0 && texts.every((t) => t.startsWith("val_loss: ")), texts.join("|"));
+    await page.fill("#output-filter", "warning");
+    await page.waitForSelector(".out-line.stderr", WAIT);
+    await page.locator("output-view").scrollIntoViewIfNeeded();
+    await screenshot(page, "run-output");
+    await page.fill("#output-filter", "");
+  });
+
+  test("a finished run shows its charts, flags and attrs", async () => {
+    await page.goto(url(`#/runs/${trainId}`));
+    await page.waitForSelector("#run-status", WAIT);
+    assert.equal((await page.textContent("#run-status")).trim().split(/\s/)[0], "completed");
+    await page.waitForFunction(() => Number(document.querySelector('time-chart[data-group="s:loss"]')?.dataset.points ?? 0) > 3, null, WAIT);
+    assert.match(await page.textContent("#run-flags"), /epochs\s*2/);
+    assert.match(await page.textContent("#run-attrs"), /guild_version/);
+    assert.notEqual((await page.textContent("#run-loss")).trim(), "—");
+    await screenshot(page, "run-finished");
+    // A run with no series says so.
+    await page.goto(url(`#/runs/${prepareId}`));
+    await page.waitForSelector("#run-status", WAIT);
+    await page.waitForFunction(() => document.querySelectorAll("time-chart").length > 0 || document.querySelector("#no-series"), null, WAIT);
+  });
+
+  test("compare sorts, filters, picks columns and downloads CSV", async () => {
+    await page.goto(url("#/runs"));
+    await page.waitForFunction(() => document.querySelectorAll(".run-row").length >= 3, null, WAIT);
+    for (const id of [liveId, trainId, prepareId]) {
+      await page.click(`.run-row[data-run-id="${id}"] input[type=checkbox]`);
+    }
+    await page.waitForFunction(() => /Compare 3 selected/.test(document.querySelector("#compare-selected")?.textContent ?? ""), null, WAIT);
+    await page.click("#compare-selected");
+    await page.waitForSelector("#compare-table tbody tr", WAIT);
+    assert.equal(await page.locator("#compare-table tbody tr").count(), 3);
+    const order = () => page.$$eval("#compare-table tbody tr", (rows) => rows.map((r) => r.dataset.runId));
+    // Sort by run id, both ways.
+    await page.click('#compare-table th[data-col="run"]');
+    const asc = await order();
+    assert.deepEqual(asc, [...asc].sort());
+    await page.click('#compare-table th[data-col="run"]');
+    assert.deepEqual(await order(), [...asc].reverse());
+    // Sort by a flag: runs without it go last.
+    await page.click('#compare-table th[data-col="f:epochs"]');
+    const byEpochs = await page.$$eval('#compare-table tbody td[data-col="f:epochs"]', (cs) => cs.map((c) => c.textContent));
+    assert.equal(byEpochs[byEpochs.length - 1], "", "runs without the flag sort last");
+    // Filter by text and by name=value.
+    await page.fill("#compare-filter", "epochs=2");
+    await page.waitForFunction(() => document.querySelectorAll("#compare-table tbody tr").length === 2, null, WAIT);
+    await page.fill("#compare-filter", "live");
+    await page.waitForFunction(() => document.querySelectorAll("#compare-table tbody tr").length === 1, null, WAIT);
+    assert.deepEqual(await order(), [liveId]);
+    await page.fill("#compare-filter", "");
+    await page.waitForFunction(() => document.querySelectorAll("#compare-table tbody tr").length === 3, null, WAIT);
+    // Choose columns: add min of loss.
+    await page.click("#compare-columns");
+    await page.check('#compare-picker input[data-col="s:min:loss"]');
+    await page.waitForSelector('#compare-table th[data-col="s:min:loss"]', WAIT);
+    // CSV of what is shown.
+    const [download] = await Promise.all([page.waitForEvent("download", WAIT), page.click("#csv")]);
+    const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
+    assert.equal(csv.length, 4);
+    assert.match(csv[0], /^run,model,op,status,started,label,/);
+    assert.match(csv[0], /loss \(min\)/);
+    // The overlay chart draws one line per run that has the key.
+    await page.click("#compare-columns");
+    await page.waitForFunction(() => document.querySelector("#overlay-chart")?.dataset.state === "ready", null, WAIT);
+    await page.waitForFunction(() => document.querySelectorAll("#overlay-chart .u-legend .u-series").length >= 3, null, WAIT);
+    await page.waitForFunction(() => Number(document.querySelector("#parallel")?.dataset.lines ?? 0) === 3, null, WAIT);
+    await screenshot(page, "compare");
+  });
+
+  test("a request without the token is refused (grpc-status 16)", async () => {
+    const call = (withToken) =>
+      page.evaluate(async (tok) => {
+        const headers = { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" };
+        if (tok) headers["x-guild-token"] = tok;
+        const res = await fetch("/guild.v1.DaemonService/GetStatus", { method: "POST", headers, body: new Uint8Array(5) });
+        const body = new Uint8Array(await res.arrayBuffer());
+        // grpc-status is a header (trailers-only) or in the trailer frame of the body.
+        let status = res.headers.get("grpc-status");
+        for (let i = 0; status === null && i + 5 <= body.length; ) {
+          const len = new DataView(body.buffer, i + 1, 4).getUint32(0);
+          if (body[i] & 0x80) {
+            const m = /grpc-status:\s*(\d+)/i.exec(new TextDecoder().decode(body.subarray(i + 5, i + 5 + len)));
+            if (m) status = m[1];
+          }
+          i += 5 + len;
+        }
+        return { http: res.status, status };
+      }, withToken ? daemon.token : null);
+    assert.equal((await call(false)).status, "16");
+    assert.equal((await call(true)).status, "0");
+    // A page opened without the token says what to do.
+    const bare = await context.newPage();
+    await bare.goto(`${daemon.origin}/#/runs`);
+    await bare.waitForSelector("#auth-banner", WAIT);
+    assert.match(await bare.textContent("#auth-banner"), /guild view/);
+    await screenshot(bare, "no-token");
+    // A wrong token is refused the same way.
+    await bare.evaluate(() => sessionStorage.setItem("guild-token", "wrong"));
+    await bare.reload();
+    await bare.waitForSelector("#auth-banner", WAIT);
+    await bare.close();
+  });
+
+  test("the page survives a daemon restart", async () => {
+    await page.goto(url(`#/runs/${liveId}`));
+    const loss = 'time-chart[data-group="s:loss"]';
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.samples ?? 0) > 0, loss, WAIT);
+    await daemon.stop("SIGTERM");
+    await page.waitForSelector("#reconnect-banner", WAIT);
+    await screenshot(page, "reconnecting");
+    const samples = Number(await page.getAttribute(loss, "data-samples"));
+    await daemon.start();
+    await page.waitForSelector("#reconnect-banner", { state: "detached", timeout: 60_000 });
+    // The chart resumes from its cursor: new points, none doubled.
+    await page.waitForFunction(([sel, n]) => Number(document.querySelector(sel)?.dataset.samples ?? 0) > n + 2, [loss, samples], WAIT);
+    const drawn = await page.evaluate((sel) => {
+      const el = document.querySelector(sel);
+      return { samples: Number(el.dataset.samples), points: Number(el.dataset.points) };
+    }, loss);
+    assert.ok(drawn.points <= drawn.samples, JSON.stringify(drawn));
+    // The list is live again: a run started now appears with its status.
+    await page.goto(url("#/runs"));
+    await page.waitForFunction(() => document.querySelectorAll(".run-row").length >= 3, null, WAIT);
+    const before = await page.locator(".run-row").count();
+    const started = await daemon.guild(["-C", mnist, "run", "prepare", "--background"]);
+    const newId = started.stdout.trim();
+    await page.waitForSelector(`.run-row[data-run-id="${newId}"]`, WAIT);
+    await page.waitForSelector(`.run-row[data-run-id="${newId}"][data-status="completed"]`, WAIT);
+    assert.equal(await page.locator(".run-row").count(), before + 1);
+    await screenshot(page, "runs-after-restart");
+  });
+});
