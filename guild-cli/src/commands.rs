@@ -71,33 +71,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             command: None,
             all,
             json,
+            deleted,
+            filter,
         } => {
             let client = client::connect(&target).await?;
-            let limit = if all || json { 0 } else { 20 };
-            let list = rpc(client
-                .runs()
-                .list_runs(pb::ListRunsRequest {
-                    limit,
-                    offset: 0,
-                    project_dir: String::new(),
-                })
-                .await)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::Value::Array(list.runs.iter().map(table::run_json).collect())
-                );
-            } else {
-                print!("{}", table::runs(&list.runs, 1));
-                if (list.runs.len() as u32) < list.total {
-                    eprintln!(
-                        "Showing {} of {} runs (use --all to show all)",
-                        list.runs.len(),
-                        list.total
-                    );
-                }
-            }
-            Ok(0)
+            crate::manage::list(&client, all, json, deleted, &filter).await
         }
         Command::Runs {
             command: Some(RunsCommand::Info { run }),
@@ -109,18 +87,31 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Runs {
-            command: Some(RunsCommand::Delete { runs }),
+            command: Some(RunsCommand::Delete(args)),
             ..
-        } => {
-            if runs.is_empty() {
-                bail!("name the runs to delete");
-            }
-            let client = client::connect(&target).await?;
-            for run in runs {
-                let deleted = rpc(client.runs().delete_run(pb::DeleteRunRequest { run }).await)?;
-                println!("Deleted {}", deleted.id);
-            }
-            Ok(0)
+        } => crate::manage::delete(&client::connect(&target).await?, &args).await,
+        Command::Runs {
+            command: Some(RunsCommand::Restore(args)),
+            ..
+        } => crate::manage::restore(&client::connect(&target).await?, &args).await,
+        Command::Runs {
+            command: Some(RunsCommand::Purge(args)),
+            ..
+        } => crate::manage::purge(&client::connect(&target).await?, &args).await,
+        Command::Compare(args) => crate::compare::run(&client::connect(&target).await?, args).await,
+        Command::Diff { run_a, run_b, all } => {
+            crate::diff::run(&client::connect(&target).await?, &run_a, &run_b, all).await
+        }
+        Command::Label { run, text, clear } => {
+            crate::manage::label(&client::connect(&target).await?, &run, &text, clear).await
+        }
+        Command::Tag { run, changes } => crate::manage::tag(&client::connect(&target).await?, &run, &changes).await,
+        Command::Export { args, filter } => {
+            let select = crate::select::SelectArgs { runs: args, filter };
+            crate::manage::export(&client::connect(&target).await?, select).await
+        }
+        Command::Import { src, rename } => {
+            crate::manage::import(&client::connect(&target).await?, &project, &src, rename).await
         }
         Command::Status => {
             let Some(client) = client::try_connect(&target).await? else {
@@ -139,6 +130,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 print!("{}", table::runs(&running, 0));
             }
+            crate::serve::print_status(&client).await?;
             Ok(0)
         }
         Command::Stop { run } => {
@@ -202,6 +194,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Serve(args) => crate::serve::serve(&target, args).await,
+        Command::Tensorboard(args) => crate::serve::tensorboard(&target, &project, args).await,
         Command::Daemon { command } => daemon(&target, command).await,
         Command::View { no_open } => {
             let client = client::connect(&target).await?;

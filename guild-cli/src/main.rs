@@ -2,7 +2,13 @@
 
 mod client;
 mod commands;
+mod compare;
+mod diff;
+mod filter;
+mod manage;
+mod select;
 mod follow;
+mod serve;
 mod table;
 
 use std::path::PathBuf;
@@ -82,6 +88,49 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// List deleted runs (the trash) instead.
+        #[arg(long)]
+        deleted: bool,
+        #[command(flatten)]
+        filter: select::FilterArgs,
+    },
+    /// Compare runs: one row per run with its attributes, flags and last scalar values.
+    Compare(compare::CompareArgs),
+    /// What differs between two runs: flags, attributes, scalars and source files.
+    Diff {
+        run_a: String,
+        run_b: String,
+        /// Also attributes that always differ (env, pid, times) and system stats.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Set a run's label (RUN may be an index range like 1:3), or --clear it.
+    Label {
+        run: String,
+        text: Vec<String>,
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Add (+TAG or TAG) and remove (-TAG) a run's tags; with none, print them.
+    Tag {
+        run: String,
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true, value_name = "+TAG|-TAG")]
+        changes: Vec<String>,
+    },
+    /// Copy runs to a folder (one folder per run) or a .tar.gz file.
+    Export {
+        /// Runs (ids, prefixes, indexes, ranges like 1:5), then the destination.
+        #[arg(value_name = "RUNS... DEST", required = true)]
+        args: Vec<String>,
+        #[command(flatten)]
+        filter: select::FilterArgs,
+    },
+    /// Add the runs of a folder or .tar.gz (from `guild export`) to the index.
+    Import {
+        src: PathBuf,
+        /// Give runs whose id is taken a new id (ID-2...) instead of refusing.
+        #[arg(long)]
+        rename: bool,
     },
     /// The daemon and its running runs.
     Status,
@@ -109,6 +158,10 @@ pub enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// Serve a trained run over HTTP (POST /run, GET /stats), or stop serving it.
+    Serve(serve::ServeArgs),
+    /// TensorBoard for runs, behind the dashboard's port (under /tb/).
+    Tensorboard(serve::TensorBoardArgs),
     /// Start, stop or query the daemon.
     Daemon {
         #[command(subcommand)]
@@ -120,8 +173,12 @@ pub enum Command {
 pub enum RunsCommand {
     /// Everything about one run.
     Info { run: String },
-    /// Delete runs (their folders too). Running runs are refused.
-    Delete { runs: Vec<String> },
+    /// Move runs to the trash (restorable). Running runs are refused.
+    Delete(select::SelectArgs),
+    /// Bring deleted runs back from the trash (`guild runs --deleted` lists them).
+    Restore(select::SelectArgs),
+    /// Remove deleted runs for good.
+    Purge(select::SelectArgs),
 }
 
 #[derive(Subcommand)]

@@ -73,9 +73,39 @@ pub fn runs(runs: &[pb::Run], first_index: usize) -> String {
                 status_name(run).to_string(),
                 time::display(run.started_ms),
                 run_time(run),
-                run.label.clone(),
+                label_cell(run),
             ]);
             row
+        })
+        .collect();
+    render(&rows)
+}
+
+/// The label column: `label [tag1,tag2]`.
+pub fn label_cell(run: &pb::Run) -> String {
+    match (run.label.is_empty(), run.tags.is_empty()) {
+        (_, true) => run.label.clone(),
+        (true, false) => format!("[{}]", run.tags.join(",")),
+        (false, false) => format!("{} [{}]", run.label, run.tags.join(",")),
+    }
+}
+
+/// The runs table with each run's own index (as SelectRuns numbers them).
+pub fn runs_indexed(runs: &[pb::Run], indexes: &[u32]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .zip(indexes)
+        .map(|(run, index)| {
+            vec![
+                index.to_string(),
+                run.id.clone(),
+                run.model.clone(),
+                run.op.clone(),
+                status_name(run).to_string(),
+                time::display(run.started_ms),
+                run_time(run),
+                label_cell(run),
+            ]
         })
         .collect();
     render(&rows)
@@ -95,6 +125,7 @@ pub fn run_json(run: &pb::Run) -> serde_json::Value {
         "exit_status": run.exit_status,
         "run_dir": run.run_dir,
         "label": run.label,
+        "tags": run.tags,
         "pid": (run.pid > 0).then_some(run.pid),
         "reason": run.reason,
         "source_run": run.source_run,
@@ -119,6 +150,7 @@ pub fn run_info(detail: &pb::RunDetail) -> String {
             ("run_dir", run.run_dir.clone()),
             ("project", run.project_dir.clone()),
             ("label", run.label.clone()),
+            ("tags", run.tags.join(",")),
             (
                 "pid",
                 if run.pid > 0 {

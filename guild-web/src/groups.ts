@@ -33,6 +33,9 @@ function place(key: string): { section: ChartGroup["section"]; id: string; title
     const unit: Unit = m[2] === "util" ? "fraction" : "";
     return { section: "System", id: `sys:dev:${m[2]}`, title: `Disk ${m[2]}`, unit, label: m[1] };
   }
+  if ((m = /^sys\/net\/?([^/]+)\/(\w+)$/.exec(key))) {
+    return { section: "System", id: `sys:net:${m[2]}`, title: `Network ${m[2]}`, unit: "", label: m[1] };
+  }
   if ((m = /^sys\/gpu(\d+)\/(gpu|mem)\/util$/.exec(key))) {
     return { section: "GPU", id: `gpu${m[1]}:util`, title: `GPU ${m[1]} utilization`, unit: "fraction", label: m[2] };
   }

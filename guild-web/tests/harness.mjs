@@ -117,10 +117,16 @@ export class Daemon {
     const proc = this.proc;
     if (!proc) return;
     const gone = new Promise((r) => proc.once("exit", r));
+    const t0 = Date.now();
     proc.kill(signal);
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    // guildd should exit at once; if open streams hold it, say so and kill it.
+    const timer = setTimeout(() => {
+      console.log(`# WARNING: guildd still running ${Date.now() - t0} ms after ${signal}: killing it`);
+      proc.kill("SIGKILL");
+    }, Number(process.env.GUILD_STOP_GRACE_MS ?? 10_000));
     await gone;
     clearTimeout(timer);
+    this.lastStopMs = Date.now() - t0;
     this.proc = null;
     writeFileSync(this.logFile, this.log);
   }
@@ -301,5 +307,5 @@ export function watchPage(page, log) {
   page.on("console", (m) => {
     if (m.type() === "error" || m.type() === "warning") log.push(`console.${m.type()}: ${m.text()}`);
   });
-  page.on("pageerror", (e) => log.push(`pageerror: ${e.message}`));
+  page.on("pageerror", (e) => log.push(`pageerror: ${e.stack ?? e.message}`));
 }

@@ -33,6 +33,13 @@ pub enum Error {
     },
     #[error("the daemon is shutting down")]
     ShuttingDown,
+    /// A bulk read through rusqlite (compare, selection): see `store::compare`.
+    #[error("database {}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -69,7 +76,14 @@ impl From<Error> for tonic::Status {
                 tracing::error!("{message}");
                 tonic::Status::permission_denied(message)
             }
-            Error::Io { .. } | Error::Db { .. } | Error::Migrate { .. } => {
+            // SQLITE_FULL: the disk (or quota) is full.
+            Error::Db { ref source, .. }
+                if source.as_database_error().and_then(|e| e.code()).as_deref() == Some("13") =>
+            {
+                tracing::error!("{message}");
+                tonic::Status::resource_exhausted(format!("{message} (is the disk full?)"))
+            }
+            Error::Io { .. } | Error::Db { .. } | Error::Migrate { .. } | Error::Sqlite { .. } => {
                 tracing::error!("{message}");
                 tonic::Status::internal(message)
             }

@@ -8,7 +8,9 @@ pub mod error;
 pub mod fuzzing;
 pub mod project;
 pub mod runs;
+pub mod serve;
 pub mod store;
+pub mod tensorboard;
 pub mod web;
 
 use std::future::Future;
@@ -52,7 +54,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         Some(tcp) => tcp.local_addr()?.to_string(),
         None => String::new(),
     };
+    let serves = serve::Manager::new(manager.index().clone(), config.python.clone());
+    let tensorboard = tensorboard::Manager::new(manager.index().clone(), config.python.clone(), &locations.data_dir);
     let shared = Arc::new(api::Shared {
+        serves: serves.clone(),
+        tensorboard: tensorboard.clone(),
         manager: manager.clone(),
         data_dir: locations.data_dir.to_string_lossy().into_owned(),
         socket: listeners.socket.to_string_lossy().into_owned(),
@@ -90,7 +96,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         let incoming = TcpListenerStream::new(tcp);
         let router = tonic::transport::Server::builder()
             .accept_http1(true)
-            .add_routes(web::tcp_routes(routes, token.into()));
+            .add_routes(web::tcp_routes(routes, token.into(), tensorboard.clone()));
         servers.spawn(async move {
             router
                 .serve_with_incoming_shutdown(incoming, async move {
@@ -119,6 +125,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         }
     };
     tracing::info!(stop_runs, "shutting down");
+    // Serves and TensorBoard are the daemon's own processes: they end with it.
+    tokio::join!(serves.shutdown(), tensorboard.shutdown());
     manager.shutdown(stop_runs).await;
     let _ = stop_serving.send(true);
     while servers.join_next().await.is_some() {}

@@ -5,6 +5,9 @@ pub mod v1 {
     tonic::include_proto!("guild.v1");
 }
 
+/// The encoded `FileDescriptorSet` of `guild.v1`, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guild_descriptor.bin"));
+
 pub mod connect;
 pub mod locations;
 pub mod time;

@@ -116,3 +116,59 @@ fn a_run_folder_that_cannot_be_created_fails_clearly() {
     let ok = env.guild(&["train"]).ok();
     assert_eq!(ok.stdout, "hello\n");
 }
+
+/// Unmounts the tmpfs when the test ends, however it ends.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_run_clearly_and_leaves_nothing_behind() {
+    let env = Env::new();
+    let disk = env.root.join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&disk)
+        .output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root): {mounted:?}");
+        return;
+    }
+    let _mount = Mount(disk.clone());
+    let project = disk.join("p");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("Guild"), "[model \"m\"]\ntrain = hello\n").unwrap();
+    std::fs::write(project.join("hello.py"), "print('hello')\n").unwrap();
+    // Fill the disk.
+    let filler = disk.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 512 * 1024]);
+    // `guild train` in the project on the small disk (Env::guild names its own project).
+    let train = || {
+        std::process::Command::new(guild_exe())
+            .env("GUILD_DATA_DIR", &env.data_dir)
+            .env("GUILD_SOCKET", &env.socket)
+            .env_remove("GUILD_LISTEN")
+            .current_dir(&project)
+            .arg("train")
+            .output()
+            .unwrap()
+    };
+    let out = train();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert!(stderr.contains("No space left on device") || stderr.contains("is the disk full?"), "{stderr}");
+    // Nothing half-made is left, and the daemon still works once there is room.
+    let runs = project.join("runs");
+    let leftovers: Vec<_> = std::fs::read_dir(&runs).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(leftovers.is_empty(), "a half-made run folder was left: {leftovers:?}");
+    assert_eq!(env.guild(&["runs", "--json"]).ok().stdout.trim(), "[]");
+    std::fs::remove_file(&filler).unwrap();
+    let ok = train();
+    assert!(ok.status.success(), "{ok:?}");
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "hello\n");
+}

@@ -6,13 +6,18 @@ mod helpers;
 
 mod bad_input;
 mod collectors;
+mod compare;
 mod concurrent;
 mod daemon;
 mod errors;
 mod example;
 mod status;
 mod load;
+mod manage;
+mod python_client;
 mod reliability;
 mod security;
+mod serve;
 mod systemd;
 mod tcp;
+mod tensorboard;

@@ -272,7 +272,7 @@ export class RunPage extends LitElement {
             .filter((g) => g.section === sec)
             .map(
               (g) => html`<time-chart class="chart" data-group=${g.id} data-keys=${g.keys.map((k) => k.key).join(",")}
-                .lines=${this.lines(g)} .axis=${this.axis} .smoothing=${this.smoothing} .log=${this.log}
+                .lines=${this.lines(g)} .axis=${g.section === "Scalars" || g.section === "Event-file scalars" || this.axis !== "step" ? this.axis : "relative"} .smoothing=${this.smoothing} .log=${this.log}
                 .unit=${g.unit} .heading=${g.title} .version=${this.dataVersion}></time-chart>`,
             )}
         </div>
@@ -307,7 +307,8 @@ export class RunPage extends LitElement {
       <div class="columns3">
         <div><h2>Run</h2>${this.table(info, "run-info")}</div>
         <div><h2>Flags</h2>${this.table(d.flags.map((f) => [f.name, f.value]), "run-flags")}</div>
-        <div><h2>Attrs</h2>${this.table(d.attrs.map((a) => [a.name, a.value]), "run-attrs")}</div>
+        <div><details class="attrs" ?open=${d.attrs.length <= 12}><summary>Attrs <span class="muted">(${d.attrs.length})</span></summary>
+          <div class="kv-scroll">${this.table(d.attrs.map((a) => [a.name, attrText(a.name, a.value)]), "run-attrs")}</div></details></div>
       </div>
       <h2>Charts</h2>
       <div class="toolbar chart-tools">
@@ -329,6 +330,14 @@ export class RunPage extends LitElement {
       <output-view .runId=${r.id} .live=${isLive(r.status)}></output-view>
     `;
   }
+}
+
+/** Times (ms since the epoch) as dates; everything else as stored. */
+function attrText(name: string, value: string): string {
+  if ((name === "created" || name === "started" || name === "stopped") && /^\d{12,}$/.test(value)) {
+    return `${fmtTime(Number(value))} (${value})`;
+  }
+  return value;
 }
 
 customElements.define("run-page", RunPage);

@@ -101,8 +101,9 @@ export class RunsPage extends LitElement {
   private scalarKeys(): string[] {
     if (this.chosenKeys) return this.chosenKeys;
     // Until the user picks: the headline keys of the runs in view.
+    // (From the rows computed last: the sort may depend on these columns.)
     const seen = new Set<string>();
-    for (const r of this.visibleRows()) {
+    for (const r of this.memo.rows.slice(this.first, this.first + this.viewRows + 2 * OVERSCAN)) {
       const s = summaries.get(r.id);
       if (s) for (const k of s.keys()) seen.add(k);
     }
@@ -275,7 +276,7 @@ export class RunsPage extends LitElement {
         </div>
         <div class="vscroll" @scroll=${this.onScroll}>
           ${rows.length === 0
-            ? html`<div class="empty" id="runs-empty">${loading ? "Loading runs…" : store.runs.size === 0 ? html`No runs yet. Start one with <code>guild train</code> in a project folder.` : "No run matches the filter."}</div>`
+            ? html`<div class="empty" id="runs-empty">${conn.state === "unauthenticated" ? "Not authorized: see above." : loading ? "Loading runs…" : store.runs.size === 0 ? html`No runs yet. Start one with <code>guild train</code> in a project folder.` : "No run matches the filter."}</div>`
             : nothing}
           <div class="vspace" style="height:${rows.length * ROW_H}px">
             ${repeat(

@@ -195,6 +195,7 @@ export class TimeChart extends LitElement {
         if (token !== this.loadToken) return;
         conn.report(err);
         this.error = errorText(err);
+        console.error("chart", this.heading, err);
         this.setState("error");
       }
     })();

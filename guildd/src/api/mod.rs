@@ -2,11 +2,15 @@
 //! Served on the Unix socket (no token: its 0600 mode is the guard) and, when asked,
 //! on loopback TCP (every request needs the data dir's token).
 
+mod compare;
 mod daemon;
+mod manage;
 mod output;
 mod projects;
 mod runs;
 mod series;
+mod serve;
+mod tensorboard;
 
 use std::sync::Arc;
 
@@ -15,6 +19,7 @@ use guild_proto::v1::{
     project_service_server::ProjectServiceServer, run_service_server::RunServiceServer,
     series_service_server::SeriesServiceServer,
 };
+use guild_proto::v1::{serve_service_server::ServeServiceServer, tensor_board_service_server::TensorBoardServiceServer};
 use tonic::service::Routes;
 
 use crate::runs::Manager;
@@ -28,6 +33,10 @@ pub struct Shared {
     pub started_ms: i64,
     /// Asks the daemon to shut down (`true`: stop running runs first).
     pub shutdown: tokio::sync::mpsc::Sender<bool>,
+    /// Serves of trained runs (`guild serve`).
+    pub serves: crate::serve::Manager,
+    /// The TensorBoard behind `/tb/`.
+    pub tensorboard: crate::tensorboard::Manager,
 }
 
 /// Largest request or response message.
@@ -35,13 +44,54 @@ pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 pub fn routes(shared: Arc<Shared>) -> Routes {
     let mut routes = Routes::builder();
+    let shared_for_compare = shared.clone();
     routes
         .add_service(DaemonServiceServer::new(daemon::Daemon(shared.clone())))
         .add_service(ProjectServiceServer::new(projects::Projects))
         .add_service(RunServiceServer::new(runs::Runs(shared.clone())).max_encoding_message_size(MAX_MESSAGE))
         .add_service(OutputServiceServer::new(output::Output(shared.clone())))
-        .add_service(SeriesServiceServer::new(series::Series(shared)).max_encoding_message_size(MAX_MESSAGE));
+        .add_service(SeriesServiceServer::new(series::Series(shared.clone())).max_encoding_message_size(MAX_MESSAGE))
+        .add_service(ServeServiceServer::new(serve::Serves(shared.clone())))
+        .add_service(TensorBoardServiceServer::new(tensorboard::TensorBoards(shared)));
+    add_scripting_services(&mut routes, shared_for_compare);
     routes.routes()
+}
+
+/// CompareService, and what generic gRPC tools need: server reflection (v1 and v1alpha,
+/// so grpcurl, evans and grpcio-reflection all find the services) and the standard
+/// health service (the overall status "" and each guild.v1 service are SERVING).
+fn add_scripting_services(routes: &mut tonic::service::RoutesBuilder, shared: Arc<Shared>) {
+    use guild_proto::v1::compare_service_server::CompareServiceServer;
+    routes.add_service(CompareServiceServer::new(compare::Compare(shared)).max_encoding_message_size(MAX_MESSAGE));
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(guild_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    match (reflection().build_v1(), reflection().build_v1alpha()) {
+        (Ok(v1), Ok(v1alpha)) => {
+            routes.add_service(v1).add_service(v1alpha);
+        }
+        (Err(err), _) | (_, Err(err)) => tracing::error!("gRPC reflection is off: {err}"),
+    }
+    let (reporter, health) = tonic_health::server::health_reporter();
+    routes.add_service(health);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            for name in [
+                "guild.v1.DaemonService",
+                "guild.v1.ProjectService",
+                "guild.v1.RunService",
+                "guild.v1.OutputService",
+                "guild.v1.SeriesService",
+                "guild.v1.CompareService",
+            ] {
+                reporter
+                    .set_service_status(name, tonic_health::ServingStatus::Serving)
+                    .await;
+            }
+        });
+    }
 }
 
 /// Rejects TCP requests that lack the token (`x-guild-token` or `authorization: Bearer`).

@@ -65,7 +65,7 @@ impl RunService for Runs {
         let project = (!req.project_dir.is_empty()).then_some(req.project_dir.as_str());
         let (runs, total) = self.0.manager.index().list_runs(project, req.limit, req.offset).await?;
         Ok(Response::new(pb::ListRunsResponse {
-            runs: runs.iter().map(|r| r.to_proto()).collect(),
+            runs: super::manage::with_tags(&self.0, runs.iter().map(|r| r.to_proto()).collect()).await?,
             total,
         }))
     }
@@ -82,7 +82,10 @@ impl RunService for Runs {
         };
         let series = index.summaries(&run.id).await?;
         Ok(Response::new(pb::RunDetail {
-            run: Some(run.to_proto()),
+            run: Some(pb::Run {
+                tags: index.tags(&run.id).await?,
+                ..run.to_proto()
+            }),
             flags: flags
                 .into_iter()
                 .map(|(name, value)| pb::Flag { name, value })
@@ -170,5 +173,45 @@ impl RunService for Runs {
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn select_runs(
+        &self,
+        request: Request<pb::SelectRunsRequest>,
+    ) -> Result<Response<pb::SelectRunsResponse>, Status> {
+        Ok(Response::new(super::manage::select_runs(&self.0, request.into_inner()).await?))
+    }
+
+    async fn set_label(&self, request: Request<pb::SetLabelRequest>) -> Result<Response<pb::Run>, Status> {
+        Ok(Response::new(super::manage::set_label(&self.0, request.into_inner()).await?))
+    }
+
+    async fn tag_run(&self, request: Request<pb::TagRunRequest>) -> Result<Response<pb::Run>, Status> {
+        Ok(Response::new(super::manage::tag_run(&self.0, request.into_inner()).await?))
+    }
+
+    async fn restore_run(&self, request: Request<pb::RestoreRunRequest>) -> Result<Response<pb::Run>, Status> {
+        Ok(Response::new(super::manage::restore_run(&self.0, request.into_inner()).await?))
+    }
+
+    async fn purge_run(
+        &self,
+        request: Request<pb::PurgeRunRequest>,
+    ) -> Result<Response<pb::PurgeRunResponse>, Status> {
+        Ok(Response::new(super::manage::purge_run(&self.0, request.into_inner()).await?))
+    }
+
+    async fn export_runs(
+        &self,
+        request: Request<pb::ExportRunsRequest>,
+    ) -> Result<Response<pb::ExportRunsResponse>, Status> {
+        Ok(Response::new(super::manage::export_runs(&self.0, request.into_inner()).await?))
+    }
+
+    async fn import_runs(
+        &self,
+        request: Request<pb::ImportRunsRequest>,
+    ) -> Result<Response<pb::ImportRunsResponse>, Status> {
+        Ok(Response::new(super::manage::import_runs(&self.0, request.into_inner()).await?))
     }
 }

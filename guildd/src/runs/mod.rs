@@ -5,6 +5,7 @@
 //! its process; the manager keeps only a handle per live run (to stop it and to follow
 //! its progress) and a broadcast of status changes.
 
+pub mod archive;
 pub mod live;
 pub mod output;
 pub mod prepare;
@@ -121,8 +122,6 @@ impl Manager {
         let (id, run_dir) =
             prepare::create_run_dir(&plan.runroot, &guild_proto::time::run_stamp(created_ms), &plan.model)?;
         let guild_d = run_dir.join("guild.d");
-        std::fs::File::create(guild_d.join("errors.log"))
-            .map_err(|e| Error::io("cannot create", guild_d.join("errors.log"), e))?;
         // An op that works in another run (evaluate) gets that run's folder as RUNDIR.
         let work_dir = source
             .as_ref()
@@ -149,8 +148,6 @@ impl Manager {
             source_run: source.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
         };
 
-        let mut db = RunDb::open(&guild_d.join("run.db")).await?;
-        db.put_flags(&plan.flags).await?;
         let mut env = if spec.env.is_empty() {
             std::env::vars().collect()
         } else {
@@ -160,59 +157,74 @@ impl Manager {
         env.insert("GUILD_RUN_ID".into(), id.clone());
         env.insert("GPU_COUNT".into(), prepare::gpu_count(&env).to_string());
         env.insert("PYTHONUNBUFFERED".into(), "1".into());
-        let recorded_env: serde_json::Map<String, serde_json::Value> = env
-            .iter()
-            .filter(|(name, _)| !prepare::is_secret(name))
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
-        let host = hostname();
-        let mut attrs = vec![
-            ("id".to_string(), id.clone()),
-            ("model".to_string(), plan.model.clone()),
-            ("op".to_string(), plan.op.clone()),
-            ("cmd".to_string(), serde_json::to_string(&argv).unwrap_or_default()),
-            ("env".to_string(), serde_json::Value::Object(recorded_env).to_string()),
-            ("created".to_string(), created_ms.to_string()),
-            ("host".to_string(), host),
-            ("user".to_string(), env.get("USER").cloned().unwrap_or_else(user_name)),
-            ("project".to_string(), plan.project_dir.to_string_lossy().into_owned()),
-            ("project_name".to_string(), plan.project_name.clone()),
-            ("guild_version".to_string(), guild_proto::VERSION.to_string()),
-        ];
-        attrs.push(("stats_interval".to_string(), plan.stats_interval.to_string()));
-        attrs.extend(
-            self.inner
-                .stats
-                .host_attrs(env.get("CUDA_VISIBLE_DEVICES").cloned())
-                .await,
-        );
-        if let Some(profile) = &spec.profile {
-            attrs.push(("profile".to_string(), profile.clone()));
-        }
-        if let Some(source) = &source {
-            attrs.push(("source_run".to_string(), source.id.clone()));
-            attrs.push((
-                "source_run_dir".to_string(),
-                source.run_dir.to_string_lossy().into_owned(),
-            ));
-        }
-        if !spec.label.is_empty() {
-            attrs.push(("label".to_string(), spec.label.clone()));
-        }
-        db.put_attrs(&attrs).await?;
+        // Until the index knows the run, a failure (a full disk, say) leaves nothing behind.
+        let setup = async {
+            std::fs::File::create(guild_d.join("errors.log"))
+                .map_err(|e| Error::io("cannot create", guild_d.join("errors.log"), e))?;
+            let mut db = RunDb::open(&guild_d.join("run.db")).await?;
+            db.put_flags(&plan.flags).await?;
+            let recorded_env: serde_json::Map<String, serde_json::Value> = env
+                .iter()
+                .filter(|(name, _)| !prepare::is_secret(name))
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            let host = hostname();
+            let mut attrs = vec![
+                ("id".to_string(), id.clone()),
+                ("model".to_string(), plan.model.clone()),
+                ("op".to_string(), plan.op.clone()),
+                ("cmd".to_string(), serde_json::to_string(&argv).unwrap_or_default()),
+                ("env".to_string(), serde_json::Value::Object(recorded_env).to_string()),
+                ("created".to_string(), created_ms.to_string()),
+                ("host".to_string(), host),
+                ("user".to_string(), env.get("USER").cloned().unwrap_or_else(user_name)),
+                ("project".to_string(), plan.project_dir.to_string_lossy().into_owned()),
+                ("project_name".to_string(), plan.project_name.clone()),
+                ("guild_version".to_string(), guild_proto::VERSION.to_string()),
+            ];
+            attrs.push(("stats_interval".to_string(), plan.stats_interval.to_string()));
+            attrs.extend(
+                self.inner
+                    .stats
+                    .host_attrs(env.get("CUDA_VISIBLE_DEVICES").cloned())
+                    .await,
+            );
+            if let Some(profile) = &spec.profile {
+                attrs.push(("profile".to_string(), profile.clone()));
+            }
+            if let Some(source) = &source {
+                attrs.push(("source_run".to_string(), source.id.clone()));
+                attrs.push((
+                    "source_run_dir".to_string(),
+                    source.run_dir.to_string_lossy().into_owned(),
+                ));
+            }
+            if !spec.label.is_empty() {
+                attrs.push(("label".to_string(), spec.label.clone()));
+            }
+            db.put_attrs(&attrs).await?;
 
-        std::fs::copy(&plan.guild_file, guild_d.join("Guild"))
-            .map_err(|e| Error::io("cannot copy", &plan.guild_file, e))?;
-        let sources = guild_d.join("sources");
-        let snapshot = {
-            let (plan_dir, runroot, requires) = (plan.project_dir.clone(), plan.runroot.clone(), plan.requires.clone());
-            let sources = sources.clone();
-            tokio::task::spawn_blocking(move || prepare::snapshot_sources(&plan_dir, &runroot, &requires, &sources))
+            std::fs::copy(&plan.guild_file, guild_d.join("Guild"))
+                .map_err(|e| Error::io("cannot copy", &plan.guild_file, e))?;
+            let sources = guild_d.join("sources");
+            let snapshot = {
+                let (plan_dir, runroot, requires) = (plan.project_dir.clone(), plan.runroot.clone(), plan.requires.clone());
+                let sources = sources.clone();
+                tokio::task::spawn_blocking(move || prepare::snapshot_sources(&plan_dir, &runroot, &requires, &sources))
+            };
+            if let Ok(Err(err)) = snapshot.await {
+                append_error(&guild_d, &format!("source snapshot incomplete: {err}"));
+            }
+            self.inner.index.insert_run(&record, &plan.flags).await?;
+            Ok::<_, Error>(db)
         };
-        if let Ok(Err(err)) = snapshot.await {
-            append_error(&guild_d, &format!("source snapshot incomplete: {err}"));
-        }
-        self.inner.index.insert_run(&record, &plan.flags).await?;
+        let mut db = match setup.await {
+            Ok(db) => db,
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&run_dir);
+                return Err(err);
+            }
+        };
         self.publish(&record);
 
         let spawned = live::spawn_supervisor(
@@ -344,22 +356,10 @@ impl Manager {
         }
     }
 
+    /// Moves a finished run aside to the trash (see `archive`): restorable until purged.
     pub async fn delete(&self, selector: &str) -> Result<RunRecord> {
         let run = self.inner.index.resolve(selector).await?;
-        if run.status.is_active() || self.progress(&run.id).is_some() {
-            return Err(Error::Conflict(format!(
-                "run {} is {}; stop it first (guild stop {})",
-                run.id,
-                run.status.as_str(),
-                run.id
-            )));
-        }
-        self.inner.index.delete_run(&run.id).await?;
-        if run.run_dir.join("guild.d").is_dir() {
-            std::fs::remove_dir_all(&run.run_dir)
-                .map_err(|e| Error::io("cannot remove run folder", &run.run_dir, e))?;
-        }
-        Ok(run)
+        self.trash(run).await
     }
 
     /// At start-up: every run the index says is active is either still running (adopt

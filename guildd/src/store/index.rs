@@ -98,10 +98,11 @@ impl RunRecord {
             pid: self.pid.unwrap_or(0),
             reason: self.reason.clone(),
             source_run: self.source_run.clone(),
+            tags: Vec::new(),
         }
     }
 
-    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+    pub(crate) fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
         let status: String = row.try_get("status")?;
         Ok(RunRecord {
             id: row.try_get("id")?,
@@ -150,15 +151,15 @@ impl SeriesSummary {
     }
 }
 
-const RUN_COLUMNS: &str = "id, project_dir, project_name, model, op, status, created_ms, started_ms, \
+pub(crate) const RUN_COLUMNS: &str = "id, project_dir, project_name, model, op, status, created_ms, started_ms, \
      stopped_ms, exit_status, run_dir, label, pid, pid_start, reason, source_run";
 
 #[derive(Clone)]
 pub struct Index {
-    path: PathBuf,
+    pub(super) path: PathBuf,
     /// One connection: the single writer.
-    write: SqlitePool,
-    read: SqlitePool,
+    pub(super) write: SqlitePool,
+    pub(super) read: SqlitePool,
 }
 
 impl Index {
@@ -188,7 +189,7 @@ impl Index {
         })
     }
 
-    fn err(&self) -> impl FnOnce(sqlx::Error) -> Error + use<> {
+    pub(super) fn err(&self) -> impl FnOnce(sqlx::Error) -> Error + use<> {
         Error::db(&self.path)
     }
 
@@ -226,11 +227,13 @@ impl Index {
         tx.commit().await.map_err(self.err())
     }
 
-    /// Writes the mutable part of a run: status, times, exit status, pid, reason, label.
+    /// Writes the mutable part of a run: status, times, exit status, pid, reason. The
+    /// label is written at insert and by [`Index::set_label`] only, so a run's task never
+    /// undoes a label set while it runs.
     pub async fn update_run(&self, run: &RunRecord) -> Result<()> {
         sqlx::query(
             "UPDATE run SET status = ?, started_ms = ?, stopped_ms = ?, exit_status = ?, pid = ?, \
-             pid_start = ?, reason = ?, label = ? WHERE id = ?",
+             pid_start = ?, reason = ? WHERE id = ?",
         )
         .bind(run.status.as_str())
         .bind(run.started_ms)
@@ -239,7 +242,6 @@ impl Index {
         .bind(run.pid.map(i64::from))
         .bind(run.pid_start.map(|p| p as i64))
         .bind(&run.reason)
-        .bind(&run.label)
         .bind(&run.id)
         .execute(&self.write)
         .await

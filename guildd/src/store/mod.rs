@@ -1,7 +1,9 @@
 //! SQLite storage: the index of all runs (`index.db` in the data dir) and each run's
 //! own `guild.d/run.db`. Both use WAL, a busy timeout, and one writer.
 
+pub mod compare;
 pub mod index;
+pub mod manage;
 pub mod rundb;
 pub mod series;
 

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, QueryBuilder, Row};
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection};
+use sqlx::{Arguments, Connection, QueryBuilder, Row};
 
 use crate::error::{Error, Result};
 
@@ -37,56 +37,43 @@ impl Batch {
     }
 }
 
+/// Samples per full block in `series_block`.
+pub const BLOCK_SAMPLES: usize = 1024;
+/// A key's samples not yet in a block are sealed into a (short) block once this many rows
+/// have been committed after the first of them: reading a key's unblocked tail from
+/// `series` then never scans more than about this many rows.
+pub const MAX_TAIL_SPAN: i64 = 16_384;
+/// Rows per multi-row INSERT into `series` (5 parameters each; SQLite allows 32,766).
+const SERIES_CHUNK: usize = 4_000;
+/// Rows per multi-row INSERT into `series_block` (9 parameters each).
+const BLOCK_CHUNK: usize = 1_000;
+/// Rows read at a time when rebuilding the unblocked tails (first commit after opening).
+const TAIL_READ: i64 = 65_536;
+
+/// One sample as a block holds it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockSample {
+    /// The sample's rowid in `series`.
+    pub seq: i64,
+    /// A sample without a step counts as step 0.
+    pub step: i64,
+    pub time: i64,
+    pub value: f64,
+}
+
 pub struct RunDb {
     path: PathBuf,
     conn: SqliteConnection,
     key_ids: HashMap<String, i64>,
     last_seq: i64,
     last_sample: i64,
+    /// Per key id, the committed samples that are not in a block yet. `None` until the
+    /// first commit with samples reads them (and after a failed commit): a RunDb opened
+    /// only to write attrs never touches blocks.
+    pending: Option<HashMap<i64, Vec<BlockSample>>>,
+    /// `INSERT INTO series ...` for a full chunk, built once.
+    series_sql: String,
 }
-
-impl RunDb {
-    /// Creates (or opens) the run's database and brings its schema up to date.
-    pub async fn open(path: &Path) -> Result<RunDb> {
-        let mut conn = SqliteConnection::connect_with(&super::options(path))
-            .await
-            .map_err(Error::db(path))?;
-        super::RUN_MIGRATOR
-            .run_direct(None, &mut conn, false)
-            .await
-            .map_err(|source| Error::Migrate {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let mut db = RunDb {
-            path: path.to_path_buf(),
-            conn,
-            key_ids: HashMap::new(),
-            last_seq: 0,
-            last_sample: 0,
-        };
-        let rows = sqlx::query("SELECT id, key FROM series_key")
-            .fetch_all(&mut db.conn)
-            .await
-            .map_err(db.err())?;
-        for row in rows {
-            db.key_ids.insert(
-                row.try_get("key").map_err(db.err())?,
-                row.try_get("id").map_err(db.err())?,
-            );
-        }
-        db.last_seq = sqlx::query_scalar::<_, Option<i64>>("SELECT max(seq) FROM output")
-            .fetch_one(&mut db.conn)
-            .await
-            .map_err(db.err())?
-            .unwrap_or(0);
-        db.last_sample = sqlx::query_scalar::<_, Option<i64>>("SELECT max(rowid) FROM series")
-            .fetch_one(&mut db.conn)
-            .await
-            .map_err(db.err())?
-            .unwrap_or(0);
-        Ok(db)
-    }
 
     fn err(&self) -> impl FnOnce(sqlx::Error) -> Error + use<> {
         Error::db(&self.path)
@@ -161,11 +148,21 @@ impl RunDb {
     }
 
     /// Writes a batch in one transaction; afterwards `last_seq` and `last_sample` say
-    /// what is committed.
+    /// what is committed. Samples get consecutive rowids after `last_sample`, in batch
+    /// order, and the same transaction packs each key's samples into `series_block`.
     pub async fn commit(&mut self, batch: &Batch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
+        let result = self.try_commit(batch).await;
+        if result.is_err() {
+            // Whatever was rolled back, the next commit starts again from run.db.
+            self.pending = None;
+        }
+        result
+    }
+
+    async fn try_commit(&mut self, batch: &Batch) -> Result<()> {
         let path = self.path.clone();
         let err = || Error::db(&path);
         let mut tx = self.conn.begin().await.map_err(err())?;
@@ -176,27 +173,70 @@ impl RunDb {
             });
             insert.build().execute(&mut *tx).await.map_err(err())?;
         }
-        for sample in &batch.samples {
-            if !self.key_ids.contains_key(&sample.key) {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO series_key (key) VALUES (?) ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
-                )
-                .bind(&sample.key)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(err())?;
-                self.key_ids.insert(sample.key.clone(), id);
+        let mut last_sample = self.last_sample;
+        if !batch.samples.is_empty() {
+            let mut pending = match self.pending.take() {
+                Some(pending) => pending,
+                None => load_pending(&mut tx, &path, &self.key_ids, self.last_sample).await?,
+            };
+            let mut ids = Vec::with_capacity(batch.samples.len());
+            for sample in &batch.samples {
+                let id = match self.key_ids.get(&sample.key) {
+                    Some(id) => *id,
+                    None => {
+                        let id: i64 = sqlx::query_scalar(
+                            "INSERT INTO series_key (key) VALUES (?) ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
+                        )
+                        .bind(&sample.key)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(err())?;
+                        self.key_ids.insert(sample.key.clone(), id);
+                        id
+                    }
+                };
+                ids.push(id);
             }
-        }
-        for chunk in batch.samples.chunks(1000) {
-            let mut insert = QueryBuilder::new("INSERT INTO series (key_id, step, time, value) ");
-            insert.push_values(chunk, |mut row, s| {
-                row.push_bind(self.key_ids.get(&s.key).copied().unwrap_or(0))
-                    .push_bind(s.step)
-                    .push_bind(s.time)
-                    .push_bind(super::sql_value(s.value));
-            });
-            insert.build().execute(&mut *tx).await.map_err(err())?;
+            let first_seq = self.last_sample + 1;
+            for (n, (samples, ids)) in batch
+                .samples
+                .chunks(SERIES_CHUNK)
+                .zip(ids.chunks(SERIES_CHUNK))
+                .enumerate()
+            {
+                let partial;
+                let sql = if samples.len() == SERIES_CHUNK {
+                    &self.series_sql
+                } else {
+                    partial = series_insert_sql(samples.len());
+                    &partial
+                };
+                let mut args = SqliteArguments::default();
+                let seq0 = first_seq + (n * SERIES_CHUNK) as i64;
+                for (i, (s, id)) in samples.iter().zip(ids).enumerate() {
+                    bind(&mut args, seq0 + i as i64).map_err(err())?;
+                    bind(&mut args, *id).map_err(err())?;
+                    bind(&mut args, s.step).map_err(err())?;
+                    bind(&mut args, s.time).map_err(err())?;
+                    bind(&mut args, super::sql_value(s.value)).map_err(err())?;
+                }
+                sqlx::query_with(sqlx::AssertSqlSafe(sql.as_str()), args)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err())?;
+            }
+            last_sample = self.last_sample + batch.samples.len() as i64;
+            for (i, (s, id)) in batch.samples.iter().zip(&ids).enumerate() {
+                pending.entry(*id).or_default().push(BlockSample {
+                    seq: first_seq + i as i64,
+                    step: s.step.unwrap_or(0),
+                    time: s.time,
+                    value: s.value,
+                });
+            }
+            let blocks = seal(&mut pending, last_sample);
+            write_blocks(&mut tx, &path, &blocks).await?;
+            self.pending = Some(pending);
         }
         if !batch.offsets.is_empty() {
             let mut insert = QueryBuilder::new("INSERT OR REPLACE INTO tail_offset (file, offset) ");
@@ -213,23 +253,136 @@ impl RunDb {
                 .await
                 .map_err(err())?
         };
-        let last_sample: Option<i64> = if batch.samples.is_empty() {
-            Some(self.last_sample)
-        } else {
-            sqlx::query_scalar("SELECT max(rowid) FROM series")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(err())?
-        };
         tx.commit().await.map_err(err())?;
         self.last_seq = last_seq.unwrap_or(0);
-        self.last_sample = last_sample.unwrap_or(0);
+        self.last_sample = last_sample;
         Ok(())
     }
 
     pub async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+fn series_insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(64 + rows * 12);
+    sql.push_str("INSERT INTO series (rowid, key_id, step, time, value) VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(?,?,?,?,?)" } else { ",(?,?,?,?,?)" });
+    }
+    sql
+}
+
+fn bind<'q, T>(args: &mut SqliteArguments, value: T) -> Result<(), sqlx::Error>
+where
+    T: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + 'q,
+{
+    args.add(value).map_err(sqlx::Error::Encode)
+}
+
+/// Takes the blocks that are due out of `pending`: every full block, and all of a key's
+/// samples once the first of them is `MAX_TAIL_SPAN` rows behind `last_seq`.
+fn seal(pending: &mut HashMap<i64, Vec<BlockSample>>, last_seq: i64) -> Vec<(i64, Vec<BlockSample>)> {
+    let mut blocks = Vec::new();
+    pending.retain(|key_id, samples| {
+        let full = samples.len() / BLOCK_SAMPLES * BLOCK_SAMPLES;
+        if full > 0 {
+            let rest = samples.split_off(full);
+            for block in samples.chunks(BLOCK_SAMPLES) {
+                blocks.push((*key_id, block.to_vec()));
+            }
+            *samples = rest;
+        }
+        if samples.first().is_some_and(|s| s.seq <= last_seq - MAX_TAIL_SPAN) {
+            blocks.push((*key_id, std::mem::take(samples)));
+        }
+        !samples.is_empty()
+    });
+    blocks
+}
+
+async fn write_blocks(conn: &mut SqliteConnection, path: &Path, blocks: &[(i64, Vec<BlockSample>)]) -> Result<()> {
+    for chunk in blocks.chunks(BLOCK_CHUNK) {
+        let mut insert = QueryBuilder::new(
+            "INSERT INTO series_block (key_id, first_seq, last_seq, count, min_step, max_step, min_time, max_time, data) ",
+        );
+        insert.push_values(chunk, |mut row, (key_id, samples)| {
+            let (mut min_step, mut max_step) = (i64::MAX, i64::MIN);
+            let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+            for s in samples {
+                min_step = min_step.min(s.step);
+                max_step = max_step.max(s.step);
+                min_time = min_time.min(s.time);
+                max_time = max_time.max(s.time);
+            }
+            row.push_bind(*key_id)
+                .push_bind(samples.first().map_or(0, |s| s.seq))
+                .push_bind(samples.last().map_or(0, |s| s.seq))
+                .push_bind(samples.len() as i64)
+                .push_bind(min_step)
+                .push_bind(max_step)
+                .push_bind(min_time)
+                .push_bind(max_time)
+                .push_bind(super::series::encode_block(samples));
+        });
+        insert.build().execute(&mut *conn).await.map_err(Error::db(path))?;
+    }
+    Ok(())
+}
+
+/// The samples committed after each key's last block, read back from `series` (the first
+/// commit after opening a run.db). Keys with more than a block's worth (a run.db written
+/// before blocks existed) get their blocks written here, so memory stays bounded.
+async fn load_pending(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    key_ids: &HashMap<String, i64>,
+    last_sample: i64,
+) -> Result<HashMap<i64, Vec<BlockSample>>> {
+    let err = || Error::db(path);
+    let rows = sqlx::query("SELECT key_id, max(last_seq) FROM series_block GROUP BY key_id")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err())?;
+    let mut sealed: HashMap<i64, i64> = HashMap::new();
+    for row in rows {
+        sealed.insert(row.try_get(0).map_err(err())?, row.try_get(1).map_err(err())?);
+    }
+    let mut from = key_ids
+        .values()
+        .map(|id| sealed.get(id).copied().unwrap_or(0))
+        .min()
+        .unwrap_or(last_sample);
+    let mut pending: HashMap<i64, Vec<BlockSample>> = HashMap::new();
+    while from < last_sample {
+        let rows = sqlx::query(
+            "SELECT rowid, key_id, coalesce(step, 0), time, value FROM series WHERE rowid > ? ORDER BY rowid LIMIT ?",
+        )
+        .bind(from)
+        .bind(TAIL_READ)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err())?;
+        let Some(last) = rows.last() else { break };
+        let end: i64 = last.try_get(0).map_err(err())?;
+        for row in &rows {
+            let seq: i64 = row.try_get(0).map_err(err())?;
+            let key_id: i64 = row.try_get(1).map_err(err())?;
+            if seq <= sealed.get(&key_id).copied().unwrap_or(0) {
+                continue;
+            }
+            pending.entry(key_id).or_default().push(BlockSample {
+                seq,
+                step: row.try_get(2).map_err(err())?,
+                time: row.try_get(3).map_err(err())?,
+                value: super::from_sql_value(row.try_get(4).map_err(err())?),
+            });
+        }
+        let blocks = seal(&mut pending, end);
+        write_blocks(&mut *conn, path, &blocks).await?;
+        from = end;
+    }
+    Ok(pending)
 }
 
 async fn put_pairs(conn: &mut SqliteConnection, path: &Path, head: &str, pairs: &[(String, String)]) -> Result<()> {

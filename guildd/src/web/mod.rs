@@ -1,5 +1,6 @@
 //! What the TCP port serves: grpc-web and native gRPC on the `guild.v1` routes (token
-//! required), and the dashboard's files (embedded at build time) on every other path.
+//! required), TensorBoard under `/tb/` (token required; see `tensorboard::proxy`), and
+//! the dashboard's files (embedded at build time) on every other path.
 //! grpc-web wraps only the gRPC routes: plain HTTP/1.1 requests for files must not
 //! reach it.
 
@@ -14,11 +15,16 @@ mod assets {
 }
 
 /// The router for the TCP port.
-pub fn tcp_routes(grpc: Routes, token: Arc<str>) -> Routes {
+pub fn tcp_routes(grpc: Routes, token: Arc<str>, tensorboard: crate::tensorboard::Manager) -> Routes {
+    let tb = crate::tensorboard::proxy::service(tensorboard, token.clone());
     let router = grpc
         .into_axum_router()
         .route_layer(tonic::service::InterceptorLayer::new(crate::api::TokenCheck { token }))
         .route_layer(tonic_web::GrpcWebLayer::new())
+        // After the layers: the proxy checks the token itself (header, cookie or ?token=).
+        .route_service("/tb", tb.clone())
+        .route_service("/tb/", tb.clone())
+        .route_service("/tb/{*path}", tb)
         .fallback_service(tower::service_fn(|request: Request<AxumBody>| async move {
             Ok::<_, Infallible>(static_file(request.uri().path()))
         }));

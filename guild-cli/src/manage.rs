@@ -1,0 +1,230 @@
+//! Run management from the CLI: listing with filters and the trash, delete (to the
+//! trash), restore, purge, label, tag, export and import.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use guild_proto::v1 as pb;
+
+use crate::client::Client;
+use crate::commands::rpc;
+use crate::select::{self, FilterArgs, SelectArgs};
+use crate::table;
+
+/// `guild runs [--all] [--json] [--deleted] [filters]`.
+pub async fn list(client: &Client, all: bool, json: bool, deleted: bool, filter: &FilterArgs) -> anyhow::Result<u8> {
+    let (runs, total): (Vec<(u32, pb::Run)>, usize) = if deleted || !filter.is_empty() {
+        let picked = select::select(client, select::selection(&[], filter, deleted)).await?;
+        let total = picked.len();
+        (picked, total)
+    } else {
+        let limit = if all || json { 0 } else { 20 };
+        let list = rpc(client
+            .runs()
+            .list_runs(pb::ListRunsRequest {
+                limit,
+                offset: 0,
+                project_dir: String::new(),
+            })
+            .await)?;
+        let runs = list
+            .runs
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (i as u32 + 1, r))
+            .collect();
+        (runs, list.total as usize)
+    };
+    let shown: Vec<(u32, pb::Run)> = if all || json {
+        runs
+    } else {
+        runs.into_iter().take(20).collect()
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::Value::Array(shown.iter().map(|(_, r)| table::run_json(r)).collect())
+        );
+        return Ok(0);
+    }
+    let indexes: Vec<u32> = shown.iter().map(|(i, _)| *i).collect();
+    let runs: Vec<pb::Run> = shown.into_iter().map(|(_, r)| r).collect();
+    print!("{}", table::runs_indexed(&runs, &indexes));
+    if runs.len() < total {
+        eprintln!("Showing {} of {} runs (use --all to show all)", runs.len(), total);
+    }
+    if deleted && runs.is_empty() {
+        eprintln!("The trash is empty.");
+    }
+    Ok(0)
+}
+
+pub async fn delete(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
+    let runs = select::select_some(client, args, false, "delete").await?;
+    // Refuse before anything moves: a half-done delete surprises more than none.
+    let active: Vec<&pb::Run> = runs.iter().filter(|r| select::is_active(r)).collect();
+    if let Some(first) = active.first() {
+        let ids: Vec<&str> = active.iter().map(|r| r.id.as_str()).collect();
+        bail!(
+            "{} {} {} running: stop it first (guild stop {}); nothing was deleted",
+            if ids.len() == 1 { "run" } else { "runs" },
+            ids.join(", "),
+            if ids.len() == 1 { "is" } else { "are" },
+            first.id
+        );
+    }
+    for run in &runs {
+        let deleted = rpc(client
+            .runs()
+            .delete_run(pb::DeleteRunRequest { run: run.id.clone() })
+            .await)?;
+        println!("Deleted {}", deleted.id);
+    }
+    eprintln!(
+        "Moved {} run{} to the trash: `guild runs restore` brings {} back, `guild runs purge` removes {} for good",
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        if runs.len() == 1 { "it" } else { "them" },
+        if runs.len() == 1 { "it" } else { "them" },
+    );
+    Ok(0)
+}
+
+pub async fn restore(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
+    let runs = select::select_some(client, args, true, "restore").await?;
+    for run in runs {
+        let restored = rpc(client.runs().restore_run(pb::RestoreRunRequest { run: run.id }).await)?;
+        println!("Restored {}", restored.id);
+    }
+    Ok(0)
+}
+
+pub async fn purge(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
+    let runs = select::select_some(client, args, true, "purge").await?;
+    for run in runs {
+        let purged = rpc(client.runs().purge_run(pb::PurgeRunRequest { run: run.id }).await)?;
+        println!("Purged {}", purged.id);
+    }
+    Ok(0)
+}
+
+/// `guild label RUN TEXT...` or `guild label RUN --clear`.
+pub async fn label(client: &Client, run: &str, text: &[String], clear: bool) -> anyhow::Result<u8> {
+    let label = text.join(" ");
+    if clear && !label.is_empty() {
+        bail!("give a label or --clear, not both");
+    }
+    if !clear && label.trim().is_empty() {
+        bail!("give the label (guild label RUN TEXT), or --clear to remove it");
+    }
+    let runs = select::select_some(client, &single(run), false, "label").await?;
+    for run in runs {
+        let labelled = rpc(client
+            .runs()
+            .set_label(pb::SetLabelRequest {
+                run: run.id,
+                label: label.clone(),
+            })
+            .await)?;
+        if labelled.label.is_empty() {
+            println!("Cleared the label of {}", labelled.id);
+        } else {
+            println!("Labelled {}: {}", labelled.id, labelled.label);
+        }
+    }
+    Ok(0)
+}
+
+/// `guild tag RUN +T -T T`: bare or `+` adds, `-` removes; no change prints the tags.
+pub async fn tag(client: &Client, run: &str, changes: &[String]) -> anyhow::Result<u8> {
+    let mut add = Vec::new();
+    let mut remove = Vec::new();
+    for change in changes {
+        match change.strip_prefix('-') {
+            Some(tag) => remove.push(tag.to_string()),
+            None => add.push(change.strip_prefix('+').unwrap_or(change).to_string()),
+        }
+    }
+    let runs = select::select_some(client, &single(run), false, "tag").await?;
+    for run in runs {
+        let tagged = if add.is_empty() && remove.is_empty() {
+            run
+        } else {
+            rpc(client
+                .runs()
+                .tag_run(pb::TagRunRequest {
+                    run: run.id,
+                    add: add.clone(),
+                    remove: remove.clone(),
+                })
+                .await)?
+        };
+        println!("{}: {}", tagged.id, tagged.tags.join(" "));
+    }
+    Ok(0)
+}
+
+fn single(run: &str) -> SelectArgs {
+    SelectArgs {
+        runs: vec![run.to_string()],
+        filter: FilterArgs::default(),
+    }
+}
+
+/// `guild export [RUNS...] DEST`: the last argument is the destination.
+pub async fn export(client: &Client, mut args: SelectArgs) -> anyhow::Result<u8> {
+    let Some(dest) = args.runs.pop() else {
+        bail!("guild export [RUNS...] DEST: name the destination (a folder, or a file ending in .tar.gz)");
+    };
+    let dest = std::path::absolute(&dest).with_context(|| format!("bad destination {dest}"))?;
+    let runs = select::select_some(client, &args, false, "export").await?;
+    let active: Vec<&str> = runs
+        .iter()
+        .filter(|r| select::is_active(r))
+        .map(|r| r.id.as_str())
+        .collect();
+    if !active.is_empty() {
+        bail!(
+            "{} still running: export it when it has ended (or stop it first)",
+            active.join(", ")
+        );
+    }
+    let reply = rpc(client
+        .runs()
+        .export_runs(pb::ExportRunsRequest {
+            runs: runs.iter().map(|r| r.id.clone()).collect(),
+            dest: dest.to_string_lossy().into_owned(),
+        })
+        .await)?;
+    for id in &reply.ids {
+        println!("Exported {id}");
+    }
+    eprintln!(
+        "{} run{} in {}",
+        reply.ids.len(),
+        if reply.ids.len() == 1 { "" } else { "s" },
+        reply.dest
+    );
+    Ok(0)
+}
+
+/// `guild import SRC [--rename]`: into the current project when it has a Guild file.
+pub async fn import(client: &Client, project: &Path, src: &Path, rename: bool) -> anyhow::Result<u8> {
+    let src = std::path::absolute(src).with_context(|| format!("bad source {}", src.display()))?;
+    let reply = rpc(client
+        .runs()
+        .import_runs(pb::ImportRunsRequest {
+            src: src.to_string_lossy().into_owned(),
+            rename,
+            project_dir: project.to_string_lossy().into_owned(),
+        })
+        .await)?;
+    for run in &reply.runs {
+        if run.original_id.is_empty() {
+            println!("Imported {} into {}", run.id, run.run_dir);
+        } else {
+            println!("Imported {} as {} into {}", run.original_id, run.id, run.run_dir);
+        }
+    }
+    Ok(0)
+}

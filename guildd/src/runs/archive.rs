@@ -1,0 +1,698 @@
+//! What happens to runs after they exist: labels and tags, the trash (delete moves a
+//! run's folder to `<runroot>/.trash/<id>`; restore moves it back; purge removes it),
+//! and export/import. A run folder is self-contained — `guild.d/run.db` holds its
+//! attrs, flags, output and series — so import copies the folder and rebuilds the
+//! index rows (flags, tags, series summaries) from its run.db.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use sqlx::Row;
+
+use super::Manager;
+use crate::error::{Error, Result};
+use crate::project;
+use crate::store::compare::{self, Selection, Selector};
+use crate::store::{RunDb, RunRecord, SeriesSummary, Status, rundb};
+
+/// Where deleted runs go, inside their runroot (hidden: snapshots leave it out).
+pub const TRASH_DIR: &str = ".trash";
+
+/// The longest tag, in characters.
+const MAX_TAG: usize = 64;
+const MAX_LABEL: usize = 1000;
+
+/// A run an import added to the index.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    pub id: String,
+    /// The id in the source, when the run was renamed.
+    pub original_id: Option<String>,
+    pub run_dir: PathBuf,
+}
+
+fn run_db_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("guild.d").join("run.db")
+}
+
+fn refuse_active(manager: &Manager, run: &RunRecord, what: &str) -> Result<()> {
+    if run.status.is_active() || manager.progress(&run.id).is_some() {
+        return Err(Error::Conflict(format!(
+            "run {} is {}: stop it first (guild stop {}), then {what} it",
+            run.id,
+            run.status.as_str(),
+            run.id
+        )));
+    }
+    Ok(())
+}
+
+/// Checks one tag: a word of at most 64 characters, no spaces or commas.
+pub fn check_tag(tag: &str) -> Result<()> {
+    if tag.is_empty() {
+        return Err(Error::Invalid("tag: a tag cannot be empty".into()));
+    }
+    if tag.chars().count() > MAX_TAG {
+        return Err(Error::Invalid(format!("tag \"{tag}\": at most {MAX_TAG} characters")));
+    }
+    if tag.chars().any(|c| c.is_whitespace() || c == ',' || c.is_control()) {
+        return Err(Error::Invalid(format!(
+            "tag \"{tag}\": a tag is one word (no spaces or commas)"
+        )));
+    }
+    if tag.starts_with(['+', '-']) {
+        return Err(Error::Invalid(format!(
+            "tag \"{tag}\": a tag cannot start with + or - (those add and remove tags)"
+        )));
+    }
+    Ok(())
+}
+
+impl Manager {
+    /// Runs a blocking bulk read of the index off the async threads.
+    pub async fn select(&self, selection: Selection) -> Result<Vec<compare::Selected>> {
+        let path = self.inner.index.db_path().to_path_buf();
+        tokio::task::spawn_blocking(move || compare::select(&path, &selection))
+            .await
+            .map_err(|e| Error::Invalid(format!("selection failed: {e}")))?
+    }
+
+    pub async fn compare(&self, selection: Selection, stats: bool) -> Result<compare::CompareTable> {
+        let path = self.inner.index.db_path().to_path_buf();
+        tokio::task::spawn_blocking(move || compare::compare(&path, &selection, stats))
+            .await
+            .map_err(|e| Error::Invalid(format!("compare failed: {e}")))?
+    }
+
+    /// One deleted run, by id, prefix or index in the trash.
+    async fn resolve_deleted(&self, selector: &str) -> Result<RunRecord> {
+        let selection = Selection {
+            runs: vec![Selector::parse(selector)?],
+            deleted: true,
+            ..Default::default()
+        };
+        let mut picked = self.select(selection).await?;
+        match picked.len() {
+            1 => Ok(picked.remove(0).run),
+            0 => Err(Error::NotFound(format!("no deleted run matches \"{selector}\""))),
+            n => Err(Error::Invalid(format!(
+                "\"{selector}\" names {n} deleted runs; restore or purge them one at a time"
+            ))),
+        }
+    }
+
+    pub async fn set_label(&self, selector: &str, label: &str) -> Result<RunRecord> {
+        let label = label.trim();
+        if label.len() > MAX_LABEL {
+            return Err(Error::Invalid(format!("label: at most {MAX_LABEL} bytes")));
+        }
+        if label.contains(['\n', '\r']) {
+            return Err(Error::Invalid("label: one line only".into()));
+        }
+        let mut run = self.inner.index.resolve(selector).await?;
+        self.inner.index.set_label(&run.id, label).await?;
+        run.label = label.to_string();
+        write_attrs(&run.run_dir, &[("label".to_string(), label.to_string())]).await?;
+        self.publish(&run);
+        Ok(run)
+    }
+
+    /// Adds, then removes tags; returns the run and its tags.
+    pub async fn tag(&self, selector: &str, add: &[String], remove: &[String]) -> Result<(RunRecord, Vec<String>)> {
+        for tag in add.iter().chain(remove) {
+            check_tag(tag)?;
+        }
+        let run = self.inner.index.resolve(selector).await?;
+        let mut tags = self.inner.index.tags(&run.id).await?;
+        tags.extend(add.iter().cloned());
+        tags.retain(|t| !remove.contains(t));
+        tags.sort();
+        tags.dedup();
+        self.inner.index.set_tags(&run.id, &tags).await?;
+        let json = serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into());
+        write_attrs(&run.run_dir, &[("tags".to_string(), json)]).await?;
+        self.publish(&run);
+        Ok((run, tags))
+    }
+
+    /// Moves a finished run's folder to `<runroot>/.trash/<id>` and its index row to the
+    /// trash. A run whose folder is already gone is still moved to the trash.
+    pub(crate) async fn trash(&self, run: RunRecord) -> Result<RunRecord> {
+        refuse_active(self, &run, "delete")?;
+        let trash_dir = match run.run_dir.parent() {
+            Some(runroot) if run.run_dir.join("guild.d").is_dir() => {
+                let trash = runroot.join(TRASH_DIR);
+                std::fs::create_dir_all(&trash).map_err(|e| Error::io("cannot create", &trash, e))?;
+                let target = trash.join(&run.id);
+                if target.exists() {
+                    std::fs::remove_dir_all(&target).map_err(|e| Error::io("cannot clear", &target, e))?;
+                }
+                std::fs::rename(&run.run_dir, &target)
+                    .map_err(|e| Error::io("cannot move to the trash", &run.run_dir, e))?;
+                target.to_string_lossy().into_owned()
+            }
+            _ => String::new(),
+        };
+        self.inner
+            .index
+            .trash_run(&run.id, &trash_dir, guild_proto::time::now_ms())
+            .await?;
+        Ok(run)
+    }
+
+    pub async fn restore(&self, selector: &str) -> Result<RunRecord> {
+        let run = self.resolve_deleted(selector).await?;
+        if self.inner.index.get_run(&run.id).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "a run with id {} is indexed again (imported?); purge the deleted one instead",
+                run.id
+            )));
+        }
+        let trash_dir = self.inner.index.trash_dir(&run.id).await?.unwrap_or_default();
+        if trash_dir.is_empty() || !Path::new(&trash_dir).is_dir() {
+            return Err(Error::NotFound(format!(
+                "run {}'s folder is gone from the trash; `guild runs purge {}` forgets it",
+                run.id, run.id
+            )));
+        }
+        if run.run_dir.exists() {
+            return Err(Error::Conflict(format!(
+                "cannot restore run {}: {} exists",
+                run.id,
+                run.run_dir.display()
+            )));
+        }
+        std::fs::rename(&trash_dir, &run.run_dir).map_err(|e| Error::io("cannot restore", &trash_dir, e))?;
+        let restored = self.inner.index.untrash_run(&run.id).await?.unwrap_or(run);
+        self.publish(&restored);
+        Ok(restored)
+    }
+
+    /// Removes a deleted run for good.
+    pub async fn purge(&self, selector: &str) -> Result<RunRecord> {
+        let run = self.resolve_deleted(selector).await?;
+        let trash_dir = self.inner.index.trash_dir(&run.id).await?.unwrap_or_default();
+        if !trash_dir.is_empty() && Path::new(&trash_dir).exists() {
+            std::fs::remove_dir_all(&trash_dir).map_err(|e| Error::io("cannot remove", &trash_dir, e))?;
+        }
+        self.inner.index.purge_run(&run.id).await?;
+        Ok(run)
+    }
+
+    /// Copies finished runs to `dest`: a folder (each run in DEST/<id>) or a `.tar.gz`.
+    pub async fn export(&self, selectors: &[String], dest: &Path) -> Result<Vec<String>> {
+        let mut runs: Vec<RunRecord> = Vec::new();
+        for selector in selectors {
+            let run = self.inner.index.resolve(selector).await?;
+            refuse_active(self, &run, "export")?;
+            if !run_db_path(&run.run_dir).is_file() {
+                return Err(Error::NotFound(format!(
+                    "run {}: its folder {} is gone",
+                    run.id,
+                    run.run_dir.display()
+                )));
+            }
+            if !runs.iter().any(|r| r.id == run.id) {
+                runs.push(run);
+            }
+        }
+        if runs.is_empty() {
+            return Err(Error::Invalid("runs: name at least one run to export".into()));
+        }
+        let dest = dest.to_path_buf();
+        let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+        let runs: Vec<(String, PathBuf)> = runs.into_iter().map(|r| (r.id, r.run_dir)).collect();
+        tokio::task::spawn_blocking(move || {
+            if is_archive(&dest) {
+                export_archive(&runs, &dest)
+            } else {
+                export_folder(&runs, &dest)
+            }
+        })
+        .await
+        .map_err(|e| Error::Invalid(format!("export failed: {e}")))??;
+        Ok(ids)
+    }
+
+    /// Indexes the runs found in `src` (a run folder, a folder of them, or a `.tar.gz`).
+    /// Runs go to the runroot of `project_dir` when it holds a Guild file, else to
+    /// DATA_DIR/runs. An id already indexed is refused, or renamed when `rename`.
+    pub async fn import(&self, src: &Path, rename: bool, project_dir: Option<&Path>) -> Result<Vec<Imported>> {
+        if !src.exists() {
+            return Err(Error::NotFound(format!("{} does not exist", src.display())));
+        }
+        let project = match project_dir {
+            Some(dir) if dir.join(project::FILE_NAME).is_file() => {
+                let parsed = project::load(&dir.join(project::FILE_NAME)).map_err(|e| Error::Invalid(e.to_string()))?;
+                Some((dir.to_path_buf(), parsed))
+            }
+            _ => None,
+        };
+        let dest_root = match &project {
+            Some((dir, parsed)) => dir.join(&parsed.runroot),
+            None => self
+                .inner
+                .index
+                .db_path()
+                .parent()
+                .map(|d| d.join("runs"))
+                .unwrap_or_else(|| PathBuf::from("runs")),
+        };
+        std::fs::create_dir_all(&dest_root).map_err(|e| Error::io("cannot create", &dest_root, e))?;
+        let staging = if src.is_file() {
+            let staging = dest_root.join(format!(
+                ".import-{}-{}",
+                std::process::id(),
+                guild_proto::time::now_ms()
+            ));
+            let (archive, into) = (src.to_path_buf(), staging.clone());
+            let unpacked = tokio::task::spawn_blocking(move || unpack_archive(&archive, &into))
+                .await
+                .map_err(|e| Error::Invalid(format!("import failed: {e}")));
+            if !matches!(unpacked, Ok(Ok(()))) {
+                let _ = std::fs::remove_dir_all(&staging);
+            }
+            unpacked??;
+            Some(staging)
+        } else {
+            None
+        };
+        let result = self
+            .import_from(
+                staging.as_deref().unwrap_or(src),
+                staging.is_some(),
+                rename,
+                &dest_root,
+                project.as_ref().map(|(d, p)| (d.as_path(), p.name.as_str())),
+            )
+            .await;
+        if let Some(staging) = staging {
+            let _ = std::fs::remove_dir_all(staging);
+        }
+        result
+    }
+
+    async fn import_from(
+        &self,
+        src: &Path,
+        movable: bool,
+        rename: bool,
+        dest_root: &Path,
+        project: Option<(&Path, &str)>,
+    ) -> Result<Vec<Imported>> {
+        let folders = find_run_folders(src)?;
+        // Read every run's attrs first: nothing is imported when one would be refused.
+        let mut plans = Vec::new();
+        for folder in folders {
+            let attrs = read_attrs(&run_db_path(&folder)).await?;
+            let get = |name: &str| attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+            let id = get("id")
+                .filter(|id| !id.is_empty())
+                .or_else(|| folder.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            if id.is_empty() || id.contains(['/', '\0']) || id.starts_with('.') {
+                return Err(Error::Invalid(format!(
+                    "{}: its run id \"{id}\" cannot name a folder",
+                    folder.display()
+                )));
+            }
+            plans.push((folder, id, attrs));
+        }
+        let wanted: Vec<String> = plans.iter().map(|(_, id, _)| id.clone()).collect();
+        let index_path = self.inner.index.db_path().to_path_buf();
+        let unknown = {
+            let wanted = wanted.clone();
+            tokio::task::spawn_blocking(move || compare::unknown_ids(&index_path, &wanted))
+                .await
+                .map_err(|e| Error::Invalid(format!("import failed: {e}")))??
+        };
+        let mut taken: Vec<String> = Vec::new();
+        let mut clashes = Vec::new();
+        let mut final_ids = Vec::new();
+        for id in &wanted {
+            let free = |candidate: &str, taken: &[String]| {
+                !taken.iter().any(|t| t == candidate) && !dest_root.join(candidate).exists()
+            };
+            if unknown.contains(id) && free(id, &taken) {
+                final_ids.push(id.clone());
+            } else if rename {
+                let mut n = 2;
+                let new_id = loop {
+                    let candidate = format!("{id}-{n}");
+                    let indexed = {
+                        let path = self.inner.index.db_path().to_path_buf();
+                        let probe = vec![candidate.clone()];
+                        tokio::task::spawn_blocking(move || compare::unknown_ids(&path, &probe))
+                            .await
+                            .map_err(|e| Error::Invalid(format!("import failed: {e}")))??
+                            .is_empty()
+                    };
+                    if !indexed && free(&candidate, &taken) {
+                        break candidate;
+                    }
+                    n += 1;
+                };
+                final_ids.push(new_id);
+            } else {
+                clashes.push(id.clone());
+                final_ids.push(id.clone());
+            }
+            taken.push(final_ids.last().cloned().unwrap_or_default());
+        }
+        if !clashes.is_empty() {
+            return Err(Error::Conflict(format!(
+                "{} already indexed or present in {}: {}; nothing was imported (pass --rename to import {} under new ids)",
+                if clashes.len() == 1 {
+                    "this run is"
+                } else {
+                    "these runs are"
+                },
+                dest_root.display(),
+                clashes.join(", "),
+                if clashes.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        // Oldest first, so the listing keeps the runs' creation order.
+        let mut work: Vec<_> = plans.into_iter().zip(final_ids).collect();
+        work.sort_by_key(|((_, _, attrs), _)| attr_i64(attrs, "created").unwrap_or(0));
+        let mut imported = Vec::new();
+        for ((folder, original, _), id) in work {
+            let target = dest_root.join(&id);
+            if movable {
+                std::fs::rename(&folder, &target).map_err(|e| Error::io("cannot move", &folder, e))?;
+            } else {
+                let (from, to) = (folder.clone(), target.clone());
+                tokio::task::spawn_blocking(move || copy_tree(&from, &to, &|_| false))
+                    .await
+                    .map_err(|e| Error::Invalid(format!("import failed: {e}")))??;
+            }
+            let record = self.index_imported(&target, &id, project).await?;
+            self.publish(&record);
+            imported.push(Imported {
+                original_id: (original != id).then_some(original),
+                id,
+                run_dir: target,
+            });
+        }
+        Ok(imported)
+    }
+
+    /// Adds a run folder that is in place to the index, from its run.db.
+    async fn index_imported(&self, run_dir: &Path, id: &str, project: Option<(&Path, &str)>) -> Result<RunRecord> {
+        let db_path = run_db_path(run_dir);
+        let mut db = RunDb::open(&db_path).await?;
+        if db.attr("id").await?.as_deref() != Some(id) {
+            db.put_attrs(&[("id".to_string(), id.to_string())]).await?;
+        }
+        db.close().await;
+        let mut conn = rundb::open_read(&db_path).await?;
+        let attrs = rundb::read_pairs(&mut conn, &db_path, "attr").await?;
+        let flags = rundb::read_pairs(&mut conn, &db_path, "flag").await?;
+        let summaries = run_summaries(&mut conn, &db_path).await?;
+        drop(conn);
+        let get = |name: &str| {
+            attrs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let status = Status::parse(&get("status")).filter(|s| !s.is_active());
+        let (status, reason) = match status {
+            Some(status) => (status, get("reason")),
+            None => (Status::Failed, "imported without an end status".to_string()),
+        };
+        let record = RunRecord {
+            id: id.to_string(),
+            project_dir: match project {
+                Some((dir, _)) => dir.to_string_lossy().into_owned(),
+                None => get("project"),
+            },
+            project_name: match project {
+                Some((_, name)) => name.to_string(),
+                None => get("project_name"),
+            },
+            model: get("model"),
+            op: get("op"),
+            status,
+            created_ms: attr_i64(&attrs, "created").unwrap_or(0),
+            started_ms: attr_i64(&attrs, "started"),
+            stopped_ms: attr_i64(&attrs, "stopped"),
+            exit_status: attr_i64(&attrs, "exit_status").map(|c| c as i32),
+            run_dir: run_dir.to_path_buf(),
+            label: get("label"),
+            pid: None,
+            pid_start: None,
+            reason,
+            source_run: get("source_run"),
+        };
+        let tags: Vec<String> = serde_json::from_str(&get("tags")).unwrap_or_default();
+        self.inner.index.insert_run(&record, &flags).await?;
+        self.inner.index.put_summaries(id, &summaries).await?;
+        if !tags.is_empty() {
+            self.inner.index.set_tags(id, &tags).await?;
+        }
+        Ok(record)
+    }
+}
+
+fn attr_i64(attrs: &[(String, String)], name: &str) -> Option<i64> {
+    attrs
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+}
+
+/// Writes attrs into a run's run.db, when the run still has one (a run being followed
+/// has its own writer; SQLite's busy timeout orders the two).
+async fn write_attrs(run_dir: &Path, attrs: &[(String, String)]) -> Result<()> {
+    let path = run_db_path(run_dir);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let mut db = RunDb::open(&path).await?;
+    db.put_attrs(attrs).await?;
+    db.close().await;
+    Ok(())
+}
+
+/// A run.db's attrs, read without changing the file (an exported run.db is not in WAL
+/// mode, and the sqlx options would switch it).
+async fn read_attrs(db_path: &Path) -> Result<Vec<(String, String)>> {
+    let path = db_path.to_path_buf();
+    let read = move || -> rusqlite::Result<Vec<(String, String)>> {
+        let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mut stmt = conn.prepare("SELECT name, value FROM attr ORDER BY rowid")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+    };
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| Error::Invalid(format!("import failed: {e}")))?
+        .map_err(|source| Error::Sqlite {
+            path: db_path.to_path_buf(),
+            source,
+        })
+}
+
+/// Each key's summary recomputed from every stored sample, with the semantics of the
+/// live summaries: `last` is the last sample by commit order (NaN when NULL), min and
+/// max skip NaN, count counts every sample, last step is the last sample that had one.
+pub async fn run_summaries(conn: &mut sqlx::SqliteConnection, path: &Path) -> Result<Vec<SeriesSummary>> {
+    let rows = sqlx::query(
+        "SELECT k.key, count(*), min(s.value), max(s.value), \
+           (SELECT value FROM series WHERE key_id = k.id ORDER BY rowid DESC LIMIT 1), \
+           (SELECT step FROM series WHERE key_id = k.id AND step IS NOT NULL ORDER BY rowid DESC LIMIT 1), \
+           (SELECT time FROM series WHERE key_id = k.id ORDER BY rowid DESC LIMIT 1) \
+         FROM series_key k JOIN series s ON s.key_id = k.id GROUP BY k.id ORDER BY k.key",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(Error::db(path))?;
+    rows.iter()
+        .map(|r| {
+            Ok(SeriesSummary {
+                key: r.try_get(0)?,
+                count: r.try_get(1)?,
+                min: r.try_get::<Option<f64>, _>(2)?.unwrap_or(f64::NAN),
+                max: r.try_get::<Option<f64>, _>(3)?.unwrap_or(f64::NAN),
+                last: r.try_get::<Option<f64>, _>(4)?.unwrap_or(f64::NAN),
+                last_step: r.try_get(5)?,
+                last_time: r.try_get::<Option<i64>, _>(6)?.unwrap_or(0),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(Error::db(path))
+}
+
+fn is_archive(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    name.ends_with(".tar.gz") || name.ends_with(".tgz")
+}
+
+/// Run folders in `src`: itself when it is one, else its children that are.
+fn find_run_folders(src: &Path) -> Result<Vec<PathBuf>> {
+    if run_db_path(src).is_file() {
+        return Ok(vec![src.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(src).map_err(|e| Error::io("cannot read", src, e))?;
+    let mut folders: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| run_db_path(p).is_file())
+        .collect();
+    folders.sort();
+    if folders.is_empty() {
+        return Err(Error::NotFound(format!(
+            "no runs in {} (expected a run folder with guild.d/run.db, a folder of them, or a .tar.gz made by `guild export`)",
+            src.display()
+        )));
+    }
+    Ok(folders)
+}
+
+/// run.db files the copy leaves out: the database is written whole by VACUUM INTO.
+fn is_live_db(rel: &Path) -> bool {
+    let Some(name) = rel.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    rel.parent() == Some(Path::new("guild.d"))
+        && matches!(name, "run.db" | "run.db-wal" | "run.db-shm" | "run.db-journal")
+}
+
+/// A consistent one-file copy of a run's database (WAL folded in).
+fn snapshot_db(src: &Path, dest: &Path) -> Result<()> {
+    let conn =
+        rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
+            Error::Sqlite {
+                path: src.to_path_buf(),
+                source,
+            }
+        })?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .and_then(|_| conn.execute("VACUUM INTO ?1", [dest.to_string_lossy()]))
+        .map_err(|source| Error::Sqlite {
+            path: src.to_path_buf(),
+            source,
+        })?;
+    Ok(())
+}
+
+fn export_folder(runs: &[(String, PathBuf)], dest: &Path) -> Result<()> {
+    for (id, _) in runs {
+        let target = dest.join(id);
+        if target.exists() {
+            return Err(Error::Conflict(format!(
+                "{} exists; nothing was exported (remove it or export elsewhere)",
+                target.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(dest).map_err(|e| Error::io("cannot create", dest, e))?;
+    for (id, run_dir) in runs {
+        let target = dest.join(id);
+        copy_tree(run_dir, &target, &is_live_db)?;
+        snapshot_db(&run_db_path(run_dir), &run_db_path(&target))?;
+    }
+    Ok(())
+}
+
+fn export_archive(runs: &[(String, PathBuf)], dest: &Path) -> Result<()> {
+    if dest.exists() {
+        return Err(Error::Conflict(format!(
+            "{} exists; nothing was exported (remove it or name another file)",
+            dest.display()
+        )));
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+    }
+    let partial = PathBuf::from(format!("{}.partial", dest.display()));
+    let written = (|| -> Result<()> {
+        let file = File::create(&partial).map_err(|e| Error::io("cannot create", &partial, e))?;
+        let gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        tar.follow_symlinks(false);
+        let io = |e| Error::io("cannot write", &partial, e);
+        for (id, run_dir) in runs {
+            let snapshot = PathBuf::from(format!("{}.{id}.db", partial.display()));
+            let _ = std::fs::remove_file(&snapshot);
+            snapshot_db(&run_db_path(run_dir), &snapshot)?;
+            let mut files = Vec::new();
+            walk(run_dir, Path::new(""), &mut files).map_err(|e| Error::io("cannot read", run_dir, e))?;
+            tar.append_dir(id, run_dir).map_err(io)?;
+            for rel in files {
+                if is_live_db(&rel) {
+                    continue;
+                }
+                tar.append_path_with_name(run_dir.join(&rel), Path::new(id).join(&rel))
+                    .map_err(io)?;
+            }
+            let appended = tar.append_path_with_name(&snapshot, Path::new(id).join("guild.d").join("run.db"));
+            let _ = std::fs::remove_file(&snapshot);
+            appended.map_err(io)?;
+        }
+        let gz = tar.into_inner().map_err(io)?;
+        let writer = gz.finish().map_err(io)?;
+        writer
+            .into_inner()
+            .map_err(|e| io(e.into_error()))?
+            .sync_all()
+            .map_err(io)?;
+        Ok(())
+    })();
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(err);
+    }
+    std::fs::rename(&partial, dest).map_err(|e| Error::io("cannot write", dest, e))
+}
+
+fn unpack_archive(archive: &Path, into: &Path) -> Result<()> {
+    let file = File::open(archive).map_err(|e| Error::io("cannot open", archive, e))?;
+    std::fs::create_dir_all(into).map_err(|e| Error::io("cannot create", into, e))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    tar.set_overwrite(false);
+    // unpack refuses entries that would land outside `into` (absolute paths, `..`).
+    tar.unpack(into)
+        .map_err(|e| Error::Invalid(format!("{}: not a .tar.gz of runs: {e}", archive.display())))
+}
+
+/// Relative paths of everything under `dir` (folders before their contents).
+fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(root.join(rel))?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let rel = rel.join(entry.file_name());
+        let kind = entry.file_type()?;
+        out.push(rel.clone());
+        if kind.is_dir() {
+            walk(root, &rel, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a folder (files, folders, symlinks as links), leaving out what `skip` names.
+fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
+    let mut entries = Vec::new();
+    walk(from, Path::new(""), &mut entries).map_err(|e| Error::io("cannot read", from, e))?;
+    std::fs::create_dir_all(to).map_err(|e| Error::io("cannot create", to, e))?;
+    for rel in entries {
+        if skip(&rel) {
+            continue;
+        }
+        let (src, dst) = (from.join(&rel), to.join(&rel));
+        let meta = std::fs::symlink_metadata(&src).map_err(|e| Error::io("cannot read", &src, e))?;
+        if meta.is_dir() {
+            std::fs::create_dir_all(&dst).map_err(|e| Error::io("cannot create", &dst, e))?;
+        } else if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&src).map_err(|e| Error::io("cannot read", &src, e))?;
+            std::os::unix::fs::symlink(link, &dst).map_err(|e| Error::io("cannot create", &dst, e))?;
+        } else if meta.is_file() {
+            std::fs::copy(&src, &dst).map_err(|e| Error::io("cannot copy", &src, e))?;
+        }
+    }
+    Ok(())
+}
