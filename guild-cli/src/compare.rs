@@ -402,6 +402,8 @@ pub async fn run(client: &Client, args: CompareArgs) -> anyhow::Result<u8> {
             );
         }
     }
+    // The process ends next: freeing 10,000 rows one by one would only cost time.
+    std::mem::forget(data);
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
@@ -539,6 +541,18 @@ fn csv_field(out: &mut String, text: &str) {
     }
 }
 
+/// Appends [`format_exact`] without an intermediate string.
+fn write_exact(out: &mut String, v: f64) {
+    let a = v.abs();
+    if !v.is_finite() {
+        out.push_str(&format_exact(v));
+    } else if a != 0.0 && !(1e-5..1e16).contains(&a) {
+        let _ = write!(out, "{v:e}");
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
 fn write_csv(data: &Data, columns: &[Source], out: &mut String) {
     for (i, &c) in columns.iter().enumerate() {
         if i > 0 {
@@ -552,20 +566,42 @@ fn write_csv(data: &Data, columns: &[Source], out: &mut String) {
             if i > 0 {
                 out.push(',');
             }
-            if let Some(text) = data.text(row, c, false) {
-                csv_field(out, &text);
+            match data.value(row, c) {
+                Value::Missing => {}
+                Value::Text(t) => csv_field(out, t),
+                Value::Number(n) => write_exact(out, n),
             }
         }
         out.push('\n');
     }
 }
 
+/// Appends a JSON string literal.
 fn json_string(out: &mut String, text: &str) {
-    out.push_str(&serde_json::Value::from(text).to_string());
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn write_json(data: &Data, columns: &[Source], out: &mut String) {
-    let headers: Vec<String> = columns.iter().map(|&c| data.header(c)).collect();
+    let mut headers = Vec::with_capacity(columns.len());
+    for &c in columns {
+        let mut h = String::new();
+        json_string(&mut h, &data.header(c));
+        headers.push(h);
+    }
     out.push('[');
     for (r, row) in data.rows.iter().enumerate() {
         out.push_str(if r == 0 { "\n  {" } else { ",\n  {" });
@@ -573,30 +609,24 @@ fn write_json(data: &Data, columns: &[Source], out: &mut String) {
             if i > 0 {
                 out.push_str(", ");
             }
-            json_string(out, &headers[i]);
+            out.push_str(&headers[i]);
             out.push_str(": ");
-            match c {
-                Source::Attr(Attr::Tags) => {
-                    out.push('[');
-                    for (t, tag) in row.run.tags.iter().enumerate() {
-                        if t > 0 {
-                            out.push_str(", ");
-                        }
-                        json_string(out, tag);
+            if c == Source::Attr(Attr::Tags) {
+                out.push('[');
+                for (t, tag) in row.run.tags.iter().enumerate() {
+                    if t > 0 {
+                        out.push_str(", ");
                     }
-                    out.push(']');
+                    json_string(out, tag);
                 }
-                _ if c.is_number() => match data.value(row, c) {
-                    Value::Number(n) if n.is_finite() => {
-                        let _ = write!(out, "{}", format_exact(n));
-                    }
-                    Value::Number(n) => json_string(out, &format_exact(n)),
-                    _ => out.push_str("null"),
-                },
-                _ => match data.text(row, c, false) {
-                    Some(text) => json_string(out, &text),
-                    None => out.push_str("null"),
-                },
+                out.push(']');
+                continue;
+            }
+            match data.value(row, c) {
+                Value::Missing => out.push_str("null"),
+                Value::Text(t) => json_string(out, t),
+                Value::Number(n) if n.is_finite() => write_exact(out, n),
+                Value::Number(n) => json_string(out, &format_exact(n)),
             }
         }
         out.push('}');

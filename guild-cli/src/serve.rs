@@ -64,9 +64,7 @@ fn tensorboards(client: &Client) -> TensorBoardServiceClient<Channel> {
 pub async fn serve(target: &Target, args: ServeArgs) -> anyhow::Result<u8> {
     let client = client::connect(target).await?;
     if args.stop {
-        let stopped = rpc(serves(&client)
-            .stop_serve(pb::StopServeRequest { run: args.run })
-            .await)?;
+        let stopped = rpc(serves(&client).stop_serve(pb::StopServeRequest { run: args.run }).await)?;
         eprintln!(
             "Stopped serving {} at {} ({} requests, {} errors)",
             stopped.run, stopped.url, stopped.requests, stopped.errors
@@ -100,8 +98,14 @@ pub async fn serve(target: &Target, args: ServeArgs) -> anyhow::Result<u8> {
     } else {
         eprintln!("Serving run {} ({}) at {}", started.run, started.model, started.url);
     }
-    eprintln!("  POST {}/run    a JSON list of instances -> a JSON list of outputs", started.url);
-    eprintln!("  GET  {}/stats  requests, errors, latency, predictions per second", started.url);
+    eprintln!(
+        "  POST {}/run    a JSON list of instances -> a JSON list of outputs",
+        started.url
+    );
+    eprintln!(
+        "  GET  {}/stats  requests, errors, latency, predictions per second",
+        started.url
+    );
     if started.state() == ServeState::NoModel {
         eprintln!(
             "warning: run {} has no model to serve: {}\nPOST /run answers 404; fix that, then run `guild serve {}` again",
@@ -109,7 +113,10 @@ pub async fn serve(target: &Target, args: ServeArgs) -> anyhow::Result<u8> {
         );
     }
     if !started.address.starts_with("127.") && !started.address.starts_with("[::1]") {
-        eprintln!("note: {} is reachable from other hosts, without a token", started.address);
+        eprintln!(
+            "note: {} is reachable from other hosts, without a token",
+            started.address
+        );
     }
     if !args.foreground {
         eprintln!("Stop it with `guild serve --stop {}`", started.run);
@@ -120,8 +127,8 @@ pub async fn serve(target: &Target, args: ServeArgs) -> anyhow::Result<u8> {
 
 /// Follows the serve until Ctrl-C (then stops it) or until something else stops it.
 async fn foreground(client: &Client, serve: &pb::Serve) -> anyhow::Result<u8> {
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot catch Ctrl-C")?;
+    let mut sigint =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).context("cannot catch Ctrl-C")?;
     eprintln!("Press Ctrl-C to stop serving");
     let mut last = (serve.state(), serve.pid);
     loop {
@@ -168,7 +175,11 @@ pub async fn print_status(client: &Client) -> anyhow::Result<()> {
     } else {
         println!("Served runs:");
         for s in &list.serves {
-            let pid = if s.pid > 0 { format!("pid {}", s.pid) } else { "no worker".into() };
+            let pid = if s.pid > 0 {
+                format!("pid {}", s.pid)
+            } else {
+                "no worker".into()
+            };
             println!(
                 "  {}  {}  {}  {}  requests {}  errors {}  restarts {}",
                 s.run,
@@ -181,7 +192,9 @@ pub async fn print_status(client: &Client) -> anyhow::Result<()> {
             );
         }
     }
-    let tb = rpc(tensorboards(client).get_tensor_board(pb::GetTensorBoardRequest {}).await)?;
+    let tb = rpc(tensorboards(client)
+        .get_tensor_board(pb::GetTensorBoardRequest {})
+        .await)?;
     if tb.running {
         println!(
             "TensorBoard: pid {}, {} run(s), http://{}{}",
@@ -197,7 +210,9 @@ pub async fn print_status(client: &Client) -> anyhow::Result<()> {
 pub async fn tensorboard(target: &Target, project: &Path, args: TensorBoardArgs) -> anyhow::Result<u8> {
     let client = client::connect(target).await?;
     if args.stop {
-        let stopped = rpc(tensorboards(&client).stop_tensor_board(pb::StopTensorBoardRequest {}).await)?;
+        let stopped = rpc(tensorboards(&client)
+            .stop_tensor_board(pb::StopTensorBoardRequest {})
+            .await)?;
         if stopped.pid == 0 {
             eprintln!("TensorBoard is not running");
         } else {

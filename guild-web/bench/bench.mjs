@@ -1,25 +1,55 @@
 // Dashboard benchmarks in headless Chromium against a real guildd:
 //   1. the runs page with 10,000 runs in the index (bench/fill_index.py): time to the
 //      first rows, to interactive (a filter keystroke answered), to all runs loaded;
-//   2. an overlay chart of 20 runs x 100,000 steps (make_overlay_runs.py): time to drawn,
-//      and zoom refetches (GetSeries buckets for the new range) to redrawn.
+//   2. an overlay chart of 20 runs x 100,000 steps (real runs of bench/overlay_op.py):
+//      time to drawn, and zoom refetches (GetSeries buckets for the new range) to redrawn;
+//   3. a run that prints 100,000 lines at once: time until the page shows them all, and
+//      the longest gap between animation frames meanwhile (a hung tab has long gaps).
 //
-//   node bench/bench.mjs [--runs 10000] [--overlay 20] [--steps 100000]
+//   node bench/bench.mjs [--runs 10000] [--overlay 20] [--steps 100000] [--only runs|overlay|output]
 // Needs ../target/debug/guildd (or GUILD_BIN_DIR) and /usr/bin/chromium.
 
-import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { cleanup, Daemon, launchBrowser, OUT, requireBinaries, ROOT, screenshot, tempBase, WEB } from "../tests/harness.mjs";
+import { loadavg } from "node:os";
+import { BIN, cleanup, Daemon, launchBrowser, liveProject, OUT, requireBinaries, ROOT, screenshot, tempBase, WEB } from "../tests/harness.mjs";
 
 const { values: opt } = parseArgs({
   options: {
     runs: { type: "string", default: "10000" },
     overlay: { type: "string", default: "20" },
     steps: { type: "string", default: "100000" },
+    only: { type: "string", default: "" },
   },
 });
+
+/** Starts `count` runs of bench/overlay_op.py (`steps` steps each, four at a time) and
+ * resolves with their ids once each has ended (`guild watch` follows a run to its end). */
+async function overlayRuns(daemon, count, steps) {
+  const dir = join(base, "overlay");
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(WEB, "bench", "overlay_op.py"), join(dir, "overlay_op.py"));
+  writeFileSync(join(dir, "Guild"), `[project]\nname = Overlay\n\n[model "overlay"]\ntrain = overlay_op\n\n[flags]\nsteps = ${steps}\nlearning_rate = 0.01\nbatch_size = 64\nseed = 0\n`);
+  const ids = [];
+  const queue = Array.from({ length: count }, (_, i) => i);
+  const worker = async () => {
+    for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
+      const lr = [0.1, 0.03, 0.01, 0.003][i % 4];
+      const batch = [32, 64, 128][i % 3];
+      const out = await daemon.guild(["-C", dir, "train", "--background", "--label", `lr=${lr}`, `learning_rate=${lr}`, `batch_size=${batch}`, `seed=${i}`]);
+      const id = out.stdout.trim();
+      await new Promise((resolve, reject) => {
+        const p = spawn(join(BIN, "guild"), ["watch", id], { env: daemon.env, stdio: "ignore" });
+        p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`guild watch ${id} exited ${code}`))));
+      });
+      ids[i] = id;
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  return ids;
+}
 
 requireBinaries();
 const base = tempBase("bench");
@@ -27,18 +57,17 @@ const daemon = new Daemon(base);
 const results = {};
 let context;
 try {
-  // An index to fill: start once so guildd creates it, stop, fill, start again.
-  await daemon.start();
-  await daemon.stop();
-  const indexDb = join(daemon.dataDir, "index.db");
+  // An index to fill: start once so guildd creates it (and records the overlay's runs),
+  // stop, fill, start again.
   let t = performance.now();
+  const indexDb = join(daemon.dataDir, "index.db");
+  const overlayWanted = !opt.only || opt.only === "overlay";
+  await daemon.start();
+  // The overlay's runs are real runs of a real op, recorded by guildd as any run is.
+  const ids = overlayWanted ? await overlayRuns(daemon, Number(opt.overlay), Number(opt.steps)) : [];
+  await daemon.stop();
   execFileSync("python3", [join(ROOT, "bench", "fill_index.py"), indexDb, opt.runs], { stdio: "inherit" });
-  const ids = execFileSync(
-    "python3",
-    [join(WEB, "bench", "make_overlay_runs.py"), indexDb, join(base, "overlay-runs"), opt.overlay, opt.steps],
-    { encoding: "utf8" },
-  ).trim().split("\n");
-  console.log(`filled in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  console.log(`runs made and index filled in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   await daemon.start();
   const url = (hash) => `${daemon.origin}/?token=${encodeURIComponent(daemon.token)}${hash}`;
 
@@ -47,15 +76,27 @@ try {
 
   // ---- 1. runs page
   const runsRuns = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < (opt.only && opt.only !== "runs" ? 0 : 3); i++) {
     await page.goto("about:blank");
     await page.goto(url("#/runs"));
     await page.waitForSelector(".run-row", { timeout: 60_000 });
-    const firstRows = await page.evaluate(() => performance.now());
-    // Interactive: a keystroke in the filter is answered while the rest streams in.
-    await page.fill("#runs-filter", "bench-000123");
-    await page.waitForFunction(() => document.querySelectorAll(".run-row").length === 1, null, { timeout: 60_000 });
-    const interactive = await page.evaluate(() => performance.now());
+    const firstRows = Number(await page.getAttribute("runs-page", "data-first-rows-ms"));
+    const timing = await page.evaluate(() =>
+      performance.getEntriesByType("resource").map((e) => `${e.name.split("/").pop().split("?")[0]} ${Math.round(e.startTime)}-${Math.round(e.responseEnd)}`).join(", "),
+    );
+    if (process.env.BENCH_VERBOSE) console.log(`  resources: ${timing}`);
+    // Interactive: a filter typed right after the first rows is answered (in the page's
+    // own clock: the moment the main thread took the input, and the moment it answered).
+    const { inputAt, interactive } = await page.evaluate(async () => {
+      const input = document.querySelector("#runs-filter");
+      const inputAt = performance.now();
+      input.value = "bench-000123";
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+      for (;;) {
+        await new Promise((r) => requestAnimationFrame(r));
+        if (document.querySelectorAll(".run-row").length === 1) return { inputAt, interactive: performance.now() };
+      }
+    });
     await page.fill("#runs-filter", "");
     await page.waitForSelector("runs-page[data-complete]", { timeout: 120_000 });
     const complete = await page.evaluate(() => performance.now());
@@ -69,43 +110,82 @@ try {
       await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
       return { ms: performance.now() - t0, rowsInDom: document.querySelectorAll(".run-row").length };
     });
-    runsRuns.push({ firstRows, interactive, complete, total, scrollMs: scroll.ms, rowsInDom: scroll.rowsInDom });
+    runsRuns.push({ firstRows, inputAt, interactive, complete, total, scrollMs: scroll.ms, rowsInDom: scroll.rowsInDom });
   }
-  await screenshot(page, "bench-runs");
+  if (runsRuns.length) await screenshot(page, "bench-runs");
   results.runsPage = runsRuns;
 
   // ---- 2. overlay chart
-  const overlayRuns = [];
-  for (let i = 0; i < 3; i++) {
+  const overlayResults = [];
+  for (let i = 0; i < (ids.length ? 3 : 0); i++) {
     await page.goto("about:blank");
     await page.goto(url(`#/compare?runs=${ids.join(",")}&key=loss`));
     await page.waitForFunction(() => document.querySelector("#overlay-chart")?.dataset.state === "ready", null, { timeout: 120_000 });
     const drawn = await page.evaluate(() => ({
       sinceNavigation: performance.now(),
       chartLoadToDraw: Number(document.querySelector("#overlay-chart").dataset.drawnMs),
+      net: Number(document.querySelector("#overlay-chart").dataset.netMs),
       points: Number(document.querySelector("#overlay-chart").dataset.points),
       samples: Number(document.querySelector("#overlay-chart").dataset.samples),
     }));
     const zooms = [];
     for (const [a, b] of [[20000, 40000], [25000, 26000], [60000, 99000], [1000, 1500]]) {
-      zooms.push(await page.evaluate(([a, b]) => document.querySelector("#overlay-chart").zoomTo(a, b), [a, b]));
+      zooms.push(
+        await page.evaluate(async ([a, b]) => {
+          const el = document.querySelector("#overlay-chart");
+          const ms = await el.zoomTo(a, b);
+          return { ms, net: Number(el.dataset.netMs) };
+        }, [a, b]),
+      );
     }
     const zoomed = await page.evaluate(() => Number(document.querySelector("#overlay-chart").dataset.points));
-    overlayRuns.push({ ...drawn, zoomsMs: zooms, pointsAfterZoom: zoomed });
+    overlayResults.push({ ...drawn, zoomsMs: zooms, pointsAfterZoom: zoomed });
   }
-  await page.locator("#overlay-chart").scrollIntoViewIfNeeded();
-  await screenshot(page, "bench-overlay");
-  results.overlay = overlayRuns;
+  if (overlayResults.length) {
+    await page.locator("#overlay-chart").scrollIntoViewIfNeeded();
+    await screenshot(page, "bench-overlay");
+  }
+  results.overlay = overlayResults;
+
+  // ---- 3. output flood: a run prints 100,000 lines at once; the page follows it.
+  let flood = null;
+  if (!opt.only || opt.only === "output") {
+    const live = liveProject(base);
+    const started = await daemon.guild(["-C", live, "train", "--background", "burst=100000", "seconds=1", "delay=0.1"]);
+    const runId = started.stdout.trim();
+    await page.goto("about:blank");
+    await page.goto(url(`#/runs/${runId}`));
+    await page.waitForSelector("output-view", { timeout: 60_000 });
+    flood = await page.evaluate(async () => {
+      const t0 = performance.now();
+      let last = t0, worst = 0;
+      for (;;) {
+        await new Promise((r) => requestAnimationFrame(r));
+        const now = performance.now();
+        worst = Math.max(worst, now - last);
+        last = now;
+        const n = Number(document.querySelector("output-view").dataset.lines ?? 0);
+        if (n >= 100000) return { ms: now - t0, worstFrameGap: worst, lines: n, inDom: document.querySelectorAll(".out-line").length };
+        if (now - t0 > 120000) return { ms: NaN, worstFrameGap: worst, lines: n };
+      }
+    });
+    results.outputFlood = flood;
+  }
 
   const r = (x) => Math.round(x);
-  console.log("\nruns page, %d runs (ms since navigation start), 3 loads:", runsRuns[0].total);
+  console.log(`\nguildd: ${BIN}; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  if (runsRuns.length) console.log("runs page, %d runs (ms since navigation start), 3 loads:", runsRuns[0].total);
   for (const x of runsRuns) {
-    console.log(`  first rows ${r(x.firstRows)}  interactive ${r(x.interactive)}  all loaded ${r(x.complete)}  scroll to end ${r(x.scrollMs)} (${x.rowsInDom} rows in DOM)`);
+    console.log(`  first rows ${r(x.firstRows)}  filter typed at ${r(x.inputAt)} answered at ${r(x.interactive)}  all loaded ${r(x.complete)}  scroll to end ${r(x.scrollMs)} (${x.rowsInDom} rows in DOM)`);
   }
-  console.log("overlay, %d runs x %s steps, 3 loads:", ids.length, opt.steps);
-  for (const x of overlayRuns) {
-    console.log(`  drawn ${r(x.sinceNavigation)} since navigation (${r(x.chartLoadToDraw)} chart fetch to draw), ${x.points} points for ${x.samples} samples; zoom refetch+draw ${x.zoomsMs.map(r).join(", ")}`);
+  if (overlayResults.length) console.log("overlay, %d runs x %s steps, 3 loads:", ids.length, opt.steps);
+  for (const x of overlayResults) {
+    console.log(
+      `  drawn ${r(x.sinceNavigation)} ms since navigation; chart: ${r(x.chartLoadToDraw)} ms from its first request to drawn, of which ${r(x.net)} ms waiting for GetSeries; ${x.points} points for ${x.samples} samples`,
+    );
+    console.log(`  zoom refetch+redraw (of which waiting for GetSeries): ${x.zoomsMs.map((z) => `${r(z.ms)} (${r(z.net)})`).join(", ")}`);
   }
+  if (flood) console.log(`output flood: ${flood.lines} lines shown ${r(flood.ms)} ms after the page opened; longest frame gap ${r(flood.worstFrameGap)} ms; ${flood.inDom} lines in the DOM`);
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, "bench.json"), JSON.stringify(results, null, 2));
 } finally {

@@ -4,11 +4,13 @@
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import {
+  CompareService,
   DaemonService,
   OutputService,
   RunService,
   SeriesService,
   type DaemonStatus,
+  type Run,
 } from "./gen/guild/v1/guild_pb";
 
 export const TOKEN_HEADER = "x-guild-token";
@@ -46,6 +48,39 @@ export const daemon: Client<typeof DaemonService> = createClient(DaemonService, 
 export const runs: Client<typeof RunService> = createClient(RunService, transport);
 export const output: Client<typeof OutputService> = createClient(OutputService, transport);
 export const series: Client<typeof SeriesService> = createClient(SeriesService, transport);
+export const compare: Client<typeof CompareService> = createClient(CompareService, transport);
+
+export interface CompareEntry {
+  run: Run;
+  /** 1 = latest. */
+  index: number;
+  flags: Map<string, string>;
+  /** Last, min and max of each key (NaN carried as NaN). */
+  scalars: Map<string, { last: number; min: number; max: number }>;
+}
+
+/** CompareRuns for these runs (ids, prefixes or indexes; empty: every run): each run
+ * with its flags and series summaries, from the index, in one streamed answer. */
+export async function compareRuns(runs: string[], opts: { sys?: boolean; signal?: AbortSignal } = {}): Promise<CompareEntry[]> {
+  const flagNames: string[] = [];
+  const keys: string[] = [];
+  const out: CompareEntry[] = [];
+  for await (const chunk of compare.compareRuns({ selection: { runs }, sys: opts.sys ?? false }, { signal: opts.signal })) {
+    flagNames.push(...chunk.newFlagNames);
+    keys.push(...chunk.newScalarKeys);
+    for (const row of chunk.rows) {
+      if (!row.run) continue;
+      const flags = new Map<string, string>();
+      row.flagNames.forEach((n, i) => flags.set(flagNames[n], row.flagValues[i]));
+      const scalars = new Map<string, { last: number; min: number; max: number }>();
+      row.scalarKeys.forEach((k, i) =>
+        scalars.set(keys[k], { last: row.scalarLast[i], min: row.scalarMin[i], max: row.scalarMax[i] }),
+      );
+      out.push({ run: row.run, index: row.index, flags, scalars });
+    }
+  }
+  return out;
+}
 
 export type ConnState = "connecting" | "up" | "reconnecting" | "unauthenticated";
 
@@ -79,9 +114,10 @@ class Connection {
     }
   }
 
-  /** Resolves when guildd answers (at once when it already does). */
+  /** Resolves when guildd answers (at once when it does, or before the first answer:
+   * the first calls go out together with the first GetStatus). */
   up(): Promise<void> {
-    if (this.state === "up") return Promise.resolve();
+    if (this.state === "up" || this.state === "connecting") return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

@@ -3,7 +3,7 @@
 // updates. After a daemon restart the stream is reopened and ListRuns is paged once to
 // drop runs that were deleted meanwhile.
 
-import { conn, keepStreaming, runs as runsApi, series as seriesApi } from "./api";
+import { compareRuns, conn, keepStreaming, runs as runsApi } from "./api";
 import type { Run, SeriesKey } from "./gen/guild/v1/guild_pb";
 import { isLive, statusName } from "./format";
 
@@ -22,6 +22,7 @@ export interface RunRow {
   label: string;
   reason: string;
   sourceRun: string;
+  tags: string[];
   /** Lower-case text the runs filter searches. */
   haystack: string;
 }
@@ -42,9 +43,10 @@ export function toRow(r: Run): RunRow {
     label: r.label,
     reason: r.reason,
     sourceRun: r.sourceRun,
+    tags: [...r.tags],
     haystack: "",
   };
-  row.haystack = [r.id, r.model, r.op, r.label, r.projectName, statusName(r.status), `${r.model}:${r.op}`]
+  row.haystack = [r.id, r.model, r.op, r.label, r.projectName, statusName(r.status), `${r.model}:${r.op}`, ...r.tags]
     .join("\u0000")
     .toLowerCase();
   return row;
@@ -95,14 +97,23 @@ class RunStore {
     return this.total >= 0 && this.runs.size >= this.total;
   }
 
+  private lastNotify = 0;
+
+  /** Listeners hear of changes once a frame; while the first snapshot streams in, at
+   * most every 250 ms, so the page stays responsive to input. */
   private changed() {
     this.version++;
     if (this.scheduled) return;
     this.scheduled = true;
-    requestAnimationFrame(() => {
-      this.scheduled = false;
-      for (const fn of this.listeners) fn();
-    });
+    const wait = this.firstPageLoaded && !this.snapshotComplete ? Math.max(0, 250 - (performance.now() - this.lastNotify)) : 0;
+    const fire = () =>
+      requestAnimationFrame(() => {
+        this.scheduled = false;
+        this.lastNotify = performance.now();
+        for (const fn of this.listeners) fn();
+      });
+    if (wait > 0) setTimeout(fire, wait);
+    else fire();
   }
 
   upsert(r: Run) {
@@ -186,8 +197,8 @@ class RunStore {
 export const store = new RunStore();
 
 /**
- * Per-run series summaries (last/min/max/count of each key), fetched lazily with
- * ListSeries for the rows a page shows, a few at a time. A live run's entry goes stale
+ * Per-run series summaries (last/min/max of each key), fetched lazily with CompareRuns
+ * for the rows a page shows, a window at a time. A live run's entry goes stale
  * after a few seconds so visible rows stay current.
  */
 class SummaryCache {
@@ -241,20 +252,29 @@ class SummaryCache {
     this.pump();
   }
 
+  /** One CompareRuns call for up to 100 wanted runs at a time (two at most in flight). */
   private pump() {
-    while (this.inflight < 6 && this.queue.length) {
-      const id = this.queue.pop()!;
+    while (this.inflight < 2 && this.queue.length) {
+      const ids = this.queue.splice(Math.max(0, this.queue.length - 100));
       this.inflight++;
       void (async () => {
         try {
           await conn.up();
-          const res = await seriesApi.listSeries({ run: id });
-          this.set(id, res.keys.map(toSummary));
+          const got = await compareRuns(ids);
+          const seen = new Set<string>();
+          for (const e of got) {
+            seen.add(e.run.id);
+            this.set(
+              e.run.id,
+              [...e.scalars].map(([key, v]) => ({ key, ...v, count: NaN, lastStep: NaN, lastTimeMs: NaN })),
+            );
+          }
+          for (const id of ids) if (!seen.has(id)) this.set(id, []);
         } catch (err) {
           conn.report(err);
-          this.cache.set(id, { at: Date.now(), keys: this.cache.get(id)?.keys ?? new Map() });
+          for (const id of ids) this.cache.set(id, { at: Date.now(), keys: this.cache.get(id)?.keys ?? new Map() });
         } finally {
-          this.queued.delete(id);
+          for (const id of ids) this.queued.delete(id);
           this.inflight--;
           this.pump();
         }

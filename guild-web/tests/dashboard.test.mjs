@@ -292,3 +292,34 @@ describe("dashboard", { skip: skip ?? false }, () => {
     await screenshot(page, "runs-after-restart");
   });
 });
+
+describe("dashboard with no runs", { skip: skip ?? false }, () => {
+  let base, daemon, context, page;
+
+  before(async () => {
+    requireBinaries();
+    base = tempBase("empty");
+    daemon = new Daemon(base);
+    await daemon.start();
+    context = await launchBrowser(base);
+    page = await context.newPage();
+  });
+
+  after(async () => {
+    await context?.close().catch(() => {});
+    await daemon?.stop();
+    if (base) cleanup(base);
+  });
+
+  test("the pages say there is nothing yet", async () => {
+    const token = encodeURIComponent(daemon.token);
+    await page.goto(`${daemon.origin}/?token=${token}#/runs`);
+    await page.waitForFunction(() => /No runs yet/.test(document.querySelector("#runs-empty")?.textContent ?? ""), null, WAIT);
+    await screenshot(page, "runs-empty");
+    await page.goto(`${daemon.origin}/#/compare`);
+    await page.waitForSelector("#compare-empty", WAIT);
+    await page.goto(`${daemon.origin}/#/runs/no-such-run`);
+    await page.waitForSelector("#run-error", WAIT);
+    assert.match(await page.textContent("#run-error"), /NotFound/);
+  });
+});

@@ -143,7 +143,13 @@ fn read_reply(reader: &mut BufReader<TcpStream>, head_only: bool) -> Reply {
 /// `POST /run` with a JSON body.
 #[track_caller]
 fn post_run(address: &str, body: &str) -> Reply {
-    http(address, "POST", "/run", &[("Content-Type", "application/json")], body.as_bytes())
+    http(
+        address,
+        "POST",
+        "/run",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
 }
 
 // ------------------------------------------------------------------ serves through the API
@@ -268,9 +274,15 @@ fn serve_the_example_for_real() {
     assert_eq!(serve.url, format!("http://{address}"));
     assert_eq!(serve.model, "intro");
     assert!(serve.pid > 0, "{serve:?}");
-    assert!(serve.argv.windows(2).any(|w| w[0] == "-um" && w[1] == "intro"), "{serve:?}");
+    assert!(
+        serve.argv.windows(2).any(|w| w[0] == "-um" && w[1] == "intro"),
+        "{serve:?}"
+    );
     assert!(serve.argv.contains(&"--serve".to_string()), "{serve:?}");
-    assert!(serve.argv.contains(&run_dir.to_string_lossy().into_owned()), "$RUNDIR expanded: {serve:?}");
+    assert!(
+        serve.argv.contains(&run_dir.to_string_lossy().into_owned()),
+        "$RUNDIR expanded: {serve:?}"
+    );
 
     // Predictions match what the script computes directly, instance by instance.
     let images = test_images(&env.project, 40);
@@ -279,7 +291,7 @@ fn serve_the_example_for_real() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.header("content-type"), Some("application/json"));
     let outputs = reply.json();
-    let direct = direct_replies(&env.project, &run_dir, &[request.clone()]);
+    let direct = direct_replies(&env.project, &run_dir, std::slice::from_ref(&request));
     assert_eq!(outputs, direct[0], "served and direct predictions differ");
     let scores = outputs[0]["prediction"].as_array().expect("prediction list");
     assert_eq!(scores.len(), 10, "{reply:?}");
@@ -290,10 +302,17 @@ fn serve_the_example_for_real() {
     assert!(bad.error().starts_with("invalid JSON"), "{bad:?}");
     let object = post_run(&address, r#"{"image": []}"#);
     assert_eq!(object.status, 400, "{object:?}");
-    assert!(object.error().contains("expected a JSON list of instances"), "{object:?}");
+    assert!(
+        object.error().contains("expected a JSON list of instances"),
+        "{object:?}"
+    );
     let rejected = post_run(&address, "[[1, 2, 3]]");
     assert_eq!(rejected.status, 400, "{rejected:?}");
-    assert_eq!(rejected.error(), "instance 0: expected 64 values, got 3", "{rejected:?}");
+    assert_eq!(
+        rejected.error(),
+        "instance 0: expected 64 values, got 3",
+        "{rejected:?}"
+    );
     // A request body with newlines still travels as one line.
     let multiline = json!([images[3]]).to_string().replace(',', ",\n");
     let reply = post_run(&address, &multiline);
@@ -314,7 +333,11 @@ fn serve_the_example_for_real() {
                     let k = (client * 7 + i * 3) % singles.len();
                     let reply = conn.request("POST", "/run", &[], singles[k].as_bytes());
                     assert_eq!(reply.status, 200, "client {client} request {i}: {reply:?}");
-                    assert_eq!(reply.json(), expected[k], "client {client} request {i} got another answer");
+                    assert_eq!(
+                        reply.json(),
+                        expected[k],
+                        "client {client} request {i} got another answer"
+                    );
                 }
             })
         })
@@ -331,15 +354,27 @@ fn serve_the_example_for_real() {
     assert_eq!(stats["errors"], 3, "{stats:#}");
     assert_eq!(stats["instances"], 3 + 1 + 200, "answered instances: {stats:#}");
     for key in ["p50", "p90", "p99", "max", "mean"] {
-        assert!(stats["latency_ms"][key].as_f64().is_some_and(|v| v > 0.0), "{key}: {stats:#}");
-        assert!(stats["batch_time_ms"][key].as_f64().is_some_and(|v| v > 0.0), "{key}: {stats:#}");
+        assert!(
+            stats["latency_ms"][key].as_f64().is_some_and(|v| v > 0.0),
+            "{key}: {stats:#}"
+        );
+        assert!(
+            stats["batch_time_ms"][key].as_f64().is_some_and(|v| v > 0.0),
+            "{key}: {stats:#}"
+        );
     }
-    assert!(stats["predictions_per_second"].as_f64().is_some_and(|v| v > 0.0), "{stats:#}");
+    assert!(
+        stats["predictions_per_second"].as_f64().is_some_and(|v| v > 0.0),
+        "{stats:#}"
+    );
 
     // `guild status` lists the serve.
     let status = env.guild(&["status"]).ok();
     assert!(
-        status.stdout.lines().any(|l| l.contains(&id) && l.contains(&address) && l.contains("ready")),
+        status
+            .stdout
+            .lines()
+            .any(|l| l.contains(&id) && l.contains(&address) && l.contains("ready")),
         "{status:?}"
     );
 
@@ -360,7 +395,11 @@ fn serve_the_example_for_real() {
         "errors.log: {errors}"
     );
     let log = std::fs::read_to_string(run_dir.join("guild.d/serve.log")).unwrap();
-    assert_eq!(log.matches("guildd starts the serve worker").count(), 2, "serve.log: {log}");
+    assert_eq!(
+        log.matches("guildd starts the serve worker").count(),
+        2,
+        "serve.log: {log}"
+    );
     assert!(log.contains("serving intro model"), "the worker's stderr: {log}");
 
     // Asking again returns the running serve; --stop ends it and its worker.
@@ -371,7 +410,10 @@ fn serve_the_example_for_real() {
     assert!(stopped.stderr.contains(&format!("Stopped serving {id}")), "{stopped:?}");
     assert!(!process_alive(back.pid), "the worker outlived --stop");
     assert!(serve_of(&env, &id).is_none());
-    assert!(TcpStream::connect(&address).is_err(), "the port still answers after --stop");
+    assert!(
+        TcpStream::connect(&address).is_err(),
+        "the port still answers after --stop"
+    );
     let missing = env.guild(&["serve", "--stop", &id]).exits(1);
     assert!(missing.stderr.contains("is not being served"), "{missing:?}");
 }
@@ -404,7 +446,9 @@ fn runs_with_nothing_to_serve_answer_404() {
     let address = guild_serve(&env, &prepare_id, &[]);
     let serve = wait_serve(&env, &prepare_id, "no model", |s| s.state() == ServeState::NoModel);
     assert!(
-        serve.reason.contains("exited (exit status 2) before it answered its first request")
+        serve
+            .reason
+            .contains("exited (exit status 2) before it answered its first request")
             && serve.reason.contains("no trained model at"),
         "{serve:?}"
     );
@@ -486,8 +530,14 @@ fn starting_timeouts_crashes_and_a_full_queue() {
     let reply = post_run(&address, r#"["hang"]"#);
     assert_eq!(reply.status, 504, "{reply:?}");
     assert!(reply.error().contains("within 1 s"), "{reply:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
-    let serve = wait_serve(&env, &id, "ready again", |s| s.state() == ServeState::Ready && s.restarts == 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let serve = wait_serve(&env, &id, "ready again", |s| {
+        s.state() == ServeState::Ready && s.restarts == 1
+    });
     let errors = std::fs::read_to_string(run_dir.join("guild.d/errors.log")).unwrap();
     assert!(errors.contains("did not answer a request within 1 s"), "{errors}");
 
@@ -499,13 +549,18 @@ fn starting_timeouts_crashes_and_a_full_queue() {
         s.state() == ServeState::Ready && s.restarts == 2 && s.pid != serve.pid
     });
     let errors = std::fs::read_to_string(run_dir.join("guild.d/errors.log")).unwrap();
-    assert!(errors.contains("exit status 3") && errors.contains("crashing as asked"), "{errors}");
+    assert!(
+        errors.contains("exit status 3") && errors.contains("crashing as asked"),
+        "{errors}"
+    );
 
     // A worker that prints something else on stdout breaks the pairing: 503, replaced.
     let reply = post_run(&address, r#"["chatter"]"#);
     assert_eq!(reply.status, 503, "{reply:?}");
     assert!(reply.error().contains("not a JSON reply"), "{reply:?}");
-    wait_serve(&env, &id, "ready again", |s| s.state() == ServeState::Ready && s.restarts == 3);
+    wait_serve(&env, &id, "ready again", |s| {
+        s.state() == ServeState::Ready && s.restarts == 3
+    });
     assert_eq!(post_run(&address, "[5]").json(), json!([{"echo": 5}]));
 
     let stats = http(&address, "GET", "/stats", &[], b"").json();
@@ -516,16 +571,14 @@ fn starting_timeouts_crashes_and_a_full_queue() {
     // it, a third request is turned away at once.
     let address = guild_serve(&env, &id, &["--timeout", "30", "--queue", "2"]);
     wait_serve(&env, &id, "ready", |s| s.state() == ServeState::Ready);
-    let waiting: Vec<_> = [r#"["hang"]"#, "[7]"]
-        .into_iter()
-        .map(|body| {
-            let address = address.clone();
-            std::thread::spawn(move || post_run(&address, body))
-        })
-        .collect();
-    wait_until("two requests queued (GET /stats)", || {
-        http(&address, "GET", "/stats", &[], b"").json()["queued"] == 2
-    });
+    let mut waiting = Vec::new();
+    for (body, queued) in [(r#"["hang"]"#, 1), ("[7]", 2)] {
+        let target = address.clone();
+        waiting.push(std::thread::spawn(move || post_run(&target, body)));
+        wait_until(&format!("{queued} request(s) queued (GET /stats)"), || {
+            http(&address, "GET", "/stats", &[], b"").json()["queued"] == queued
+        });
+    }
     let reply = post_run(&address, "[8]");
     assert_eq!(reply.status, 503, "{reply:?}");
     assert!(reply.error().contains("too many requests"), "{reply:?}");
@@ -573,5 +626,8 @@ fn serves_end_with_the_daemon() {
     env.guild(&["daemon", "stop"]).ok();
     wait_until("guildd to exit", || !process_alive(daemon_pid));
     assert!(!process_alive(ready.pid), "the worker outlived the daemon");
-    assert!(TcpStream::connect(&serve.address).is_err(), "the port outlived the daemon");
+    assert!(
+        TcpStream::connect(&serve.address).is_err(),
+        "the port outlived the daemon"
+    );
 }

@@ -39,7 +39,9 @@ fn have_tensorboard(test: &str) -> bool {
             "GUILD_REQUIRE_TENSORBOARD is set but python3 cannot import tensorboard and tensorboardX \
              (pip install tensorboard tensorboardX)"
         );
-        eprintln!("skipping {test}: python3 cannot import tensorboard and tensorboardX (pip install tensorboard tensorboardX)");
+        eprintln!(
+            "skipping {test}: python3 cannot import tensorboard and tensorboardX (pip install tensorboard tensorboardX)"
+        );
     }
     importable
 }
@@ -149,7 +151,13 @@ fn tensorboard_through_the_dashboard_port() {
     // The token: refused without it; `?token=` once sets a cookie and drops it from the URL.
     let refused = http(&address, "GET", "/tb/data/runs", &[], b"");
     assert_eq!(refused.status, 401, "{refused:?}");
-    let wrong = http(&address, "GET", "/tb/data/runs", &[("x-guild-token", &"0".repeat(64))], b"");
+    let wrong = http(
+        &address,
+        "GET",
+        "/tb/data/runs",
+        &[("x-guild-token", &"0".repeat(64))],
+        b"",
+    );
     assert_eq!(wrong.status, 401, "{wrong:?}");
     let login = http(&address, "GET", &format!("/tb/?token={token}"), &[], b"");
     assert_eq!(login.status, 303, "{login:?}");
@@ -173,7 +181,12 @@ fn tensorboard_through_the_dashboard_port() {
 
     // --stop ends it; the proxy says so.
     let stopped = env.guild(&["tensorboard", "--stop"]).ok();
-    assert!(stopped.stderr.contains(&format!("Stopped TensorBoard (pid {})", info.pid)), "{stopped:?}");
+    assert!(
+        stopped
+            .stderr
+            .contains(&format!("Stopped TensorBoard (pid {})", info.pid)),
+        "{stopped:?}"
+    );
     assert!(!process_alive(info.pid), "TensorBoard outlived --stop");
     assert_eq!(get(&address, &token, "/tb/data/runs").status, 503);
 }
@@ -222,6 +235,19 @@ fn tensorboard_stops_when_idle_and_with_the_daemon() {
     env.guild(&["daemon", "stop"]).ok();
     wait_until("guildd to exit", || !process_alive(daemon_pid));
     assert!(!process_alive(info.pid), "TensorBoard outlived the daemon");
+
+    // A daemon killed outright leaves TensorBoard running; the next daemon stops it.
+    let (daemon_pid, _) = env.start_guildd(&["--listen", "127.0.0.1:0"]);
+    let orphan = start(0);
+    // SAFETY: the daemon this test started.
+    unsafe { libc::kill(daemon_pid as libc::pid_t, libc::SIGKILL) };
+    wait_until("guildd to die", || !process_alive(daemon_pid));
+    assert!(process_alive(orphan.pid), "TensorBoard died with a killed daemon");
+    env.start_guildd(&["--listen", "127.0.0.1:0"]);
+    wait_until("the next daemon to stop the left-over TensorBoard", || {
+        !process_alive(orphan.pid)
+    });
+    assert!(!get_info().running);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 // coordinates of flags against a metric.
 
 import { LitElement, html, nothing } from "lit";
-import { conn, errorText, runs as runsApi } from "../api";
+import { compareRuns, conn, errorText } from "../api";
 import type { AxisMode } from "../chart-data";
 import { compareValues, csvCell, fmtNumber, fmtTime, numericValue, statusName } from "../format";
 import { headline, selection, store, toRow, toSummary, type RunRow, type Summary } from "../store";
@@ -95,42 +95,41 @@ export class ComparePage extends LitElement {
   }
 
   private async load(signal: AbortSignal) {
-    await conn.up();
-    const queue = [...this.ids];
-    const got = new Map<string, Entry>();
-    const worker = async () => {
-      for (;;) {
-        const id = queue.shift();
-        if (id === undefined || signal.aborted) return;
-        for (;;) {
-          try {
-            const d = await runsApi.getRun({ run: id }, { signal });
-            if (d.run) {
-              got.set(id, {
-                id: d.run.id,
-                row: store.runs.get(d.run.id) ?? toRow(d.run),
-                flags: new Map(d.flags.map((f) => [f.name, f.value])),
-                sums: new Map(d.series.map((s) => [s.key, toSummary(s)])),
-              });
-            }
-            break;
-          } catch (err) {
-            if (signal.aborted) return;
-            conn.report(err);
-            if (conn.state === "up") {
-              this.errors.push(`${id}: ${errorText(err)}`);
-              break;
-            }
-            await conn.up();
+    for (;;) {
+      await conn.up();
+      if (signal.aborted) return;
+      try {
+        // One CompareRuns stream: each run's flags and series summaries from the index.
+        const got = await compareRuns(this.ids, { signal });
+        const byId = new Map(got.map((e) => [e.run.id, e]));
+        this.entries = [];
+        for (const id of this.ids) {
+          const e = byId.get(id) ?? got.find((g) => g.run.id.startsWith(id));
+          if (!e) {
+            this.errors.push(`${id}: not found`);
+            continue;
           }
+          if (this.entries.some((x) => x.id === e.run.id)) continue;
+          this.entries.push({
+            id: e.run.id,
+            row: store.runs.get(e.run.id) ?? toRow(e.run),
+            flags: e.flags,
+            sums: new Map(
+              [...e.scalars].map(([key, v]) => [key, { key, ...v, count: NaN, lastStep: NaN, lastTimeMs: NaN }]),
+            ),
+          });
         }
-        this.loaded++;
-        if (this.loaded % 25 === 0) this.requestUpdate();
+        break;
+      } catch (err) {
+        if (signal.aborted) return;
+        conn.report(err);
+        if (conn.state === "up" || conn.state === "connecting") {
+          this.errors.push(errorText(err));
+          break;
+        }
       }
-    };
-    await Promise.all(Array.from({ length: 8 }, worker));
-    if (signal.aborted) return;
-    this.entries = this.ids.map((id) => got.get(id)).filter((e): e is Entry => !!e);
+    }
+    this.loaded = this.entries.length;
     if (!this.overlayKey) this.overlayKey = headline(this.allKeys()).loss ?? this.allKeys()[0] ?? "";
     if (!this.metric) {
       const h = headline(this.allKeys());
@@ -277,8 +276,9 @@ export class ComparePage extends LitElement {
 
   private parallel(rows: Entry[]): { axes: PcAxis[]; lines: PcLine[] } {
     const cols = this.columns().filter((c) => c.kind === "flag");
-    // Flags that differ between the runs (a constant flag says nothing).
-    const varying = cols.filter((c) => new Set(rows.map((e) => c.text(e))).size > 1).slice(0, 10);
+    // Flags with different values between the runs that have them (a constant flag, or
+    // one only some runs have, says nothing).
+    const varying = cols.filter((c) => new Set(rows.map((e) => c.text(e)).filter((v) => v !== "")).size > 1).slice(0, 10);
     const axes: PcAxis[] = varying.map((c) => ({ name: c.label, values: rows.map((e) => c.text(e)) }));
     const [stat, ...rest] = this.metric.split(":");
     const key = rest.join(":");
@@ -321,7 +321,7 @@ export class ComparePage extends LitElement {
     if (this.ids.length === 0) {
       return html`<div class="empty" id="compare-empty">No runs to compare. Tick runs on the <a href="#/runs">Runs</a> page, then press “Compare”.</div>`;
     }
-    if (!this.dataset.loaded) return html`<div class="empty">Loading ${this.loaded} of ${this.ids.length} runs…</div>`;
+    if (!this.dataset.loaded) return html`<div class="empty">Loading ${this.ids.length} runs…</div>`;
     const cols = this.columns();
     const rows = this.visible(cols);
     const keys = this.allKeys();

@@ -32,7 +32,8 @@ export class GuildApp extends LitElement {
       this.connState = conn.state;
       this.requestUpdate();
     });
-    void conn.start().then(() => store.start());
+    void conn.start();
+    if (conn.state !== "unauthenticated") store.start();
   }
 
   private banner() {

@@ -88,7 +88,11 @@ export class RunsPage extends LitElement {
     summaries.want(rows.map((r) => r.id));
     this.dataset.total = String(store.runs.size);
     this.dataset.shown = String(this.rows().length);
-    if (store.firstPageLoaded) this.dataset.ready = "true";
+    if (store.firstPageLoaded && !this.dataset.ready) {
+      this.dataset.ready = "true";
+      // When the first rows were drawn, for the benchmark.
+      this.dataset.firstRowsMs = String(Math.round(performance.now()));
+    }
     if (store.snapshotComplete) this.dataset.complete = "true";
   }
 
@@ -127,7 +131,13 @@ export class RunsPage extends LitElement {
       { id: "op", label: "op", width: "80px", value: (r) => r.op },
       { id: "started", label: "started", width: "150px", value: (r) => r.startedMs || r.createdMs, cell: (r) => fmtTime(r.startedMs || r.createdMs) },
       { id: "duration", label: "time", width: "70px", value: (r) => runDuration(r), cell: (r) => fmtDuration(runDuration(r)) },
-      { id: "label", label: "label", width: "minmax(60px, 1fr)", value: (r) => r.label },
+      {
+        id: "label",
+        label: "label",
+        width: "minmax(60px, 1fr)",
+        value: (r) => r.label,
+        cell: (r) => html`${r.label}${r.tags.map((t) => html` <span class="tag">${t}</span>`)}`,
+      },
     ];
     for (const k of this.scalarKeys()) {
       cols.push({
@@ -139,7 +149,7 @@ export class RunsPage extends LitElement {
           const s = summaries.get(r.id);
           if (!s) return html`<span class="muted">…</span>`;
           const v = s.get(k);
-          return v === undefined ? "" : html`<span class="num" title="min ${fmtNumber(v.min)}, max ${fmtNumber(v.max)}, ${v.count} samples, step ${v.lastStep}">${fmtNumber(v.last)}</span>`;
+          return v === undefined ? "" : html`<span class="num" title="min ${fmtNumber(v.min)}, max ${fmtNumber(v.max)}">${fmtNumber(v.last)}</span>`;
         },
       });
     }
@@ -159,16 +169,20 @@ export class RunsPage extends LitElement {
       if (words.length && !words.every((w) => r.haystack.includes(w))) continue;
       out.push(r);
     }
-    const col = this.columns().find((c) => c.id === this.sortBy) ?? this.columns()[4];
+    const cols = this.columns();
+    const col = cols.find((c) => c.id === this.sortBy) ?? cols[4];
     const dir = this.sortDesc ? -1 : 1;
-    const vals = new Map<RunRow, unknown>();
-    for (const r of out) vals.set(r, col.value(r));
-    out.sort((a, b) => {
-      const va = vals.get(a), vb = vals.get(b);
-      const missingA = va === undefined || va === "", missingB = vb === undefined || vb === "";
-      if (missingA || missingB) return missingA === missingB ? 0 : missingA ? 1 : -1;
-      return dir * compareValues(va, vb) || (b.createdMs - a.createdMs) || (a.id < b.id ? 1 : -1);
+    // Decorate, sort, undecorate: each value computed once; numbers compared directly.
+    const dec = out.map((r) => ({ r, v: col.value(r) }));
+    const missing = (v: unknown) => v === undefined || v === "" || (typeof v === "number" && Number.isNaN(v));
+    dec.sort((a, b) => {
+      const ma = missing(a.v), mb = missing(b.v);
+      if (ma || mb) return ma === mb ? b.r.createdMs - a.r.createdMs : ma ? 1 : -1;
+      const c =
+        typeof a.v === "number" && typeof b.v === "number" ? a.v - b.v : compareValues(a.v, b.v);
+      return dir * c || b.r.createdMs - a.r.createdMs || (a.r.id < b.r.id ? 1 : -1);
     });
+    for (let i = 0; i < dec.length; i++) out[i] = dec[i].r;
     this.memo = { key, rows: out };
     return out;
   }
@@ -251,7 +265,7 @@ export class RunsPage extends LitElement {
     const loading = !store.firstPageLoaded && conn.state !== "unauthenticated";
     return html`
       <div class="toolbar">
-        <input id="runs-filter" type="search" placeholder="Filter runs (id, model, op, label, status)" .value=${this.filter}
+        <input id="runs-filter" type="search" placeholder="Filter runs (id, model, op, label, tag, status)" .value=${this.filter}
           @input=${(e: Event) => this.setFilter((e.target as HTMLInputElement).value)}>
         <select id="runs-status" .value=${this.status} @change=${(e: Event) => this.setStatus((e.target as HTMLSelectElement).value)}>
           <option value="">any status</option>

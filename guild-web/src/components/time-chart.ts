@@ -41,6 +41,8 @@ export type Unit = "" | "bytes" | "fraction";
 /** Lines with at most this many samples are fetched whole and zoomed locally. */
 export const RAW_FETCH_MAX = 4000;
 
+const STEP_INCRS = Array.from({ length: 16 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
+
 export const PALETTE = [
   "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
   "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#e7969c", "#5254a3", "#8ca252",
@@ -173,8 +175,10 @@ export class TimeChart extends LitElement {
     this.requestUpdate();
   }
 
+  /** Fetched as buckets: long lines, and lines whose length is not known (a bucket
+   * of a short series holds one sample, so nothing is lost). */
   private lineBucketed(l: LineSpec): boolean {
-    return !l.raw && l.count > RAW_FETCH_MAX;
+    return !l.raw && !(l.count <= RAW_FETCH_MAX);
   }
 
   /** Loads every line from scratch (new lines, a new axis, or zoom out). */
@@ -228,13 +232,25 @@ export class TimeChart extends LitElement {
       lo = Math.min(lo, a);
       hi = Math.max(hi, b);
     }
-    if (!(hi >= lo)) return [0, 1];
+    if (!(hi >= lo)) return [NaN, NaN];
     return [lo, hi];
   }
 
   /** GetSeries for the lines the chart fetches itself: whole (small) or as buckets over
    * `range` (null: everything). One request per run. */
   private async fetchLines(token: number, range: [number, number] | null) {
+    const t0 = performance.now();
+    let partialQueued = false;
+    const partial = () => {
+      // Draw what has arrived so far, once a frame: the first lines show while the
+      // others are still being read.
+      if (partialQueued) return;
+      partialQueued = true;
+      requestAnimationFrame(() => {
+        partialQueued = false;
+        if (token === this.loadToken) this.redraw(range === null && !this.zoom, false);
+      });
+    };
     const byRun = new Map<string, LineSpec[]>();
     for (const l of this.lines) {
       if (l.raw) continue;
@@ -261,8 +277,9 @@ export class TimeChart extends LitElement {
           }
         }
         if (bucketed.length) {
+          // Unknown extents (no summaries): each run's own, as the daemon finds them.
           const toAxis = (v: number) =>
-            this.axis === "step" ? v : this.axis === "wall" ? v * 1000 : runStart + v * 1000;
+            Number.isNaN(v) ? undefined : this.axis === "step" ? v : this.axis === "wall" ? v * 1000 : runStart + v * 1000;
           const res = await seriesApi.getSeries({
             run,
             keys: bucketed.map((l) => l.key),
@@ -315,8 +332,11 @@ export class TimeChart extends LitElement {
             }
           }
         }
+        partial();
       }),
     );
+    // Time spent waiting for the daemon, for the benchmark.
+    this.dataset.netMs = String(Math.round(performance.now() - t0));
   }
 
   private scheduleRedraw() {
@@ -363,13 +383,13 @@ export class TimeChart extends LitElement {
   }
 
   /** Rebuilds the aligned data from the lines and draws it. */
-  private redraw(resetScale: boolean) {
+  private redraw(resetScale: boolean, final = true) {
     if (!this.width) return;
     this.lastRedraw = performance.now();
     const lines = this.lines;
     const pts = lines.map((l) => this.pointsOf(l));
     // Bands (bucket min/max) only where they help: few lines, bucketed data.
-    const bands = pts.map((p) => p.lo !== undefined && lines.length <= 3);
+    const bands = pts.map((p) => p.lo !== undefined && p.samples > p.x.length && lines.length <= 3);
     const al = align(pts, bands, this.log, this.smoothing);
     this.specials = al.specials;
     let nan = 0, pos = 0, neg = 0, samples = 0;
@@ -399,6 +419,7 @@ export class TimeChart extends LitElement {
       if (this.zoom && !resetScale) this.plot.setScale("x", { min: this.zoom[0], max: this.zoom[1] });
       this.settingData = false;
     }
+    if (!final) return;
     const empty = al.points === 0 && samples === 0;
     this.setState(empty ? "empty" : "ready");
     if (!this.drawnOnce) {
@@ -465,6 +486,8 @@ export class TimeChart extends LitElement {
       },
       axes: [
         {
+          // Steps are whole numbers: no 2.5 between 0 and 5.
+          incrs: this.axis === "step" ? STEP_INCRS : undefined,
           values:
             this.axis === "relative"
               ? (_u: uPlot, vals: number[]) => vals.map((v) => fmtDuration(v * 1000))

@@ -1,5 +1,6 @@
 //! CompareService: every selected run's attributes, tags, flags and series summaries
-//! in one streamed answer, read from the index in one pass (`store::compare`).
+//! in one streamed answer, read from the index in one pass or from the last such read
+//! while the index is unchanged (`store::compare::CompareCache`).
 
 use std::sync::Arc;
 
@@ -8,8 +9,19 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::Shared;
+use crate::store::compare::{CompareCache, CompareRow, is_stat_key};
 
-pub struct Compare(pub Arc<Shared>);
+pub struct Compare {
+    cache: Arc<CompareCache>,
+}
+
+impl Compare {
+    pub fn new(shared: &Shared) -> Compare {
+        Compare {
+            cache: Arc::new(CompareCache::new(shared.manager.index().db_path())),
+        }
+    }
+}
 
 /// Rows per streamed message: keeps each message well under a megabyte.
 const CHUNK_ROWS: usize = 1000;
@@ -24,19 +36,25 @@ impl CompareService for Compare {
     ) -> Result<Response<Self::CompareRunsStream>, Status> {
         let req = request.into_inner();
         let selection = super::manage::selection(req.selection)?;
-        let table = self.0.manager.compare(selection, req.sys).await?;
+        let cache = self.cache.clone();
+        let sys = req.sys;
+        let compared = tokio::task::spawn_blocking(move || cache.compare(&selection, sys))
+            .await
+            .map_err(|e| Status::internal(format!("compare failed: {e}")))??;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
-            let mut flag_names = Some(table.flag_names);
-            let mut scalar_keys = Some(table.scalar_keys);
-            let mut rows = table.rows.into_iter().peekable();
+            let table = compared.table;
+            let wanted: Vec<bool> = table.scalar_keys.iter().map(|k| sys || !is_stat_key(k)).collect();
+            let mut names = Some((table.flag_names.clone(), table.scalar_keys.clone()));
+            let mut rows = compared.rows.chunks(CHUNK_ROWS).peekable();
             // Always one message, even for no rows: it carries the (empty) name lists.
             loop {
-                let chunk: Vec<pb::CompareRow> = rows.by_ref().take(CHUNK_ROWS).map(row_proto).collect();
+                let chunk = rows.next().unwrap_or_default();
+                let (new_flag_names, new_scalar_keys) = names.take().unwrap_or_default();
                 let message = pb::CompareChunk {
-                    new_flag_names: flag_names.take().unwrap_or_default(),
-                    new_scalar_keys: scalar_keys.take().unwrap_or_default(),
-                    rows: chunk,
+                    new_flag_names,
+                    new_scalar_keys,
+                    rows: chunk.iter().map(|&i| row_proto(&table.rows[i], &wanted)).collect(),
                 };
                 if tx.send(Ok(message)).await.is_err() || rows.peek().is_none() {
                     return;
@@ -47,7 +65,7 @@ impl CompareService for Compare {
     }
 }
 
-fn row_proto(row: crate::store::compare::CompareRow) -> pb::CompareRow {
+fn row_proto(row: &CompareRow, wanted: &[bool]) -> pb::CompareRow {
     let mut out = pb::CompareRow {
         run: Some(super::manage::run_proto(&row.selected)),
         index: row.selected.index,
@@ -58,11 +76,11 @@ fn row_proto(row: crate::store::compare::CompareRow) -> pb::CompareRow {
         scalar_min: Vec::with_capacity(row.scalars.len()),
         scalar_max: Vec::with_capacity(row.scalars.len()),
     };
-    for (name, value) in row.flags {
-        out.flag_names.push(name);
-        out.flag_values.push(value);
+    for (name, value) in &row.flags {
+        out.flag_names.push(*name);
+        out.flag_values.push(value.clone());
     }
-    for (key, last, min, max) in row.scalars {
+    for &(key, last, min, max) in row.scalars.iter().filter(|s| wanted[s.0 as usize]) {
         out.scalar_keys.push(key);
         out.scalar_last.push(last);
         out.scalar_min.push(min);

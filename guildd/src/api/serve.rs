@@ -22,9 +22,10 @@ impl ServeService for Serves {
         let req = request.into_inner();
         let run = required("run", &req.run)?;
         let port = match req.port {
-            Some(port) => Some(u16::try_from(port).map_err(|_| {
-                Status::invalid_argument(format!("port: expected 0 to 65535, got {port}"))
-            })?),
+            Some(port) => Some(
+                u16::try_from(port)
+                    .map_err(|_| Status::invalid_argument(format!("port: expected 0 to 65535, got {port}")))?,
+            ),
             None => None,
         };
         if req.timeout_ms > MAX_TIMEOUT_MS {

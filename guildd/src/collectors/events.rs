@@ -26,14 +26,24 @@ struct EventFile {
     reader: Reader,
     /// `tf/` plus the file's folder relative to the run folder, with a trailing `/`.
     prefix: String,
+    /// Series key of each tag seen: built once, cloned per sample.
+    keys: HashMap<String, String>,
     reported: u64,
 }
 
+type Files = BTreeMap<String, EventFile>;
+
 pub struct EventTail {
     root: PathBuf,
-    files: BTreeMap<String, EventFile>,
+    files: Files,
     saved: HashMap<String, u64>,
     last_scan: Option<Instant>,
+    /// While a backlog is being read: the next poll's reading, started on its own thread
+    /// as soon as the previous poll returned, so that it overlaps the caller's commit of
+    /// what that poll found. It has `files` meanwhile.
+    ahead: Option<std::thread::JoinHandle<(Files, Found)>>,
+    /// `others()` as of the last poll (the files may be on the read-ahead thread).
+    others: Vec<(String, String, u64)>,
 }
 
 /// What one poll found.
@@ -59,59 +69,70 @@ impl EventTail {
             files: BTreeMap::new(),
             saved,
             last_scan: None,
+            ahead: None,
+            others: Vec::new(),
         }
     }
 
     /// Reads what the event files gained. `last` forces a search for new files and reads
     /// to the end (the run has ended).
+    ///
+    /// When a poll stops at its byte bound (`more`), the next poll's reading starts at
+    /// once on another thread; the next call takes its result. Offsets in each result are
+    /// those of the samples in it, so committing results in order stays exact.
     pub fn poll(&mut self, last: bool) -> Found {
+        let from_ahead = self.ahead.is_some();
+        let mut found = match self.ahead.take().map(|handle| handle.join()) {
+            Some(Ok((files, found))) => {
+                self.files = files;
+                found
+            }
+            Some(Err(_)) => {
+                // The files went down with the thread: find them again, from the offsets
+                // handed out so far.
+                self.last_scan = None;
+                self.read_now(last)
+            }
+            None => self.read_now(last),
+        };
+        for (name, offset) in &found.offsets {
+            if let Some(rel) = name.strip_prefix(OFFSET_PREFIX) {
+                self.saved.insert(rel.to_string(), *offset);
+            }
+        }
+        self.others = others_of(&self.files);
+        if found.more {
+            let mut files = std::mem::take(&mut self.files);
+            let spawned = std::thread::Builder::new().name("guild-events".into()).spawn(move || {
+                let found = poll_files(&mut files, false);
+                (files, found)
+            });
+            match spawned {
+                Ok(handle) => self.ahead = Some(handle),
+                // No thread (the files went with the closure): find them again next time.
+                Err(_) => self.last_scan = None,
+            }
+        } else if last && from_ahead {
+            // That was read ahead without `last`: one more pass reads to the end the way
+            // `last` does (and searches for new files).
+            found.more = true;
+        }
+        found
+    }
+
+    /// One poll of every file, in place; searches for new files when due.
+    fn read_now(&mut self, last: bool) -> Found {
         let now = Instant::now();
         if last || self.last_scan.is_none_or(|t| now.duration_since(t) >= SCAN_INTERVAL) {
             self.scan();
             self.last_scan = Some(now);
         }
-        let mut found = Found::default();
-        for (rel, event_file) in &mut self.files {
-            let prefix = &event_file.prefix;
-            let samples = &mut found.samples;
-            let mut on_scalar = |event: tfevents::ScalarEvent| {
-                samples.push(SampleRow {
-                    key: format!("{prefix}{}", event.tag),
-                    step: Some(event.step),
-                    time: event.wall_time_ms,
-                    value: event.value,
-                });
-            };
-            match event_file
-                .reader
-                .poll(&event_file.file, READ_LIMIT, last, &mut on_scalar)
-            {
-                Ok(result) => {
-                    found.more |= result.more;
-                    for issue in result.issues {
-                        found.issues.push(format!("event file {rel}: {issue}"));
-                    }
-                }
-                Err(err) => found.issues.push(format!("event file {rel}: cannot read: {err}")),
-            }
-            let offset = event_file.reader.offset();
-            if offset != event_file.reported {
-                event_file.reported = offset;
-                found.offsets.push((format!("{OFFSET_PREFIX}{rel}"), offset));
-            }
-        }
-        found
+        poll_files(&mut self.files, last)
     }
 
     /// Non-scalar summaries seen so far: (key, kind, count).
     pub fn others(&self) -> Vec<(String, String, u64)> {
-        let mut out = Vec::new();
-        for event_file in self.files.values() {
-            for ((tag, kind), count) in event_file.reader.others() {
-                out.push((format!("{}{tag}", event_file.prefix), kind_name(kind), *count));
-            }
-        }
-        out
+        self.others.clone()
     }
 
     fn scan(&mut self) {
@@ -156,12 +177,67 @@ impl EventTail {
                         file,
                         reader: Reader::new(start),
                         prefix,
+                        keys: HashMap::new(),
                         reported: start,
                     },
                 );
             }
         }
     }
+}
+
+/// Reads what each file gained, up to READ_LIMIT bytes per file.
+fn poll_files(files: &mut Files, last: bool) -> Found {
+    let mut found = Found::default();
+    for (rel, event_file) in files.iter_mut() {
+        let prefix = &event_file.prefix;
+        let keys = &mut event_file.keys;
+        let samples = &mut found.samples;
+        let mut on_scalar = |event: tfevents::ScalarRef<'_>| {
+            let key = match keys.get(event.tag) {
+                Some(key) => key.clone(),
+                None => {
+                    let key = format!("{prefix}{}", event.tag);
+                    keys.insert(event.tag.to_string(), key.clone());
+                    key
+                }
+            };
+            samples.push(SampleRow {
+                key,
+                step: Some(event.step),
+                time: event.wall_time_ms,
+                value: event.value,
+            });
+        };
+        match event_file
+            .reader
+            .poll_ref(&event_file.file, READ_LIMIT, last, &mut on_scalar)
+        {
+            Ok(result) => {
+                found.more |= result.more;
+                for issue in result.issues {
+                    found.issues.push(format!("event file {rel}: {issue}"));
+                }
+            }
+            Err(err) => found.issues.push(format!("event file {rel}: cannot read: {err}")),
+        }
+        let offset = event_file.reader.offset();
+        if offset != event_file.reported {
+            event_file.reported = offset;
+            found.offsets.push((format!("{OFFSET_PREFIX}{rel}"), offset));
+        }
+    }
+    found
+}
+
+fn others_of(files: &Files) -> Vec<(String, String, u64)> {
+    let mut out = Vec::new();
+    for event_file in files.values() {
+        for ((tag, kind), count) in event_file.reader.others() {
+            out.push((format!("{}{tag}", event_file.prefix), kind_name(kind), *count));
+        }
+    }
+    out
 }
 
 fn kind_name(kind: &Kind) -> String {

@@ -89,6 +89,26 @@ pub struct ScalarEvent {
     pub value: f64,
 }
 
+/// A scalar as [`Reader::poll_ref`] hands it out: the tag borrowed from the record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScalarRef<'a> {
+    pub tag: &'a str,
+    pub step: i64,
+    pub wall_time_ms: i64,
+    pub value: f64,
+}
+
+impl ScalarRef<'_> {
+    pub fn to_owned(&self) -> ScalarEvent {
+        ScalarEvent {
+            tag: self.tag.to_string(),
+            step: self.step,
+            wall_time_ms: self.wall_time_ms,
+            value: self.value,
+        }
+    }
+}
+
 /// A corrupt record, reported once and skipped. Offsets are file offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Issue {
@@ -292,6 +312,17 @@ impl Reader {
         at_eof_final: bool,
         on_scalar: &mut impl FnMut(ScalarEvent),
     ) -> io::Result<PollResult> {
+        self.poll_ref(file, max_bytes, at_eof_final, &mut |s| on_scalar(s.to_owned()))
+    }
+
+    /// [`Reader::poll`] with the scalars' tags borrowed: nothing is allocated per scalar.
+    pub fn poll_ref(
+        &mut self,
+        file: &File,
+        max_bytes: u64,
+        at_eof_final: bool,
+        on_scalar: &mut impl FnMut(ScalarRef<'_>),
+    ) -> io::Result<PollResult> {
         let len = file.metadata()?.len();
         let mut res = PollResult::default();
         if len <= self.offset {
@@ -432,6 +463,93 @@ impl Reader {
         Ok(Some(false))
     }
 
+    /// The common case without a protobuf decode: an event of wall time, step and a
+    /// summary whose values are only tag and `simple_value` (what `add_scalar` writes).
+    /// Hands those out and returns true; false (nothing handed out) for anything else,
+    /// which then takes the general path.
+    fn simple_scalars(&mut self, data: &[u8], on_scalar: &mut impl FnMut(ScalarRef<'_>)) -> bool {
+        // At most this many values are handled here; more go the general way.
+        const MAX: usize = 8;
+        let mut values: [(&str, f32); MAX] = [("", 0.0); MAX];
+        let mut count = 0;
+        let (mut wall_time, mut step, mut summary) = (None, None, None);
+        let mut cur = data;
+        while !cur.is_empty() {
+            let Some(key) = read_varint(&mut cur) else { return false };
+            match key {
+                // wall_time: double
+                0x09 if wall_time.is_none() => {
+                    let Some((v, rest)) = cur.split_first_chunk::<8>() else { return false };
+                    wall_time = Some(f64::from_le_bytes(*v));
+                    cur = rest;
+                }
+                // step: int64
+                0x10 if step.is_none() => {
+                    let Some(v) = read_varint(&mut cur) else { return false };
+                    step = Some(v as i64);
+                }
+                // summary: message
+                0x2a if summary.is_none() => {
+                    let Some(len) = read_varint(&mut cur) else { return false };
+                    let Some(body) = cur.get(..len as usize) else { return false };
+                    summary = Some(body);
+                    cur = &cur[len as usize..];
+                }
+                _ => return false,
+            }
+        }
+        let Some(mut summary) = summary else { return false };
+        while !summary.is_empty() {
+            // Summary.value: repeated message (1)
+            if read_varint(&mut summary) != Some(0x0a) {
+                return false;
+            }
+            let Some(len) = read_varint(&mut summary) else { return false };
+            let Some(mut value) = summary.get(..len as usize) else { return false };
+            summary = &summary[len as usize..];
+            let (mut tag, mut simple) = (None, None);
+            while !value.is_empty() {
+                match read_varint(&mut value) {
+                    // tag: bytes
+                    Some(0x0a) if tag.is_none() => {
+                        let Some(len) = read_varint(&mut value) else { return false };
+                        let Some(bytes) = value.get(..len as usize) else { return false };
+                        let Ok(text) = std::str::from_utf8(bytes) else { return false };
+                        tag = Some(text);
+                        value = &value[len as usize..];
+                    }
+                    // simple_value: float
+                    Some(0x15) if simple.is_none() => {
+                        let Some((v, rest)) = value.split_first_chunk::<4>() else { return false };
+                        simple = Some(f32::from_le_bytes(*v));
+                        value = rest;
+                    }
+                    _ => return false,
+                }
+            }
+            // A value with only a tag is skipped, as the general path does.
+            if let Some(x) = simple {
+                if count == MAX {
+                    return false;
+                }
+                values[count] = (tag.unwrap_or(""), x);
+                count += 1;
+            }
+        }
+        let step = step.unwrap_or(0);
+        let wall_time_ms = wall_ms(wall_time.unwrap_or(0.0));
+        for &(tag, x) in &values[..count] {
+            self.scalars += 1;
+            on_scalar(ScalarRef {
+                tag,
+                step,
+                wall_time_ms,
+                value: f64::from(x),
+            });
+        }
+        true
+    }
+
     /// Decodes one event and dispatches its summary values. False (and an issue) if the
     /// data is not an `Event`.
     fn handle_event(
@@ -439,8 +557,11 @@ impl Reader {
         data: &[u8],
         offset: u64,
         issues: &mut Vec<Issue>,
-        on_scalar: &mut impl FnMut(ScalarEvent),
+        on_scalar: &mut impl FnMut(ScalarRef<'_>),
     ) -> bool {
+        if self.simple_scalars(data, on_scalar) {
+            return true;
+        }
         let event = match proto::Event::decode(data) {
             Ok(e) => e,
             Err(e) => {
@@ -472,8 +593,8 @@ impl Reader {
             let kind = match v.value {
                 Some(V::SimpleValue(x)) => {
                     self.scalars += 1;
-                    on_scalar(ScalarEvent {
-                        tag,
+                    on_scalar(ScalarRef {
+                        tag: &tag,
                         step,
                         wall_time_ms,
                         value: f64::from(x),
@@ -492,8 +613,8 @@ impl Reader {
                     };
                     if candidate && let Some(value) = t.scalar() {
                         self.scalars += 1;
-                        on_scalar(ScalarEvent {
-                            tag,
+                        on_scalar(ScalarRef {
+                            tag: &tag,
                             step,
                             wall_time_ms,
                             value,

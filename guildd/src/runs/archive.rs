@@ -78,13 +78,6 @@ impl Manager {
             .map_err(|e| Error::Invalid(format!("selection failed: {e}")))?
     }
 
-    pub async fn compare(&self, selection: Selection, stats: bool) -> Result<compare::CompareTable> {
-        let path = self.inner.index.db_path().to_path_buf();
-        tokio::task::spawn_blocking(move || compare::compare(&path, &selection, stats))
-            .await
-            .map_err(|e| Error::Invalid(format!("compare failed: {e}")))?
-    }
-
     /// One deleted run, by id, prefix or index in the trash.
     async fn resolve_deleted(&self, selector: &str) -> Result<RunRecord> {
         let selection = Selection {

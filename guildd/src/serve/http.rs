@@ -92,13 +92,20 @@ async fn handle(endpoint: &Endpoint, request: Request<Incoming>) -> Response<Ful
             json(StatusCode::OK, about.to_string())
         }
         (_, "/run") => {
-            let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "use POST /run with a JSON list of instances");
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "use POST /run with a JSON list of instances",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
             response
         }
         (_, "/stats") => {
             let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "use GET /stats");
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             response
         }
         _ => error(
@@ -125,10 +132,7 @@ async fn run(endpoint: &Endpoint, body: Incoming) -> (Response<Full<Bytes>>, Opt
     let instances = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(serde_json::Value::Array(list)) => list.len(),
         Ok(other) => {
-            let message = format!(
-                "expected a JSON list of instances, got {}",
-                kind(&other)
-            );
+            let message = format!("expected a JSON list of instances, got {}", kind(&other));
             return (error(StatusCode::BAD_REQUEST, &message), None, 0);
         }
         Err(err) => return (error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {err}")), None, 0),
@@ -144,7 +148,10 @@ async fn run(endpoint: &Endpoint, body: Incoming) -> (Response<Full<Bytes>>, Opt
             endpoint.run_id
         ))),
         State::NoModel { reason } => Some(no_model(&endpoint.run_id, reason)),
-        State::Stopped => Some(unavailable(&format!("the serve of run {} is stopping", endpoint.run_id))),
+        State::Stopped => Some(unavailable(&format!(
+            "the serve of run {} is stopping",
+            endpoint.run_id
+        ))),
     };
     if let Some(response) = refused {
         return (response, None, instances);
@@ -171,10 +178,7 @@ async fn run(endpoint: &Endpoint, body: Incoming) -> (Response<Full<Bytes>>, Opt
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_)) => Outcome::Lost("the serve stopped".into()),
         Err(_) => {
-            let message = format!(
-                "no reply from the worker within {} s",
-                endpoint.timeout.as_secs_f64()
-            );
+            let message = format!("no reply from the worker within {} s", endpoint.timeout.as_secs_f64());
             return (error(StatusCode::GATEWAY_TIMEOUT, &message), None, instances);
         }
     };

@@ -248,7 +248,9 @@ impl Manager {
         };
         match self.take_if(&id, |_| true) {
             Some(handle) => Ok(handle.stop().await),
-            None => Err(Error::NotFound(format!("run {id} is not being served (see `guild status`)"))),
+            None => Err(Error::NotFound(format!(
+                "run {id} is not being served (see `guild status`)"
+            ))),
         }
     }
 

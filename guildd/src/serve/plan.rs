@@ -33,8 +33,8 @@ pub async fn resolve(
     }
     let project_dir = PathBuf::from(&run.project_dir);
     let (guild_file, op_value, op_line) = serve_op(&project_dir, &guild_d, &run.model)?;
-    let op_command = project::parse_op_command(&op_value)
-        .map_err(|e| format!("{}:{op_line}: {e}", guild_file.display()))?;
+    let op_command =
+        project::parse_op_command(&op_value).map_err(|e| format!("{}:{op_line}: {e}", guild_file.display()))?;
     let flags = run_flags(run, index).await;
     // The project folder is where ops run; when it is gone the run's source snapshot
     // is the closest thing.
@@ -131,4 +131,3 @@ pub fn display_argv(argv: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
-

@@ -90,12 +90,19 @@ impl Stats {
             .filter(|s| s.ok && now.duration_since(s.at) <= RATE_SPAN)
             .map(|s| u64::from(s.instances))
             .sum();
-        let rate = if span > 0.0 { recent_instances as f64 / span } else { 0.0 };
+        let rate = if span > 0.0 {
+            recent_instances as f64 / span
+        } else {
+            0.0
+        };
         let mut out = serde_json::Map::new();
         out.insert("requests".into(), self.requests().into());
         out.insert("errors".into(), self.errors().into());
         out.insert("instances".into(), self.instances.load(Ordering::Relaxed).into());
-        out.insert("uptime_s".into(), round(now.duration_since(self.started).as_secs_f64()).into());
+        out.insert(
+            "uptime_s".into(),
+            round(now.duration_since(self.started).as_secs_f64()).into(),
+        );
         out.insert("latency_ms".into(), summary(&mut latencies));
         out.insert("batch_time_ms".into(), summary(&mut batches));
         out.insert("predictions_per_second".into(), round(rate).into());

@@ -47,12 +47,20 @@ const HANG_GRACE: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug, PartialEq)]
 pub enum State {
     /// Started, not yet answered the probe.
-    Starting { pid: u32 },
-    Ready { pid: u32 },
+    Starting {
+        pid: u32,
+    },
+    Ready {
+        pid: u32,
+    },
     /// Exited or hung after serving; started again after a pause.
-    Restarting { reason: String },
+    Restarting {
+        reason: String,
+    },
     /// Nothing to serve: no serve op, or the worker exited before answering the probe.
-    NoModel { reason: String },
+    NoModel {
+        reason: String,
+    },
     Stopped,
 }
 
@@ -94,7 +102,10 @@ pub struct Job {
 #[derive(Debug)]
 pub enum Outcome {
     /// The worker's reply line (without its newline) and the worker's time on it.
-    Reply { line: Vec<u8>, batch: Duration },
+    Reply {
+        line: Vec<u8>,
+        batch: Duration,
+    },
     /// The worker exited, hung or broke the protocol before answering.
     Lost(String),
     NoModel(String),
@@ -482,7 +493,11 @@ mod tests {
         assert_eq!(line, b"[1, 2]");
         assert!(read_line(&mut reader, &mut line).await.unwrap() > 0);
         assert_eq!(line, b"{\"error\": \"x\"}");
-        assert_eq!(read_line(&mut reader, &mut line).await.unwrap(), 0, "a partial last line is no reply");
+        assert_eq!(
+            read_line(&mut reader, &mut line).await.unwrap(),
+            0,
+            "a partial last line is no reply"
+        );
     }
 
     #[test]

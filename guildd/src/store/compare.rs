@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -124,12 +125,19 @@ fn open(path: &Path) -> Result<Connection> {
     )
     .map_err(sqlite(path))?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite(path))?;
+    // Read pages through a mapping rather than copying each one (a compare reads them all).
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024_i64)
+        .map_err(sqlite(path))?;
     Ok(conn)
 }
 
-fn sqlite(path: &Path) -> impl FnOnce(rusqlite::Error) -> Error + use<> {
-    let path: PathBuf = path.to_path_buf();
-    move |source| Error::Sqlite { path, source }
+/// Maps a rusqlite error to ours; the path is copied only when there is an error (these
+/// run once per row).
+fn sqlite(path: &Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Every run of the listing (`run`, or `run_trash` for deleted runs), newest first.
@@ -190,16 +198,19 @@ pub fn select(index_db: &Path, selection: &Selection) -> Result<Vec<Selected>> {
 fn select_with(conn: &Connection, path: &Path, selection: &Selection) -> Result<Vec<Selected>> {
     let runs = load_runs(conn, path, selection.deleted)?;
     let mut tags = load_tags(conn, path)?;
-    let picked = pick(&runs, selection)?;
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let picked = pick(&ids, selection)?;
+    drop(ids);
+    let mut runs: Vec<Option<RunRecord>> = runs.into_iter().map(Some).collect();
     Ok(picked
         .into_iter()
-        .map(|i| {
-            let run = runs[i].clone();
-            Selected {
+        .filter_map(|i| {
+            let run = runs[i].take()?;
+            Some(Selected {
                 index: i as u32 + 1,
                 tags: tags.remove(&run.id).unwrap_or_default(),
                 run,
-            }
+            })
         })
         .filter(|s| matches(s, selection))
         .collect())
@@ -207,7 +218,7 @@ fn select_with(conn: &Connection, path: &Path, selection: &Selection) -> Result<
 
 /// Positions (0 = latest) of the runs the selectors name, newest first, each once; every
 /// run when none is named.
-fn pick(runs: &[RunRecord], selection: &Selection) -> Result<Vec<usize>> {
+fn pick(runs: &[&str], selection: &Selection) -> Result<Vec<usize>> {
     if selection.runs.is_empty() {
         return Ok((0..runs.len()).collect());
     }
@@ -242,12 +253,12 @@ fn pick(runs: &[RunRecord], selection: &Selection) -> Result<Vec<usize>> {
                 }
             }
             Selector::Id(id) => {
-                if let Some(i) = runs.iter().position(|r| r.id == *id) {
+                if let Some(i) = runs.iter().position(|r| *r == id.as_str()) {
                     chosen[i] = true;
                     continue;
                 }
                 let matching: Vec<usize> = (0..runs.len())
-                    .filter(|&i| runs[i].id.starts_with(id.as_str()))
+                    .filter(|&i| runs[i].starts_with(id.as_str()))
                     .collect();
                 match matching.as_slice() {
                     [] => {
@@ -258,7 +269,7 @@ fn pick(runs: &[RunRecord], selection: &Selection) -> Result<Vec<usize>> {
                     }
                     [i] => chosen[*i] = true,
                     _ => {
-                        let ids: Vec<&str> = matching.iter().take(5).map(|&i| runs[i].id.as_str()).collect();
+                        let ids: Vec<&str> = matching.iter().take(5).map(|&i| runs[i]).collect();
                         return Err(Error::Invalid(format!(
                             "\"{id}\" matches several runs ({}{}); give more of the id",
                             ids.join(", "),
@@ -293,12 +304,9 @@ fn matches(selected: &Selected, selection: &Selection) -> bool {
     true
 }
 
-/// The compare table of the selected runs. Series keys of system and process stats
-/// (`sys/*`, `op/*`) are left out unless `stats`.
-pub fn compare(index_db: &Path, selection: &Selection, stats: bool) -> Result<CompareTable> {
-    let path = index_db;
-    let conn = open(path)?;
-    let selected = select_with(&conn, path, selection)?;
+/// The compare table of these runs, in this order. Series keys of system and process
+/// stats (`sys/*`, `op/*`) are left out unless `stats`.
+fn load_table(conn: &Connection, path: &Path, selected: Vec<Selected>, stats: bool) -> Result<CompareTable> {
     let position: HashMap<&str, usize> = selected
         .iter()
         .enumerate()
@@ -308,68 +316,57 @@ pub fn compare(index_db: &Path, selection: &Selection, stats: bool) -> Result<Co
     let mut scalars: Vec<Vec<(u32, f64, f64, f64)>> = vec![Vec::new(); selected.len()];
     let mut flag_names = Interner::default();
     let mut scalar_keys = Interner::default();
-    let scan = selected.len() > SCAN_ABOVE;
+    // Few runs: one indexed lookup per run. Many: one pass over each table, whose rows
+    // come grouped by run (the primary key starts with run_id).
+    let per_run = selected.len() <= SCAN_ABOVE;
+    let ids: Vec<&str> = if per_run {
+        selected.iter().map(|s| s.run.id.as_str()).collect()
+    } else {
+        vec![""]
+    };
+    let filter = if per_run { " WHERE run_id = ?1" } else { "" };
 
-    {
-        let (sql, per_run) = if scan {
-            ("SELECT run_id, name, value FROM run_flag", false)
-        } else {
-            ("SELECT run_id, name, value FROM run_flag WHERE run_id = ?1", true)
-        };
-        let mut stmt = conn.prepare(sql).map_err(sqlite(path))?;
-        let mut read = |mut rows: rusqlite::Rows<'_>| -> Result<()> {
-            while let Some(row) = rows.next().map_err(sqlite(path))? {
-                let id = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
-                let Some(&i) = position.get(id) else { continue };
-                let name = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
-                let value: String = row.get(2).map_err(sqlite(path))?;
-                flags[i].push((flag_names.intern(name), value));
-            }
-            Ok(())
-        };
-        if per_run {
-            for s in &selected {
-                read(stmt.query([&s.run.id]).map_err(sqlite(path))?)?;
-            }
-        } else {
-            read(stmt.query([]).map_err(sqlite(path))?)?;
+    let mut stmt = conn
+        .prepare(&format!("SELECT run_id, name, value FROM run_flag{filter}"))
+        .map_err(sqlite(path))?;
+    for id in &ids {
+        let mut rows = if per_run { stmt.query([id]) } else { stmt.query([]) }.map_err(sqlite(path))?;
+        let mut current = RunCursor::default();
+        while let Some(row) = rows.next().map_err(sqlite(path))? {
+            let id = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
+            let Some(i) = current.position(id, &position, &mut flag_names) else {
+                continue;
+            };
+            let name = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
+            let value = row.get_ref(2).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
+            flags[i].push((flag_names.intern(name), value.to_string()));
         }
     }
-    {
-        let (sql, per_run) = if scan {
-            ("SELECT run_id, key, last, min, max FROM run_series", false)
-        } else {
-            (
-                "SELECT run_id, key, last, min, max FROM run_series WHERE run_id = ?1",
-                true,
-            )
-        };
-        let mut stmt = conn.prepare(sql).map_err(sqlite(path))?;
-        let mut read = |mut rows: rusqlite::Rows<'_>| -> Result<()> {
-            while let Some(row) = rows.next().map_err(sqlite(path))? {
-                let id = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
-                let Some(&i) = position.get(id) else { continue };
-                let key = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
-                if !stats && is_stat_key(key) {
-                    continue;
-                }
-                let value = |c: usize| -> Result<f64> {
-                    let v: Option<f64> = row.get(c).map_err(sqlite(path))?;
-                    Ok(super::from_sql_value(v))
-                };
-                let entry = (scalar_keys.intern(key), value(2)?, value(3)?, value(4)?);
-                scalars[i].push(entry);
+    drop(stmt);
+    let mut stmt = conn
+        .prepare(&format!("SELECT run_id, key, last, min, max FROM run_series{filter}"))
+        .map_err(sqlite(path))?;
+    for id in &ids {
+        let mut rows = if per_run { stmt.query([id]) } else { stmt.query([]) }.map_err(sqlite(path))?;
+        let mut current = RunCursor::default();
+        while let Some(row) = rows.next().map_err(sqlite(path))? {
+            let id = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
+            let Some(i) = current.position(id, &position, &mut scalar_keys) else {
+                continue;
+            };
+            let key = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
+            if !stats && is_stat_key(key) {
+                continue;
             }
-            Ok(())
-        };
-        if per_run {
-            for s in &selected {
-                read(stmt.query([&s.run.id]).map_err(sqlite(path))?)?;
-            }
-        } else {
-            read(stmt.query([]).map_err(sqlite(path))?)?;
+            let value = |c: usize| -> Result<f64> {
+                let v: Option<f64> = row.get(c).map_err(sqlite(path))?;
+                Ok(super::from_sql_value(v))
+            };
+            let entry = (scalar_keys.intern(key), value(2)?, value(3)?, value(4)?);
+            scalars[i].push(entry);
         }
     }
+    drop(stmt);
     let rows = selected
         .into_iter()
         .zip(flags.into_iter().zip(scalars))
@@ -386,20 +383,160 @@ pub fn compare(index_db: &Path, selection: &Selection, stats: bool) -> Result<Co
     })
 }
 
+/// A compare answer: rows of a table (maybe shared with the cache), in order.
+pub struct Compared {
+    pub table: Arc<CompareTable>,
+    pub rows: Vec<usize>,
+}
+
+/// The last compare table of every live run, kept while index.db is unchanged (SQLite's
+/// `data_version` on a connection of its own says so), so comparing again costs no
+/// reading. Small selections are read on their own when the table is stale.
+pub struct CompareCache {
+    path: PathBuf,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    conn: Option<Connection>,
+    version: i64,
+    table: Option<Arc<CompareTable>>,
+}
+
+impl CompareCache {
+    pub fn new(index_db: &Path) -> CompareCache {
+        CompareCache {
+            path: index_db.to_path_buf(),
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    /// The selected runs' rows, newest first. Their series include stats keys when the
+    /// table is shared: leave those out unless asked (`is_stat_key`).
+    pub fn compare(&self, selection: &Selection, stats: bool) -> Result<Compared> {
+        let path = self.path.as_path();
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.conn.is_none() {
+            state.conn = Some(open(path)?);
+        }
+        let CacheState { conn, version, table } = &mut *state;
+        let Some(conn) = conn.as_ref() else {
+            unreachable!("opened above")
+        };
+        if selection.deleted {
+            let selected = select_with(conn, path, selection)?;
+            let n = selected.len();
+            let table = load_table(conn, path, selected, stats)?;
+            return Ok(Compared {
+                table: Arc::new(table),
+                rows: (0..n).collect(),
+            });
+        }
+        let current: i64 = conn
+            .pragma_query_value(None, "data_version", |row| row.get(0))
+            .map_err(sqlite(path))?;
+        if let Some(cached) = table.as_ref().filter(|_| *version == current) {
+            let rows = pick_rows(cached, selection)?;
+            return Ok(Compared {
+                table: cached.clone(),
+                rows,
+            });
+        }
+        *table = None;
+        let all = select_with(conn, path, &Selection::default())?;
+        let ids: Vec<&str> = all.iter().map(|s| s.run.id.as_str()).collect();
+        let picked: Vec<usize> = pick(&ids, selection)?
+            .into_iter()
+            .filter(|&i| matches(&all[i], selection))
+            .collect();
+        drop(ids);
+        if picked.len() <= SCAN_ABOVE {
+            let mut all: Vec<Option<Selected>> = all.into_iter().map(Some).collect();
+            let selected: Vec<Selected> = picked.iter().filter_map(|&i| all[i].take()).collect();
+            let n = selected.len();
+            let table = load_table(conn, path, selected, stats)?;
+            return Ok(Compared {
+                table: Arc::new(table),
+                rows: (0..n).collect(),
+            });
+        }
+        let loaded = Arc::new(load_table(conn, path, all, true)?);
+        *table = Some(loaded.clone());
+        *version = current;
+        Ok(Compared {
+            table: loaded,
+            rows: picked,
+        })
+    }
+}
+
+/// Positions in a table of every run (newest first) that a selection picks.
+fn pick_rows(table: &CompareTable, selection: &Selection) -> Result<Vec<usize>> {
+    let ids: Vec<&str> = table.rows.iter().map(|r| r.selected.run.id.as_str()).collect();
+    Ok(pick(&ids, selection)?
+        .into_iter()
+        .filter(|&i| matches(&table.rows[i].selected, selection))
+        .collect())
+}
+
+/// Which selected run the current rows belong to: rows come grouped by run, so the id
+/// is looked up once per run, not once per row.
+#[derive(Default)]
+struct RunCursor {
+    id: String,
+    position: Option<usize>,
+}
+
+impl RunCursor {
+    fn position(&mut self, id: &str, positions: &HashMap<&str, usize>, names: &mut Interner) -> Option<usize> {
+        if self.id != id {
+            self.id.clear();
+            self.id.push_str(id);
+            self.position = positions.get(id).copied();
+            names.next_run();
+        }
+        self.position
+    }
+}
+
+/// Interned names. Consecutive runs usually have the same names in the same order, so
+/// the n-th name of a run is first checked against the n-th name of the run before.
 #[derive(Default)]
 struct Interner {
     names: Vec<String>,
     positions: HashMap<String, u32>,
+    previous: Vec<u32>,
+    nth: usize,
 }
 
 impl Interner {
+    fn next_run(&mut self) {
+        self.nth = 0;
+    }
+
     fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&p) = self.positions.get(name) {
+        let nth = self.nth;
+        self.nth += 1;
+        if let Some(&p) = self.previous.get(nth)
+            && self.names[p as usize] == name
+        {
             return p;
         }
-        let p = self.names.len() as u32;
-        self.names.push(name.to_string());
-        self.positions.insert(name.to_string(), p);
+        let p = match self.positions.get(name) {
+            Some(&p) => p,
+            None => {
+                let p = self.names.len() as u32;
+                self.names.push(name.to_string());
+                self.positions.insert(name.to_string(), p);
+                p
+            }
+        };
+        if nth < self.previous.len() {
+            self.previous[nth] = p;
+        } else {
+            self.previous.push(p);
+        }
         p
     }
 }
@@ -455,6 +592,10 @@ mod tests {
         ]
     }
 
+    fn ids(runs: &[RunRecord]) -> Vec<&str> {
+        runs.iter().map(|r| r.id.as_str()).collect()
+    }
+
     fn sel(items: &[&str]) -> Selection {
         Selection {
             runs: items.iter().map(|s| Selector::parse(s).unwrap()).collect(),
@@ -478,15 +619,15 @@ mod tests {
     #[test]
     fn picks_indexes_ranges_and_prefixes_newest_first_once() {
         let runs = runs();
-        assert_eq!(pick(&runs, &sel(&["4", "1:2", "2"])).unwrap(), vec![0, 1, 3]);
-        assert_eq!(pick(&runs, &sel(&["4:"])).unwrap(), vec![3, 4]);
-        assert_eq!(pick(&runs, &sel(&[":9"])).unwrap(), vec![0, 1, 2, 3, 4]);
-        assert_eq!(pick(&runs, &sel(&["20261126T1003"])).unwrap(), vec![2]);
-        assert_eq!(pick(&runs, &sel(&[])).unwrap().len(), 5);
-        assert!(matches!(pick(&runs, &sel(&["6"])), Err(Error::NotFound(_))));
-        assert!(matches!(pick(&runs, &sel(&["7:9"])), Err(Error::NotFound(_))));
-        assert!(matches!(pick(&runs, &sel(&["20261126T10"])), Err(Error::Invalid(m)) if m.contains("several")));
-        assert!(matches!(pick(&runs, &sel(&["nope"])), Err(Error::NotFound(_))));
+        assert_eq!(pick(&ids(&runs), &sel(&["4", "1:2", "2"])).unwrap(), vec![0, 1, 3]);
+        assert_eq!(pick(&ids(&runs), &sel(&["4:"])).unwrap(), vec![3, 4]);
+        assert_eq!(pick(&ids(&runs), &sel(&[":9"])).unwrap(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(pick(&ids(&runs), &sel(&["20261126T1003"])).unwrap(), vec![2]);
+        assert_eq!(pick(&ids(&runs), &sel(&[])).unwrap().len(), 5);
+        assert!(matches!(pick(&ids(&runs), &sel(&["6"])), Err(Error::NotFound(_))));
+        assert!(matches!(pick(&ids(&runs), &sel(&["7:9"])), Err(Error::NotFound(_))));
+        assert!(matches!(pick(&ids(&runs), &sel(&["20261126T10"])), Err(Error::Invalid(m)) if m.contains("several")));
+        assert!(matches!(pick(&ids(&runs), &sel(&["nope"])), Err(Error::NotFound(_))));
     }
 
     #[test]
@@ -497,7 +638,7 @@ mod tests {
             status: vec![Status::Completed, Status::Failed],
             ..Default::default()
         };
-        let picked: Vec<&str> = pick(&runs, &selection)
+        let picked: Vec<&str> = pick(&ids(&runs), &selection)
             .unwrap()
             .into_iter()
             .map(|i| Selected {

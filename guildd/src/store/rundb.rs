@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection};
-use sqlx::{Arguments, Connection, QueryBuilder, Row};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, QueryBuilder, Row};
 
 use crate::error::{Error, Result};
 
@@ -43,10 +43,6 @@ pub const BLOCK_SAMPLES: usize = 1024;
 /// have been committed after the first of them: reading a key's unblocked tail from
 /// `series` then never scans more than about this many rows.
 pub const MAX_TAIL_SPAN: i64 = 16_384;
-/// Rows per multi-row INSERT into `series` (5 parameters each; SQLite allows 32,766).
-const SERIES_CHUNK: usize = 4_000;
-/// Rows per multi-row INSERT into `series_block` (9 parameters each).
-const BLOCK_CHUNK: usize = 1_000;
 /// Rows read at a time when rebuilding the unblocked tails (first commit after opening).
 const TAIL_READ: i64 = 65_536;
 
@@ -71,9 +67,55 @@ pub struct RunDb {
     /// first commit with samples reads them (and after a failed commit): a RunDb opened
     /// only to write attrs never touches blocks.
     pending: Option<HashMap<i64, Vec<BlockSample>>>,
-    /// `INSERT INTO series ...` for a full chunk, built once.
-    series_sql: String,
+    /// The connection commits go through (rusqlite: sqlx costs microseconds per bound
+    /// row, a large share of ingesting a million samples). Opened at the first commit.
+    writer: Option<rusqlite::Connection>,
 }
+
+impl RunDb {
+    /// Creates (or opens) the run's database and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<RunDb> {
+        let mut conn = SqliteConnection::connect_with(&super::options(path))
+            .await
+            .map_err(Error::db(path))?;
+        super::RUN_MIGRATOR
+            .run_direct(None, &mut conn, false)
+            .await
+            .map_err(|source| Error::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let mut db = RunDb {
+            path: path.to_path_buf(),
+            conn,
+            key_ids: HashMap::new(),
+            last_seq: 0,
+            last_sample: 0,
+            pending: None,
+            writer: None,
+        };
+        let rows = sqlx::query("SELECT id, key FROM series_key")
+            .fetch_all(&mut db.conn)
+            .await
+            .map_err(db.err())?;
+        for row in rows {
+            db.key_ids.insert(
+                row.try_get("key").map_err(db.err())?,
+                row.try_get("id").map_err(db.err())?,
+            );
+        }
+        db.last_seq = sqlx::query_scalar::<_, Option<i64>>("SELECT max(seq) FROM output")
+            .fetch_one(&mut db.conn)
+            .await
+            .map_err(db.err())?
+            .unwrap_or(0);
+        db.last_sample = sqlx::query_scalar::<_, Option<i64>>("SELECT max(rowid) FROM series")
+            .fetch_one(&mut db.conn)
+            .await
+            .map_err(db.err())?
+            .unwrap_or(0);
+        Ok(db)
+    }
 
     fn err(&self) -> impl FnOnce(sqlx::Error) -> Error + use<> {
         Error::db(&self.path)
@@ -150,11 +192,19 @@ pub struct RunDb {
     /// Writes a batch in one transaction; afterwards `last_seq` and `last_sample` say
     /// what is committed. Samples get consecutive rowids after `last_sample`, in batch
     /// order, and the same transaction packs each key's samples into `series_block`.
+    /// The work is synchronous SQLite calls, run in place (`block_in_place` on a
+    /// multi-threaded runtime, so the worker's other tasks move elsewhere meanwhile).
     pub async fn commit(&mut self, batch: &Batch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let result = self.try_commit(batch).await;
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if multi_thread {
+            tokio::task::block_in_place(|| self.commit_sync(batch))
+        } else {
+            self.commit_sync(batch)
+        };
         if result.is_err() {
             // Whatever was rolled back, the next commit starts again from run.db.
             self.pending = None;
@@ -162,100 +212,99 @@ pub struct RunDb {
         result
     }
 
-    async fn try_commit(&mut self, batch: &Batch) -> Result<()> {
+    fn commit_sync(&mut self, batch: &Batch) -> Result<()> {
         let path = self.path.clone();
-        let err = || Error::db(&path);
-        let mut tx = self.conn.begin().await.map_err(err())?;
-        for chunk in batch.output.chunks(800) {
-            let mut insert = QueryBuilder::new("INSERT INTO output (time, stream, line) ");
-            insert.push_values(chunk, |mut row, line| {
-                row.push_bind(line.time).push_bind(line.stream).push_bind(&line.line);
-            });
-            insert.build().execute(&mut *tx).await.map_err(err())?;
+        let err = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        if self.writer.is_none() {
+            self.writer = Some(open_writer(&self.path).map_err(err)?);
         }
-        let mut last_sample = self.last_sample;
+        let RunDb {
+            writer,
+            key_ids,
+            pending,
+            last_seq,
+            last_sample,
+            ..
+        } = self;
+        let Some(conn) = writer.as_mut() else {
+            unreachable!("opened above")
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let mut new_last_seq = *last_seq;
+        if !batch.output.is_empty() {
+            let mut insert = tx
+                .prepare("INSERT INTO output (time, stream, line) VALUES (?1, ?2, ?3)")
+                .map_err(err)?;
+            for line in &batch.output {
+                insert.execute((line.time, line.stream, &line.line)).map_err(err)?;
+            }
+            new_last_seq = tx.last_insert_rowid();
+        }
+        let mut new_last_sample = *last_sample;
         if !batch.samples.is_empty() {
-            let mut pending = match self.pending.take() {
-                Some(pending) => pending,
-                None => load_pending(&mut tx, &path, &self.key_ids, self.last_sample).await?,
+            let mut blocks_due = match pending.take() {
+                Some(p) => p,
+                None => load_pending(&tx, key_ids, *last_sample).map_err(err)?,
             };
-            let mut ids = Vec::with_capacity(batch.samples.len());
-            for sample in &batch.samples {
-                let id = match self.key_ids.get(&sample.key) {
-                    Some(id) => *id,
-                    None => {
-                        let id: i64 = sqlx::query_scalar(
-                            "INSERT INTO series_key (key) VALUES (?) ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
-                        )
-                        .bind(&sample.key)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(err())?;
-                        self.key_ids.insert(sample.key.clone(), id);
+            let mut new_key = tx
+                .prepare(
+                    "INSERT INTO series_key (key) VALUES (?1) \
+                     ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
+                )
+                .map_err(err)?;
+            let mut insert = tx
+                .prepare("INSERT INTO series (rowid, key_id, step, time, value) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(err)?;
+            // Consecutive samples of one key are common: look the key up once for them.
+            let mut current: Option<(&str, i64)> = None;
+            for s in &batch.samples {
+                let id = match current {
+                    Some((key, id)) if key == s.key => id,
+                    _ => {
+                        let id = match key_ids.get(&s.key) {
+                            Some(id) => *id,
+                            None => {
+                                let id: i64 = new_key.query_row([&s.key], |r| r.get(0)).map_err(err)?;
+                                key_ids.insert(s.key.clone(), id);
+                                id
+                            }
+                        };
+                        current = Some((&s.key, id));
                         id
                     }
                 };
-                ids.push(id);
-            }
-            let first_seq = self.last_sample + 1;
-            for (n, (samples, ids)) in batch
-                .samples
-                .chunks(SERIES_CHUNK)
-                .zip(ids.chunks(SERIES_CHUNK))
-                .enumerate()
-            {
-                let partial;
-                let sql = if samples.len() == SERIES_CHUNK {
-                    &self.series_sql
-                } else {
-                    partial = series_insert_sql(samples.len());
-                    &partial
-                };
-                let mut args = SqliteArguments::default();
-                let seq0 = first_seq + (n * SERIES_CHUNK) as i64;
-                for (i, (s, id)) in samples.iter().zip(ids).enumerate() {
-                    bind(&mut args, seq0 + i as i64).map_err(err())?;
-                    bind(&mut args, *id).map_err(err())?;
-                    bind(&mut args, s.step).map_err(err())?;
-                    bind(&mut args, s.time).map_err(err())?;
-                    bind(&mut args, super::sql_value(s.value)).map_err(err())?;
-                }
-                sqlx::query_with(sqlx::AssertSqlSafe(sql.as_str()), args)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err())?;
-            }
-            last_sample = self.last_sample + batch.samples.len() as i64;
-            for (i, (s, id)) in batch.samples.iter().zip(&ids).enumerate() {
-                pending.entry(*id).or_default().push(BlockSample {
-                    seq: first_seq + i as i64,
+                new_last_sample += 1;
+                insert
+                    .execute((new_last_sample, id, s.step, s.time, super::sql_value(s.value)))
+                    .map_err(err)?;
+                blocks_due.entry(id).or_default().push(BlockSample {
+                    seq: new_last_sample,
                     step: s.step.unwrap_or(0),
                     time: s.time,
                     value: s.value,
                 });
             }
-            let blocks = seal(&mut pending, last_sample);
-            write_blocks(&mut tx, &path, &blocks).await?;
-            self.pending = Some(pending);
+            drop((new_key, insert));
+            let blocks = seal(&mut blocks_due, new_last_sample);
+            write_blocks(&tx, &blocks).map_err(err)?;
+            *pending = Some(blocks_due);
         }
         if !batch.offsets.is_empty() {
-            let mut insert = QueryBuilder::new("INSERT OR REPLACE INTO tail_offset (file, offset) ");
-            insert.push_values(&batch.offsets, |mut row, (file, offset)| {
-                row.push_bind(file).push_bind(*offset as i64);
-            });
-            insert.build().execute(&mut *tx).await.map_err(err())?;
+            let mut insert = tx
+                .prepare("INSERT OR REPLACE INTO tail_offset (file, offset) VALUES (?1, ?2)")
+                .map_err(err)?;
+            for (file, offset) in &batch.offsets {
+                insert.execute((file, *offset as i64)).map_err(err)?;
+            }
         }
-        let last_seq: Option<i64> = if batch.output.is_empty() {
-            Some(self.last_seq)
-        } else {
-            sqlx::query_scalar("SELECT max(seq) FROM output")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(err())?
-        };
-        tx.commit().await.map_err(err())?;
-        self.last_seq = last_seq.unwrap_or(0);
-        self.last_sample = last_sample;
+        tx.commit().map_err(err)?;
+        *last_seq = new_last_seq;
+        *last_sample = new_last_sample;
         Ok(())
     }
 
@@ -264,20 +313,19 @@ pub struct RunDb {
     }
 }
 
-fn series_insert_sql(rows: usize) -> String {
-    let mut sql = String::with_capacity(64 + rows * 12);
-    sql.push_str("INSERT INTO series (rowid, key_id, step, time, value) VALUES ");
-    for i in 0..rows {
-        sql.push_str(if i == 0 { "(?,?,?,?,?)" } else { ",(?,?,?,?,?)" });
-    }
-    sql
-}
-
-fn bind<'q, T>(args: &mut SqliteArguments, value: T) -> Result<(), sqlx::Error>
-where
-    T: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + 'q,
-{
-    args.add(value).map_err(sqlx::Error::Encode)
+/// The writing connection: the same settings as sqlx's (`super::options`), WAL already
+/// set by the migration's connection.
+fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
 }
 
 /// Takes the blocks that are due out of `pending`: every full block, and all of a key's
@@ -301,31 +349,37 @@ fn seal(pending: &mut HashMap<i64, Vec<BlockSample>>, last_seq: i64) -> Vec<(i64
     blocks
 }
 
-async fn write_blocks(conn: &mut SqliteConnection, path: &Path, blocks: &[(i64, Vec<BlockSample>)]) -> Result<()> {
-    for chunk in blocks.chunks(BLOCK_CHUNK) {
-        let mut insert = QueryBuilder::new(
-            "INSERT INTO series_block (key_id, first_seq, last_seq, count, min_step, max_step, min_time, max_time, data) ",
-        );
-        insert.push_values(chunk, |mut row, (key_id, samples)| {
-            let (mut min_step, mut max_step) = (i64::MAX, i64::MIN);
-            let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
-            for s in samples {
-                min_step = min_step.min(s.step);
-                max_step = max_step.max(s.step);
-                min_time = min_time.min(s.time);
-                max_time = max_time.max(s.time);
-            }
-            row.push_bind(*key_id)
-                .push_bind(samples.first().map_or(0, |s| s.seq))
-                .push_bind(samples.last().map_or(0, |s| s.seq))
-                .push_bind(samples.len() as i64)
-                .push_bind(min_step)
-                .push_bind(max_step)
-                .push_bind(min_time)
-                .push_bind(max_time)
-                .push_bind(super::series::encode_block(samples));
-        });
-        insert.build().execute(&mut *conn).await.map_err(Error::db(path))?;
+fn write_blocks(conn: &rusqlite::Connection, blocks: &[(i64, Vec<BlockSample>)]) -> rusqlite::Result<()> {
+    if blocks.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare(
+        "INSERT INTO series_block (key_id, first_seq, last_seq, count, min_step, max_step, min_time, max_time, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (key_id, samples) in blocks {
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            continue;
+        };
+        let (mut min_step, mut max_step) = (i64::MAX, i64::MIN);
+        let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+        for s in samples {
+            min_step = min_step.min(s.step);
+            max_step = max_step.max(s.step);
+            min_time = min_time.min(s.time);
+            max_time = max_time.max(s.time);
+        }
+        insert.execute((
+            key_id,
+            first.seq,
+            last.seq,
+            samples.len() as i64,
+            min_step,
+            max_step,
+            min_time,
+            max_time,
+            super::series::encode_block(samples),
+        ))?;
     }
     Ok(())
 }
@@ -333,20 +387,18 @@ async fn write_blocks(conn: &mut SqliteConnection, path: &Path, blocks: &[(i64, 
 /// The samples committed after each key's last block, read back from `series` (the first
 /// commit after opening a run.db). Keys with more than a block's worth (a run.db written
 /// before blocks existed) get their blocks written here, so memory stays bounded.
-async fn load_pending(
-    conn: &mut SqliteConnection,
-    path: &Path,
+fn load_pending(
+    conn: &rusqlite::Connection,
     key_ids: &HashMap<String, i64>,
     last_sample: i64,
-) -> Result<HashMap<i64, Vec<BlockSample>>> {
-    let err = || Error::db(path);
-    let rows = sqlx::query("SELECT key_id, max(last_seq) FROM series_block GROUP BY key_id")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(err())?;
+) -> rusqlite::Result<HashMap<i64, Vec<BlockSample>>> {
     let mut sealed: HashMap<i64, i64> = HashMap::new();
-    for row in rows {
-        sealed.insert(row.try_get(0).map_err(err())?, row.try_get(1).map_err(err())?);
+    {
+        let mut stmt = conn.prepare("SELECT key_id, max(last_seq) FROM series_block GROUP BY key_id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            sealed.insert(row.get(0)?, row.get(1)?);
+        }
     }
     let mut from = key_ids
         .values()
@@ -354,32 +406,31 @@ async fn load_pending(
         .min()
         .unwrap_or(last_sample);
     let mut pending: HashMap<i64, Vec<BlockSample>> = HashMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT rowid, key_id, coalesce(step, 0), time, value FROM series WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+    )?;
     while from < last_sample {
-        let rows = sqlx::query(
-            "SELECT rowid, key_id, coalesce(step, 0), time, value FROM series WHERE rowid > ? ORDER BY rowid LIMIT ?",
-        )
-        .bind(from)
-        .bind(TAIL_READ)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(err())?;
-        let Some(last) = rows.last() else { break };
-        let end: i64 = last.try_get(0).map_err(err())?;
-        for row in &rows {
-            let seq: i64 = row.try_get(0).map_err(err())?;
-            let key_id: i64 = row.try_get(1).map_err(err())?;
+        let mut end = from;
+        let mut rows = stmt.query((from, TAIL_READ))?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let key_id: i64 = row.get(1)?;
+            end = seq;
             if seq <= sealed.get(&key_id).copied().unwrap_or(0) {
                 continue;
             }
             pending.entry(key_id).or_default().push(BlockSample {
                 seq,
-                step: row.try_get(2).map_err(err())?,
-                time: row.try_get(3).map_err(err())?,
-                value: super::from_sql_value(row.try_get(4).map_err(err())?),
+                step: row.get(2)?,
+                time: row.get(3)?,
+                value: super::from_sql_value(row.get(4)?),
             });
         }
+        if end == from {
+            break;
+        }
         let blocks = seal(&mut pending, end);
-        write_blocks(&mut *conn, path, &blocks).await?;
+        write_blocks(conn, &blocks)?;
         from = end;
     }
     Ok(pending)

@@ -1,6 +1,10 @@
 //! Reading series samples from run.db: ranges on the step or time axis, min/max/last
 //! buckets computed at query time from every stored sample, and a cursor (the series
 //! rowid) for following new samples exactly once.
+//!
+//! A key's samples are read from its packed blocks (`series_block`, written with the
+//! rows) plus the few rows after its last block, not row by row: a million samples are
+//! about a thousand blob rows.
 
 use std::path::Path;
 
@@ -8,6 +12,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
 use crate::error::{Error, Result};
+pub use crate::store::rundb::BlockSample;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Axis {
@@ -43,6 +48,14 @@ pub struct Bucket {
     pub count: u64,
 }
 
+/// The axis value of a sample.
+fn x_of(s: &BlockSample, axis: Axis) -> i64 {
+    match axis {
+        Axis::Step => s.step,
+        Axis::Time => s.time,
+    }
+}
+
 /// Samples of `key` within [min, max] on the axis, ordered by the axis (then commit order).
 /// A sample without a step counts as step 0.
 pub async fn read_range(
@@ -53,31 +66,185 @@ pub async fn read_range(
     min: Option<f64>,
     max: Option<f64>,
 ) -> Result<Vec<Point>> {
-    let column = match axis {
-        Axis::Step => "coalesce(s.step, 0)",
-        Axis::Time => "s.time",
-    };
-    let sql = format!(
-        "SELECT s.time, coalesce(s.step, 0), s.value FROM series s JOIN series_key k ON k.id = s.key_id \
-         WHERE k.key = ?1 AND {column} >= ?2 AND {column} <= ?3 ORDER BY {column}, s.rowid"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(key)
-        .bind(min.unwrap_or(f64::NEG_INFINITY))
-        .bind(max.unwrap_or(f64::INFINITY))
-        .fetch_all(conn)
-        .await
-        .map_err(Error::db(path))?;
-    rows.iter()
-        .map(|r| {
-            Ok(Point {
-                time: r.try_get(0)?,
-                step: r.try_get(1)?,
-                value: super::from_sql_value(r.try_get(2)?),
-            })
+    let mut samples = read_samples(conn, path, key, axis, min, max).await?;
+    // Stable: samples come in commit order, which breaks ties on the axis.
+    samples.sort_by_key(|s| x_of(s, axis));
+    Ok(samples
+        .iter()
+        .map(|s| Point {
+            time: s.time,
+            step: s.step,
+            value: s.value,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(Error::db(path))
+        .collect())
+}
+
+/// Samples of `key` within [min, max] on the axis, in commit order (`seq` is the rowid):
+/// its blocks (those that reach into the range), then the rows after its last block.
+pub async fn read_samples(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    key: &str,
+    axis: Axis,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> Result<Vec<BlockSample>> {
+    let err = || Error::db(path);
+    let Some(key_id) = sqlx::query_scalar::<_, i64>("SELECT id FROM series_key WHERE key = ?")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err())?
+    else {
+        return Ok(Vec::new());
+    };
+    let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
+    let in_range = |s: &BlockSample| {
+        let x = x_of(s, axis) as f64;
+        x >= lo && x <= hi
+    };
+    let mut out = Vec::new();
+    let mut sealed = 0i64;
+    // A run.db that no writer has opened since blocks came in has no block table yet.
+    let has_blocks: bool =
+        sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'series_block'")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(err())?;
+    if has_blocks {
+        let (min_col, max_col) = match axis {
+            Axis::Step => ("min_step", "max_step"),
+            Axis::Time => ("min_time", "max_time"),
+        };
+        let sql = format!(
+            "SELECT first_seq, last_seq, count, CASE WHEN {max_col} >= ?2 AND {min_col} <= ?3 THEN data END \
+             FROM series_block WHERE key_id = ?1 ORDER BY first_seq"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key_id)
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(err())?;
+        let total: i64 = rows.iter().map(|r| r.try_get::<i64, _>(2).unwrap_or(0)).sum();
+        out.reserve(total.max(0) as usize);
+        for row in &rows {
+            let first_seq: i64 = row.try_get(0).map_err(err())?;
+            sealed = sealed.max(row.try_get(1).map_err(err())?);
+            let Some(data) = row.try_get_unchecked::<Option<&[u8]>, _>(3).map_err(err())? else {
+                continue;
+            };
+            let ok = decode_block(first_seq, data, |s| {
+                if in_range(&s) {
+                    out.push(s);
+                }
+            });
+            if !ok {
+                return Err(Error::Invalid(format!(
+                    "{}: series block of {key} at {first_seq} is malformed",
+                    path.display()
+                )));
+            }
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT rowid, coalesce(step, 0), time, value FROM series WHERE rowid > ?1 AND key_id = ?2 ORDER BY rowid",
+    )
+    .bind(sealed)
+    .bind(key_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err())?;
+    for row in &rows {
+        let s = BlockSample {
+            seq: row.try_get(0).map_err(err())?,
+            step: row.try_get(1).map_err(err())?,
+            time: row.try_get(2).map_err(err())?,
+            value: super::from_sql_value(row.try_get(3).map_err(err())?),
+        };
+        if in_range(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Packs one key's samples (in commit order) for `series_block.data`: per sample a varint
+/// rowid delta (from the block's first_seq), zigzag varint step and time deltas, and the
+/// value's 8 little-endian bytes.
+pub fn encode_block(samples: &[BlockSample]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(samples.len() * 12);
+    let (mut seq, mut step, mut time) = match samples.first() {
+        Some(s) => (s.seq, 0i64, 0i64),
+        None => return out,
+    };
+    for s in samples {
+        put_varint(&mut out, s.seq.wrapping_sub(seq) as u64);
+        put_varint(&mut out, zigzag(s.step.wrapping_sub(step)));
+        put_varint(&mut out, zigzag(s.time.wrapping_sub(time)));
+        out.extend_from_slice(&s.value.to_bits().to_le_bytes());
+        (seq, step, time) = (s.seq, s.step, s.time);
+    }
+    out
+}
+
+/// Unpacks [`encode_block`]'s bytes. False if they are malformed (what came before was
+/// handed out).
+pub fn decode_block(first_seq: i64, mut data: &[u8], mut f: impl FnMut(BlockSample)) -> bool {
+    let (mut seq, mut step, mut time) = (first_seq, 0i64, 0i64);
+    while !data.is_empty() {
+        let (Some(dseq), Some(dstep), Some(dtime)) = (
+            get_varint(&mut data),
+            get_varint(&mut data),
+            get_varint(&mut data),
+        ) else {
+            return false;
+        };
+        let Some((value, rest)) = data.split_first_chunk::<8>() else {
+            return false;
+        };
+        data = rest;
+        seq = seq.wrapping_add(dseq as i64);
+        step = step.wrapping_add(unzigzag(dstep));
+        time = time.wrapping_add(unzigzag(dtime));
+        f(BlockSample {
+            seq,
+            step,
+            time,
+            value: f64::from_bits(u64::from_le_bytes(*value)),
+        });
+    }
+    true
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+fn get_varint(data: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for (i, &b) in data.iter().enumerate().take(10) {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            *data = &data[i + 1..];
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// At most `n` buckets of equal width spanning [lo, hi] (the range asked for, or the
@@ -85,52 +252,86 @@ pub async fn read_range(
 /// `last` when last, but never the min or max (those are NaN only if all are NaN).
 /// `points` must be ordered by the axis.
 pub fn bucketize(points: &[Point], axis: Axis, lo: Option<f64>, hi: Option<f64>, n: u32) -> Vec<Bucket> {
-    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+    let samples: Vec<BlockSample> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| BlockSample {
+            seq: i as i64,
+            step: p.step,
+            time: p.time,
+            value: p.value,
+        })
+        .collect();
+    bucketize_samples(&samples, axis, lo, hi, n)
+}
+
+/// [`bucketize`] for samples in any order: a bucket's `last` is its sample with the
+/// greatest axis value, then the greatest `seq` (the order [`read_range`] returns).
+pub fn bucketize_samples(samples: &[BlockSample], axis: Axis, lo: Option<f64>, hi: Option<f64>, n: u32) -> Vec<Bucket> {
+    let Some(first) = samples.first() else {
         return Vec::new();
     };
-    let lo = lo.filter(|v| v.is_finite()).unwrap_or(first.x(axis));
-    let hi = hi.filter(|v| v.is_finite()).unwrap_or(last.x(axis));
+    let (mut min_x, mut max_x) = (x_of(first, axis), x_of(first, axis));
+    for s in samples {
+        let x = x_of(s, axis);
+        min_x = min_x.min(x);
+        max_x = max_x.max(x);
+    }
+    let lo = lo.filter(|v| v.is_finite()).unwrap_or(min_x as f64);
+    let hi = hi.filter(|v| v.is_finite()).unwrap_or(max_x as f64);
     let n = n.max(1) as usize;
     let width = if hi > lo { (hi - lo) / n as f64 } else { 1.0 };
-    let mut buckets: Vec<Bucket> = Vec::new();
-    let mut current: Option<(usize, Bucket)> = None;
-    for p in points {
-        let x = p.x(axis);
-        let index = (((x - lo) / width).floor().max(0.0) as usize).min(n - 1);
-        match &mut current {
-            Some((i, b)) if *i == index => {
-                b.min = b.min.min(p.value);
-                b.max = b.max.max(p.value);
-                b.last = p.value;
-                b.last_step = p.step;
-                b.last_time = p.time;
-                b.count += 1;
-            }
-            _ => {
-                if let Some((_, b)) = current.take() {
-                    buckets.push(b);
+    struct Acc {
+        min: f64,
+        max: f64,
+        last: BlockSample,
+        last_x: i64,
+        count: u64,
+    }
+    let mut accs: Vec<Option<Acc>> = Vec::new();
+    accs.resize_with(n, || None);
+    for s in samples {
+        let x = x_of(s, axis);
+        let index = ((((x as f64) - lo) / width).floor().max(0.0) as usize).min(n - 1);
+        match &mut accs[index] {
+            Some(a) => {
+                // f64::min/max ignore NaN unless both are NaN.
+                a.min = a.min.min(s.value);
+                a.max = a.max.max(s.value);
+                if (x, s.seq) > (a.last_x, a.last.seq) {
+                    a.last = *s;
+                    a.last_x = x;
                 }
-                let start = lo + index as f64 * width;
-                current = Some((
-                    index,
-                    Bucket {
-                        x_start: start,
-                        x_end: if index + 1 == n { hi.max(start) } else { start + width },
-                        min: p.value,
-                        max: p.value,
-                        last: p.value,
-                        last_step: p.step,
-                        last_time: p.time,
-                        count: 1,
-                    },
-                ));
+                a.count += 1;
+            }
+            slot => {
+                *slot = Some(Acc {
+                    min: s.value,
+                    max: s.value,
+                    last: *s,
+                    last_x: x,
+                    count: 1,
+                })
             }
         }
     }
-    if let Some((_, b)) = current {
-        buckets.push(b);
-    }
-    buckets
+    accs.into_iter()
+        .enumerate()
+        .filter_map(|(index, acc)| {
+            let a = acc?;
+            let start = lo + index as f64 * width;
+            Some(Bucket {
+                x_start: start,
+                x_end: if index + 1 == n { hi.max(start) } else { start + width },
+                min: a.min,
+                max: a.max,
+                last: a.last.value,
+                last_step: a.last.step,
+                last_time: a.last.time,
+                count: a.count,
+            })
+        })
+        .collect()
 }
 
 pub struct CursorSample {

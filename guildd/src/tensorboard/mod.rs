@@ -30,6 +30,9 @@ pub const PATH_PREFIX: &str = "/tb";
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(600);
 /// TensorBoard's output, in the data folder.
 pub const LOG_FILE: &str = "tensorboard.log";
+/// `PID START_TIME` of the running TensorBoard, in the data folder: a daemon that died
+/// without stopping it (SIGKILL) leaves it behind, and the next daemon stops it.
+pub const PID_FILE: &str = "tensorboard.pid";
 /// How long TensorBoard may take to answer after it starts (it imports TensorFlow when
 /// that is installed).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -116,6 +119,7 @@ struct Inner {
     index: Index,
     python: String,
     log_file: PathBuf,
+    pid_file: PathBuf,
     current: tokio::sync::Mutex<Option<Instance>>,
     /// The running instance's address, for the proxy (no lock held across requests).
     address: RwLock<Option<SocketAddr>>,
@@ -130,13 +134,17 @@ pub struct Manager {
 
 impl Manager {
     /// `python` runs `-m tensorboard.main` when no `tensorboard` is on PATH; TensorBoard's
-    /// output goes to `data_dir/tensorboard.log`.
+    /// output goes to `data_dir/tensorboard.log`. Stops a TensorBoard an earlier daemon
+    /// left running.
     pub fn new(index: Index, python: String, data_dir: &Path) -> Manager {
+        let pid_file = data_dir.join(PID_FILE);
+        stop_leftover(&pid_file);
         Manager {
             inner: Arc::new(Inner {
                 index,
                 python,
                 log_file: data_dir.join(LOG_FILE),
+                pid_file,
                 current: tokio::sync::Mutex::new(None),
                 address: RwLock::new(None),
                 last_used_ms: AtomicI64::new(0),
@@ -269,7 +277,11 @@ impl Manager {
         env: BTreeMap<String, String>,
         idle: Duration,
     ) -> Result<Instance, TensorBoardError> {
-        let env: BTreeMap<String, String> = if env.is_empty() { std::env::vars().collect() } else { env };
+        let env: BTreeMap<String, String> = if env.is_empty() {
+            std::env::vars().collect()
+        } else {
+            env
+        };
         let mut argv = self.command(&env).await?;
         let port = free_port().map_err(|e| TensorBoardError::Failed(format!("cannot find a free port: {e}")))?;
         let spec: Vec<String> = runs
@@ -298,7 +310,10 @@ impl Manager {
             .env_clear()
             .envs(&env)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| Error::io("cannot open", &self.inner.log_file, e))?)
+            .stdout(
+                log.try_clone()
+                    .map_err(|e| Error::io("cannot open", &self.inner.log_file, e))?,
+            )
             .stderr(log)
             .process_group(0)
             .kill_on_drop(true);
@@ -320,6 +335,10 @@ impl Manager {
             kill_group(pid);
             let _ = child.wait().await;
             return Err(TensorBoardError::Failed(reason));
+        }
+        let start_time = crate::runs::live::process_start_time(pid).unwrap_or(0);
+        if let Err(err) = std::fs::write(&self.inner.pid_file, format!("{pid} {start_time}\n")) {
+            tracing::warn!("cannot write {}: {err}", self.inner.pid_file.display());
         }
         let alive = Arc::new(AtomicBool::new(true));
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -416,6 +435,7 @@ async fn watch(
     }
     alive.store(false, Ordering::SeqCst);
     manager.forget(address);
+    let _ = std::fs::remove_file(&manager.inner.pid_file);
 }
 
 /// Asks TensorBoard until it answers (bounded backoff), or fails after [`START_TIMEOUT`].
@@ -468,6 +488,22 @@ fn signal_group(pid: u32, signal: libc::c_int) {
             libc::kill(-(pid as libc::pid_t), signal);
         }
     }
+}
+
+/// Stops the TensorBoard named in the pid file when it is still that process.
+fn stop_leftover(pid_file: &Path) {
+    let Ok(text) = std::fs::read_to_string(pid_file) else {
+        return;
+    };
+    let mut words = text.split_whitespace().map(|w| w.parse::<u64>().ok());
+    if let (Some(Some(pid)), Some(Some(start))) = (words.next(), words.next())
+        && let Ok(pid) = u32::try_from(pid)
+        && crate::runs::live::same_process(pid, Some(start))
+    {
+        tracing::info!(pid, "stopping the TensorBoard an earlier guildd left running");
+        kill_group(pid);
+    }
+    let _ = std::fs::remove_file(pid_file);
 }
 
 /// A port free on loopback right now (TensorBoard binds it a moment later).
@@ -525,7 +561,10 @@ mod tests {
     #[test]
     fn names_carry_the_label_without_spec_separators() {
         assert_eq!(TensorBoardRun::of(&record("r1", "")).name, "r1");
-        assert_eq!(TensorBoardRun::of(&record("r1", "lr=0.1, fast: yes")).name, "r1 (lr=0.1_ fast_ yes)");
+        assert_eq!(
+            TensorBoardRun::of(&record("r1", "lr=0.1, fast: yes")).name,
+            "r1 (lr=0.1_ fast_ yes)"
+        );
     }
 
     #[test]

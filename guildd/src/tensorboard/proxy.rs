@@ -46,7 +46,12 @@ pub fn service(
     })
 }
 
-async fn forward(manager: &Manager, token: &str, client: &HttpClient, request: Request<AxumBody>) -> Response<AxumBody> {
+async fn forward(
+    manager: &Manager,
+    token: &str,
+    client: &HttpClient,
+    request: Request<AxumBody>,
+) -> Response<AxumBody> {
     let (mut parts, body) = request.into_parts();
     let query = parts.uri.query().unwrap_or("");
     let (query_token, rest) = take_token(query);
@@ -59,7 +64,11 @@ async fn forward(manager: &Manager, token: &str, client: &HttpClient, request: R
         );
     }
     let path = parts.uri.path().to_string();
-    let location = if rest.is_empty() { path.clone() } else { format!("{path}?{rest}") };
+    let location = if rest.is_empty() {
+        path.clone()
+    } else {
+        format!("{path}?{rest}")
+    };
     let set_cookie = query_token.is_some().then(|| {
         HeaderValue::from_str(&format!(
             "{COOKIE}={token}; Path={PATH_PREFIX}; HttpOnly; SameSite=Strict"
@@ -194,9 +203,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 fn text(status: StatusCode, body: &str) -> Response<AxumBody> {
     let mut response = Response::new(AxumBody::from(body.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

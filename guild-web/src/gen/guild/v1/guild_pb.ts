@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file guild/v1/guild.proto.
  */
 export const file_guild_v1_guild: GenFile = /*@__PURE__*/
-  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCKfAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAyIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIq8BCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZSJyCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnIjwKCU9wZXJhdGlvbhIMCgRuYW1lGAEgASgJEg8KB2NvbW1hbmQYAiABKAkSEAoIcmVxdWlyZXMYAyADKAkiNgoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEh0KBWZsYWdzGAIgAygLMg4uZ3VpbGQudjEuRmxhZyIjCgRGbGFnEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAki8QEKD1N0YXJ0UnVuUmVxdWVzdBITCgtwcm9qZWN0X2RpchgBIAEoCRINCgVtb2RlbBgCIAEoCRIKCgJvcBgDIAEoCRIPCgdwcm9maWxlGAQgASgJEh0KBWZsYWdzGAUgAygLMg4uZ3VpbGQudjEuRmxhZxISCgpzb3VyY2VfcnVuGAYgASgJEg0KBWxhYmVsGAcgASgJEi8KA2VudhgIIAMoCzIiLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdC5FbnZFbnRyeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrMCCgNSdW4SCgoCaWQYASABKAkSEwoLcHJvamVjdF9kaXIYAiABKAkSFAoMcHJvamVjdF9uYW1lGAMgASgJEg0KBW1vZGVsGAQgASgJEgoKAm9wGAUgASgJEiMKBnN0YXR1cxgGIAEoDjITLmd1aWxkLnYxLlJ1blN0YXR1cxISCgpjcmVhdGVkX21zGAcgASgDEhIKCnN0YXJ0ZWRfbXMYCCABKAMSEgoKc3RvcHBlZF9tcxgJIAEoAxIYCgtleGl0X3N0YXR1cxgKIAEoBUgAiAEBEg8KB3J1bl9kaXIYCyABKAkSDQoFbGFiZWwYDCABKAkSCwoDcGlkGA0gASgNEg4KBnJlYXNvbhgOIAEoCRISCgpzb3VyY2VfcnVuGA8gASgJQg4KDF9leGl0X3N0YXR1cyJFCg9MaXN0UnVuc1JlcXVlc3QSDQoFbGltaXQYASABKA0SDgoGb2Zmc2V0GAIgASgNEhMKC3Byb2plY3RfZGlyGAMgASgJIj4KEExpc3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhINCgV0b3RhbBgCIAEoDSIcCg1HZXRSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIjCgRBdHRyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkiigEKCVJ1bkRldGFpbBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SHQoFZmxhZ3MYAiADKAsyDi5ndWlsZC52MS5GbGFnEh0KBWF0dHJzGAMgAygLMg4uZ3VpbGQudjEuQXR0chIjCgZzZXJpZXMYBCADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkiHQoOU3RvcFJ1blJlcXVlc3QSCwoDcnVuGAEgASgJIh8KEERlbGV0ZVJ1blJlcXVlc3QSCwoDcnVuGAEgASgJIh8KEURlbGV0ZVJ1blJlc3BvbnNlEgoKAmlkGAEgASgJIh8KEFdhdGNoUnVuc1JlcXVlc3QSCwoDcnVuGAEgASgJIiYKCFJ1bkV2ZW50EhoKA3J1bhgBIAEoCzINLmd1aWxkLnYxLlJ1biJCChFSZWFkT3V0cHV0UmVxdWVzdBILCgNydW4YASABKAkSEAoIZnJvbV9zZXEYAiABKAMSDgoGZm9sbG93GAMgASgIIloKCk91dHB1dExpbmUSCwoDc2VxGAEgASgDEg8KB3RpbWVfbXMYAiABKAMSIAoGc3RyZWFtGAMgASgOMhAuZ3VpbGQudjEuU3RyZWFtEgwKBHRleHQYBCABKAkiMgoLT3V0cHV0Q2h1bmsSIwoFbGluZXMYASADKAsyFC5ndWlsZC52MS5PdXRwdXRMaW5lIiAKEUxpc3RTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJ4CglTZXJpZXNLZXkSCwoDa2V5GAEgASgJEgwKBGxhc3QYAiABKAESCwoDbWluGAMgASgBEgsKA21heBgEIAEoARINCgVjb3VudBgFIAEoAxIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDIjcKEkxpc3RTZXJpZXNSZXNwb25zZRIhCgRrZXlzGAEgAygLMhMuZ3VpbGQudjEuU2VyaWVzS2V5IpABChBHZXRTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRrZXlzGAIgAygJEhwKBGF4aXMYAyABKA4yDi5ndWlsZC52MS5BeGlzEhAKA21pbhgEIAEoAUgAiAEBEhAKA21heBgFIAEoAUgBiAEBEg8KB2J1Y2tldHMYBiABKA1CBgoEX21pbkIGCgRfbWF4IjYKBlNhbXBsZRIPCgd0aW1lX21zGAEgASgDEgwKBHN0ZXAYAiABKAMSDQoFdmFsdWUYAyABKAEiiAEKBkJ1Y2tldBIPCgd4X3N0YXJ0GAEgASgBEg0KBXhfZW5kGAIgASgBEgsKA21pbhgDIAEoARILCgNtYXgYBCABKAESDAoEbGFzdBgFIAEoARIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDEg0KBWNvdW50GAggASgEImoKBlNlcmllcxILCgNrZXkYASABKAkSIQoHc2FtcGxlcxgCIAMoCzIQLmd1aWxkLnYxLlNhbXBsZRIhCgdidWNrZXRzGAMgAygLMhAuZ3VpbGQudjEuQnVja2V0Eg0KBWNvdW50GAQgASgEIjUKEUdldFNlcmllc1Jlc3BvbnNlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcyJFChJXYXRjaFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgDIkAKDFNlcmllc1VwZGF0ZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMSDgoGY3Vyc29yGAIgASgDKrkBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUEVORElORxABEhYKElJVTl9TVEFUVVNfUlVOTklORxACEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAMSFAoQUlVOX1NUQVRVU19FUlJPUhAEEhkKFVJVTl9TVEFUVVNfVEVSTUlOQVRFRBAFEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAYqRgoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAIqJAoEQXhpcxINCglBWElTX1NURVAQABINCglBWElTX1RJTUUQATKTAQoNRGFlbW9uU2VydmljZRI/CglHZXRTdGF0dXMSGi5ndWlsZC52MS5HZXRTdGF0dXNSZXF1ZXN0GhYuZ3VpbGQudjEuRGFlbW9uU3RhdHVzEkEKCFNodXRkb3duEhkuZ3VpbGQudjEuU2h1dGRvd25SZXF1ZXN0GhouZ3VpbGQudjEuU2h1dGRvd25SZXNwb25zZTJOCg5Qcm9qZWN0U2VydmljZRI8CgpHZXRQcm9qZWN0EhsuZ3VpbGQudjEuR2V0UHJvamVjdFJlcXVlc3QaES5ndWlsZC52MS5Qcm9qZWN0MvYCCgpSdW5TZXJ2aWNlEjQKCFN0YXJ0UnVuEhkuZ3VpbGQudjEuU3RhcnRSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEkEKCExpc3RSdW5zEhkuZ3VpbGQudjEuTGlzdFJ1bnNSZXF1ZXN0GhouZ3VpbGQudjEuTGlzdFJ1bnNSZXNwb25zZRI2CgZHZXRSdW4SFy5ndWlsZC52MS5HZXRSdW5SZXF1ZXN0GhMuZ3VpbGQudjEuUnVuRGV0YWlsEjIKB1N0b3BSdW4SGC5ndWlsZC52MS5TdG9wUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJECglEZWxldGVSdW4SGi5ndWlsZC52MS5EZWxldGVSdW5SZXF1ZXN0GhsuZ3VpbGQudjEuRGVsZXRlUnVuUmVzcG9uc2USPQoJV2F0Y2hSdW5zEhouZ3VpbGQudjEuV2F0Y2hSdW5zUmVxdWVzdBoSLmd1aWxkLnYxLlJ1bkV2ZW50MAEyUwoNT3V0cHV0U2VydmljZRJCCgpSZWFkT3V0cHV0EhsuZ3VpbGQudjEuUmVhZE91dHB1dFJlcXVlc3QaFS5ndWlsZC52MS5PdXRwdXRDaHVuazABMuUBCg1TZXJpZXNTZXJ2aWNlEkcKCkxpc3RTZXJpZXMSGy5ndWlsZC52MS5MaXN0U2VyaWVzUmVxdWVzdBocLmd1aWxkLnYxLkxpc3RTZXJpZXNSZXNwb25zZRJECglHZXRTZXJpZXMSGi5ndWlsZC52MS5HZXRTZXJpZXNSZXF1ZXN0GhsuZ3VpbGQudjEuR2V0U2VyaWVzUmVzcG9uc2USRQoLV2F0Y2hTZXJpZXMSHC5ndWlsZC52MS5XYXRjaFNlcmllc1JlcXVlc3QaFi5ndWlsZC52MS5TZXJpZXNVcGRhdGUwAWIGcHJvdG8z");
+  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCKfAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAyIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIq8BCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZSJyCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnIjwKCU9wZXJhdGlvbhIMCgRuYW1lGAEgASgJEg8KB2NvbW1hbmQYAiABKAkSEAoIcmVxdWlyZXMYAyADKAkiNgoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEh0KBWZsYWdzGAIgAygLMg4uZ3VpbGQudjEuRmxhZyIjCgRGbGFnEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAki8QEKD1N0YXJ0UnVuUmVxdWVzdBITCgtwcm9qZWN0X2RpchgBIAEoCRINCgVtb2RlbBgCIAEoCRIKCgJvcBgDIAEoCRIPCgdwcm9maWxlGAQgASgJEh0KBWZsYWdzGAUgAygLMg4uZ3VpbGQudjEuRmxhZxISCgpzb3VyY2VfcnVuGAYgASgJEg0KBWxhYmVsGAcgASgJEi8KA2VudhgIIAMoCzIiLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdC5FbnZFbnRyeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsECCgNSdW4SCgoCaWQYASABKAkSEwoLcHJvamVjdF9kaXIYAiABKAkSFAoMcHJvamVjdF9uYW1lGAMgASgJEg0KBW1vZGVsGAQgASgJEgoKAm9wGAUgASgJEiMKBnN0YXR1cxgGIAEoDjITLmd1aWxkLnYxLlJ1blN0YXR1cxISCgpjcmVhdGVkX21zGAcgASgDEhIKCnN0YXJ0ZWRfbXMYCCABKAMSEgoKc3RvcHBlZF9tcxgJIAEoAxIYCgtleGl0X3N0YXR1cxgKIAEoBUgAiAEBEg8KB3J1bl9kaXIYCyABKAkSDQoFbGFiZWwYDCABKAkSCwoDcGlkGA0gASgNEg4KBnJlYXNvbhgOIAEoCRISCgpzb3VyY2VfcnVuGA8gASgJEgwKBHRhZ3MYECADKAlCDgoMX2V4aXRfc3RhdHVzIkUKD0xpc3RSdW5zUmVxdWVzdBINCgVsaW1pdBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SEwoLcHJvamVjdF9kaXIYAyABKAkiPgoQTGlzdFJ1bnNSZXNwb25zZRIbCgRydW5zGAEgAygLMg0uZ3VpbGQudjEuUnVuEg0KBXRvdGFsGAIgASgNIhwKDUdldFJ1blJlcXVlc3QSCwoDcnVuGAEgASgJIiMKBEF0dHISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSKKAQoJUnVuRGV0YWlsEhoKA3J1bhgBIAEoCzINLmd1aWxkLnYxLlJ1bhIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWcSHQoFYXR0cnMYAyADKAsyDi5ndWlsZC52MS5BdHRyEiMKBnNlcmllcxgEIAMoCzITLmd1aWxkLnYxLlNlcmllc0tleSIdCg5TdG9wUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoQRGVsZXRlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoRRGVsZXRlUnVuUmVzcG9uc2USCgoCaWQYASABKAkiHwoQV2F0Y2hSdW5zUmVxdWVzdBILCgNydW4YASABKAkiJgoIUnVuRXZlbnQSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuIkIKEVJlYWRPdXRwdXRSZXF1ZXN0EgsKA3J1bhgBIAEoCRIQCghmcm9tX3NlcRgCIAEoAxIOCgZmb2xsb3cYAyABKAgiWgoKT3V0cHV0TGluZRILCgNzZXEYASABKAMSDwoHdGltZV9tcxgCIAEoAxIgCgZzdHJlYW0YAyABKA4yEC5ndWlsZC52MS5TdHJlYW0SDAoEdGV4dBgEIAEoCSIyCgtPdXRwdXRDaHVuaxIjCgVsaW5lcxgBIAMoCzIULmd1aWxkLnYxLk91dHB1dExpbmUiIAoRTGlzdFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJIngKCVNlcmllc0tleRILCgNrZXkYASABKAkSDAoEbGFzdBgCIAEoARILCgNtaW4YAyABKAESCwoDbWF4GAQgASgBEg0KBWNvdW50GAUgASgDEhEKCWxhc3Rfc3RlcBgGIAEoAxIUCgxsYXN0X3RpbWVfbXMYByABKAMiNwoSTGlzdFNlcmllc1Jlc3BvbnNlEiEKBGtleXMYASADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkikAEKEEdldFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSHAoEYXhpcxgDIAEoDjIOLmd1aWxkLnYxLkF4aXMSEAoDbWluGAQgASgBSACIAQESEAoDbWF4GAUgASgBSAGIAQESDwoHYnVja2V0cxgGIAEoDUIGCgRfbWluQgYKBF9tYXgiNgoGU2FtcGxlEg8KB3RpbWVfbXMYASABKAMSDAoEc3RlcBgCIAEoAxINCgV2YWx1ZRgDIAEoASKIAQoGQnVja2V0Eg8KB3hfc3RhcnQYASABKAESDQoFeF9lbmQYAiABKAESCwoDbWluGAMgASgBEgsKA21heBgEIAEoARIMCgRsYXN0GAUgASgBEhEKCWxhc3Rfc3RlcBgGIAEoAxIUCgxsYXN0X3RpbWVfbXMYByABKAMSDQoFY291bnQYCCABKAQiagoGU2VyaWVzEgsKA2tleRgBIAEoCRIhCgdzYW1wbGVzGAIgAygLMhAuZ3VpbGQudjEuU2FtcGxlEiEKB2J1Y2tldHMYAyADKAsyEC5ndWlsZC52MS5CdWNrZXQSDQoFY291bnQYBCABKAQiNQoRR2V0U2VyaWVzUmVzcG9uc2USIAoGc2VyaWVzGAEgAygLMhAuZ3VpbGQudjEuU2VyaWVzIkUKEldhdGNoU2VyaWVzUmVxdWVzdBILCgNydW4YASABKAkSDAoEa2V5cxgCIAMoCRIUCgxhZnRlcl9jdXJzb3IYAyABKAMiQAoMU2VyaWVzVXBkYXRlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcxIOCgZjdXJzb3IYAiABKAMicAoMUnVuU2VsZWN0aW9uEgwKBHJ1bnMYASADKAkSDQoFbW9kZWwYAiABKAkSDgoGc3RhdHVzGAMgAygJEg0KBWxhYmVsGAQgASgJEg8KB2RlbGV0ZWQYBSABKAgSEwoLcHJvamVjdF9kaXIYBiABKAkiPgoRU2VsZWN0UnVuc1JlcXVlc3QSKQoJc2VsZWN0aW9uGAEgASgLMhYuZ3VpbGQudjEuUnVuU2VsZWN0aW9uIkIKElNlbGVjdFJ1bnNSZXNwb25zZRIbCgRydW5zGAEgAygLMg0uZ3VpbGQudjEuUnVuEg8KB2luZGV4ZXMYAiADKA0iLQoPU2V0TGFiZWxSZXF1ZXN0EgsKA3J1bhgBIAEoCRINCgVsYWJlbBgCIAEoCSI5Cg1UYWdSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCRILCgNhZGQYAiADKAkSDgoGcmVtb3ZlGAMgAygJIiAKEVJlc3RvcmVSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeCg9QdXJnZVJ1blJlcXVlc3QSCwoDcnVuGAEgASgJIh4KEFB1cmdlUnVuUmVzcG9uc2USCgoCaWQYASABKAkiLwoRRXhwb3J0UnVuc1JlcXVlc3QSDAoEcnVucxgBIAMoCRIMCgRkZXN0GAIgASgJIi8KEkV4cG9ydFJ1bnNSZXNwb25zZRILCgNpZHMYASADKAkSDAoEZGVzdBgCIAEoCSJFChFJbXBvcnRSdW5zUmVxdWVzdBILCgNzcmMYASABKAkSDgoGcmVuYW1lGAIgASgIEhMKC3Byb2plY3RfZGlyGAMgASgJIj8KC0ltcG9ydGVkUnVuEgoKAmlkGAEgASgJEhMKC29yaWdpbmFsX2lkGAIgASgJEg8KB3J1bl9kaXIYAyABKAkiOQoSSW1wb3J0UnVuc1Jlc3BvbnNlEiMKBHJ1bnMYASADKAsyFS5ndWlsZC52MS5JbXBvcnRlZFJ1biJMChJDb21wYXJlUnVuc1JlcXVlc3QSKQoJc2VsZWN0aW9uGAEgASgLMhYuZ3VpbGQudjEuUnVuU2VsZWN0aW9uEgsKA3N5cxgCIAEoCCJjCgxDb21wYXJlQ2h1bmsSFgoObmV3X2ZsYWdfbmFtZXMYASADKAkSFwoPbmV3X3NjYWxhcl9rZXlzGAIgAygJEiIKBHJvd3MYAyADKAsyFC5ndWlsZC52MS5Db21wYXJlUm93IrIBCgpDb21wYXJlUm93EhoKA3J1bhgBIAEoCzINLmd1aWxkLnYxLlJ1bhINCgVpbmRleBgCIAEoDRISCgpmbGFnX25hbWVzGAMgAygNEhMKC2ZsYWdfdmFsdWVzGAQgAygJEhMKC3NjYWxhcl9rZXlzGAUgAygNEhMKC3NjYWxhcl9sYXN0GAYgAygBEhIKCnNjYWxhcl9taW4YByADKAESEgoKc2NhbGFyX21heBgIIAMoASLQAQoRU3RhcnRTZXJ2ZVJlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGhvc3QYAiABKAkSEQoEcG9ydBgDIAEoDUgAiAEBEjEKA2VudhgEIAMoCzIkLmd1aWxkLnYxLlN0YXJ0U2VydmVSZXF1ZXN0LkVudkVudHJ5EhIKCnRpbWVvdXRfbXMYBSABKA0SEQoJbWF4X3F1ZXVlGAYgASgNGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFX3BvcnQiHwoQU3RvcFNlcnZlUmVxdWVzdBILCgNydW4YASABKAkiIAoRTGlzdFNlcnZlc1JlcXVlc3QSCwoDcnVuGAEgASgJIjUKEkxpc3RTZXJ2ZXNSZXNwb25zZRIfCgZzZXJ2ZXMYASADKAsyDy5ndWlsZC52MS5TZXJ2ZSKjAgoFU2VydmUSCwoDcnVuGAEgASgJEg0KBW1vZGVsGAIgASgJEg8KB3J1bl9kaXIYAyABKAkSDwoHYWRkcmVzcxgEIAEoCRILCgN1cmwYBSABKAkSIwoFc3RhdGUYBiABKA4yFC5ndWlsZC52MS5TZXJ2ZVN0YXRlEg4KBnJlYXNvbhgHIAEoCRILCgNwaWQYCCABKA0SDAoEYXJndhgJIAMoCRISCgpzdGFydGVkX21zGAogASgDEhAKCHJlcXVlc3RzGAsgASgEEg4KBmVycm9ycxgMIAEoBBIQCghyZXN0YXJ0cxgNIAEoDRIQCghleGlzdGluZxgOIAEoCBISCgp0aW1lb3V0X21zGA8gASgNEhEKCW1heF9xdWV1ZRgQIAEoDSK3AQoXU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QSDAoEcnVucxgBIAMoCRITCgtwcm9qZWN0X2RpchgCIAEoCRI3CgNlbnYYAyADKAsyKi5ndWlsZC52MS5TdGFydFRlbnNvckJvYXJkUmVxdWVzdC5FbnZFbnRyeRIUCgxpZGxlX3NlY29uZHMYBCABKA0aKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIYChZTdG9wVGVuc29yQm9hcmRSZXF1ZXN0IhcKFUdldFRlbnNvckJvYXJkUmVxdWVzdCI7Cg5UZW5zb3JCb2FyZFJ1bhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3J1bl9kaXIYAyABKAki2QEKC1RlbnNvckJvYXJkEg8KB3J1bm5pbmcYASABKAgSCwoDcGlkGAIgASgNEg8KB2FkZHJlc3MYAyABKAkSDAoEcGF0aBgEIAEoCRImCgRydW5zGAUgAygLMhguZ3VpbGQudjEuVGVuc29yQm9hcmRSdW4SEgoKc3RhcnRlZF9tcxgGIAEoAxIUCgxsYXN0X3VzZWRfbXMYByABKAMSFAoMaWRsZV9zZWNvbmRzGAggASgNEg4KBnJldXNlZBgJIAEoCBIVCg1wcm94eV9hZGRyZXNzGAogASgJKrkBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUEVORElORxABEhYKElJVTl9TVEFUVVNfUlVOTklORxACEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAMSFAoQUlVOX1NUQVRVU19FUlJPUhAEEhkKFVJVTl9TVEFUVVNfVEVSTUlOQVRFRBAFEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAYqRgoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAIqJAoEQXhpcxINCglBWElTX1NURVAQABINCglBWElTX1RJTUUQASqpAQoKU2VydmVTdGF0ZRIbChdTRVJWRV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFNFUlZFX1NUQVRFX1NUQVJUSU5HEAESFQoRU0VSVkVfU1RBVEVfUkVBRFkQAhIaChZTRVJWRV9TVEFURV9SRVNUQVJUSU5HEAMSGAoUU0VSVkVfU1RBVEVfTk9fTU9ERUwQBBIXChNTRVJWRV9TVEFURV9TVE9QUEVEEAUykwEKDURhZW1vblNlcnZpY2USPwoJR2V0U3RhdHVzEhouZ3VpbGQudjEuR2V0U3RhdHVzUmVxdWVzdBoWLmd1aWxkLnYxLkRhZW1vblN0YXR1cxJBCghTaHV0ZG93bhIZLmd1aWxkLnYxLlNodXRkb3duUmVxdWVzdBoaLmd1aWxkLnYxLlNodXRkb3duUmVzcG9uc2UyTgoOUHJvamVjdFNlcnZpY2USPAoKR2V0UHJvamVjdBIbLmd1aWxkLnYxLkdldFByb2plY3RSZXF1ZXN0GhEuZ3VpbGQudjEuUHJvamVjdDK2BgoKUnVuU2VydmljZRI0CghTdGFydFJ1bhIZLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghMaXN0UnVucxIZLmd1aWxkLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmd1aWxkLnYxLkxpc3RSdW5zUmVzcG9uc2USNgoGR2V0UnVuEhcuZ3VpbGQudjEuR2V0UnVuUmVxdWVzdBoTLmd1aWxkLnYxLlJ1bkRldGFpbBIyCgdTdG9wUnVuEhguZ3VpbGQudjEuU3RvcFJ1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SRAoJRGVsZXRlUnVuEhouZ3VpbGQudjEuRGVsZXRlUnVuUmVxdWVzdBobLmd1aWxkLnYxLkRlbGV0ZVJ1blJlc3BvbnNlEj0KCVdhdGNoUnVucxIaLmd1aWxkLnYxLldhdGNoUnVuc1JlcXVlc3QaEi5ndWlsZC52MS5SdW5FdmVudDABEkcKClNlbGVjdFJ1bnMSGy5ndWlsZC52MS5TZWxlY3RSdW5zUmVxdWVzdBocLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXNwb25zZRI0CghTZXRMYWJlbBIZLmd1aWxkLnYxLlNldExhYmVsUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhIwCgZUYWdSdW4SFy5ndWlsZC52MS5UYWdSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjgKClJlc3RvcmVSdW4SGy5ndWlsZC52MS5SZXN0b3JlUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghQdXJnZVJ1bhIZLmd1aWxkLnYxLlB1cmdlUnVuUmVxdWVzdBoaLmd1aWxkLnYxLlB1cmdlUnVuUmVzcG9uc2USRwoKRXhwb3J0UnVucxIbLmd1aWxkLnYxLkV4cG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuRXhwb3J0UnVuc1Jlc3BvbnNlEkcKCkltcG9ydFJ1bnMSGy5ndWlsZC52MS5JbXBvcnRSdW5zUmVxdWVzdBocLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXNwb25zZTJTCg1PdXRwdXRTZXJ2aWNlEkIKClJlYWRPdXRwdXQSGy5ndWlsZC52MS5SZWFkT3V0cHV0UmVxdWVzdBoVLmd1aWxkLnYxLk91dHB1dENodW5rMAEy5QEKDVNlcmllc1NlcnZpY2USRwoKTGlzdFNlcmllcxIbLmd1aWxkLnYxLkxpc3RTZXJpZXNSZXF1ZXN0GhwuZ3VpbGQudjEuTGlzdFNlcmllc1Jlc3BvbnNlEkQKCUdldFNlcmllcxIaLmd1aWxkLnYxLkdldFNlcmllc1JlcXVlc3QaGy5ndWlsZC52MS5HZXRTZXJpZXNSZXNwb25zZRJFCgtXYXRjaFNlcmllcxIcLmd1aWxkLnYxLldhdGNoU2VyaWVzUmVxdWVzdBoWLmd1aWxkLnYxLlNlcmllc1VwZGF0ZTABMlcKDkNvbXBhcmVTZXJ2aWNlEkUKC0NvbXBhcmVSdW5zEhwuZ3VpbGQudjEuQ29tcGFyZVJ1bnNSZXF1ZXN0GhYuZ3VpbGQudjEuQ29tcGFyZUNodW5rMAEyzQEKDFNlcnZlU2VydmljZRI6CgpTdGFydFNlcnZlEhsuZ3VpbGQudjEuU3RhcnRTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRI4CglTdG9wU2VydmUSGi5ndWlsZC52MS5TdG9wU2VydmVSZXF1ZXN0Gg8uZ3VpbGQudjEuU2VydmUSRwoKTGlzdFNlcnZlcxIbLmd1aWxkLnYxLkxpc3RTZXJ2ZXNSZXF1ZXN0GhwuZ3VpbGQudjEuTGlzdFNlcnZlc1Jlc3BvbnNlMvgBChJUZW5zb3JCb2FyZFNlcnZpY2USTAoQU3RhcnRUZW5zb3JCb2FyZBIhLmd1aWxkLnYxLlN0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSgoPU3RvcFRlbnNvckJvYXJkEiAuZ3VpbGQudjEuU3RvcFRlbnNvckJvYXJkUmVxdWVzdBoVLmd1aWxkLnYxLlRlbnNvckJvYXJkEkgKDkdldFRlbnNvckJvYXJkEh8uZ3VpbGQudjEuR2V0VGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmRiBnByb3RvMw");
 
 /**
  * @generated from message guild.v1.GetStatusRequest
@@ -426,6 +426,13 @@ export type Run = Message<"guild.v1.Run"> & {
    * @generated from field: string source_run = 15;
    */
   sourceRun: string;
+
+  /**
+   * Sorted. Filled by ListRuns, GetRun, SelectRuns and CompareRuns.
+   *
+   * @generated from field: repeated string tags = 16;
+   */
+  tags: string[];
 };
 
 /**
@@ -1043,6 +1050,835 @@ export const SeriesUpdateSchema: GenMessage<SeriesUpdate> = /*@__PURE__*/
   messageDesc(file_guild_v1_guild, 34);
 
 /**
+ * Which runs a request means. Every selector form combines: the runs named (or every
+ * run when none is named), narrowed by each filter that is set.
+ *
+ * @generated from message guild.v1.RunSelection
+ */
+export type RunSelection = Message<"guild.v1.RunSelection"> & {
+  /**
+   * Run ids, unique id prefixes, indexes (1 = latest, as `guild runs` numbers them) and
+   * inclusive index ranges ("1:5", ":3", "10:"). Empty: every run.
+   *
+   * @generated from field: repeated string runs = 1;
+   */
+  runs: string[];
+
+  /**
+   * Only runs of this model.
+   *
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * Only runs with one of these statuses ("completed", "error", ...).
+   *
+   * @generated from field: repeated string status = 3;
+   */
+  status: string[];
+
+  /**
+   * Only runs whose label or one of whose tags contains this text (case-insensitive).
+   *
+   * @generated from field: string label = 4;
+   */
+  label: string;
+
+  /**
+   * Select among deleted runs (the trash) instead; indexes number the trash.
+   *
+   * @generated from field: bool deleted = 5;
+   */
+  deleted: boolean;
+
+  /**
+   * Only runs of this project folder.
+   *
+   * @generated from field: string project_dir = 6;
+   */
+  projectDir: string;
+};
+
+/**
+ * Describes the message guild.v1.RunSelection.
+ * Use `create(RunSelectionSchema)` to create a new message.
+ */
+export const RunSelectionSchema: GenMessage<RunSelection> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 35);
+
+/**
+ * @generated from message guild.v1.SelectRunsRequest
+ */
+export type SelectRunsRequest = Message<"guild.v1.SelectRunsRequest"> & {
+  /**
+   * @generated from field: guild.v1.RunSelection selection = 1;
+   */
+  selection?: RunSelection | undefined;
+};
+
+/**
+ * Describes the message guild.v1.SelectRunsRequest.
+ * Use `create(SelectRunsRequestSchema)` to create a new message.
+ */
+export const SelectRunsRequestSchema: GenMessage<SelectRunsRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 36);
+
+/**
+ * @generated from message guild.v1.SelectRunsResponse
+ */
+export type SelectRunsResponse = Message<"guild.v1.SelectRunsResponse"> & {
+  /**
+   * @generated from field: repeated guild.v1.Run runs = 1;
+   */
+  runs: Run[];
+
+  /**
+   * Each run's index (1 = latest), as `guild runs` (or `guild runs --deleted`) shows it.
+   *
+   * @generated from field: repeated uint32 indexes = 2;
+   */
+  indexes: number[];
+};
+
+/**
+ * Describes the message guild.v1.SelectRunsResponse.
+ * Use `create(SelectRunsResponseSchema)` to create a new message.
+ */
+export const SelectRunsResponseSchema: GenMessage<SelectRunsResponse> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 37);
+
+/**
+ * @generated from message guild.v1.SetLabelRequest
+ */
+export type SetLabelRequest = Message<"guild.v1.SetLabelRequest"> & {
+  /**
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * @generated from field: string label = 2;
+   */
+  label: string;
+};
+
+/**
+ * Describes the message guild.v1.SetLabelRequest.
+ * Use `create(SetLabelRequestSchema)` to create a new message.
+ */
+export const SetLabelRequestSchema: GenMessage<SetLabelRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 38);
+
+/**
+ * @generated from message guild.v1.TagRunRequest
+ */
+export type TagRunRequest = Message<"guild.v1.TagRunRequest"> & {
+  /**
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * Tags are one word each: no spaces or commas, at most 64 characters.
+   *
+   * @generated from field: repeated string add = 2;
+   */
+  add: string[];
+
+  /**
+   * @generated from field: repeated string remove = 3;
+   */
+  remove: string[];
+};
+
+/**
+ * Describes the message guild.v1.TagRunRequest.
+ * Use `create(TagRunRequestSchema)` to create a new message.
+ */
+export const TagRunRequestSchema: GenMessage<TagRunRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 39);
+
+/**
+ * @generated from message guild.v1.RestoreRunRequest
+ */
+export type RestoreRunRequest = Message<"guild.v1.RestoreRunRequest"> & {
+  /**
+   * A deleted run: id, unique prefix, or index as `guild runs --deleted` numbers them.
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+};
+
+/**
+ * Describes the message guild.v1.RestoreRunRequest.
+ * Use `create(RestoreRunRequestSchema)` to create a new message.
+ */
+export const RestoreRunRequestSchema: GenMessage<RestoreRunRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 40);
+
+/**
+ * @generated from message guild.v1.PurgeRunRequest
+ */
+export type PurgeRunRequest = Message<"guild.v1.PurgeRunRequest"> & {
+  /**
+   * A deleted run, as for RestoreRun.
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+};
+
+/**
+ * Describes the message guild.v1.PurgeRunRequest.
+ * Use `create(PurgeRunRequestSchema)` to create a new message.
+ */
+export const PurgeRunRequestSchema: GenMessage<PurgeRunRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 41);
+
+/**
+ * @generated from message guild.v1.PurgeRunResponse
+ */
+export type PurgeRunResponse = Message<"guild.v1.PurgeRunResponse"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message guild.v1.PurgeRunResponse.
+ * Use `create(PurgeRunResponseSchema)` to create a new message.
+ */
+export const PurgeRunResponseSchema: GenMessage<PurgeRunResponse> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 42);
+
+/**
+ * @generated from message guild.v1.ExportRunsRequest
+ */
+export type ExportRunsRequest = Message<"guild.v1.ExportRunsRequest"> & {
+  /**
+   * Run ids, prefixes or indexes.
+   *
+   * @generated from field: repeated string runs = 1;
+   */
+  runs: string[];
+
+  /**
+   * Absolute path: a folder (created when missing; each run goes to DEST/<id>), or a
+   * file ending in .tar.gz or .tgz (entries <id>/...).
+   *
+   * @generated from field: string dest = 2;
+   */
+  dest: string;
+};
+
+/**
+ * Describes the message guild.v1.ExportRunsRequest.
+ * Use `create(ExportRunsRequestSchema)` to create a new message.
+ */
+export const ExportRunsRequestSchema: GenMessage<ExportRunsRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 43);
+
+/**
+ * @generated from message guild.v1.ExportRunsResponse
+ */
+export type ExportRunsResponse = Message<"guild.v1.ExportRunsResponse"> & {
+  /**
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+
+  /**
+   * @generated from field: string dest = 2;
+   */
+  dest: string;
+};
+
+/**
+ * Describes the message guild.v1.ExportRunsResponse.
+ * Use `create(ExportRunsResponseSchema)` to create a new message.
+ */
+export const ExportRunsResponseSchema: GenMessage<ExportRunsResponse> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 44);
+
+/**
+ * @generated from message guild.v1.ImportRunsRequest
+ */
+export type ImportRunsRequest = Message<"guild.v1.ImportRunsRequest"> & {
+  /**
+   * Absolute path: a run folder (holding guild.d/run.db), a folder of run folders, or
+   * a .tar.gz/.tgz file.
+   *
+   * @generated from field: string src = 1;
+   */
+  src: string;
+
+  /**
+   * A run whose id is already indexed gets a new id (ID-2, ID-3, ...); otherwise the
+   * import is refused before any run is imported.
+   *
+   * @generated from field: bool rename = 2;
+   */
+  rename: boolean;
+
+  /**
+   * The project to import into: runs go to its runroot. Empty, or a folder without a
+   * Guild file: runs go to DATA_DIR/runs and keep their own project.
+   *
+   * @generated from field: string project_dir = 3;
+   */
+  projectDir: string;
+};
+
+/**
+ * Describes the message guild.v1.ImportRunsRequest.
+ * Use `create(ImportRunsRequestSchema)` to create a new message.
+ */
+export const ImportRunsRequestSchema: GenMessage<ImportRunsRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 45);
+
+/**
+ * @generated from message guild.v1.ImportedRun
+ */
+export type ImportedRun = Message<"guild.v1.ImportedRun"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The id in the source, when the run was renamed.
+   *
+   * @generated from field: string original_id = 2;
+   */
+  originalId: string;
+
+  /**
+   * @generated from field: string run_dir = 3;
+   */
+  runDir: string;
+};
+
+/**
+ * Describes the message guild.v1.ImportedRun.
+ * Use `create(ImportedRunSchema)` to create a new message.
+ */
+export const ImportedRunSchema: GenMessage<ImportedRun> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 46);
+
+/**
+ * @generated from message guild.v1.ImportRunsResponse
+ */
+export type ImportRunsResponse = Message<"guild.v1.ImportRunsResponse"> & {
+  /**
+   * @generated from field: repeated guild.v1.ImportedRun runs = 1;
+   */
+  runs: ImportedRun[];
+};
+
+/**
+ * Describes the message guild.v1.ImportRunsResponse.
+ * Use `create(ImportRunsResponseSchema)` to create a new message.
+ */
+export const ImportRunsResponseSchema: GenMessage<ImportRunsResponse> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 47);
+
+/**
+ * @generated from message guild.v1.CompareRunsRequest
+ */
+export type CompareRunsRequest = Message<"guild.v1.CompareRunsRequest"> & {
+  /**
+   * @generated from field: guild.v1.RunSelection selection = 1;
+   */
+  selection?: RunSelection | undefined;
+
+  /**
+   * Include system and process series (sys/*, op/*), left out by default.
+   *
+   * @generated from field: bool sys = 2;
+   */
+  sys: boolean;
+};
+
+/**
+ * Describes the message guild.v1.CompareRunsRequest.
+ * Use `create(CompareRunsRequestSchema)` to create a new message.
+ */
+export const CompareRunsRequestSchema: GenMessage<CompareRunsRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 48);
+
+/**
+ * @generated from message guild.v1.CompareChunk
+ */
+export type CompareChunk = Message<"guild.v1.CompareChunk"> & {
+  /**
+   * Flag names and series keys, appended to those of earlier chunks: rows name flags
+   * and keys by their position in the whole list (from 0). Today the first chunk
+   * carries them all.
+   *
+   * @generated from field: repeated string new_flag_names = 1;
+   */
+  newFlagNames: string[];
+
+  /**
+   * @generated from field: repeated string new_scalar_keys = 2;
+   */
+  newScalarKeys: string[];
+
+  /**
+   * @generated from field: repeated guild.v1.CompareRow rows = 3;
+   */
+  rows: CompareRow[];
+};
+
+/**
+ * Describes the message guild.v1.CompareChunk.
+ * Use `create(CompareChunkSchema)` to create a new message.
+ */
+export const CompareChunkSchema: GenMessage<CompareChunk> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 49);
+
+/**
+ * @generated from message guild.v1.CompareRow
+ */
+export type CompareRow = Message<"guild.v1.CompareRow"> & {
+  /**
+   * @generated from field: guild.v1.Run run = 1;
+   */
+  run?: Run | undefined;
+
+  /**
+   * The run's index (1 = latest).
+   *
+   * @generated from field: uint32 index = 2;
+   */
+  index: number;
+
+  /**
+   * Flags: positions in the flag-name list and their values, pairwise.
+   *
+   * @generated from field: repeated uint32 flag_names = 3;
+   */
+  flagNames: number[];
+
+  /**
+   * @generated from field: repeated string flag_values = 4;
+   */
+  flagValues: string[];
+
+  /**
+   * Series: positions in the key list and each key's last, min and max (NaN carried
+   * as NaN), pairwise.
+   *
+   * @generated from field: repeated uint32 scalar_keys = 5;
+   */
+  scalarKeys: number[];
+
+  /**
+   * @generated from field: repeated double scalar_last = 6;
+   */
+  scalarLast: number[];
+
+  /**
+   * @generated from field: repeated double scalar_min = 7;
+   */
+  scalarMin: number[];
+
+  /**
+   * @generated from field: repeated double scalar_max = 8;
+   */
+  scalarMax: number[];
+};
+
+/**
+ * Describes the message guild.v1.CompareRow.
+ * Use `create(CompareRowSchema)` to create a new message.
+ */
+export const CompareRowSchema: GenMessage<CompareRow> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 50);
+
+/**
+ * @generated from message guild.v1.StartServeRequest
+ */
+export type StartServeRequest = Message<"guild.v1.StartServeRequest"> & {
+  /**
+   * A run id, unique id prefix or index.
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * Default 127.0.0.1.
+   *
+   * @generated from field: string host = 2;
+   */
+  host: string;
+
+  /**
+   * Unset: 6444, or a free port when 6444 is taken. 0: a free port.
+   *
+   * @generated from field: optional uint32 port = 3;
+   */
+  port?: number | undefined;
+
+  /**
+   * The client's environment for the worker (PATH, virtualenv). Empty: the daemon's own.
+   *
+   * @generated from field: map<string, string> env = 4;
+   */
+  env: { [key: string]: string };
+
+  /**
+   * How long a request may wait for its reply (0: 30000).
+   *
+   * @generated from field: uint32 timeout_ms = 5;
+   */
+  timeoutMs: number;
+
+  /**
+   * Most requests waiting or in the worker at once (0: 256); more get 503.
+   *
+   * @generated from field: uint32 max_queue = 6;
+   */
+  maxQueue: number;
+};
+
+/**
+ * Describes the message guild.v1.StartServeRequest.
+ * Use `create(StartServeRequestSchema)` to create a new message.
+ */
+export const StartServeRequestSchema: GenMessage<StartServeRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 51);
+
+/**
+ * @generated from message guild.v1.StopServeRequest
+ */
+export type StopServeRequest = Message<"guild.v1.StopServeRequest"> & {
+  /**
+   * @generated from field: string run = 1;
+   */
+  run: string;
+};
+
+/**
+ * Describes the message guild.v1.StopServeRequest.
+ * Use `create(StopServeRequestSchema)` to create a new message.
+ */
+export const StopServeRequestSchema: GenMessage<StopServeRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 52);
+
+/**
+ * @generated from message guild.v1.ListServesRequest
+ */
+export type ListServesRequest = Message<"guild.v1.ListServesRequest"> & {
+  /**
+   * Empty: every serve.
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+};
+
+/**
+ * Describes the message guild.v1.ListServesRequest.
+ * Use `create(ListServesRequestSchema)` to create a new message.
+ */
+export const ListServesRequestSchema: GenMessage<ListServesRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 53);
+
+/**
+ * @generated from message guild.v1.ListServesResponse
+ */
+export type ListServesResponse = Message<"guild.v1.ListServesResponse"> & {
+  /**
+   * @generated from field: repeated guild.v1.Serve serves = 1;
+   */
+  serves: Serve[];
+};
+
+/**
+ * Describes the message guild.v1.ListServesResponse.
+ * Use `create(ListServesResponseSchema)` to create a new message.
+ */
+export const ListServesResponseSchema: GenMessage<ListServesResponse> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 54);
+
+/**
+ * @generated from message guild.v1.Serve
+ */
+export type Serve = Message<"guild.v1.Serve"> & {
+  /**
+   * The served run's id.
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * @generated from field: string run_dir = 3;
+   */
+  runDir: string;
+
+  /**
+   * The bound address ("127.0.0.1:6444") and its URL ("http://127.0.0.1:6444").
+   *
+   * @generated from field: string address = 4;
+   */
+  address: string;
+
+  /**
+   * @generated from field: string url = 5;
+   */
+  url: string;
+
+  /**
+   * @generated from field: guild.v1.ServeState state = 6;
+   */
+  state: ServeState;
+
+  /**
+   * Why the state is NO_MODEL or RESTARTING (the worker's last words).
+   *
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+
+  /**
+   * The worker's pid (0 when none runs).
+   *
+   * @generated from field: uint32 pid = 8;
+   */
+  pid: number;
+
+  /**
+   * The worker's command line.
+   *
+   * @generated from field: repeated string argv = 9;
+   */
+  argv: string[];
+
+  /**
+   * @generated from field: int64 started_ms = 10;
+   */
+  startedMs: bigint;
+
+  /**
+   * @generated from field: uint64 requests = 11;
+   */
+  requests: bigint;
+
+  /**
+   * @generated from field: uint64 errors = 12;
+   */
+  errors: bigint;
+
+  /**
+   * Times the worker was started again after exiting or hanging.
+   *
+   * @generated from field: uint32 restarts = 13;
+   */
+  restarts: number;
+
+  /**
+   * StartServe: the run was already being served; nothing new was started.
+   *
+   * @generated from field: bool existing = 14;
+   */
+  existing: boolean;
+
+  /**
+   * @generated from field: uint32 timeout_ms = 15;
+   */
+  timeoutMs: number;
+
+  /**
+   * @generated from field: uint32 max_queue = 16;
+   */
+  maxQueue: number;
+};
+
+/**
+ * Describes the message guild.v1.Serve.
+ * Use `create(ServeSchema)` to create a new message.
+ */
+export const ServeSchema: GenMessage<Serve> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 55);
+
+/**
+ * @generated from message guild.v1.StartTensorBoardRequest
+ */
+export type StartTensorBoardRequest = Message<"guild.v1.StartTensorBoardRequest"> & {
+  /**
+   * Run ids, id prefixes or indexes. Empty: every run of project_dir (every run when
+   * project_dir is empty too).
+   *
+   * @generated from field: repeated string runs = 1;
+   */
+  runs: string[];
+
+  /**
+   * @generated from field: string project_dir = 2;
+   */
+  projectDir: string;
+
+  /**
+   * The client's environment (where `tensorboard` is found). Empty: the daemon's own.
+   *
+   * @generated from field: map<string, string> env = 3;
+   */
+  env: { [key: string]: string };
+
+  /**
+   * Stop after this long without a request through /tb/ (0: 600).
+   *
+   * @generated from field: uint32 idle_seconds = 4;
+   */
+  idleSeconds: number;
+};
+
+/**
+ * Describes the message guild.v1.StartTensorBoardRequest.
+ * Use `create(StartTensorBoardRequestSchema)` to create a new message.
+ */
+export const StartTensorBoardRequestSchema: GenMessage<StartTensorBoardRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 56);
+
+/**
+ * @generated from message guild.v1.StopTensorBoardRequest
+ */
+export type StopTensorBoardRequest = Message<"guild.v1.StopTensorBoardRequest"> & {
+};
+
+/**
+ * Describes the message guild.v1.StopTensorBoardRequest.
+ * Use `create(StopTensorBoardRequestSchema)` to create a new message.
+ */
+export const StopTensorBoardRequestSchema: GenMessage<StopTensorBoardRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 57);
+
+/**
+ * @generated from message guild.v1.GetTensorBoardRequest
+ */
+export type GetTensorBoardRequest = Message<"guild.v1.GetTensorBoardRequest"> & {
+};
+
+/**
+ * Describes the message guild.v1.GetTensorBoardRequest.
+ * Use `create(GetTensorBoardRequestSchema)` to create a new message.
+ */
+export const GetTensorBoardRequestSchema: GenMessage<GetTensorBoardRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 58);
+
+/**
+ * @generated from message guild.v1.TensorBoardRun
+ */
+export type TensorBoardRun = Message<"guild.v1.TensorBoardRun"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The name TensorBoard shows: the id, and the label in parentheses when set.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string run_dir = 3;
+   */
+  runDir: string;
+};
+
+/**
+ * Describes the message guild.v1.TensorBoardRun.
+ * Use `create(TensorBoardRunSchema)` to create a new message.
+ */
+export const TensorBoardRunSchema: GenMessage<TensorBoardRun> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 59);
+
+/**
+ * @generated from message guild.v1.TensorBoard
+ */
+export type TensorBoard = Message<"guild.v1.TensorBoard"> & {
+  /**
+   * @generated from field: bool running = 1;
+   */
+  running: boolean;
+
+  /**
+   * @generated from field: uint32 pid = 2;
+   */
+  pid: number;
+
+  /**
+   * TensorBoard's own loopback address ("127.0.0.1:41234"); it serves under path.
+   *
+   * @generated from field: string address = 3;
+   */
+  address: string;
+
+  /**
+   * The path prefix on both ports: "/tb/".
+   *
+   * @generated from field: string path = 4;
+   */
+  path: string;
+
+  /**
+   * @generated from field: repeated guild.v1.TensorBoardRun runs = 5;
+   */
+  runs: TensorBoardRun[];
+
+  /**
+   * @generated from field: int64 started_ms = 6;
+   */
+  startedMs: bigint;
+
+  /**
+   * The last request through /tb/ (or StartTensorBoard).
+   *
+   * @generated from field: int64 last_used_ms = 7;
+   */
+  lastUsedMs: bigint;
+
+  /**
+   * @generated from field: uint32 idle_seconds = 8;
+   */
+  idleSeconds: number;
+
+  /**
+   * StartTensorBoard: the one already running for the same runs was reused.
+   *
+   * @generated from field: bool reused = 9;
+   */
+  reused: boolean;
+
+  /**
+   * The dashboard's TCP address ("127.0.0.1:6333"), empty when it serves no TCP.
+   *
+   * @generated from field: string proxy_address = 10;
+   */
+  proxyAddress: string;
+};
+
+/**
+ * Describes the message guild.v1.TensorBoard.
+ * Use `create(TensorBoardSchema)` to create a new message.
+ */
+export const TensorBoardSchema: GenMessage<TensorBoard> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 60);
+
+/**
  * @generated from enum guild.v1.RunStatus
  */
 export enum RunStatus {
@@ -1136,6 +1972,54 @@ export const AxisSchema: GenEnum<Axis> = /*@__PURE__*/
   enumDesc(file_guild_v1_guild, 2);
 
 /**
+ * @generated from enum guild.v1.ServeState
+ */
+export enum ServeState {
+  /**
+   * @generated from enum value: SERVE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The worker was started and has not answered its readiness probe yet (503).
+   *
+   * @generated from enum value: SERVE_STATE_STARTING = 1;
+   */
+  STARTING = 1,
+
+  /**
+   * @generated from enum value: SERVE_STATE_READY = 2;
+   */
+  READY = 2,
+
+  /**
+   * The worker exited or hung after serving and is being started again (503).
+   *
+   * @generated from enum value: SERVE_STATE_RESTARTING = 3;
+   */
+  RESTARTING = 3,
+
+  /**
+   * Nothing to serve (404): the model has no serve op, or the worker exited before it
+   * answered its readiness probe (its export is missing); reason says which.
+   *
+   * @generated from enum value: SERVE_STATE_NO_MODEL = 4;
+   */
+  NO_MODEL = 4,
+
+  /**
+   * @generated from enum value: SERVE_STATE_STOPPED = 5;
+   */
+  STOPPED = 5,
+}
+
+/**
+ * Describes the enum guild.v1.ServeState.
+ */
+export const ServeStateSchema: GenEnum<ServeState> = /*@__PURE__*/
+  enumDesc(file_guild_v1_guild, 3);
+
+/**
  * @generated from service guild.v1.DaemonService
  */
 export const DaemonService: GenService<{
@@ -1216,6 +2100,9 @@ export const RunService: GenService<{
     output: typeof RunSchema;
   },
   /**
+   * Moves a finished run aside to the trash (RestoreRun brings it back, PurgeRun
+   * removes it for good); a pending or running run is refused.
+   *
    * @generated from rpc guild.v1.RunService.DeleteRun
    */
   deleteRun: {
@@ -1232,6 +2119,77 @@ export const RunService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRunsRequestSchema;
     output: typeof RunEventSchema;
+  },
+  /**
+   * The runs a selection picks (ids, prefixes, indexes, ranges, filters), newest first.
+   *
+   * @generated from rpc guild.v1.RunService.SelectRuns
+   */
+  selectRuns: {
+    methodKind: "unary";
+    input: typeof SelectRunsRequestSchema;
+    output: typeof SelectRunsResponseSchema;
+  },
+  /**
+   * Sets a run's label (an empty label clears it).
+   *
+   * @generated from rpc guild.v1.RunService.SetLabel
+   */
+  setLabel: {
+    methodKind: "unary";
+    input: typeof SetLabelRequestSchema;
+    output: typeof RunSchema;
+  },
+  /**
+   * Adds and removes a run's tags.
+   *
+   * @generated from rpc guild.v1.RunService.TagRun
+   */
+  tagRun: {
+    methodKind: "unary";
+    input: typeof TagRunRequestSchema;
+    output: typeof RunSchema;
+  },
+  /**
+   * Moves a deleted run back from the trash to its folder.
+   *
+   * @generated from rpc guild.v1.RunService.RestoreRun
+   */
+  restoreRun: {
+    methodKind: "unary";
+    input: typeof RestoreRunRequestSchema;
+    output: typeof RunSchema;
+  },
+  /**
+   * Removes a deleted run for good: its folder in the trash and its index rows.
+   *
+   * @generated from rpc guild.v1.RunService.PurgeRun
+   */
+  purgeRun: {
+    methodKind: "unary";
+    input: typeof PurgeRunRequestSchema;
+    output: typeof PurgeRunResponseSchema;
+  },
+  /**
+   * Copies finished runs to a folder (one folder per run) or a .tar.gz file.
+   *
+   * @generated from rpc guild.v1.RunService.ExportRuns
+   */
+  exportRuns: {
+    methodKind: "unary";
+    input: typeof ExportRunsRequestSchema;
+    output: typeof ExportRunsResponseSchema;
+  },
+  /**
+   * Indexes the runs in a folder or .tar.gz file (as ExportRuns writes them, or one
+   * run folder), keeping their ids.
+   *
+   * @generated from rpc guild.v1.RunService.ImportRuns
+   */
+  importRuns: {
+    methodKind: "unary";
+    input: typeof ImportRunsRequestSchema;
+    output: typeof ImportRunsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_guild_v1_guild, 2);
@@ -1289,4 +2247,102 @@ export const SeriesService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_guild_v1_guild, 4);
+
+/**
+ * @generated from service guild.v1.CompareService
+ */
+export const CompareService: GenService<{
+  /**
+   * One row per selected run, newest first: its attributes, tags, flags and the
+   * summary of each series, all from the index. Streamed in chunks of at most 1000 rows.
+   *
+   * @generated from rpc guild.v1.CompareService.CompareRuns
+   */
+  compareRuns: {
+    methodKind: "server_streaming";
+    input: typeof CompareRunsRequestSchema;
+    output: typeof CompareChunkSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_guild_v1_guild, 5);
+
+/**
+ * Serving trained runs over HTTP. guildd starts the model's `serve` op as a long-lived
+ * worker (one JSON request per stdin line, one JSON reply per stdout line) and answers
+ * `POST /run` and `GET /stats` on the serve's own port. Serves belong to the daemon and
+ * stop with it.
+ *
+ * @generated from service guild.v1.ServeService
+ */
+export const ServeService: GenService<{
+  /**
+   * Starts serving a run, or returns the serve already running for it (existing set).
+   * Returns at once: the worker may still be starting (SERVE_STATE_STARTING).
+   *
+   * @generated from rpc guild.v1.ServeService.StartServe
+   */
+  startServe: {
+    methodKind: "unary";
+    input: typeof StartServeRequestSchema;
+    output: typeof ServeSchema;
+  },
+  /**
+   * Stops a run's serve: its worker and its HTTP port.
+   *
+   * @generated from rpc guild.v1.ServeService.StopServe
+   */
+  stopServe: {
+    methodKind: "unary";
+    input: typeof StopServeRequestSchema;
+    output: typeof ServeSchema;
+  },
+  /**
+   * Every serve of this daemon, oldest first (or the named run's only).
+   *
+   * @generated from rpc guild.v1.ServeService.ListServes
+   */
+  listServes: {
+    methodKind: "unary";
+    input: typeof ListServesRequestSchema;
+    output: typeof ListServesResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_guild_v1_guild, 6);
+
+/**
+ * TensorBoard behind the dashboard's port: `/tb/` on the TCP address proxies one
+ * TensorBoard process started for a selection of runs (token required).
+ *
+ * @generated from service guild.v1.TensorBoardService
+ */
+export const TensorBoardService: GenService<{
+  /**
+   * Starts TensorBoard for these runs, or reuses the one running for the same runs
+   * (reused set); returns once it answers.
+   *
+   * @generated from rpc guild.v1.TensorBoardService.StartTensorBoard
+   */
+  startTensorBoard: {
+    methodKind: "unary";
+    input: typeof StartTensorBoardRequestSchema;
+    output: typeof TensorBoardSchema;
+  },
+  /**
+   * @generated from rpc guild.v1.TensorBoardService.StopTensorBoard
+   */
+  stopTensorBoard: {
+    methodKind: "unary";
+    input: typeof StopTensorBoardRequestSchema;
+    output: typeof TensorBoardSchema;
+  },
+  /**
+   * @generated from rpc guild.v1.TensorBoardService.GetTensorBoard
+   */
+  getTensorBoard: {
+    methodKind: "unary";
+    input: typeof GetTensorBoardRequestSchema;
+    output: typeof TensorBoardSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_guild_v1_guild, 7);
 
