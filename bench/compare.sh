@@ -20,3 +20,7 @@ hyperfine -N --warmup 3 --runs 20 \
   -n "guild compare --json ($count runs)" "$bin/guild compare --json" \
   -n "guild compare table, filtered ($count runs)" "$bin/guild compare --filter 'flag0 < 0.05 and tf/train/metric0 > 0.5'" \
   -n "guild compare --csv 1:20" "$bin/guild compare --csv 1:20"
+# Right after the index changed (a label here), the daemon reads index.db again instead of
+# answering from its last compare.
+hyperfine -N --warmup 3 --runs 20 --prepare "$bin/guild label 1 bench" \
+  -n "guild compare --csv ($count runs, index just changed)" "$bin/guild compare --csv"

@@ -10,13 +10,14 @@ import guild_api
 def rows(api, runs, sys_stats=False):
     """Yields (run, {flag: value}, {key: last}) for each selected run, newest first."""
     request = api.pb.CompareRunsRequest(selection=api.pb.RunSelection(runs=runs), sys=sys_stats)
-    flag_names, keys = [], []
+    flag_names, flag_values, keys = [], [], []
     for chunk in api.compare.CompareRuns(request):
-        # Names arrive once; rows refer to them by position.
+        # Names and values arrive once; rows refer to them by position.
         flag_names.extend(chunk.new_flag_names)
+        flag_values.extend(chunk.new_flag_values)
         keys.extend(chunk.new_scalar_keys)
         for row in chunk.rows:
-            flags = {flag_names[i]: v for i, v in zip(row.flag_names, row.flag_values)}
+            flags = {flag_names[n]: flag_values[v] for n, v in zip(row.flag_names, row.flag_values)}
             scalars = {keys[i]: v for i, v in zip(row.scalar_keys, row.scalar_last)}
             yield row.run, flags, scalars
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use guild_proto::locations::Locations;
 use guild_proto::v1::{
     DaemonStatus, GetStatusRequest, daemon_service_client::DaemonServiceClient,
@@ -50,10 +50,14 @@ pub async fn try_connect(target: &Target) -> anyhow::Result<Option<Client>> {
     let Ok(channel) = guild_proto::connect::connect_unix(socket).await else {
         return Ok(None);
     };
-    let status = DaemonServiceClient::new(channel.clone())
-        .get_status(GetStatusRequest {})
-        .await
-        .map_err(|s| anyhow!("guildd at {} did not answer: {}", socket.display(), s.message()))?
+    let status = match DaemonServiceClient::new(channel.clone()).get_status(GetStatusRequest {}).await {
+        Ok(status) => status,
+        // The connection is made on first use: a stale socket that nobody serves (a
+        // daemon killed with -9) only shows here, and means no daemon runs.
+        // So does a daemon that is still coming up while the CLI waits for it.
+        Err(status) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => return Ok(None),
+        Err(status) => bail!("guildd at {} did not answer: {}", socket.display(), status.message()),
+    }
         .into_inner();
     if status.protocol != guild_proto::PROTOCOL {
         bail!(

@@ -103,8 +103,8 @@ struct Row {
     started: String,
     /// Comma-separated.
     tags: String,
-    /// Sorted by name position.
-    flags: Vec<(u32, String)>,
+    /// (name position, value position), sorted by name position.
+    flags: Vec<(u32, u32)>,
     /// (key position, last, min, max), sorted by key position.
     scalars: Vec<(u32, f64, f64, f64)>,
 }
@@ -112,6 +112,7 @@ struct Row {
 /// Every selected run as the daemon sent it.
 struct Data {
     flag_names: Vec<String>,
+    flag_values: Vec<String>,
     scalar_keys: Vec<String>,
     rows: Vec<Row>,
 }
@@ -142,7 +143,7 @@ impl Data {
                 Attr::Tags => Value::Text(&row.tags),
             },
             Source::Flag(name) => match row.flags.binary_search_by_key(&name, |f| f.0) {
-                Ok(i) => Value::Text(&row.flags[i].1),
+                Ok(i) => Value::Text(&self.flag_values[row.flags[i].1 as usize]),
                 Err(_) => Value::Missing,
             },
             Source::Last(k) => scalar(k).map_or(Value::Missing, |s| Value::Number(s.1)),
@@ -279,19 +280,36 @@ fn run_duration(run: &pb::Run) -> String {
     time::duration(run_end(run) - run.started_ms)
 }
 
-/// A number that reads back as the same f64: shortest form, exponent only when long.
+/// A number that reads back as the same f64: the shortest form (`0.1`, `3`, `1e-7`,
+/// `2.5e20`), `nan`, `inf`, `-inf`.
 pub fn format_exact(v: f64) -> String {
+    let mut out = String::new();
+    write_exact(&mut out, v);
+    out
+}
+
+/// Appends [`format_exact`]. zmij (already in the tree through serde_json) formats about
+/// three times faster than `{}`, which matters at 100,000 cells.
+fn write_exact(out: &mut String, v: f64) {
     if v.is_nan() {
-        return "nan".into();
+        out.push_str("nan");
+        return;
     }
     if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
+        return;
     }
-    let a = v.abs();
-    if a != 0.0 && !(1e-5..1e16).contains(&a) {
-        format!("{v:e}")
-    } else {
-        format!("{v}")
+    let mut buffer = zmij::Buffer::new();
+    let text = buffer.format_finite(v);
+    // zmij writes `3.0` and `1e+20`; keep them short: `3`, `1e20`.
+    let (mantissa, exponent) = match text.find('e') {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        None => (text, None),
+    };
+    out.push_str(mantissa.strip_suffix(".0").unwrap_or(mantissa));
+    if let Some(exponent) = exponent {
+        out.push('e');
+        out.push_str(exponent.strip_prefix('+').unwrap_or(exponent));
     }
 }
 
@@ -334,14 +352,16 @@ async fn fetch(client: &Client, args: &CompareArgs) -> anyhow::Result<Data> {
     )?;
     let mut data = Data {
         flag_names: Vec::new(),
+        flag_values: Vec::new(),
         scalar_keys: Vec::new(),
         rows: Vec::new(),
     };
     while let Some(chunk) = stream.message().await.map_err(|s| anyhow!("{}", s.message()))? {
         data.flag_names.extend(chunk.new_flag_names);
         data.scalar_keys.extend(chunk.new_scalar_keys);
+        data.flag_values.extend(chunk.new_flag_values);
         for row in chunk.rows {
-            let mut flags: Vec<(u32, String)> = row.flag_names.into_iter().zip(row.flag_values).collect();
+            let mut flags: Vec<(u32, u32)> = row.flag_names.into_iter().zip(row.flag_values).collect();
             flags.sort_unstable_by_key(|f| f.0);
             let mut scalars: Vec<(u32, f64, f64, f64)> = row
                 .scalar_keys
@@ -538,18 +558,6 @@ fn csv_field(out: &mut String, text: &str) {
         out.push('"');
     } else {
         out.push_str(text);
-    }
-}
-
-/// Appends [`format_exact`] without an intermediate string.
-fn write_exact(out: &mut String, v: f64) {
-    let a = v.abs();
-    if !v.is_finite() {
-        out.push_str(&format_exact(v));
-    } else if a != 0.0 && !(1e-5..1e16).contains(&a) {
-        let _ = write!(out, "{v:e}");
-    } else {
-        let _ = write!(out, "{v}");
     }
 }
 

@@ -122,12 +122,20 @@ try {
     await page.goto(url(`#/compare?runs=${ids.join(",")}&key=loss`));
     await page.waitForFunction(() => document.querySelector("#overlay-chart")?.dataset.state === "ready", null, { timeout: 120_000 });
     const drawn = await page.evaluate(() => ({
-      sinceNavigation: performance.now(),
+      sinceNavigation: Number(document.querySelector("#overlay-chart").dataset.drawnAt),
       chartLoadToDraw: Number(document.querySelector("#overlay-chart").dataset.drawnMs),
       net: Number(document.querySelector("#overlay-chart").dataset.netMs),
       points: Number(document.querySelector("#overlay-chart").dataset.points),
       samples: Number(document.querySelector("#overlay-chart").dataset.samples),
     }));
+    if (process.env.BENCH_VERBOSE) {
+      console.log(
+        "  resources: " +
+          (await page.evaluate(() =>
+            performance.getEntriesByType("resource").map((e) => `${e.name.split("/").pop().split("?")[0]} ${Math.round(e.startTime)}-${Math.round(e.responseEnd)}`).join(", "),
+          )),
+      );
+    }
     const zooms = [];
     for (const [a, b] of [[20000, 40000], [25000, 26000], [60000, 99000], [1000, 1500]]) {
       zooms.push(

@@ -63,15 +63,17 @@ export interface CompareEntry {
  * with its flags and series summaries, from the index, in one streamed answer. */
 export async function compareRuns(runs: string[], opts: { sys?: boolean; signal?: AbortSignal } = {}): Promise<CompareEntry[]> {
   const flagNames: string[] = [];
+  const flagValues: string[] = [];
   const keys: string[] = [];
   const out: CompareEntry[] = [];
   for await (const chunk of compare.compareRuns({ selection: { runs }, sys: opts.sys ?? false }, { signal: opts.signal })) {
     flagNames.push(...chunk.newFlagNames);
+    flagValues.push(...chunk.newFlagValues);
     keys.push(...chunk.newScalarKeys);
     for (const row of chunk.rows) {
       if (!row.run) continue;
       const flags = new Map<string, string>();
-      row.flagNames.forEach((n, i) => flags.set(flagNames[n], row.flagValues[i]));
+      row.flagNames.forEach((n, i) => flags.set(flagNames[n], flagValues[row.flagValues[i]]));
       const scalars = new Map<string, { last: number; min: number; max: number }>();
       row.scalarKeys.forEach((k, i) =>
         scalars.set(keys[k], { last: row.scalarLast[i], min: row.scalarMin[i], max: row.scalarMax[i] }),
@@ -183,6 +185,15 @@ class Connection {
 
 export const conn = new Connection();
 
+/** Resolves on a new macrotask, so rendering and input can run in between. */
+export function yieldToBrowser(): Promise<void> {
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => resolve();
+    ch.port2.postMessage(null);
+  });
+}
+
 /** 250 ms, doubling up to 5 s, with some jitter. */
 export function backoff(attempt: number): number {
   const base = Math.min(5000, 250 * 2 ** Math.max(0, attempt - 1));
@@ -237,9 +248,16 @@ export async function keepStreaming<T>(opts: {
     if (signal.aborted) return;
     let failed = false;
     try {
+      let slice = performance.now();
       for await (const msg of opts.open(signal)) {
         attempt = 0;
         opts.onMessage(msg);
+        // Messages that arrived together are decoded one after another without a break;
+        // let the page paint and take input every 25 ms of that.
+        if (performance.now() - slice > 25) {
+          await yieldToBrowser();
+          slice = performance.now();
+        }
       }
     } catch (err) {
       if (signal.aborted) return;

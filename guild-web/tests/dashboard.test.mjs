@@ -34,6 +34,7 @@ describe("dashboard", { skip: skip ?? false }, () => {
     base = tempBase("dashboard");
     daemon = new Daemon(base);
     await daemon.start();
+    await daemon.checkServesDashboard();
     mnist = mnistProject(base);
     live = liveProject(base);
     await daemon.guild(["-C", mnist, "prepare"]);
@@ -135,11 +136,21 @@ describe("dashboard", { skip: skip ?? false }, () => {
     await page.waitForSelector('time-chart[data-group="op:cpu"], time-chart[data-group="sys:cpu"]', WAIT);
     // The flags of the run.
     assert.match(await page.textContent("#run-flags"), /seconds/);
-    // The axis switch redraws from the same data.
-    await page.selectOption("#axis", "relative");
-    await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === "ready", loss, WAIT);
-    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.samples ?? 0) > 0, loss, WAIT);
-    await page.selectOption("#axis", "step");
+    // Each axis redraws from the same data, and no chart fails (one-sample system
+    // series included).
+    for (const axis of ["relative", "wall", "step"]) {
+      await page.selectOption("#axis", axis);
+      await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === "ready", loss, WAIT);
+      await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.samples ?? 0) > 0, loss, WAIT);
+      assert.equal(await page.locator('time-chart[data-state="error"]').count(), 0, `a chart failed on the ${axis} axis`);
+    }
+    // Smoothing and log scale redraw too.
+    await page.fill("#smoothing", "0.9");
+    await page.check("#log-scale");
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.points ?? 0) > 0, loss, WAIT);
+    await page.uncheck("#log-scale");
+    await page.fill("#smoothing", "0");
+    assert.deepEqual(pageLog.filter((l) => l.startsWith("pageerror")), []);
     await page.locator("time-chart").first().scrollIntoViewIfNeeded();
     await screenshot(page, "run-live");
   });
@@ -175,6 +186,16 @@ describe("dashboard", { skip: skip ?? false }, () => {
     assert.match(await page.textContent("#run-attrs"), /guild_version/);
     assert.notEqual((await page.textContent("#run-loss")).trim(), "—");
     await screenshot(page, "run-finished");
+    // Hovering a chart shows the values under the cursor.
+    const chart = 'time-chart[data-group="s:loss"]';
+    await page.locator(chart).scrollIntoViewIfNeeded();
+    await page.hover(`${chart} .u-over`, { position: { x: 150, y: 60 } });
+    await page.waitForFunction(
+      (sel) => /\d/.test(document.querySelector(sel)?.querySelector(".u-legend .u-series:nth-child(2) .u-value")?.textContent ?? ""),
+      chart,
+      WAIT,
+    );
+    await screenshot(page, "run-hover");
     // A run with no series says so.
     await page.goto(url(`#/runs/${prepareId}`));
     await page.waitForSelector("#run-status", WAIT);

@@ -112,6 +112,17 @@ export class Daemon {
     return this;
   }
 
+  /** Fails clearly when this guildd serves no dashboard (built before dist/ existed). */
+  async checkServesDashboard() {
+    const res = await fetch(`${this.origin}/`);
+    const text = await res.text();
+    if (!res.ok || !text.includes("<guild-app>")) {
+      throw new Error(
+        `${this.origin}/ answered ${res.status} without the dashboard: run npm run build in guild-web, then cargo build --workspace\n${text.slice(0, 200)}`,
+      );
+    }
+  }
+
   /** SIGTERM, and resolves when the process is gone. */
   async stop(signal = "SIGTERM") {
     const proc = this.proc;

@@ -58,6 +58,8 @@ fn label_and_tags_show_where_runs_are_listed() {
     assert_eq!(json[1]["label"], "best so far");
     assert_eq!(json[1]["tags"], serde_json::json!(["good", "keep", "x"]));
     assert_eq!(json[0]["tags"], serde_json::json!(["x"]));
+    // WatchRuns (what the dashboard lists) carries them too.
+    assert_eq!(env.wait_run(&a, &[RunStatus::Completed]).tags, ["good", "keep", "x"]);
     let info = env.guild(&["runs", "info", &a]).ok();
     assert!(
         info.stdout.contains("label: best so far\ntags: good,keep,x\n"),

@@ -148,6 +148,10 @@ fn tensorboard_through_the_dashboard_port() {
     let same = http(&direct, "GET", &path, &[], b"");
     assert_eq!(same.json(), scalars.json());
 
+    // TensorBoard's own redirects point back through the proxy.
+    let bare = get(&address, &token, "/tb");
+    assert_eq!((bare.status, bare.header("location")), (301, Some("/tb/")), "{bare:?}");
+
     // The token: refused without it; `?token=` once sets a cookie and drops it from the URL.
     let refused = http(&address, "GET", "/tb/data/runs", &[], b"");
     assert_eq!(refused.status, 401, "{refused:?}");

@@ -255,7 +255,7 @@ export class ComparePage extends LitElement {
     const sig = key + "|" + rows.map((e) => e.id).join(",");
     if (sig === this.overlayFor) return this.overlayLines;
     this.overlayFor = sig;
-    this.overlayLines = rows
+    const lines = rows
       .filter((e) => e.sums.has(key))
       .slice(0, 50)
       .map((e) => {
@@ -271,6 +271,10 @@ export class ComparePage extends LitElement {
           lastTimeMs: s.lastTimeMs,
         };
       });
+    // Same runs as drawn from the address: keep their order, so the chart keeps its data.
+    const early = this.overlayLines;
+    const same = early.length === lines.length && early.every((l) => l.key === key && lines.some((x) => x.id === l.id));
+    this.overlayLines = same ? early.map((l) => ({ ...lines.find((x) => x.id === l.id)! })) : lines;
     return this.overlayLines;
   }
 
@@ -321,11 +325,53 @@ export class ComparePage extends LitElement {
     if (this.ids.length === 0) {
       return html`<div class="empty" id="compare-empty">No runs to compare. Tick runs on the <a href="#/runs">Runs</a> page, then press “Compare”.</div>`;
     }
-    if (!this.dataset.loaded) return html`<div class="empty">Loading ${this.ids.length} runs…</div>`;
-    const cols = this.columns();
-    const rows = this.visible(cols);
-    const keys = this.allKeys();
-    const pc = this.parallel(rows);
+    const loaded = !!this.dataset.loaded;
+    const cols = loaded ? this.columns() : [];
+    const rows = loaded ? this.visible(cols) : [];
+    const keys = loaded ? this.allKeys() : [this.overlayKey].filter(Boolean);
+    // The overlay is in the same place whether the table has loaded or not: a key named
+    // in the address starts drawing at once, while CompareRuns is still answering.
+    return html`
+      ${loaded ? this.tablePart(cols, rows) : html`<div class="empty">Loading ${this.ids.length} runs…</div>`}
+      <h2>Overlay</h2>
+      <div class="toolbar chart-tools">
+        <label>key <select id="overlay-key" @change=${(e: Event) => (this.overlayKey = (e.target as HTMLSelectElement).value)}>
+          ${keys.map((k) => html`<option value=${k} ?selected=${k === this.overlayKey}>${k}</option>`)}
+        </select></label>
+        <label>x axis <select @change=${(e: Event) => (this.axis = (e.target as HTMLSelectElement).value as AxisMode)}>
+          <option value="step">step</option><option value="wall">wall time</option><option value="relative">relative time</option>
+        </select></label>
+        <label>smoothing <input type="range" min="0" max="0.99" step="0.01" .value=${String(this.smoothing)}
+          @input=${(e: Event) => (this.smoothing = Number((e.target as HTMLInputElement).value))}></label>
+        <label><input type="checkbox" .checked=${this.log} @change=${(e: Event) => (this.log = (e.target as HTMLInputElement).checked)}> log scale</label>
+      </div>
+      ${this.overlayKey
+        ? html`<time-chart id="overlay-chart" class="chart wide" .lines=${loaded ? this.overlay(rows) : this.earlyOverlay()} .axis=${this.axis}
+            .smoothing=${this.smoothing} .log=${this.log} .heading=${this.overlayKey} .height=${320}></time-chart>`
+        : html`<div class="empty">${loaded ? "These runs have no series." : ""}</div>`}
+      ${loaded ? this.parallelPart(rows, keys) : nothing}
+    `;
+  }
+
+  /** Overlay lines before CompareRuns answers: every run in the address. */
+  private earlyOverlay(): LineSpec[] {
+    const sig = `early|${this.overlayKey}|${this.ids.join(",")}`;
+    if (sig === this.overlayFor) return this.overlayLines;
+    this.overlayFor = sig;
+    this.overlayLines = this.ids.slice(0, 50).map((id) => ({
+      id,
+      label: id,
+      run: id,
+      key: this.overlayKey,
+      runStart: NaN,
+      count: NaN,
+      lastStep: NaN,
+      lastTimeMs: NaN,
+    }));
+    return this.overlayLines;
+  }
+
+  private tablePart(cols: Col[], rows: Entry[]) {
     return html`
       <div class="toolbar">
         <input id="compare-filter" type="search" placeholder="Filter (any cell, or name=value)" .value=${this.filter}
@@ -350,23 +396,12 @@ export class ComparePage extends LitElement {
             )}</tr>`,
           )}</tbody>
         </table>
-      </div>
-      <h2>Overlay</h2>
-      <div class="toolbar chart-tools">
-        <label>key <select id="overlay-key" @change=${(e: Event) => (this.overlayKey = (e.target as HTMLSelectElement).value)}>
-          ${keys.map((k) => html`<option value=${k} ?selected=${k === this.overlayKey}>${k}</option>`)}
-        </select></label>
-        <label>x axis <select @change=${(e: Event) => (this.axis = (e.target as HTMLSelectElement).value as AxisMode)}>
-          <option value="step">step</option><option value="wall">wall time</option><option value="relative">relative time</option>
-        </select></label>
-        <label>smoothing <input type="range" min="0" max="0.99" step="0.01" .value=${String(this.smoothing)}
-          @input=${(e: Event) => (this.smoothing = Number((e.target as HTMLInputElement).value))}></label>
-        <label><input type="checkbox" .checked=${this.log} @change=${(e: Event) => (this.log = (e.target as HTMLInputElement).checked)}> log scale</label>
-      </div>
-      ${this.overlayKey
-        ? html`<time-chart id="overlay-chart" class="chart wide" .lines=${this.overlay(rows)} .axis=${this.axis}
-            .smoothing=${this.smoothing} .log=${this.log} .heading=${this.overlayKey} .height=${320}></time-chart>`
-        : html`<div class="empty">These runs have no series.</div>`}
+      </div>`;
+  }
+
+  private parallelPart(rows: Entry[], keys: string[]) {
+    const pc = this.parallel(rows);
+    return html`
       <h2>Parallel coordinates</h2>
       <div class="toolbar">
         <label>metric <select id="pc-metric" @change=${(e: Event) => (this.metric = (e.target as HTMLSelectElement).value)}>
@@ -376,8 +411,7 @@ export class ComparePage extends LitElement {
         </select></label>
         <span class="muted">flags that differ between the shown runs, coloured by the metric</span>
       </div>
-      <parallel-coords id="parallel" .axes=${pc.axes} .lines=${pc.lines}></parallel-coords>
-    `;
+      <parallel-coords id="parallel" .axes=${pc.axes} .lines=${pc.lines}></parallel-coords>`;
   }
 }
 

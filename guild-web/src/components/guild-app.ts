@@ -4,7 +4,6 @@
 import { LitElement, html, nothing } from "lit";
 import { keyed } from "lit/directives/keyed.js";
 import { conn } from "../api";
-import { store } from "../store";
 import { parseRoute, type Route } from "../router";
 import "./runs-page";
 import "./run-page";
@@ -32,8 +31,9 @@ export class GuildApp extends LitElement {
       this.connState = conn.state;
       this.requestUpdate();
     });
+    // The runs list (WatchRuns) starts with the pages that show runs, not the compare
+    // page, which reads what it needs with CompareRuns.
     void conn.start();
-    if (conn.state !== "unauthenticated") store.start();
   }
 
   private banner() {

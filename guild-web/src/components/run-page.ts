@@ -55,6 +55,7 @@ export class RunPage extends LitElement {
 
   override connectedCallback() {
     super.connectedCallback();
+    if (conn.state !== "unauthenticated") store.start();
     this.abort = new AbortController();
     void this.load(this.abort.signal);
     this.unsub = store.on(() => {

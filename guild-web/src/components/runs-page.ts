@@ -56,6 +56,7 @@ export class RunsPage extends LitElement {
 
   override connectedCallback() {
     super.connectedCallback();
+    if (conn.state !== "unauthenticated") store.start();
     this.unsubs.push(store.on(() => this.requestUpdate()));
     this.unsubs.push(summaries.on(() => this.requestUpdate()));
     this.unsubs.push(selection.on(() => this.requestUpdate()));

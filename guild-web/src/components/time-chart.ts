@@ -96,7 +96,6 @@ export class TimeChart extends LitElement {
   private drawnOnce = false;
   private redrawTimer = 0;
   private lastRedraw = 0;
-  private settingData = false;
   private visible = false;
   private io: IntersectionObserver | null = null;
 
@@ -241,15 +240,18 @@ export class TimeChart extends LitElement {
   private async fetchLines(token: number, range: [number, number] | null) {
     const t0 = performance.now();
     let partialQueued = false;
+    let finished = false;
+    let lastPartial = performance.now();
     const partial = () => {
-      // Draw what has arrived so far, once a frame: the first lines show while the
-      // others are still being read.
+      // Draw what has arrived so far, at most every 150 ms: the first lines show while
+      // the others are still being read, without slowing the reading down.
       if (partialQueued) return;
       partialQueued = true;
-      requestAnimationFrame(() => {
+      setTimeout(() => requestAnimationFrame(() => {
         partialQueued = false;
-        if (token === this.loadToken) this.redraw(range === null && !this.zoom, false);
-      });
+        lastPartial = performance.now();
+        if (token === this.loadToken && !finished) this.redraw(range === null && !this.zoom, false);
+      }), Math.max(0, 150 - (performance.now() - lastPartial)));
     };
     const byRun = new Map<string, LineSpec[]>();
     for (const l of this.lines) {
@@ -335,6 +337,7 @@ export class TimeChart extends LitElement {
         partial();
       }),
     );
+    finished = true;
     // Time spent waiting for the daemon, for the benchmark.
     this.dataset.netMs = String(Math.round(performance.now() - t0));
   }
@@ -408,16 +411,24 @@ export class TimeChart extends LitElement {
     this.dataset.samples = String(samples);
     const shape = JSON.stringify([lines.map((l) => l.id), bands, this.axis, this.log, this.unit, this.smoothing > 0]);
     const data = al.data as uPlot.AlignedData;
-    if (shape !== this.plotShape || !this.plot) {
-      this.plot?.destroy();
-      this.plotShape = shape;
-      this.plot = new uPlot(this.options(lines, bands), data, this.querySelector(".plot") as HTMLElement);
-      if (this.zoom) this.plot.setScale("x", { min: this.zoom[0], max: this.zoom[1] });
-    } else {
-      this.settingData = true;
-      this.plot.setData(data, resetScale || !this.zoom);
-      if (this.zoom && !resetScale) this.plot.setScale("x", { min: this.zoom[0], max: this.zoom[1] });
-      this.settingData = false;
+    try {
+      if (shape !== this.plotShape || !this.plot) {
+        this.plot?.destroy();
+        this.plot = null;
+        this.plotShape = shape;
+        this.plot = new uPlot(this.options(lines, bands), data, this.querySelector(".plot") as HTMLElement);
+        if (this.zoom) this.plot.setScale("x", { min: this.zoom[0], max: this.zoom[1] });
+      } else {
+        this.plot.setData(data, resetScale || !this.zoom);
+        if (this.zoom && !resetScale) this.plot.setScale("x", { min: this.zoom[0], max: this.zoom[1] });
+      }
+    } catch (err) {
+      // One chart that cannot draw must not take the page with it.
+      console.error("chart", this.heading, err);
+      this.plotShape = "";
+      this.error = `cannot draw: ${err instanceof Error ? err.message : String(err)}`;
+      this.setState("error");
+      return;
     }
     if (!final) return;
     const empty = al.points === 0 && samples === 0;
@@ -425,6 +436,7 @@ export class TimeChart extends LitElement {
     if (!this.drawnOnce) {
       this.drawnOnce = true;
       this.dataset.drawnMs = String(Math.round(performance.now() - this.loadStart));
+      this.dataset.drawnAt = String(Math.round(performance.now()));
     }
   }
 
@@ -481,7 +493,17 @@ export class TimeChart extends LitElement {
         },
       },
       scales: {
-        x: { time: this.axis === "wall" },
+        // One sample (or all at one x): a little room either side, in the axis' own units
+        // (uPlot would pad a time scale by a day in milliseconds: 1000 days in seconds).
+        x: {
+          time: this.axis === "wall",
+          range: (u, min, max) => {
+            const xs = u.data[0];
+            if (xs.length === 1 && xs[0] !== null) return [xs[0] - 1, xs[0] + 1];
+            if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+            return min === max ? [min - 1, max + 1] : [min, max];
+          },
+        },
         y: this.log ? { distr: 3, log: 10 } : {},
       },
       axes: [

@@ -45,15 +45,20 @@ impl CompareService for Compare {
         tokio::spawn(async move {
             let table = compared.table;
             let wanted: Vec<bool> = table.scalar_keys.iter().map(|k| sys || !is_stat_key(k)).collect();
-            let mut names = Some((table.flag_names.clone(), table.scalar_keys.clone()));
+            let mut names = Some((
+                table.flag_names.clone(),
+                table.scalar_keys.clone(),
+                table.flag_values.clone(),
+            ));
             let mut rows = compared.rows.chunks(CHUNK_ROWS).peekable();
             // Always one message, even for no rows: it carries the (empty) name lists.
             loop {
                 let chunk = rows.next().unwrap_or_default();
-                let (new_flag_names, new_scalar_keys) = names.take().unwrap_or_default();
+                let (new_flag_names, new_scalar_keys, new_flag_values) = names.take().unwrap_or_default();
                 let message = pb::CompareChunk {
                     new_flag_names,
                     new_scalar_keys,
+                    new_flag_values,
                     rows: chunk.iter().map(|&i| row_proto(&table.rows[i], &wanted)).collect(),
                 };
                 if tx.send(Ok(message)).await.is_err() || rows.peek().is_none() {
@@ -76,9 +81,9 @@ fn row_proto(row: &CompareRow, wanted: &[bool]) -> pb::CompareRow {
         scalar_min: Vec::with_capacity(row.scalars.len()),
         scalar_max: Vec::with_capacity(row.scalars.len()),
     };
-    for (name, value) in &row.flags {
-        out.flag_names.push(*name);
-        out.flag_values.push(value.clone());
+    for &(name, value) in &row.flags {
+        out.flag_names.push(name);
+        out.flag_values.push(value);
     }
     for &(key, last, min, max) in row.scalars.iter().filter(|s| wanted[s.0 as usize]) {
         out.scalar_keys.push(key);

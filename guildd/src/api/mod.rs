@@ -62,7 +62,8 @@ pub fn routes(shared: Arc<Shared>) -> Routes {
 /// health service (the overall status "" and each guild.v1 service are SERVING).
 fn add_scripting_services(routes: &mut tonic::service::RoutesBuilder, shared: Arc<Shared>) {
     use guild_proto::v1::compare_service_server::CompareServiceServer;
-    routes.add_service(CompareServiceServer::new(compare::Compare::new(&shared)).max_encoding_message_size(MAX_MESSAGE));
+    routes
+        .add_service(CompareServiceServer::new(compare::Compare::new(&shared)).max_encoding_message_size(MAX_MESSAGE));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(guild_proto::FILE_DESCRIPTOR_SET)

@@ -131,12 +131,18 @@ impl RunService for Runs {
             Some(run) => vec![run.clone()],
             None => manager.index().list_runs(None, 0, 0).await?.0,
         };
+        // Tags ride along with each run (TagRun publishes the run as a change).
+        let mut tags = manager.index().all_tags().await?;
+        let index = manager.index().clone();
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         tokio::spawn(async move {
             for run in snapshot.into_iter().rev() {
                 if tx
                     .send(Ok(pb::RunEvent {
-                        run: Some(run.to_proto()),
+                        run: Some(pb::Run {
+                            tags: tags.remove(&run.id).unwrap_or_default(),
+                            ..run.to_proto()
+                        }),
                     }))
                     .await
                     .is_err()
@@ -150,9 +156,10 @@ impl RunService for Runs {
                         if only.as_ref().is_some_and(|o| o.id != run.id) {
                             continue;
                         }
+                        let tags = index.tags(&run.id).await.unwrap_or_default();
                         if tx
                             .send(Ok(pb::RunEvent {
-                                run: Some(run.to_proto()),
+                                run: Some(pb::Run { tags, ..run.to_proto() }),
                             }))
                             .await
                             .is_err()
@@ -179,39 +186,50 @@ impl RunService for Runs {
         &self,
         request: Request<pb::SelectRunsRequest>,
     ) -> Result<Response<pb::SelectRunsResponse>, Status> {
-        Ok(Response::new(super::manage::select_runs(&self.0, request.into_inner()).await?))
+        Ok(Response::new(
+            super::manage::select_runs(&self.0, request.into_inner()).await?,
+        ))
     }
 
     async fn set_label(&self, request: Request<pb::SetLabelRequest>) -> Result<Response<pb::Run>, Status> {
-        Ok(Response::new(super::manage::set_label(&self.0, request.into_inner()).await?))
+        Ok(Response::new(
+            super::manage::set_label(&self.0, request.into_inner()).await?,
+        ))
     }
 
     async fn tag_run(&self, request: Request<pb::TagRunRequest>) -> Result<Response<pb::Run>, Status> {
-        Ok(Response::new(super::manage::tag_run(&self.0, request.into_inner()).await?))
+        Ok(Response::new(
+            super::manage::tag_run(&self.0, request.into_inner()).await?,
+        ))
     }
 
     async fn restore_run(&self, request: Request<pb::RestoreRunRequest>) -> Result<Response<pb::Run>, Status> {
-        Ok(Response::new(super::manage::restore_run(&self.0, request.into_inner()).await?))
+        Ok(Response::new(
+            super::manage::restore_run(&self.0, request.into_inner()).await?,
+        ))
     }
 
-    async fn purge_run(
-        &self,
-        request: Request<pb::PurgeRunRequest>,
-    ) -> Result<Response<pb::PurgeRunResponse>, Status> {
-        Ok(Response::new(super::manage::purge_run(&self.0, request.into_inner()).await?))
+    async fn purge_run(&self, request: Request<pb::PurgeRunRequest>) -> Result<Response<pb::PurgeRunResponse>, Status> {
+        Ok(Response::new(
+            super::manage::purge_run(&self.0, request.into_inner()).await?,
+        ))
     }
 
     async fn export_runs(
         &self,
         request: Request<pb::ExportRunsRequest>,
     ) -> Result<Response<pb::ExportRunsResponse>, Status> {
-        Ok(Response::new(super::manage::export_runs(&self.0, request.into_inner()).await?))
+        Ok(Response::new(
+            super::manage::export_runs(&self.0, request.into_inner()).await?,
+        ))
     }
 
     async fn import_runs(
         &self,
         request: Request<pb::ImportRunsRequest>,
     ) -> Result<Response<pb::ImportRunsResponse>, Status> {
-        Ok(Response::new(super::manage::import_runs(&self.0, request.into_inner()).await?))
+        Ok(Response::new(
+            super::manage::import_runs(&self.0, request.into_inner()).await?,
+        ))
     }
 }

@@ -73,12 +73,14 @@ impl SeriesService for Series {
         let mut conn = rundb::open_read(&path).await?;
         let mut out = Vec::with_capacity(req.keys.len());
         for key in req.keys {
-            let points = series::read_range(&mut conn, &path, &key, axis, req.min, req.max).await?;
-            let count = points.len() as u64;
-            let (samples, buckets) = if req.buckets == 0 {
-                (points.iter().map(sample).collect(), Vec::new())
+            let (count, samples, buckets) = if req.buckets == 0 {
+                let points = series::read_range(&mut conn, &path, &key, axis, req.min, req.max).await?;
+                (points.len() as u64, points.iter().map(sample).collect(), Vec::new())
             } else {
-                let buckets = series::bucketize(&points, axis, req.min, req.max, req.buckets)
+                // Buckets need no order: the samples as stored, straight into buckets.
+                let (count, buckets) =
+                    series::read_buckets(&mut conn, &path, &key, axis, req.min, req.max, req.buckets).await?;
+                let buckets = buckets
                     .into_iter()
                     .map(|b| pb::Bucket {
                         x_start: b.x_start,
@@ -91,7 +93,7 @@ impl SeriesService for Series {
                         count: b.count,
                     })
                     .collect();
-                (Vec::new(), buckets)
+                (count, Vec::new(), buckets)
             };
             out.push(pb::Series {
                 key,

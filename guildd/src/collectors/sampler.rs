@@ -139,9 +139,10 @@ fn sampler_loop(mut sampler: Sampler, commands: mpsc::Receiver<Command>) {
     let mut system: Vec<Sample> = Vec::new();
     let mut runs: HashMap<String, Registration> = HashMap::new();
     // Refreshes when the last one is old enough for CPU figures; otherwise reuses it.
-    let mut refresh = |sampler: &mut Sampler, system: &mut Vec<Sample>, now: Instant| {
+    // Only the runs' process trees are refreshed, not every process on the host.
+    let mut refresh = |sampler: &mut Sampler, system: &mut Vec<Sample>, now: Instant, roots: &[u32]| {
         if system.is_empty() || now.duration_since(last_refresh) >= MIN_INTERVAL {
-            *system = sampler.sample_system();
+            *system = sampler.sample_system_for(roots);
             last_refresh = now;
         }
     };
@@ -174,10 +175,11 @@ fn sampler_loop(mut sampler: Sampler, commands: mpsc::Receiver<Command>) {
                 );
             }
             Ok(Command::Unregister { run, reply }) => {
+                let roots: Vec<u32> = runs.values().map(|r| r.root_pid).collect();
                 let last = match runs.remove(&run) {
                     Some(reg) => {
                         let now = Instant::now();
-                        refresh(&mut sampler, &mut system, now);
+                        refresh(&mut sampler, &mut system, now, &roots);
                         let time = guild_proto::time::now_ms();
                         let mut out = rows(system.iter().cloned(), time);
                         out.extend(rows(sampler.sample_process_tree(reg.root_pid), time));
@@ -191,7 +193,8 @@ fn sampler_loop(mut sampler: Sampler, commands: mpsc::Receiver<Command>) {
                 cuda_visible_devices,
                 reply,
             }) => {
-                refresh(&mut sampler, &mut system, Instant::now());
+                let roots: Vec<u32> = runs.values().map(|r| r.root_pid).collect();
+                refresh(&mut sampler, &mut system, Instant::now(), &roots);
                 let mut attrs = sampler.host_attrs();
                 let visible = gpu::visible_gpus(cuda_visible_devices.as_deref(), sampler.gpu_readings());
                 attrs.push((
@@ -207,7 +210,8 @@ fn sampler_loop(mut sampler: Sampler, commands: mpsc::Receiver<Command>) {
         if !runs.values().any(|r| r.due <= now) {
             continue;
         }
-        refresh(&mut sampler, &mut system, now);
+        let roots: Vec<u32> = runs.values().map(|r| r.root_pid).collect();
+        refresh(&mut sampler, &mut system, now, &roots);
         let time = guild_proto::time::now_ms();
         runs.retain(|_, reg| {
             if reg.due > now {

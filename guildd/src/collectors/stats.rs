@@ -49,6 +49,13 @@ pub struct Sampler {
     gpu_readings: Vec<GpuReading>,
     gpu_procs: Vec<GpuProcess>,
     physical_cores: Option<usize>,
+    /// Process trees read from /proc at the last [`Sampler::sample_system_for`] (root →
+    /// pids); empty after a [`Sampler::sample_system`], which refreshes every process.
+    trees: HashMap<u32, HashSet<u32>>,
+    /// The pids that refresh refreshed last time (so that ended ones get dropped).
+    refreshed: Vec<Pid>,
+    /// False once /proc turned out to have no `task/<tid>/children` files.
+    proc_children: bool,
 }
 
 fn process_refresh_kind() -> ProcessRefreshKind {
@@ -79,6 +86,9 @@ impl Sampler {
             gpu_readings: Vec::new(),
             gpu_procs: Vec::new(),
             physical_cores: System::physical_core_count().ok(),
+            trees: HashMap::new(),
+            refreshed: Vec::new(),
+            proc_children: true,
         };
         sampler.refresh_system();
         sampler.refresh_gpu();
@@ -118,8 +128,54 @@ impl Sampler {
     /// Calls (and `new`) must be at least 200 ms apart: sysinfo does not re-read CPU times
     /// sooner, and process CPU shares would then be computed over mismatched spans.
     pub fn sample_system(&mut self) -> Vec<Sample> {
+        self.trees.clear();
         self.refresh_system();
-        self.refresh_gpu();
+        self.finish_sample()
+    }
+
+    /// [`sample_system`](Self::sample_system) that refreshes only the processes of the
+    /// trees rooted at `roots` (found through /proc's `children` files), not every process
+    /// on the host: most of a refresh's cost on a busy machine. Falls back to every
+    /// process where /proc has no `children` files.
+    pub fn sample_system_for(&mut self, roots: &[u32]) -> Vec<Sample> {
+        self.trees.clear();
+        if self.proc_children {
+            for &root in roots {
+                match proc_tree(root) {
+                    Some(pids) => {
+                        self.trees.insert(root, pids);
+                    }
+                    None => {
+                        self.proc_children = false;
+                        self.trees.clear();
+                        break;
+                    }
+                }
+            }
+        }
+        if !self.proc_children {
+            self.refresh_system();
+            return self.finish_sample();
+        }
+        let mut pids: Vec<Pid> = self.trees.values().flatten().map(|p| Pid::from_u32(*p)).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        // Pids refreshed last time but gone from the trees now: listed once more so that
+        // sysinfo drops the ones that ended.
+        let mut listed = pids.clone();
+        listed.extend(self.refreshed.iter().filter(|p| pids.binary_search(p).is_err()));
+        if let Some(sys) = self.sys.as_mut() {
+            sys.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
+            sys.refresh_memory_specifics(MemoryRefreshKind::everything());
+            if !listed.is_empty() {
+                sys.refresh_processes_specifics(ProcessesToUpdate::Some(&listed), true, process_refresh_kind());
+            }
+        }
+        self.refreshed = pids;
+        self.finish_sample()
+    }
+
+    fn finish_sample(&mut self) -> Vec<Sample> {
         let mut out = Vec::with_capacity(64);
         self.cpu_mem_samples(&mut out);
         self.disk_samples(&mut out);
@@ -218,7 +274,11 @@ impl Sampler {
         let Some(sys) = self.sys.as_ref() else {
             return Vec::new();
         };
-        let pids = tree_pids(sys, root_pid);
+        let pids = match self.trees.get(&root_pid) {
+            Some(pids) if sys.process(Pid::from_u32(root_pid)).is_some() => pids.clone(),
+            Some(_) => HashSet::new(),
+            None => tree_pids(sys, root_pid),
+        };
         if pids.is_empty() {
             return Vec::new();
         }
@@ -280,6 +340,29 @@ impl Sampler {
         }
         out
     }
+}
+
+/// The root and its descendants from /proc/<pid>/task/<tid>/children (empty if the root
+/// is gone). `None` if the kernel does not provide those files.
+fn proc_tree(root: u32) -> Option<HashSet<u32>> {
+    let mut seen = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue; // ended
+        };
+        if !seen.insert(pid) {
+            continue;
+        }
+        for task in tasks.flatten() {
+            match std::fs::read_to_string(task.path().join("children")) {
+                Ok(text) => stack.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && task.path().is_dir() => return None,
+                Err(_) => {}
+            }
+        }
+    }
+    Some(seen)
 }
 
 /// The root and every process whose parent chain reaches it. Empty if the root is unknown.

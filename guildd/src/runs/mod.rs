@@ -12,6 +12,7 @@ pub mod prepare;
 pub mod summary;
 pub mod supervisor;
 pub mod tail;
+pub mod trash;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -101,6 +101,7 @@ pub struct Selected {
 #[derive(Debug, Default)]
 pub struct CompareTable {
     pub flag_names: Vec<String>,
+    pub flag_values: Vec<String>,
     pub scalar_keys: Vec<String>,
     pub rows: Vec<CompareRow>,
 }
@@ -108,7 +109,8 @@ pub struct CompareTable {
 #[derive(Debug)]
 pub struct CompareRow {
     pub selected: Selected,
-    pub flags: Vec<(u32, String)>,
+    /// (name position, value position).
+    pub flags: Vec<(u32, u32)>,
     /// (key position, last, min, max).
     pub scalars: Vec<(u32, f64, f64, f64)>,
 }
@@ -257,9 +259,7 @@ fn pick(runs: &[&str], selection: &Selection) -> Result<Vec<usize>> {
                     chosen[i] = true;
                     continue;
                 }
-                let matching: Vec<usize> = (0..runs.len())
-                    .filter(|&i| runs[i].starts_with(id.as_str()))
-                    .collect();
+                let matching: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].starts_with(id.as_str())).collect();
                 match matching.as_slice() {
                     [] => {
                         return Err(Error::NotFound(format!(
@@ -312,9 +312,10 @@ fn load_table(conn: &Connection, path: &Path, selected: Vec<Selected>, stats: bo
         .enumerate()
         .map(|(i, s)| (s.run.id.as_str(), i))
         .collect();
-    let mut flags: Vec<Vec<(u32, String)>> = vec![Vec::new(); selected.len()];
+    let mut flags: Vec<Vec<(u32, u32)>> = vec![Vec::new(); selected.len()];
     let mut scalars: Vec<Vec<(u32, f64, f64, f64)>> = vec![Vec::new(); selected.len()];
     let mut flag_names = Interner::default();
+    let mut flag_values = Interner::default();
     let mut scalar_keys = Interner::default();
     // Few runs: one indexed lookup per run. Many: one pass over each table, whose rows
     // come grouped by run (the primary key starts with run_id).
@@ -334,12 +335,16 @@ fn load_table(conn: &Connection, path: &Path, selected: Vec<Selected>, stats: bo
         let mut current = RunCursor::default();
         while let Some(row) = rows.next().map_err(sqlite(path))? {
             let id = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
-            let Some(i) = current.position(id, &position, &mut flag_names) else {
+            if current.next(id, &position) {
+                flag_names.next_run();
+                flag_values.next_run();
+            }
+            let Some(i) = current.position else {
                 continue;
             };
             let name = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
             let value = row.get_ref(2).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
-            flags[i].push((flag_names.intern(name), value.to_string()));
+            flags[i].push((flag_names.intern(name), flag_values.intern(value)));
         }
     }
     drop(stmt);
@@ -351,7 +356,10 @@ fn load_table(conn: &Connection, path: &Path, selected: Vec<Selected>, stats: bo
         let mut current = RunCursor::default();
         while let Some(row) = rows.next().map_err(sqlite(path))? {
             let id = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
-            let Some(i) = current.position(id, &position, &mut scalar_keys) else {
+            if current.next(id, &position) {
+                scalar_keys.next_run();
+            }
+            let Some(i) = current.position else {
                 continue;
             };
             let key = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(sqlite(path))?;
@@ -378,6 +386,7 @@ fn load_table(conn: &Connection, path: &Path, selected: Vec<Selected>, stats: bo
         .collect();
     Ok(CompareTable {
         flag_names: flag_names.names,
+        flag_values: flag_values.names,
         scalar_keys: scalar_keys.names,
         rows,
     })
@@ -489,14 +498,15 @@ struct RunCursor {
 }
 
 impl RunCursor {
-    fn position(&mut self, id: &str, positions: &HashMap<&str, usize>, names: &mut Interner) -> Option<usize> {
-        if self.id != id {
-            self.id.clear();
-            self.id.push_str(id);
-            self.position = positions.get(id).copied();
-            names.next_run();
+    /// Moves to the run of this row; true when it is another run than the last row's.
+    fn next(&mut self, id: &str, positions: &HashMap<&str, usize>) -> bool {
+        if self.id == id && !self.id.is_empty() {
+            return false;
         }
-        self.position
+        self.id.clear();
+        self.id.push_str(id);
+        self.position = positions.get(id).copied();
+        true
     }
 }
 
@@ -672,5 +682,105 @@ mod tests {
             },
             &by_label
         ));
+    }
+
+    /// An index.db with `n` runs (run-000 oldest), each with two flags and two series
+    /// (one a system stat), made with the real migrations.
+    fn index_with_runs(n: usize) -> (PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!(
+            "guild-compare-test-{}-{}",
+            std::process::id(),
+            guild_proto::time::now_ms()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("index.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "wal").unwrap();
+        conn.execute_batch(include_str!("../../../migrations/index/0001_index.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../../../migrations/index/0002_manage.sql"))
+            .unwrap();
+        for i in 0..n {
+            let id = format!("run-{i:03}");
+            conn.execute(
+                "INSERT INTO run (id, project_dir, project_name, model, op, status, created_ms, run_dir) \
+                 VALUES (?1, '/p', 'p', 'm', 'train', 'completed', ?2, '/p/runs/' || ?1)",
+                rusqlite::params![id, i as i64],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO run_flag (run_id, name, value) VALUES (?1, 'lr', ?2), (?1, 'batch', '32')",
+                rusqlite::params![id, format!("0.{i}")],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO run_series (run_id, key, last, min, max, count) \
+                 VALUES (?1, 'loss', ?2, 0, 9, 3), (?1, 'sys/cpu/util', 0.5, 0.1, 0.9, 3)",
+                rusqlite::params![id, i as f64],
+            )
+            .unwrap();
+        }
+        (path, conn)
+    }
+
+    fn loss(compared: &Compared, row: usize) -> f64 {
+        let table = &compared.table;
+        let r = &table.rows[compared.rows[row]];
+        r.scalars
+            .iter()
+            .find(|s| table.scalar_keys[s.0 as usize] == "loss")
+            .map(|s| s.1)
+            .unwrap()
+    }
+
+    #[test]
+    fn compare_reads_every_run_once_and_again_after_a_change() {
+        let (path, writer) = index_with_runs(250);
+        let cache = CompareCache::new(&path);
+        let all = cache.compare(&Selection::default(), false).unwrap();
+        assert_eq!(all.rows.len(), 250);
+        let newest = &all.table.rows[all.rows[0]];
+        assert_eq!((newest.selected.run.id.as_str(), newest.selected.index), ("run-249", 1));
+        assert_eq!(loss(&all, 0), 249.0);
+        let flags: Vec<(&str, &str)> = newest
+            .flags
+            .iter()
+            .map(|(n, v)| {
+                (
+                    all.table.flag_names[*n as usize].as_str(),
+                    all.table.flag_values[*v as usize].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(flags, [("batch", "32"), ("lr", "0.249")]);
+
+        // Unchanged: the same table, selections picked from it.
+        let again = cache.compare(&sel(&["2:3"]), false).unwrap();
+        assert!(Arc::ptr_eq(&again.table, &all.table), "the cached table is reused");
+        assert_eq!(again.rows, [1, 2]);
+        assert_eq!(loss(&again, 0), 248.0);
+
+        // A write by another connection: the next compare reads again.
+        writer
+            .execute(
+                "UPDATE run_series SET last = -1 WHERE run_id = 'run-249' AND key = 'loss'",
+                [],
+            )
+            .unwrap();
+        let fresh = cache.compare(&Selection::default(), false).unwrap();
+        assert!(!Arc::ptr_eq(&fresh.table, &all.table), "a stale table is read again");
+        assert_eq!(loss(&fresh, 0), -1.0);
+
+        // A small selection on a stale cache reads just its runs (stats left out).
+        writer
+            .execute("UPDATE run SET label = 'x' WHERE id = 'run-000'", [])
+            .unwrap();
+        let one = cache.compare(&sel(&["run-000"]), false).unwrap();
+        assert_eq!(one.table.rows.len(), 1);
+        assert_eq!(one.table.rows[0].selected.run.label, "x");
+        assert_eq!(one.table.scalar_keys, ["loss"]);
+        assert_eq!(one.table.rows[0].selected.index, 250);
+        drop(writer);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

@@ -43,6 +43,8 @@ pub const BLOCK_SAMPLES: usize = 1024;
 /// have been committed after the first of them: reading a key's unblocked tail from
 /// `series` then never scans more than about this many rows.
 pub const MAX_TAIL_SPAN: i64 = 16_384;
+/// Rows per execution of the prepared multi-row INSERT into `series`.
+const ROWS_PER_INSERT: usize = 64;
 /// Rows read at a time when rebuilding the unblocked tails (first commit after opening).
 const TAIL_READ: i64 = 65_536;
 
@@ -257,39 +259,67 @@ impl RunDb {
                      ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
                 )
                 .map_err(err)?;
-            let mut insert = tx
-                .prepare("INSERT INTO series (rowid, key_id, step, time, value) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .map_err(err)?;
+            // Rows go in ROWS_PER_INSERT at a time through one prepared statement; rowids
+            // are SQLite's own (one above the largest), checked at the end.
+            let mut insert_many = tx.prepare(&series_insert_sql(ROWS_PER_INSERT)).map_err(err)?;
+            let mut insert_one = tx.prepare(&series_insert_sql(1)).map_err(err)?;
             // Consecutive samples of one key are common: look the key up once for them.
             let mut current: Option<(&str, i64)> = None;
-            for s in &batch.samples {
-                let id = match current {
-                    Some((key, id)) if key == s.key => id,
-                    _ => {
-                        let id = match key_ids.get(&s.key) {
-                            Some(id) => *id,
-                            None => {
-                                let id: i64 = new_key.query_row([&s.key], |r| r.get(0)).map_err(err)?;
-                                key_ids.insert(s.key.clone(), id);
-                                id
-                            }
-                        };
-                        current = Some((&s.key, id));
-                        id
-                    }
+            for chunk in batch.samples.chunks(ROWS_PER_INSERT) {
+                let stmt = if chunk.len() == ROWS_PER_INSERT {
+                    &mut insert_many
+                } else {
+                    &mut insert_one
                 };
-                new_last_sample += 1;
-                insert
-                    .execute((new_last_sample, id, s.step, s.time, super::sql_value(s.value)))
-                    .map_err(err)?;
-                blocks_due.entry(id).or_default().push(BlockSample {
-                    seq: new_last_sample,
-                    step: s.step.unwrap_or(0),
-                    time: s.time,
-                    value: s.value,
-                });
+                let mut param = 1;
+                for s in chunk {
+                    let id = match current {
+                        Some((key, id)) if key == s.key => id,
+                        _ => {
+                            let id = match key_ids.get(&s.key) {
+                                Some(id) => *id,
+                                None => {
+                                    let id: i64 = new_key.query_row([&s.key], |r| r.get(0)).map_err(err)?;
+                                    key_ids.insert(s.key.clone(), id);
+                                    id
+                                }
+                            };
+                            current = Some((&s.key, id));
+                            id
+                        }
+                    };
+                    stmt.raw_bind_parameter(param, id).map_err(err)?;
+                    stmt.raw_bind_parameter(param + 1, s.step).map_err(err)?;
+                    stmt.raw_bind_parameter(param + 2, s.time).map_err(err)?;
+                    stmt.raw_bind_parameter(param + 3, super::sql_value(s.value)).map_err(err)?;
+                    if chunk.len() == ROWS_PER_INSERT {
+                        param += 4;
+                    } else {
+                        stmt.raw_execute().map_err(err)?;
+                    }
+                    new_last_sample += 1;
+                    blocks_due.entry(id).or_default().push(BlockSample {
+                        seq: new_last_sample,
+                        step: s.step.unwrap_or(0),
+                        time: s.time,
+                        value: s.value,
+                    });
+                }
+                if chunk.len() == ROWS_PER_INSERT {
+                    stmt.raw_execute().map_err(err)?;
+                }
             }
-            drop((new_key, insert));
+            if tx.last_insert_rowid() != new_last_sample {
+                // Rowids are the samples' cursors: they must follow on from last_sample.
+                return Err(Error::Invalid(format!(
+                    "{}: series rowids went from {} to {} for {} samples",
+                    path.display(),
+                    *last_sample,
+                    tx.last_insert_rowid(),
+                    batch.samples.len()
+                )));
+            }
+            drop((new_key, insert_many, insert_one));
             let blocks = seal(&mut blocks_due, new_last_sample);
             write_blocks(&tx, &blocks).map_err(err)?;
             *pending = Some(blocks_due);
@@ -315,6 +345,14 @@ impl RunDb {
 
 /// The writing connection: the same settings as sqlx's (`super::options`), WAL already
 /// set by the migration's connection.
+fn series_insert_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO series (key_id, step, time, value) VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(?,?,?,?)" } else { ",(?,?,?,?)" });
+    }
+    sql
+}
+
 fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open_with_flags(
         path,

@@ -90,12 +90,7 @@ pub async fn read_samples(
     max: Option<f64>,
 ) -> Result<Vec<BlockSample>> {
     let err = || Error::db(path);
-    let Some(key_id) = sqlx::query_scalar::<_, i64>("SELECT id FROM series_key WHERE key = ?")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(err())?
-    else {
+    let Some(key_id) = key_id(conn, path, key).await? else {
         return Ok(Vec::new());
     };
     let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
@@ -105,13 +100,7 @@ pub async fn read_samples(
     };
     let mut out = Vec::new();
     let mut sealed = 0i64;
-    // A run.db that no writer has opened since blocks came in has no block table yet.
-    let has_blocks: bool =
-        sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'series_block'")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(err())?;
-    if has_blocks {
+    if has_blocks(conn, path).await? {
         let (min_col, max_col) = match axis {
             Axis::Step => ("min_step", "max_step"),
             Axis::Time => ("min_time", "max_time"),
@@ -135,38 +124,16 @@ pub async fn read_samples(
             let Some(data) = row.try_get_unchecked::<Option<&[u8]>, _>(3).map_err(err())? else {
                 continue;
             };
-            let ok = decode_block(first_seq, data, |s| {
+            if !decode_block(first_seq, data, |s| {
                 if in_range(&s) {
                     out.push(s);
                 }
-            });
-            if !ok {
-                return Err(Error::Invalid(format!(
-                    "{}: series block of {key} at {first_seq} is malformed",
-                    path.display()
-                )));
+            }) {
+                return Err(malformed(path, key, first_seq));
             }
         }
     }
-    let rows = sqlx::query(
-        "SELECT rowid, coalesce(step, 0), time, value FROM series WHERE rowid > ?1 AND key_id = ?2 ORDER BY rowid",
-    )
-    .bind(sealed)
-    .bind(key_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(err())?;
-    for row in &rows {
-        let s = BlockSample {
-            seq: row.try_get(0).map_err(err())?,
-            step: row.try_get(1).map_err(err())?,
-            time: row.try_get(2).map_err(err())?,
-            value: super::from_sql_value(row.try_get(3).map_err(err())?),
-        };
-        if in_range(&s) {
-            out.push(s);
-        }
-    }
+    out.extend(read_tail(conn, path, key_id, sealed).await?.into_iter().filter(|s| in_range(s)));
     Ok(out)
 }
 
@@ -277,23 +244,55 @@ pub fn bucketize_samples(samples: &[BlockSample], axis: Axis, lo: Option<f64>, h
         min_x = min_x.min(x);
         max_x = max_x.max(x);
     }
-    let lo = lo.filter(|v| v.is_finite()).unwrap_or(min_x as f64);
-    let hi = hi.filter(|v| v.is_finite()).unwrap_or(max_x as f64);
-    let n = n.max(1) as usize;
-    let width = if hi > lo { (hi - lo) / n as f64 } else { 1.0 };
-    struct Acc {
-        min: f64,
-        max: f64,
-        last: BlockSample,
-        last_x: i64,
-        count: u64,
-    }
-    let mut accs: Vec<Option<Acc>> = Vec::new();
-    accs.resize_with(n, || None);
+    let mut bucketer = Bucketer::new(axis, lo, hi, min_x, max_x, n);
     for s in samples {
-        let x = x_of(s, axis);
-        let index = ((((x as f64) - lo) / width).floor().max(0.0) as usize).min(n - 1);
-        match &mut accs[index] {
+        bucketer.add(s);
+    }
+    bucketer.finish()
+}
+
+/// Min, max, last and count per bucket, fed one sample at a time in any order.
+pub struct Bucketer {
+    axis: Axis,
+    lo: f64,
+    hi: f64,
+    width: f64,
+    accs: Vec<Option<Acc>>,
+}
+
+struct Acc {
+    min: f64,
+    max: f64,
+    last: BlockSample,
+    last_x: i64,
+    count: u64,
+}
+
+impl Bucketer {
+    /// `n` buckets over [lo, hi], or where those are not given (or not finite), over the
+    /// samples' extent [min_x, max_x].
+    pub fn new(axis: Axis, lo: Option<f64>, hi: Option<f64>, min_x: i64, max_x: i64, n: u32) -> Bucketer {
+        let lo = lo.filter(|v| v.is_finite()).unwrap_or(min_x as f64);
+        let hi = hi.filter(|v| v.is_finite()).unwrap_or(max_x as f64);
+        let n = n.max(1) as usize;
+        let width = if hi > lo { (hi - lo) / n as f64 } else { 1.0 };
+        let mut accs = Vec::new();
+        accs.resize_with(n, || None);
+        Bucketer {
+            axis,
+            lo,
+            hi,
+            width,
+            accs,
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, s: &BlockSample) {
+        let n = self.accs.len();
+        let x = x_of(s, self.axis);
+        let index = ((((x as f64) - self.lo) / self.width).floor().max(0.0) as usize).min(n - 1);
+        match &mut self.accs[index] {
             Some(a) => {
                 // f64::min/max ignore NaN unless both are NaN.
                 a.min = a.min.min(s.value);
@@ -315,23 +314,164 @@ pub fn bucketize_samples(samples: &[BlockSample], axis: Axis, lo: Option<f64>, h
             }
         }
     }
-    accs.into_iter()
-        .enumerate()
-        .filter_map(|(index, acc)| {
-            let a = acc?;
-            let start = lo + index as f64 * width;
-            Some(Bucket {
-                x_start: start,
-                x_end: if index + 1 == n { hi.max(start) } else { start + width },
-                min: a.min,
-                max: a.max,
-                last: a.last.value,
-                last_step: a.last.step,
-                last_time: a.last.time,
-                count: a.count,
+
+    /// The non-empty buckets in axis order.
+    pub fn finish(self) -> Vec<Bucket> {
+        let n = self.accs.len();
+        let (lo, hi, width) = (self.lo, self.hi, self.width);
+        self.accs
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, acc)| {
+                let a = acc?;
+                let start = lo + index as f64 * width;
+                Some(Bucket {
+                    x_start: start,
+                    x_end: if index + 1 == n { hi.max(start) } else { start + width },
+                    min: a.min,
+                    max: a.max,
+                    last: a.last.value,
+                    last_step: a.last.step,
+                    last_time: a.last.time,
+                    count: a.count,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `n` buckets of `key` within [min, max] (see [`bucketize`]) and how many samples they
+/// hold, straight from the stored blocks: the samples' extent comes from the blocks'
+/// bounds, and each block is decoded into the buckets without collecting the samples.
+pub async fn read_buckets(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    key: &str,
+    axis: Axis,
+    min: Option<f64>,
+    max: Option<f64>,
+    n: u32,
+) -> Result<(u64, Vec<Bucket>)> {
+    let err = || Error::db(path);
+    let Some(key_id) = key_id(conn, path, key).await? else {
+        return Ok((0, Vec::new()));
+    };
+    let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
+    let in_range = |s: &BlockSample| {
+        let x = x_of(s, axis) as f64;
+        x >= lo && x <= hi
+    };
+    let (min_col, max_col) = match axis {
+        Axis::Step => ("min_step", "max_step"),
+        Axis::Time => ("min_time", "max_time"),
+    };
+    let blocks = if has_blocks(conn, path).await? {
+        let sql = format!(
+            "SELECT first_seq, last_seq, {min_col}, {max_col}, CASE WHEN {max_col} >= ?2 AND {min_col} <= ?3 THEN data END \
+             FROM series_block WHERE key_id = ?1 ORDER BY first_seq"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key_id)
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(err())?
+    } else {
+        Vec::new()
+    };
+    let mut sealed = 0i64;
+    let (mut min_x, mut max_x) = (i64::MAX, i64::MIN);
+    for row in &blocks {
+        sealed = sealed.max(row.try_get(1).map_err(err())?);
+        if row.try_get_unchecked::<Option<&[u8]>, _>(4).map_err(err())?.is_some() {
+            // A block that reaches into the range: its lowest sample is in the range
+            // unless the range has a finite lower bound (and then that bound is used).
+            min_x = min_x.min(row.try_get(2).map_err(err())?);
+            max_x = max_x.max(row.try_get(3).map_err(err())?);
+        }
+    }
+    let tail: Vec<BlockSample> = read_tail(conn, path, key_id, sealed)
+        .await?
+        .into_iter()
+        .filter(|s| in_range(s))
+        .collect();
+    for s in &tail {
+        min_x = min_x.min(x_of(s, axis));
+        max_x = max_x.max(x_of(s, axis));
+    }
+    if min_x > max_x {
+        return Ok((0, Vec::new()));
+    }
+    let mut bucketer = Bucketer::new(axis, min, max, min_x, max_x, n);
+    let mut count = 0u64;
+    for row in &blocks {
+        let Some(data) = row.try_get_unchecked::<Option<&[u8]>, _>(4).map_err(err())? else {
+            continue;
+        };
+        let first_seq: i64 = row.try_get(0).map_err(err())?;
+        let ok = decode_block(first_seq, data, |s| {
+            if in_range(&s) {
+                bucketer.add(&s);
+                count += 1;
+            }
+        });
+        if !ok {
+            return Err(malformed(path, key, first_seq));
+        }
+    }
+    for s in &tail {
+        bucketer.add(s);
+    }
+    count += tail.len() as u64;
+    Ok((count, bucketer.finish()))
+}
+
+fn malformed(path: &Path, key: &str, first_seq: i64) -> Error {
+    Error::Invalid(format!(
+        "{}: series block of {key} at {first_seq} is malformed",
+        path.display()
+    ))
+}
+
+async fn key_id(conn: &mut SqliteConnection, path: &Path, key: &str) -> Result<Option<i64>> {
+    sqlx::query_scalar::<_, i64>("SELECT id FROM series_key WHERE key = ?")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::db(path))
+}
+
+/// A run.db that no writer has opened since blocks came in has no block table yet.
+async fn has_blocks(conn: &mut SqliteConnection, path: &Path) -> Result<bool> {
+    sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'series_block'")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(Error::db(path))
+}
+
+/// A key's samples after `sealed` (its last block's last rowid), in commit order.
+async fn read_tail(conn: &mut SqliteConnection, path: &Path, key_id: i64, sealed: i64) -> Result<Vec<BlockSample>> {
+    let err = || Error::db(path);
+    let rows = sqlx::query(
+        "SELECT rowid, coalesce(step, 0), time, value FROM series WHERE rowid > ?1 AND key_id = ?2 ORDER BY rowid",
+    )
+    .bind(sealed)
+    .bind(key_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err())?;
+    rows.iter()
+        .map(|row| {
+            Ok(BlockSample {
+                seq: row.try_get(0)?,
+                step: row.try_get(1)?,
+                time: row.try_get(2)?,
+                value: super::from_sql_value(row.try_get(3)?),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(err())
 }
 
 pub struct CursorSample {

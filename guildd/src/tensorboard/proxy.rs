@@ -101,9 +101,8 @@ async fn forward(
     parts.headers.remove(guild_proto::TOKEN_HEADER);
     parts.headers.remove(header::AUTHORIZATION);
     without_our_cookie(&mut parts.headers);
-    if let Ok(host) = HeaderValue::from_str(&address.to_string()) {
-        parts.headers.insert(header::HOST, host);
-    }
+    // The Host header stays the dashboard's: TensorBoard's own redirects then point back
+    // through the proxy.
     let upstream = Request::from_parts(parts, body);
     let mut response = match client.request(upstream).await {
         Ok(response) => response.map(AxumBody::new),
