@@ -357,7 +357,7 @@ impl Manager {
         }
     }
 
-    /// Moves a finished run aside to the trash (see `archive`): restorable until purged.
+    /// Moves a finished run aside to the trash (see `trash`): restorable until purged.
     pub async fn delete(&self, selector: &str) -> Result<RunRecord> {
         let run = self.inner.index.resolve(selector).await?;
         self.trash(run).await
