@@ -520,6 +520,38 @@ mod tests {
     }
 
     #[test]
+    fn tree_only_refresh_matches_the_process_tree() {
+        let burner = Burner::start();
+        burner.wait_for_cpu_time();
+        let me = std::process::id();
+        let tree = proc_tree(me).expect("this kernel has /proc/<pid>/task/<tid>/children");
+        assert!(tree.contains(&me) && tree.contains(&burner.0.id()), "{tree:?}");
+        assert_eq!(proc_tree(u32::MAX), Some(HashSet::new()), "no such root");
+
+        let mut sampler = Sampler::new(Box::new(NoGpu));
+        std::thread::sleep(INTERVAL);
+        let _ = sampler.sample_system_for(&[me]);
+        std::thread::sleep(INTERVAL);
+        let system = as_map(&sampler.sample_system_for(&[me]));
+        assert!(system.contains_key("sys/cpu/util") && system.contains_key("sys/mem/total"));
+        let sys = sampler.sys.as_ref().expect("linux has sysinfo");
+        // Only the tree was refreshed, not every process on the host.
+        assert!(sys.processes().len() <= tree.len() + 8, "{} processes", sys.processes().len());
+        let child = as_map(&sampler.sample_process_tree(burner.0.id()));
+        assert!(child.is_empty(), "not a root asked for: {child:?}");
+        let op = as_map(&sampler.sample_process_tree(me));
+        assert!(op["op/cpu/util"] > 0.1, "{op:?}");
+        assert!(op["op/mem/rss"] > 0.0);
+        drop(burner);
+        std::thread::sleep(INTERVAL);
+        let _ = sampler.sample_system_for(&[me]);
+        assert!(
+            sampler.trees[&me].len() < tree.len() || !tree.is_empty(),
+            "the ended child leaves the tree"
+        );
+    }
+
+    #[test]
     fn sampler_reports_system_and_process_tree() {
         let burner = Burner::start();
         burner.wait_for_cpu_time();

@@ -253,33 +253,41 @@ impl RunDb {
                 Some(p) => p,
                 None => load_pending(&tx, key_ids, *last_sample).map_err(err)?,
             };
-            let mut new_key = tx
-                .prepare(
-                    "INSERT INTO series_key (key) VALUES (?1) \
-                     ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
-                )
-                .map_err(err)?;
-            // Rows go in ROWS_PER_INSERT at a time through one prepared statement; rowids
-            // are SQLite's own (one above the largest), checked at the end.
-            let mut insert_many = tx.prepare(&series_insert_sql(ROWS_PER_INSERT)).map_err(err)?;
-            let mut insert_one = tx.prepare(&series_insert_sql(1)).map_err(err)?;
+            // Prepared only when needed: a small commit (stats every second) then costs
+            // one prepare, of an INSERT sized to its rows.
+            let mut new_key: Option<rusqlite::Statement<'_>> = None;
+            let mut insert_full: Option<rusqlite::Statement<'_>> = None;
             // Consecutive samples of one key are common: look the key up once for them.
             let mut current: Option<(&str, i64)> = None;
             for chunk in batch.samples.chunks(ROWS_PER_INSERT) {
+                let mut partial;
                 let stmt = if chunk.len() == ROWS_PER_INSERT {
-                    &mut insert_many
+                    if insert_full.is_none() {
+                        insert_full = Some(tx.prepare(&series_insert_sql(ROWS_PER_INSERT)).map_err(err)?);
+                    }
+                    insert_full.as_mut().unwrap_or_else(|| unreachable!("prepared above"))
                 } else {
-                    &mut insert_one
+                    partial = tx.prepare(&series_insert_sql(chunk.len())).map_err(err)?;
+                    &mut partial
                 };
-                let mut param = 1;
-                for s in chunk {
+                for (i, s) in chunk.iter().enumerate() {
                     let id = match current {
                         Some((key, id)) if key == s.key => id,
                         _ => {
                             let id = match key_ids.get(&s.key) {
                                 Some(id) => *id,
                                 None => {
-                                    let id: i64 = new_key.query_row([&s.key], |r| r.get(0)).map_err(err)?;
+                                    if new_key.is_none() {
+                                        new_key = Some(
+                                            tx.prepare(
+                                                "INSERT INTO series_key (key) VALUES (?1) \
+                                                 ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
+                                            )
+                                            .map_err(err)?,
+                                        );
+                                    }
+                                    let stmt = new_key.as_mut().unwrap_or_else(|| unreachable!("prepared above"));
+                                    let id: i64 = stmt.query_row([&s.key], |r| r.get(0)).map_err(err)?;
                                     key_ids.insert(s.key.clone(), id);
                                     id
                                 }
@@ -288,15 +296,11 @@ impl RunDb {
                             id
                         }
                     };
+                    let param = 4 * i + 1;
                     stmt.raw_bind_parameter(param, id).map_err(err)?;
                     stmt.raw_bind_parameter(param + 1, s.step).map_err(err)?;
                     stmt.raw_bind_parameter(param + 2, s.time).map_err(err)?;
                     stmt.raw_bind_parameter(param + 3, super::sql_value(s.value)).map_err(err)?;
-                    if chunk.len() == ROWS_PER_INSERT {
-                        param += 4;
-                    } else {
-                        stmt.raw_execute().map_err(err)?;
-                    }
                     new_last_sample += 1;
                     blocks_due.entry(id).or_default().push(BlockSample {
                         seq: new_last_sample,
@@ -305,9 +309,7 @@ impl RunDb {
                         value: s.value,
                     });
                 }
-                if chunk.len() == ROWS_PER_INSERT {
-                    stmt.raw_execute().map_err(err)?;
-                }
+                stmt.raw_execute().map_err(err)?;
             }
             if tx.last_insert_rowid() != new_last_sample {
                 // Rowids are the samples' cursors: they must follow on from last_sample.
@@ -319,7 +321,7 @@ impl RunDb {
                     batch.samples.len()
                 )));
             }
-            drop((new_key, insert_many, insert_one));
+            drop((new_key, insert_full));
             let blocks = seal(&mut blocks_due, new_last_sample);
             write_blocks(&tx, &blocks).map_err(err)?;
             *pending = Some(blocks_due);
@@ -539,4 +541,104 @@ pub async fn read_pairs(conn: &mut SqliteConnection, path: &Path, table: &str) -
         .map(|r| Ok((r.try_get("name")?, r.try_get("value")?)))
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(Error::db(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(key_id: i64, seqs: impl Iterator<Item = i64>, pending: &mut HashMap<i64, Vec<BlockSample>>) {
+        for seq in seqs {
+            pending.entry(key_id).or_default().push(BlockSample {
+                seq,
+                step: seq,
+                time: seq,
+                value: 0.0,
+            });
+        }
+    }
+
+    #[test]
+    fn full_blocks_and_old_tails_are_sealed() {
+        let mut pending = HashMap::new();
+        samples(1, 1..=(BLOCK_SAMPLES as i64 * 2 + 10), &mut pending);
+        samples(2, [5, 6].into_iter(), &mut pending);
+        let last = BLOCK_SAMPLES as i64 * 2 + 10;
+        let blocks = seal(&mut pending, last);
+        // Key 1: two full blocks, ten left; key 2 is not old enough yet.
+        assert_eq!(blocks.iter().filter(|(k, _)| *k == 1).count(), 2);
+        assert!(blocks.iter().all(|(_, b)| b.len() == BLOCK_SAMPLES));
+        assert_eq!(pending[&1].len(), 10);
+        assert_eq!(pending[&2].len(), 2);
+        // Once MAX_TAIL_SPAN rows follow key 2's first pending sample, it is sealed short.
+        let blocks = seal(&mut pending, 5 + MAX_TAIL_SPAN);
+        assert_eq!(blocks, vec![(2, pending_free(5, 6))]);
+        assert!(!pending.contains_key(&2));
+    }
+
+    fn pending_free(a: i64, b: i64) -> Vec<BlockSample> {
+        (a..=b)
+            .map(|seq| BlockSample {
+                seq,
+                step: seq,
+                time: seq,
+                value: 0.0,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn commits_write_rows_and_blocks_that_read_back() {
+        let dir = std::env::temp_dir().join(format!("guild-rundb-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.db");
+        let mut db = RunDb::open(&path).await.unwrap();
+        let n = BLOCK_SAMPLES * 3 + 100;
+        let batch = |range: std::ops::Range<usize>| Batch {
+            samples: range
+                .flat_map(|i| {
+                    ["a", "b"].map(|key| SampleRow {
+                        key: key.into(),
+                        step: Some(i as i64),
+                        time: 1000 + i as i64,
+                        value: if i == 7 { f64::NAN } else { i as f64 },
+                    })
+                })
+                .collect(),
+            ..Batch::default()
+        };
+        db.commit(&batch(0..n / 2)).await.unwrap();
+        db.close().await;
+        // A reopened writer picks up the unblocked tails from run.db.
+        let mut db = RunDb::open(&path).await.unwrap();
+        assert_eq!(db.last_sample(), n as i64);
+        db.commit(&batch(n / 2..n)).await.unwrap();
+        assert_eq!(db.last_sample(), 2 * n as i64);
+        db.close().await;
+
+        let mut conn = open_read(&path).await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM scalar WHERE key = 'a'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(count, n as i64);
+        let blocked: i64 = sqlx::query_scalar("SELECT sum(count) FROM series_block")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(blocked, 2 * (n / BLOCK_SAMPLES * BLOCK_SAMPLES) as i64);
+        use crate::store::series::{self, Axis};
+        let points = series::read_range(&mut conn, &path, "a", Axis::Step, None, None).await.unwrap();
+        assert_eq!(points.len(), n);
+        assert!(points.iter().enumerate().all(|(i, p)| p.step == i as i64 && p.time == 1000 + i as i64));
+        assert!(points[7].value.is_nan() && points[8].value == 8.0);
+        let (count, buckets) = series::read_buckets(&mut conn, &path, "b", Axis::Step, None, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(count, n as u64);
+        assert_eq!(buckets, series::bucketize(&points, Axis::Step, None, None, 10));
+        drop(conn);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

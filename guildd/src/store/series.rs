@@ -605,6 +605,70 @@ mod tests {
     }
 
     #[test]
+    fn blocks_round_trip() {
+        let samples: Vec<BlockSample> = (0..3000i64)
+            .map(|i| BlockSample {
+                seq: 5 + i * 3,
+                step: if i % 7 == 0 { -i } else { i * 1000 },
+                time: 1_795_691_008_000 + i * (i % 5) - 40,
+                value: match i % 11 {
+                    0 => f64::NAN,
+                    1 => f64::INFINITY,
+                    _ => (i as f64).sin(),
+                },
+            })
+            .collect();
+        let data = encode_block(&samples);
+        let mut back = Vec::new();
+        assert!(decode_block(samples[0].seq, &data, |s| back.push(s)));
+        assert_eq!(back.len(), samples.len());
+        for (a, b) in samples.iter().zip(&back) {
+            assert_eq!((a.seq, a.step, a.time), (b.seq, b.step, b.time));
+            assert_eq!(a.value.to_bits(), b.value.to_bits());
+        }
+        assert!(!decode_block(0, &data[..data.len() - 3], |_| {}), "truncated");
+    }
+
+    #[test]
+    fn unordered_buckets_match_sorted_ones() {
+        // Commit order is not axis order (steps reset, repeat); `last` follows (x, seq).
+        let samples: Vec<BlockSample> = (0..5000i64)
+            .map(|i| BlockSample {
+                seq: i,
+                step: (i * 7919) % 1013,
+                time: 1000 + (i * 31) % 977,
+                value: if i % 13 == 0 { f64::NAN } else { ((i as f64) * 0.37).sin() },
+            })
+            .collect();
+        for axis in [Axis::Step, Axis::Time] {
+            let mut sorted = samples.clone();
+            sorted.sort_by_key(|s| x_of(s, axis));
+            let points: Vec<Point> = sorted
+                .iter()
+                .map(|s| Point {
+                    time: s.time,
+                    step: s.step,
+                    value: s.value,
+                })
+                .collect();
+            for n in [1, 3, 100, 1000] {
+                for (lo, hi) in [(None, None), (Some(100.0), Some(900.0))] {
+                    let want = bucketize(&points, axis, lo, hi, n);
+                    let got = bucketize_samples(&samples, axis, lo, hi, n);
+                    assert_eq!(got.len(), want.len());
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!((g.x_start, g.x_end, g.count), (w.x_start, w.x_end, w.count));
+                        assert_eq!((g.last_step, g.last_time), (w.last_step, w.last_time));
+                        for (a, b) in [(g.min, w.min), (g.max, w.max), (g.last, w.last)] {
+                            assert!(a == b || (a.is_nan() && b.is_nan()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn all_nan_bucket_is_nan() {
         let p = points(3, |_| f64::NAN);
         let b = bucketize(&p, Axis::Step, None, None, 1);
