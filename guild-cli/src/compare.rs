@@ -130,7 +130,7 @@ impl Data {
                 Attr::Id => Value::Text(&row.run.id),
                 Attr::Model => Value::Text(&row.run.model),
                 Attr::Op => Value::Text(&row.run.op),
-                Attr::Status => Value::Text(status_name(&row.run)),
+                Attr::Status => Value::Text(crate::table::status_name(&row.run)),
                 Attr::Started if row.started.is_empty() => Value::Missing,
                 Attr::Started => Value::Text(&row.started),
                 Attr::Time => match run_seconds(&row.run) {
@@ -251,17 +251,6 @@ impl Data {
     }
 }
 
-fn status_name(run: &pb::Run) -> &'static str {
-    match run.status() {
-        pb::RunStatus::Pending => "pending",
-        pb::RunStatus::Running => "running",
-        pb::RunStatus::Completed => "completed",
-        pb::RunStatus::Error => "error",
-        pb::RunStatus::Terminated => "terminated",
-        pb::RunStatus::Failed => "failed",
-        pb::RunStatus::Unspecified => "unknown",
-    }
-}
 
 fn run_end(run: &pb::Run) -> i64 {
     if run.stopped_ms > 0 {

@@ -3,7 +3,7 @@
 use guild_proto::time;
 use guild_proto::v1::{self as pb};
 
-fn status_name(run: &pb::Run) -> &'static str {
+pub fn status_name(run: &pb::Run) -> &'static str {
     match run.status() {
         pb::RunStatus::Pending => "pending",
         pb::RunStatus::Running => "running",
