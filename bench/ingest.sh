@@ -81,7 +81,6 @@ done
 
 python3 - "${live[*]}" "${ended[*]}" "${tb_def[*]}" "${tb_all[*]}" <<'PY'
 import statistics, sys
-def col(s, i=0): return [float(x.split()[i]) for x in s.split("|")] if s else []
 def pairs(s): v = s.split(); return [(float(v[j]), float(v[j+1])) for j in range(0, len(v), 2)]
 live = [float(x) for x in sys.argv[1].split()]
 ended = [float(x) for x in sys.argv[2].split()]

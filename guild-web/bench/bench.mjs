@@ -87,16 +87,18 @@ try {
     if (process.env.BENCH_VERBOSE) console.log(`  resources: ${timing}`);
     // Interactive: a filter typed right after the first rows is answered (in the page's
     // own clock: the moment the main thread took the input, and the moment it answered).
-    const { inputAt, interactive } = await page.evaluate(async () => {
+    const wanted = `bench-${String(Math.min(123, Number(opt.runs) - 1)).padStart(6, "0")}`;
+    const { inputAt, interactive } = await page.evaluate(async (wanted) => {
       const input = document.querySelector("#runs-filter");
       const inputAt = performance.now();
-      input.value = "bench-000123";
+      input.value = wanted;
       input.dispatchEvent(new Event("input", { bubbles: true }));
-      for (;;) {
+      while (performance.now() - inputAt < 60_000) {
         await new Promise((r) => requestAnimationFrame(r));
         if (document.querySelectorAll(".run-row").length === 1) return { inputAt, interactive: performance.now() };
       }
-    });
+      return { inputAt, interactive: NaN };
+    }, wanted);
     await page.fill("#runs-filter", "");
     await page.waitForSelector("runs-page[data-complete]", { timeout: 120_000 });
     const complete = await page.evaluate(() => performance.now());
@@ -162,6 +164,12 @@ try {
     const started = await daemon.guild(["-C", live, "train", "--background", "burst=100000", "seconds=1", "delay=0.1"]);
     const runId = started.stdout.trim();
     await page.goto("about:blank");
+    let cdp = null;
+    if (process.env.BENCH_PROFILE) {
+      cdp = await page.context().newCDPSession(page);
+      await cdp.send("Profiler.enable");
+      await cdp.send("Profiler.start");
+    }
     await page.goto(url(`#/runs/${runId}`));
     await page.waitForSelector("output-view", { timeout: 60_000 });
     flood = await page.evaluate(async () => {
@@ -178,6 +186,18 @@ try {
       }
     });
     results.outputFlood = flood;
+    if (cdp) {
+      const { profile } = await cdp.send("Profiler.stop");
+      const self = new Map();
+      const dt = profile.timeDeltas;
+      const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+      profile.samples.forEach((id, i) => {
+        const n = byId.get(id);
+        const k = `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.split("/").pop().split("?")[0]}:${n.callFrame.lineNumber}:${n.callFrame.columnNumber}`;
+        self.set(k, (self.get(k) ?? 0) + (dt[i] ?? 0) / 1000);
+      });
+      console.log([...self].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, v]) => `  ${Math.round(v)} ms ${k}`).join("\n"));
+    }
   }
 
   const r = (x) => Math.round(x);

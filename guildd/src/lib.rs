@@ -129,7 +129,17 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     tokio::join!(serves.shutdown(), tensorboard.shutdown());
     manager.shutdown(stop_runs).await;
     let _ = stop_serving.send(true);
-    while servers.join_next().await.is_some() {}
+    // Graceful shutdown waits for open connections; a dashboard's streams (WatchRuns,
+    // WatchSeries, ReadOutput) never end by themselves, so they get a short grace.
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::info!("closing connections still open after 2 s");
+        servers.abort_all();
+        while servers.join_next().await.is_some() {}
+    }
     if !listeners.activated {
         let _ = std::fs::remove_file(&listeners.socket);
     }

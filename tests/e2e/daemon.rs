@@ -274,3 +274,31 @@ fn run_that_ended_while_no_daemon_ran_keeps_its_exit_status() {
         (Some("error"), Some(4))
     );
 }
+
+/// A dashboard's streams never end by themselves: the daemon still stops, after a short grace.
+#[test]
+fn daemon_stops_with_streams_open() {
+    let env = Env::new();
+    env.guild(&["daemon", "start", "--listen", "none"]).ok();
+    let pid = env.try_status().expect("daemon").pid;
+    let stopped = env.block_on(async {
+        let mut runs = env.runs_client().await;
+        let stream = runs
+            .watch_runs(guild_proto::v1::WatchRunsRequest { run: String::new() })
+            .await
+            .expect("WatchRuns")
+            .into_inner();
+        let guild = env.guild_command(&["daemon", "stop"]);
+        let out = tokio::task::spawn_blocking(move || {
+            let mut guild = guild;
+            guild.output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        drop(stream);
+        out
+    });
+    assert!(stopped.status.success(), "{stopped:?}");
+    assert!(!process_alive(pid));
+}

@@ -201,8 +201,15 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-#[inline]
+#[inline(always)]
 fn get_varint(data: &mut &[u8]) -> Option<u64> {
+    // Most deltas fit one byte.
+    if let Some((&b, rest)) = data.split_first()
+        && b < 0x80
+    {
+        *data = rest;
+        return Some(u64::from(b));
+    }
     let mut v = 0u64;
     for (i, &b) in data.iter().enumerate().take(10) {
         v |= u64::from(b & 0x7f) << (7 * i);
@@ -291,7 +298,9 @@ impl Bucketer {
     pub fn add(&mut self, s: &BlockSample) {
         let n = self.accs.len();
         let x = x_of(s, self.axis);
-        let index = ((((x as f64) - self.lo) / self.width).floor().max(0.0) as usize).min(n - 1);
+        // `as usize` truncates toward zero and saturates (NaN and negatives give 0): the
+        // same as floor().max(0.0) here, without a libm call per sample.
+        let index = ((((x as f64) - self.lo) / self.width) as usize).min(n - 1);
         match &mut self.accs[index] {
             Some(a) => {
                 // f64::min/max ignore NaN unless both are NaN.
