@@ -12,10 +12,10 @@ use crate::store::rundb::SampleRow;
 
 /// Prefix of event-file offsets in run.db's `tail_offset`.
 pub const OFFSET_PREFIX: &str = "tfevents:";
-/// How often the run folder is searched for new event files: every 250 ms, or less
+/// How often the run folder is searched for new event files: every 500 ms, or less
 /// often for a folder whose search takes long (1,000 times the last search's duration, at
 /// most every 5 s), so that searching costs at most about 0.1% of a core per run.
-const SCAN_MIN_INTERVAL: Duration = Duration::from_millis(250);
+const SCAN_MIN_INTERVAL: Duration = Duration::from_millis(500);
 const SCAN_MAX_INTERVAL: Duration = Duration::from_secs(5);
 const SCAN_COST_FACTOR: u32 = 1000;
 /// At most this much is read from one file per poll.
