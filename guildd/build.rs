@@ -17,7 +17,12 @@ fn main() {
         println!("cargo:rerun-if-changed={}", file.display());
         let Ok(rel) = file.strip_prefix(&dist) else { continue };
         let url = format!("/{}", rel.to_string_lossy());
-        let _ = writeln!(table, "    ({url:?}, {:?}, include_bytes!({:?})),", content_type(file), file.display().to_string());
+        let _ = writeln!(
+            table,
+            "    ({url:?}, {:?}, include_bytes!({:?})),",
+            content_type(file),
+            file.display().to_string()
+        );
     }
     table.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("web_assets.rs");

@@ -50,7 +50,10 @@ pub async fn try_connect(target: &Target) -> anyhow::Result<Option<Client>> {
     let Ok(channel) = guild_proto::connect::connect_unix(socket).await else {
         return Ok(None);
     };
-    let status = match DaemonServiceClient::new(channel.clone()).get_status(GetStatusRequest {}).await {
+    let status = match DaemonServiceClient::new(channel.clone())
+        .get_status(GetStatusRequest {})
+        .await
+    {
         Ok(status) => status,
         // The connection is made on first use: a stale socket that nobody serves (a
         // daemon killed with -9) only shows here, and means no daemon runs.
@@ -58,7 +61,7 @@ pub async fn try_connect(target: &Target) -> anyhow::Result<Option<Client>> {
         Err(status) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => return Ok(None),
         Err(status) => bail!("guildd at {} did not answer: {}", socket.display(), status.message()),
     }
-        .into_inner();
+    .into_inner();
     if status.protocol != guild_proto::PROTOCOL {
         bail!(
             "guildd {} at {} speaks protocol {}, this guild {} speaks {}: stop it with `guild daemon stop` \

@@ -252,7 +252,10 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
             print_daemon_status(&client.status);
             Ok(0)
         }
-        DaemonCommand::Stop { mut stop_runs, leave_runs } => {
+        DaemonCommand::Stop {
+            mut stop_runs,
+            leave_runs,
+        } => {
             let Some(client) = client::try_connect(target).await? else {
                 println!("guildd is not running");
                 return Ok(0);
@@ -322,7 +325,10 @@ fn install_units(dir: Option<PathBuf>) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("no guildd beside this guild binary to install"))?;
     let guildd = guildd.canonicalize().unwrap_or(guildd);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let service = SERVICE_UNIT.replace("ExecStart=/usr/local/bin/guildd", &format!("ExecStart={}", guildd.display()));
+    let service = SERVICE_UNIT.replace(
+        "ExecStart=/usr/local/bin/guildd",
+        &format!("ExecStart={}", guildd.display()),
+    );
     for (name, text) in [("guildd.service", service.as_str()), ("guildd.socket", SOCKET_UNIT)] {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;

@@ -251,7 +251,6 @@ impl Data {
     }
 }
 
-
 fn run_end(run: &pb::Run) -> i64 {
     if run.stopped_ms > 0 {
         run.stopped_ms

@@ -5,9 +5,9 @@ mod commands;
 mod compare;
 mod diff;
 mod filter;
+mod follow;
 mod manage;
 mod select;
-mod follow;
 mod serve;
 mod table;
 

@@ -60,7 +60,12 @@ impl Listeners {
         let unix = match passed_unix {
             Some(listener) => {
                 // Whatever mode the activator gave the socket, it is this user's alone.
-                if listener.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p == locations.socket)) == Some(true) {
+                if listener
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p == locations.socket))
+                    == Some(true)
+                {
                     std::fs::set_permissions(&locations.socket, std::fs::Permissions::from_mode(0o600))?;
                 }
                 listener
@@ -70,13 +75,17 @@ impl Listeners {
         let listen = if passed_tcp.is_some() { Listen::None } else { listen };
         let tcp = match listen {
             Listen::None => None,
-            Listen::Addr(addr) => {
-                Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?)
-            }
+            Listen::Addr(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?,
+            ),
             Listen::Default => match TcpListener::bind(DEFAULT_LISTEN).await {
                 Ok(listener) => Some(listener),
                 Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
-                    let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot listen on 127.0.0.1")?;
+                    let listener = TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .context("cannot listen on 127.0.0.1")?;
                     tracing::warn!("{DEFAULT_LISTEN} is taken; serving on {}", listener.local_addr()?);
                     Some(listener)
                 }
@@ -98,7 +107,10 @@ impl Listeners {
 /// variables so runs do not inherit them. Call before any thread starts.
 pub fn take_activated_sockets() -> Vec<OwnedFd> {
     let for_us = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
-    let count = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
     // SAFETY: called from main before the runtime or any other thread exists.
     unsafe {
         std::env::remove_var("LISTEN_PID");

@@ -11,7 +11,9 @@ use crate::runs::output::{LineSplitter, ScalarParser};
 /// The Guild-file parser, then everything a start would resolve from what it parsed.
 pub fn guild_file(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(parsed) = project::parse(text, "Guild") else { return };
+    let Ok(parsed) = project::parse(text, "Guild") else {
+        return;
+    };
     for model in &parsed.models {
         for op in &model.ops {
             let _ = project::parse_op_command(&op.command);
@@ -40,13 +42,18 @@ pub fn tfevents(data: &[u8]) {
     }
     let _ = reader.poll(&file, 1 << 20, false, &mut count);
     let _ = reader.poll(&file, u64::MAX, true, &mut count);
-    assert!(reader.offset() <= data.len() as u64, "the reader ran past the end of the file");
+    assert!(
+        reader.offset() <= data.len() as u64,
+        "the reader ran past the end of the file"
+    );
 }
 
 /// Output capture: the line splitter fed in chunks (sized by the first byte), and the
 /// output-scalar parser on every line.
 pub fn output(data: &[u8]) {
-    let Some((&first, rest)) = data.split_first() else { return };
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(first % 17) + 1;
     let mut splitter = LineSplitter::new();
     let mut scalars = ScalarParser::new();
@@ -56,7 +63,10 @@ pub fn output(data: &[u8]) {
     }
     splitter.finish(&mut |line| lines.push(line));
     for line in &lines {
-        assert!(line.len() <= crate::runs::output::MAX_LINE_BYTES + 64, "a line outgrew the limit");
+        assert!(
+            line.len() <= crate::runs::output::MAX_LINE_BYTES + 64,
+            "a line outgrew the limit"
+        );
         let _ = scalars.parse(line);
     }
 }
@@ -64,9 +74,21 @@ pub fn output(data: &[u8]) {
 fn tempfile_in_shm() -> std::io::Result<std::fs::File> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm".into() } else { std::env::temp_dir() };
-    let path = dir.join(format!("guild-fuzz-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+    let dir = if std::path::Path::new("/dev/shm").is_dir() {
+        "/dev/shm".into()
+    } else {
+        std::env::temp_dir()
+    };
+    let path = dir.join(format!(
+        "guild-fuzz-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     // Unlinked at once: the open handle is all the reader needs.
     let _ = std::fs::remove_file(&path);
     Ok(file)

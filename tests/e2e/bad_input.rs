@@ -12,7 +12,11 @@ use crate::helpers::*;
 fn expect_invalid(result: Result<impl std::fmt::Debug, tonic::Status>, field: &str) {
     let status = result.expect_err("the request should be refused");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    assert!(status.message().contains(field), "message does not name {field}: {}", status.message());
+    assert!(
+        status.message().contains(field),
+        "message does not name {field}: {}",
+        status.message()
+    );
 }
 
 #[test]
@@ -32,7 +36,10 @@ fn every_method_names_the_bad_field() {
         expect_invalid(runs.start_run(start("relative/dir", "train")).await, "project_dir");
         expect_invalid(runs.start_run(start(&project, "")).await, "op");
         let mut unnamed = start(&project, "train");
-        unnamed.flags.push(pb::Flag { name: " ".into(), value: "1".into() });
+        unnamed.flags.push(pb::Flag {
+            name: " ".into(),
+            value: "1".into(),
+        });
         expect_invalid(runs.start_run(unnamed).await, "flags");
         let mut long_label = start(&project, "train");
         long_label.label = "x".repeat(5000);
@@ -41,21 +48,54 @@ fn every_method_names_the_bad_field() {
         expect_invalid(runs.stop_run(pb::StopRunRequest { run: " ".into() }).await, "run");
         expect_invalid(runs.delete_run(pb::DeleteRunRequest { run: "".into() }).await, "run");
         let mut projects = ProjectServiceClient::new(channel.clone());
-        expect_invalid(projects.get_project(pb::GetProjectRequest { project_dir: "".into() }).await, "project_dir");
-        expect_invalid(projects.get_project(pb::GetProjectRequest { project_dir: "x".into() }).await, "project_dir");
+        expect_invalid(
+            projects
+                .get_project(pb::GetProjectRequest { project_dir: "".into() })
+                .await,
+            "project_dir",
+        );
+        expect_invalid(
+            projects
+                .get_project(pb::GetProjectRequest {
+                    project_dir: "x".into(),
+                })
+                .await,
+            "project_dir",
+        );
         let mut output = OutputServiceClient::new(channel.clone());
         expect_invalid(
-            output.read_output(pb::ReadOutputRequest { run: "".into(), from_seq: 0, follow: false }).await,
+            output
+                .read_output(pb::ReadOutputRequest {
+                    run: "".into(),
+                    from_seq: 0,
+                    follow: false,
+                })
+                .await,
             "run",
         );
         expect_invalid(
-            output.read_output(pb::ReadOutputRequest { run: "1".into(), from_seq: -1, follow: false }).await,
+            output
+                .read_output(pb::ReadOutputRequest {
+                    run: "1".into(),
+                    from_seq: -1,
+                    follow: false,
+                })
+                .await,
             "from_seq",
         );
         let mut series = SeriesServiceClient::new(channel.clone());
-        expect_invalid(series.list_series(pb::ListSeriesRequest { run: "".into() }).await, "run");
         expect_invalid(
-            series.get_series(pb::GetSeriesRequest { run: "1".into(), keys: vec![], ..Default::default() }).await,
+            series.list_series(pb::ListSeriesRequest { run: "".into() }).await,
+            "run",
+        );
+        expect_invalid(
+            series
+                .get_series(pb::GetSeriesRequest {
+                    run: "1".into(),
+                    keys: vec![],
+                    ..Default::default()
+                })
+                .await,
             "keys",
         );
         expect_invalid(
@@ -83,14 +123,24 @@ fn every_method_names_the_bad_field() {
         );
         expect_invalid(
             series
-                .watch_series(pb::WatchSeriesRequest { run: "1".into(), keys: vec![], after_cursor: -3 })
+                .watch_series(pb::WatchSeriesRequest {
+                    run: "1".into(),
+                    keys: vec![],
+                    after_cursor: -3,
+                })
                 .await,
             "after_cursor",
         );
         // A message over the size limit is refused whole.
         let mut huge = start(&project, "train");
-        huge.flags.push(pb::Flag { name: "blob".into(), value: "x".repeat(8 << 20) });
-        let status = runs.start_run(huge).await.expect_err("an 8 MB request should be refused");
+        huge.flags.push(pb::Flag {
+            name: "blob".into(),
+            value: "x".repeat(8 << 20),
+        });
+        let status = runs
+            .start_run(huge)
+            .await
+            .expect_err("an 8 MB request should be refused");
         assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
     });
     // Still up, still answering.
@@ -161,10 +211,15 @@ fn a_full_disk_fails_the_run_clearly_and_leaves_nothing_behind() {
     let out = train();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{out:?}");
-    assert!(stderr.contains("No space left on device") || stderr.contains("is the disk full?"), "{stderr}");
+    assert!(
+        stderr.contains("No space left on device") || stderr.contains("is the disk full?"),
+        "{stderr}"
+    );
     // Nothing half-made is left, and the daemon still works once there is room.
     let runs = project.join("runs");
-    let leftovers: Vec<_> = std::fs::read_dir(&runs).map(|d| d.flatten().collect()).unwrap_or_default();
+    let leftovers: Vec<_> = std::fs::read_dir(&runs)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
     assert!(leftovers.is_empty(), "a half-made run folder was left: {leftovers:?}");
     assert_eq!(env.guild(&["runs", "--json"]).ok().stdout.trim(), "[]");
     std::fs::remove_file(&filler).unwrap();

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use guild_proto::v1::{self as pb, RunStatus, output_service_client::OutputServiceClient};
 use guild_proto::v1::series_service_client::SeriesServiceClient;
+use guild_proto::v1::{self as pb, RunStatus, output_service_client::OutputServiceClient};
 
 use crate::helpers::*;
 
@@ -21,15 +21,28 @@ struct Scale {
 
 fn scale() -> Scale {
     match std::env::var("GUILD_LOAD").as_deref() {
-        Ok("full") => Scale { runs: 20, subscribers: 50, lines: 50_000 },
-        _ => Scale { runs: 4, subscribers: 10, lines: 5_000 },
+        Ok("full") => Scale {
+            runs: 20,
+            subscribers: 50,
+            lines: 50_000,
+        },
+        _ => Scale {
+            runs: 4,
+            subscribers: 10,
+            lines: 5_000,
+        },
     }
 }
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().to_string())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().to_string())
+            })
+        })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -38,7 +51,10 @@ fn rss_kib(pid: u32) -> u64 {
 fn load_loses_nothing_and_memory_stays_bounded() {
     let scale = scale();
     let env = Env::new();
-    env.write("Guild", "[project]\nstats_interval = 0.5\n\n[model \"m\"]\ntrain = chatty\n\n[flags]\nlines = 1000\n");
+    env.write(
+        "Guild",
+        "[project]\nstats_interval = 0.5\n\n[model \"m\"]\ntrain = chatty\n\n[flags]\nlines = 1000\n",
+    );
     // Each run prints `lines` output lines, each also an output scalar, in bursts.
     env.write(
         "chatty.py",
@@ -55,7 +71,15 @@ fn load_loses_nothing_and_memory_stays_bounded() {
     // Start the runs from several threads at once.
     let ids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..scale.runs)
-            .map(|_| s.spawn(|| env.guild(&["train", &lines_flag, "--background"]).ok().stdout.trim().to_string()))
+            .map(|_| {
+                s.spawn(|| {
+                    env.guild(&["train", &lines_flag, "--background"])
+                        .ok()
+                        .stdout
+                        .trim()
+                        .to_string()
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -91,7 +115,11 @@ fn load_loses_nothing_and_memory_stays_bounded() {
                     let mut got = 0u64;
                     if n % 2 == 0 {
                         let mut stream = SeriesServiceClient::new(channel)
-                            .watch_series(pb::WatchSeriesRequest { run: id, keys: vec!["x".into()], after_cursor: 0 })
+                            .watch_series(pb::WatchSeriesRequest {
+                                run: id,
+                                keys: vec!["x".into()],
+                                after_cursor: 0,
+                            })
                             .await
                             .map_err(|s| s.to_string())?
                             .into_inner();
@@ -104,7 +132,11 @@ fn load_loses_nothing_and_memory_stays_bounded() {
                         }
                     } else {
                         let mut stream = OutputServiceClient::new(channel)
-                            .read_output(pb::ReadOutputRequest { run: id, from_seq: 0, follow: true })
+                            .read_output(pb::ReadOutputRequest {
+                                run: id,
+                                from_seq: 0,
+                                follow: true,
+                            })
                             .await
                             .map_err(|s| s.to_string())?
                             .into_inner();
@@ -143,9 +175,14 @@ fn load_loses_nothing_and_memory_stays_bounded() {
         let run = env.get_run(id).run.unwrap();
         env.block_on(async {
             let mut db = open_run_db(std::path::Path::new(&run.run_dir)).await;
-            let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM output").fetch_one(&mut db).await.unwrap();
-            let samples: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM scalar WHERE key = 'x'").fetch_one(&mut db).await.unwrap();
+            let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM output")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+            let samples: i64 = sqlx::query_scalar("SELECT count(*) FROM scalar WHERE key = 'x'")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
             assert_eq!((lines, samples), (scale.lines as i64, scale.lines as i64), "run {id}");
             stored_lines += lines;
             stored_samples += samples;

@@ -12,7 +12,10 @@ const CHATTY: &str = "import sys\nw = sys.stdout.write\nfor i in range(100000):\
 #[test]
 fn kill_9_of_the_daemon_loses_and_doubles_nothing() {
     let env = Env::new();
-    env.write("Guild", "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = chatty\n");
+    env.write(
+        "Guild",
+        "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = chatty\n",
+    );
     env.write("chatty.py", CHATTY);
     let (id, run_dir) = env.guild(&["train", "--background"]).ok().started_run();
     let run = env.wait_run(&id, &[RunStatus::Running]);
@@ -29,17 +32,24 @@ fn kill_9_of_the_daemon_loses_and_doubles_nothing() {
 
     // The next command starts a daemon, which adopts the run (or records its end).
     env.guild(&["runs"]).ok();
-    let done = env.wait_run(&id, &[RunStatus::Completed, RunStatus::Error, RunStatus::Failed, RunStatus::Terminated]);
+    let done = env.wait_run(
+        &id,
+        &[
+            RunStatus::Completed,
+            RunStatus::Error,
+            RunStatus::Failed,
+            RunStatus::Terminated,
+        ],
+    );
     assert_eq!(done.status(), RunStatus::Error, "{done:?}");
     assert_eq!(done.exit_status, Some(5));
 
     env.block_on(async {
         let mut db = open_run_db(&run_dir).await;
-        let lines: Vec<String> =
-            sqlx::query_scalar("SELECT line FROM output WHERE line LIKE 'line %' ORDER BY seq")
-                .fetch_all(&mut db)
-                .await
-                .unwrap();
+        let lines: Vec<String> = sqlx::query_scalar("SELECT line FROM output WHERE line LIKE 'line %' ORDER BY seq")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
         assert_eq!(lines.len(), 100_000, "lines lost or doubled");
         for (i, line) in lines.iter().enumerate() {
             assert_eq!(line, &format!("line {i}"), "out of order or doubled at {i}");
@@ -52,6 +62,11 @@ fn kill_9_of_the_daemon_loses_and_doubles_nothing() {
         assert_eq!((count, distinct, max), (100_000, 100_000, 99_999.0));
     });
     // The index's summary was rebuilt across the restart without double counting.
-    let x = env.get_run(&id).series.into_iter().find(|k| k.key == "x").expect("x summary");
+    let x = env
+        .get_run(&id)
+        .series
+        .into_iter()
+        .find(|k| k.key == "x")
+        .expect("x summary");
     assert_eq!(x.count, 100_000);
 }

@@ -43,7 +43,9 @@ fn another_user_is_refused_even_through_a_loosened_socket() {
     assert_eq!(mode(env.socket.parent().unwrap()), 0o700);
     assert_eq!(mode(&env.socket), 0o600);
     open_up(&env.root, 0o755);
-    let Some(closed) = guild_as_nobody(&env, &["daemon", "status"]) else { return };
+    let Some(closed) = guild_as_nobody(&env, &["daemon", "status"]) else {
+        return;
+    };
     assert!(!closed.status.success(), "{closed:?}");
 
     // Loosen every mode: the daemon still refuses the peer by its uid.

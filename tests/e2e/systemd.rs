@@ -7,7 +7,11 @@ use crate::helpers::*;
 
 #[test]
 fn socket_activation_starts_guildd_on_first_use() {
-    if Command::new("systemd-socket-activate").arg("--version").output().is_err() {
+    if Command::new("systemd-socket-activate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: systemd-socket-activate is not installed (Debian package systemd)");
         return;
     }
@@ -32,13 +36,23 @@ fn socket_activation_starts_guildd_on_first_use() {
         .expect("cannot start systemd-socket-activate");
     // The activator listens first; nothing has started guildd yet.
     wait_until("systemd-socket-activate to listen", || env.socket.exists());
-    assert!(!env.data_dir.join("guildd.lock").exists(), "guildd started before anyone connected");
+    assert!(
+        !env.data_dir.join("guildd.lock").exists(),
+        "guildd started before anyone connected"
+    );
 
     // The first client connection starts guildd on the passed socket.
     let status = env.guild(&["daemon", "status"]).ok();
-    assert!(status.stdout.contains(&format!("socket:   {}", env.socket.display())), "{status:?}");
+    assert!(
+        status.stdout.contains(&format!("socket:   {}", env.socket.display())),
+        "{status:?}"
+    );
     assert_eq!(mode(&env.socket), 0o600, "guildd makes the passed socket private");
-    let pid: u32 = std::fs::read_to_string(env.data_dir.join("guildd.lock")).unwrap().trim().parse().unwrap();
+    let pid: u32 = std::fs::read_to_string(env.data_dir.join("guildd.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(pid, activator.id(), "the activator execs guildd in its place");
     // Runs work through the activated socket.
     env.write("Guild", "[model \"m\"]\ntrain = hello\n");
@@ -67,11 +81,20 @@ fn daemon_install_writes_units_naming_this_guildd() {
     let env = Env::new();
     let dir = env.root.join("units");
     let out = env.guild(&["daemon", "install", "--dir", dir.to_str().unwrap()]).ok();
-    assert!(out.stdout.contains("systemctl --user enable --now guildd.socket"), "{out:?}");
+    assert!(
+        out.stdout.contains("systemctl --user enable --now guildd.socket"),
+        "{out:?}"
+    );
     let service = std::fs::read_to_string(dir.join("guildd.service")).unwrap();
     let guildd = guildd_exe().canonicalize().unwrap();
-    assert!(service.contains(&format!("ExecStart={}\n", guildd.display())), "{service}");
-    assert!(service.contains("KillMode=process"), "stopping the service must not kill runs");
+    assert!(
+        service.contains(&format!("ExecStart={}\n", guildd.display())),
+        "{service}"
+    );
+    assert!(
+        service.contains("KillMode=process"),
+        "stopping the service must not kill runs"
+    );
     assert!(service.contains("NoNewPrivileges=yes"));
     let socket = std::fs::read_to_string(dir.join("guildd.socket")).unwrap();
     assert!(socket.contains("ListenStream=%t/guild/guildd.sock") && socket.contains("SocketMode=0600"));

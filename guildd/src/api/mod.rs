@@ -19,7 +19,9 @@ use guild_proto::v1::{
     project_service_server::ProjectServiceServer, run_service_server::RunServiceServer,
     series_service_server::SeriesServiceServer,
 };
-use guild_proto::v1::{serve_service_server::ServeServiceServer, tensor_board_service_server::TensorBoardServiceServer};
+use guild_proto::v1::{
+    serve_service_server::ServeServiceServer, tensor_board_service_server::TensorBoardServiceServer,
+};
 use tonic::service::Routes;
 
 use crate::runs::Manager;

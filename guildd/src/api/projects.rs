@@ -24,7 +24,9 @@ impl ProjectService for Projects {
     async fn get_project(&self, request: Request<GetProjectRequest>) -> Result<Response<pb::Project>, Status> {
         let dir = super::required("project_dir", &request.get_ref().project_dir)?;
         if !Path::new(dir).is_absolute() {
-            return Err(Status::invalid_argument(format!("project_dir must be an absolute path, got \"{dir}\"")));
+            return Err(Status::invalid_argument(format!(
+                "project_dir must be an absolute path, got \"{dir}\""
+            )));
         }
         let guild_file = Path::new(dir).join("Guild");
         if !guild_file.is_file() {

@@ -129,7 +129,11 @@ impl EventTail {
     /// One poll of every file, in place; searches for new files when due.
     fn read_now(&mut self, last: bool) -> Found {
         let now = Instant::now();
-        if last || self.last_scan.is_none_or(|t| now.duration_since(t) >= self.scan_interval) {
+        if last
+            || self
+                .last_scan
+                .is_none_or(|t| now.duration_since(t) >= self.scan_interval)
+        {
             self.scan();
             self.last_scan = Some(now);
             self.scan_interval = (now.elapsed() * SCAN_COST_FACTOR).clamp(SCAN_MIN_INTERVAL, SCAN_MAX_INTERVAL);

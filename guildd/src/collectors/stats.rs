@@ -176,6 +176,9 @@ impl Sampler {
     }
 
     fn finish_sample(&mut self) -> Vec<Sample> {
+        // Every sample reads the GPUs afresh (a reading kept from `new` would repeat the
+        // figures of the moment the daemon started).
+        self.refresh_gpu();
         let mut out = Vec::with_capacity(64);
         self.cpu_mem_samples(&mut out);
         self.disk_samples(&mut out);
@@ -545,9 +548,15 @@ mod tests {
         drop(burner);
         std::thread::sleep(INTERVAL);
         let _ = sampler.sample_system_for(&[me]);
-        assert!(!sampler.trees[&me].contains(&child_pid), "the ended child left the tree");
+        assert!(
+            !sampler.trees[&me].contains(&child_pid),
+            "the ended child left the tree"
+        );
         let sys = sampler.sys.as_ref().expect("linux has sysinfo");
-        assert!(sys.process(Pid::from_u32(child_pid)).is_none(), "and sysinfo dropped it");
+        assert!(
+            sys.process(Pid::from_u32(child_pid)).is_none(),
+            "and sysinfo dropped it"
+        );
     }
 
     #[test]
@@ -652,16 +661,20 @@ mod tests {
         }
     }
 
-    /// A GPU source with fixed figures: one GPU on which this test process has 3 GiB.
-    struct FakeGpu;
+    /// A GPU source: one GPU on which this test process has 3 GiB. Each read reports
+    /// utilization 1% higher than the one before (the first read is `new`'s, at 86%).
+    struct FakeGpu {
+        reads: u32,
+    }
 
     impl GpuSource for FakeGpu {
         fn read(&mut self) -> Vec<GpuReading> {
+            self.reads += 1;
             vec![GpuReading {
                 index: 0,
                 name: "NVIDIA H200".into(),
                 uuid: "GPU-12345678-abcd".into(),
-                gpu_util: Some(87.0),
+                gpu_util: Some(85.0 + f64::from(self.reads)),
                 mem_util: Some(40.0),
                 mem_used: Some(3 << 30),
                 mem_total: Some(141 << 30),
@@ -696,9 +709,13 @@ mod tests {
 
     #[test]
     fn sampler_with_fake_gpu() {
-        let mut sampler = Sampler::new(Box::new(FakeGpu));
+        let mut sampler = Sampler::new(Box::new(FakeGpu { reads: 0 }));
         let sys = as_map(&sampler.sample_system());
         assert_eq!(sys["sys/gpu0/gpu/util"], 0.87);
+        // Each sample is a fresh reading, for the tree-only refresh too.
+        std::thread::sleep(INTERVAL);
+        let again = as_map(&sampler.sample_system_for(&[std::process::id()]));
+        assert_eq!(again["sys/gpu0/gpu/util"], 0.88);
         assert_eq!(sys["sys/gpu0/mem/total"], (141_u64 << 30) as f64);
         assert_eq!(sys["sys/gpu0/powerdraw"], 250.0);
         assert_eq!(sys["sys/gpu0/pstate"], 0.0);

@@ -479,7 +479,9 @@ impl Reader {
             match key {
                 // wall_time: double
                 0x09 if wall_time.is_none() => {
-                    let Some((v, rest)) = cur.split_first_chunk::<8>() else { return false };
+                    let Some((v, rest)) = cur.split_first_chunk::<8>() else {
+                        return false;
+                    };
                     wall_time = Some(f64::from_le_bytes(*v));
                     cur = rest;
                 }
@@ -491,7 +493,9 @@ impl Reader {
                 // summary: message
                 0x2a if summary.is_none() => {
                     let Some(len) = read_varint(&mut cur) else { return false };
-                    let Some(body) = cur.get(..len as usize) else { return false };
+                    let Some(body) = cur.get(..len as usize) else {
+                        return false;
+                    };
                     summary = Some(body);
                     cur = &cur[len as usize..];
                 }
@@ -504,23 +508,35 @@ impl Reader {
             if read_varint(&mut summary) != Some(0x0a) {
                 return false;
             }
-            let Some(len) = read_varint(&mut summary) else { return false };
-            let Some(mut value) = summary.get(..len as usize) else { return false };
+            let Some(len) = read_varint(&mut summary) else {
+                return false;
+            };
+            let Some(mut value) = summary.get(..len as usize) else {
+                return false;
+            };
             summary = &summary[len as usize..];
             let (mut tag, mut simple) = (None, None);
             while !value.is_empty() {
                 match read_varint(&mut value) {
                     // tag: bytes
                     Some(0x0a) if tag.is_none() => {
-                        let Some(len) = read_varint(&mut value) else { return false };
-                        let Some(bytes) = value.get(..len as usize) else { return false };
-                        let Ok(text) = std::str::from_utf8(bytes) else { return false };
+                        let Some(len) = read_varint(&mut value) else {
+                            return false;
+                        };
+                        let Some(bytes) = value.get(..len as usize) else {
+                            return false;
+                        };
+                        let Ok(text) = std::str::from_utf8(bytes) else {
+                            return false;
+                        };
                         tag = Some(text);
                         value = &value[len as usize..];
                     }
                     // simple_value: float
                     Some(0x15) if simple.is_none() => {
-                        let Some((v, rest)) = value.split_first_chunk::<4>() else { return false };
+                        let Some((v, rest)) = value.split_first_chunk::<4>() else {
+                            return false;
+                        };
                         simple = Some(f32::from_le_bytes(*v));
                         value = rest;
                     }

@@ -209,7 +209,8 @@ impl Manager {
                 .map_err(|e| Error::io("cannot copy", &plan.guild_file, e))?;
             let sources = guild_d.join("sources");
             let snapshot = {
-                let (plan_dir, runroot, requires) = (plan.project_dir.clone(), plan.runroot.clone(), plan.requires.clone());
+                let (plan_dir, runroot, requires) =
+                    (plan.project_dir.clone(), plan.runroot.clone(), plan.requires.clone());
                 let sources = sources.clone();
                 tokio::task::spawn_blocking(move || prepare::snapshot_sources(&plan_dir, &runroot, &requires, &sources))
             };

@@ -104,7 +104,11 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
         flags,
         guild_file,
         // Every op's inputs (data sets) stay out of the source snapshot, not only this op's.
-        requires: project.models.iter().flat_map(|m| m.ops.iter().flat_map(|o| o.requires.iter().cloned())).collect(),
+        requires: project
+            .models
+            .iter()
+            .flat_map(|m| m.ops.iter().flat_map(|o| o.requires.iter().cloned()))
+            .collect(),
         stats_interval,
     })
 }
@@ -159,7 +163,9 @@ pub fn command_line(plan: &Plan, python: &str, run_dir: &Path) -> Vec<String> {
         }
         OpCommand::Exec { program, args } => {
             let program = if program.contains('/') {
-                normalize(&plan.project_dir.join(program)).to_string_lossy().into_owned()
+                normalize(&plan.project_dir.join(program))
+                    .to_string_lossy()
+                    .into_owned()
             } else {
                 program.clone()
             };

@@ -300,7 +300,8 @@ impl RunDb {
                     stmt.raw_bind_parameter(param, id).map_err(err)?;
                     stmt.raw_bind_parameter(param + 1, s.step).map_err(err)?;
                     stmt.raw_bind_parameter(param + 2, s.time).map_err(err)?;
-                    stmt.raw_bind_parameter(param + 3, super::sql_value(s.value)).map_err(err)?;
+                    stmt.raw_bind_parameter(param + 3, super::sql_value(s.value))
+                        .map_err(err)?;
                     new_last_sample += 1;
                     blocks_due.entry(id).or_default().push(BlockSample {
                         seq: new_last_sample,
@@ -498,9 +499,7 @@ pub async fn open_read(path: &Path) -> Result<SqliteConnection> {
         .read_only(true)
         .create_if_missing(false)
         .pragma("mmap_size", "268435456");
-    SqliteConnection::connect_with(&options)
-        .await
-        .map_err(Error::db(path))
+    SqliteConnection::connect_with(&options).await.map_err(Error::db(path))
 }
 
 pub struct OutputRecord {
@@ -634,9 +633,16 @@ mod tests {
             .unwrap();
         assert_eq!(blocked, 2 * (n / BLOCK_SAMPLES * BLOCK_SAMPLES) as i64);
         use crate::store::series::{self, Axis};
-        let points = series::read_range(&mut conn, &path, "a", Axis::Step, None, None).await.unwrap();
+        let points = series::read_range(&mut conn, &path, "a", Axis::Step, None, None)
+            .await
+            .unwrap();
         assert_eq!(points.len(), n);
-        assert!(points.iter().enumerate().all(|(i, p)| p.step == i as i64 && p.time == 1000 + i as i64));
+        assert!(
+            points
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.step == i as i64 && p.time == 1000 + i as i64)
+        );
         assert!(points[7].value.is_nan() && points[8].value == 8.0);
         let (count, buckets) = series::read_buckets(&mut conn, &path, "b", Axis::Step, None, None, 10)
             .await

@@ -133,7 +133,12 @@ pub async fn read_samples(
             }
         }
     }
-    out.extend(read_tail(conn, path, key_id, sealed).await?.into_iter().filter(|s| in_range(s)));
+    out.extend(
+        read_tail(conn, path, key_id, sealed)
+            .await?
+            .into_iter()
+            .filter(|s| in_range(s)),
+    );
     Ok(out)
 }
 
@@ -161,11 +166,9 @@ pub fn encode_block(samples: &[BlockSample]) -> Vec<u8> {
 pub fn decode_block(first_seq: i64, mut data: &[u8], mut f: impl FnMut(BlockSample)) -> bool {
     let (mut seq, mut step, mut time) = (first_seq, 0i64, 0i64);
     while !data.is_empty() {
-        let (Some(dseq), Some(dstep), Some(dtime)) = (
-            get_varint(&mut data),
-            get_varint(&mut data),
-            get_varint(&mut data),
-        ) else {
+        let (Some(dseq), Some(dstep), Some(dtime)) =
+            (get_varint(&mut data), get_varint(&mut data), get_varint(&mut data))
+        else {
             return false;
         };
         let Some((value, rest)) = data.split_first_chunk::<8>() else {
@@ -646,7 +649,11 @@ mod tests {
                 seq: i,
                 step: (i * 7919) % 1013,
                 time: 1000 + (i * 31) % 977,
-                value: if i % 13 == 0 { f64::NAN } else { ((i as f64) * 0.37).sin() },
+                value: if i % 13 == 0 {
+                    f64::NAN
+                } else {
+                    ((i as f64) * 0.37).sin()
+                },
             })
             .collect();
         for axis in [Axis::Step, Axis::Time] {

@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use tonic::codegen::http::{header, Request, Response, StatusCode};
+use tonic::codegen::http::{Request, Response, StatusCode, header};
 use tonic::service::{AxumBody, Routes};
 
 mod assets {
@@ -41,7 +41,11 @@ fn static_file(path: &str) -> Response<AxumBody> {
     match assets::ASSETS.iter().find(|(p, _, _)| *p == path) {
         Some((_, content_type, bytes)) => {
             // index.html names the other files; it must never be cached stale.
-            let cache = if path == "/index.html" { "no-cache" } else { "public, max-age=300" };
+            let cache = if path == "/index.html" {
+                "no-cache"
+            } else {
+                "public, max-age=300"
+            };
             Response::builder()
                 .header(header::CONTENT_TYPE, *content_type)
                 .header(header::CACHE_CONTROL, cache)
