@@ -69,13 +69,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Runs {
             command: None,
+            runs,
             all,
             json,
             deleted,
             filter,
         } => {
             let client = client::connect(&target).await?;
-            crate::manage::list(&client, all, json, deleted, &filter).await
+            let select = crate::select::SelectArgs { runs, filter };
+            crate::manage::list(&client, all, json, deleted, &select).await
         }
         Command::Runs {
             command: Some(RunsCommand::Info { run }),
@@ -102,10 +104,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff { run_a, run_b, all } => {
             crate::diff::run(&client::connect(&target).await?, &run_a, &run_b, all).await
         }
-        Command::Label { run, text, clear } => {
-            crate::manage::label(&client::connect(&target).await?, &run, &text, clear).await
+        Command::Label {
+            run,
+            text,
+            clear,
+            filter,
+        } => {
+            let select = crate::select::SelectArgs { runs: vec![run], filter };
+            crate::manage::label(&client::connect(&target).await?, &select, &text, clear).await
         }
-        Command::Tag { run, changes } => crate::manage::tag(&client::connect(&target).await?, &run, &changes).await,
+        Command::Tag { run, filter, changes } => {
+            let select = crate::select::SelectArgs { runs: vec![run], filter };
+            crate::manage::tag(&client::connect(&target).await?, &select, &changes).await
+        }
         Command::Export { args, filter } => {
             let select = crate::select::SelectArgs { runs: args, filter };
             crate::manage::export(&client::connect(&target).await?, select).await

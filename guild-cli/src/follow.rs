@@ -116,7 +116,7 @@ async fn follow_files(
     let last = loop {
         tokio::select! {
             event = statuses.next() => match event {
-                Some(Ok(pb::RunEvent { run: Some(current) })) if is_final(current.status()) => break current,
+                Some(Ok(pb::RunEvent { run: Some(current), .. })) if is_final(current.status()) => break current,
                 Some(Ok(_)) => {}
                 Some(Err(status)) => return Err(anyhow!("{}", status.message())),
                 None => return Err(anyhow!("guildd went away while following run {}", run.id)),

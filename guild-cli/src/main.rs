@@ -78,10 +78,13 @@ pub enum Command {
         #[command(flatten)]
         op: OpArgs,
     },
-    /// List runs, newest first (1 is the latest).
+    /// List runs, newest first (1 is the latest); RUNS and filters narrow the list.
     Runs {
         #[command(subcommand)]
         command: Option<RunsCommand>,
+        /// Runs to list: ids, id prefixes, indexes (1 = latest) or ranges like 1:5.
+        #[arg(value_name = "RUNS")]
+        runs: Vec<String>,
         /// Show every run (default: the latest 20).
         #[arg(long, short = 'a')]
         all: bool,
@@ -104,16 +107,22 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Set a run's label (RUN may be an index range like 1:3), or --clear it.
+    /// Set the label of the runs RUN selects (an id, prefix, index or range like 1:3 or
+    /// `:` for all; --model, --status and --label narrow it), or --clear it.
     Label {
         run: String,
         text: Vec<String>,
         #[arg(long)]
         clear: bool,
+        #[command(flatten)]
+        filter: select::FilterArgs,
     },
-    /// Add (+TAG or TAG) and remove (-TAG) a run's tags; with none, print them.
+    /// Add (+TAG or TAG) and remove (-TAG) tags of the runs RUN selects (as for label;
+    /// filter flags go before the tags); with no tags, print them.
     Tag {
         run: String,
+        #[command(flatten)]
+        filter: select::FilterArgs,
         #[arg(allow_hyphen_values = true, trailing_var_arg = true, value_name = "+TAG|-TAG")]
         changes: Vec<String>,
     },

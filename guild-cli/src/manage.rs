@@ -8,13 +8,13 @@ use guild_proto::v1 as pb;
 
 use crate::client::Client;
 use crate::commands::rpc;
-use crate::select::{self, FilterArgs, SelectArgs};
+use crate::select::{self, SelectArgs};
 use crate::table;
 
 /// `guild runs [--all] [--json] [--deleted] [filters]`.
-pub async fn list(client: &Client, all: bool, json: bool, deleted: bool, filter: &FilterArgs) -> anyhow::Result<u8> {
-    let (runs, total): (Vec<(u32, pb::Run)>, usize) = if deleted || !filter.is_empty() {
-        let picked = select::select(client, select::selection(&[], filter, deleted)).await?;
+pub async fn list(client: &Client, all: bool, json: bool, deleted: bool, args: &SelectArgs) -> anyhow::Result<u8> {
+    let (runs, total): (Vec<(u32, pb::Run)>, usize) = if deleted || !args.is_empty() {
+        let picked = select::select(client, args.to_proto(deleted)).await?;
         let total = picked.len();
         (picked, total)
     } else {
@@ -109,7 +109,7 @@ pub async fn purge(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
 }
 
 /// `guild label RUN TEXT...` or `guild label RUN --clear`.
-pub async fn label(client: &Client, run: &str, text: &[String], clear: bool) -> anyhow::Result<u8> {
+pub async fn label(client: &Client, select: &SelectArgs, text: &[String], clear: bool) -> anyhow::Result<u8> {
     let label = text.join(" ");
     if clear && !label.is_empty() {
         bail!("give a label or --clear, not both");
@@ -117,7 +117,7 @@ pub async fn label(client: &Client, run: &str, text: &[String], clear: bool) -> 
     if !clear && label.trim().is_empty() {
         bail!("give the label (guild label RUN TEXT), or --clear to remove it");
     }
-    let runs = select::select_some(client, &single(run), false, "label").await?;
+    let runs = select::select_some(client, select, false, "label").await?;
     for run in runs {
         let labelled = rpc(client
             .runs()
@@ -136,16 +136,19 @@ pub async fn label(client: &Client, run: &str, text: &[String], clear: bool) -> 
 }
 
 /// `guild tag RUN +T -T T`: bare or `+` adds, `-` removes; no change prints the tags.
-pub async fn tag(client: &Client, run: &str, changes: &[String]) -> anyhow::Result<u8> {
+pub async fn tag(client: &Client, select: &SelectArgs, changes: &[String]) -> anyhow::Result<u8> {
     let mut add = Vec::new();
     let mut remove = Vec::new();
     for change in changes {
+        if let Some(flag) = change.strip_prefix("--") {
+            bail!("{change} after the tags is read as a tag; put --{flag} before them (guild tag RUN --{flag} ... +TAG)");
+        }
         match change.strip_prefix('-') {
             Some(tag) => remove.push(tag.to_string()),
             None => add.push(change.strip_prefix('+').unwrap_or(change).to_string()),
         }
     }
-    let runs = select::select_some(client, &single(run), false, "tag").await?;
+    let runs = select::select_some(client, select, false, "tag").await?;
     for run in runs {
         let tagged = if add.is_empty() && remove.is_empty() {
             run
@@ -162,13 +165,6 @@ pub async fn tag(client: &Client, run: &str, changes: &[String]) -> anyhow::Resu
         println!("{}: {}", tagged.id, tagged.tags.join(" "));
     }
     Ok(0)
-}
-
-fn single(run: &str) -> SelectArgs {
-    SelectArgs {
-        runs: vec![run.to_string()],
-        filter: FilterArgs::default(),
-    }
 }
 
 /// `guild export [RUNS...] DEST`: the last argument is the destination.

@@ -96,6 +96,88 @@ fn label_and_tags_show_where_runs_are_listed() {
 }
 
 #[test]
+fn every_selector_form_works_for_runs_label_and_tag() {
+    let env = train_env();
+    let a = train(&env, &["lr=0.1"]);
+    let b = train(&env, &["lr=0.2"]);
+    let c = train(&env, &["other", "lr=0.3"]);
+    let ids = |rows: Vec<Vec<String>>| rows.into_iter().map(|r| r[1].clone()).collect::<Vec<_>>();
+
+    // guild runs RUNS: indexes, ranges, prefixes, narrowed by filters; rows keep their index.
+    assert_eq!(ids(runs_rows(&env, &["2"])), [b.clone()]);
+    assert_eq!(ids(runs_rows(&env, &["2:3"])), [b.clone(), a.clone()]);
+    assert_eq!(ids(runs_rows(&env, &[":", "--model", "m"])), [b.clone(), a.clone()]);
+    assert_eq!(ids(runs_rows(&env, &[&c[..c.len() - 1]])), [c.clone()]);
+    let rows = runs_rows(&env, &["3", "1"]);
+    assert_eq!(
+        rows.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect::<Vec<_>>(),
+        [("1", c.as_str()), ("3", a.as_str())]
+    );
+    let out = env.guild(&["runs", "4"]).exits(1);
+    assert!(out.stderr.contains("no run at index 4: there are 3"), "{out:?}");
+    let json = env.guild(&["runs", "1:2", "--json"]).ok();
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(2));
+
+    // label and tag take the same selectors and filters.
+    let out = env.guild(&["label", ":", "--model", "other", "the", "other"]).ok();
+    assert_eq!(out.stdout, format!("Labelled {c}: the other\n"));
+    let out = env.guild(&["tag", "1:3", "--model", "m", "+mm"]).ok();
+    assert_eq!(out.stdout, format!("{b}: mm\n{a}: mm\n"));
+    let out = env.guild(&["label", ":", "--label", "mm", "tagged", "mm"]).ok();
+    assert_eq!(out.stdout, format!("Labelled {b}: tagged mm\nLabelled {a}: tagged mm\n"));
+    let out = env.guild(&["tag", ":", "--status", "completed"]).ok();
+    assert_eq!(out.stdout, format!("{c}: \n{b}: mm\n{a}: mm\n"));
+    let out = env.guild(&["tag", "1", "+x", "--status", "completed"]).exits(1);
+    assert!(out.stderr.contains("put --status before them"), "{out:?}");
+    let out = env.guild(&["label", ":", "--status", "error", "bad"]).exits(1);
+    assert!(out.stderr.contains("no run matches"), "{out:?}");
+    let json = env.runs_json();
+    let labels: Vec<&str> = json.iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["the other", "tagged mm", "tagged mm"]);
+}
+
+#[test]
+fn watch_runs_ends_its_snapshot_and_reports_deletes() {
+    use guild_proto::v1 as pb;
+    let env = train_env();
+    let a = train(&env, &["lr=0.1"]);
+    let b = train(&env, &["lr=0.2"]);
+    env.block_on(async {
+        let mut client = env.runs_client().await;
+        let mut stream = client
+            .watch_runs(pb::WatchRunsRequest::default())
+            .await
+            .expect("watch")
+            .into_inner();
+        let mut snapshot = Vec::new();
+        loop {
+            let ev = stream.message().await.expect("event").expect("stream open");
+            if ev.snapshot_done {
+                assert!(ev.run.is_none());
+                break;
+            }
+            assert!(!ev.removed);
+            snapshot.push(ev.run.expect("run").id);
+        }
+        assert_eq!(snapshot, [a.clone(), b.clone()], "oldest first");
+
+        // The stream is driven by the runtime's worker thread meanwhile.
+        let out = env.guild(&["runs", "delete", &a]);
+        assert_eq!(out.ok().stdout, format!("Deleted {a}\n"));
+        let ev = stream.message().await.expect("event").expect("stream open");
+        assert!(ev.removed, "{ev:?}");
+        assert_eq!(ev.run.map(|r| r.id), Some(a.clone()));
+
+        let out = env.guild(&["runs", "restore", &a]);
+        assert_eq!(out.ok().stdout, format!("Restored {a}\n"));
+        let ev = stream.message().await.expect("event").expect("stream open");
+        assert!(!ev.removed && !ev.snapshot_done, "{ev:?}");
+        assert_eq!(ev.run.map(|r| (r.status(), r.id)), Some((RunStatus::Completed, a.clone())));
+    });
+}
+
+#[test]
 fn label_set_while_running_survives_the_run_end() {
     let env = Env::new();
     env.write("Guild", "[model \"waiter\"]\ntrain = waiter\n\n[flags]\ncode = 0\n");

@@ -9,7 +9,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, required};
-use crate::runs::StartSpec;
+use crate::runs::{RunChange, StartSpec};
 use crate::store::rundb;
 
 pub struct Runs(pub Arc<Shared>);
@@ -143,6 +143,7 @@ impl RunService for Runs {
                             tags: tags.remove(&run.id).unwrap_or_default(),
                             ..run.to_proto()
                         }),
+                        ..Default::default()
                     }))
                     .await
                     .is_err()
@@ -150,16 +151,29 @@ impl RunService for Runs {
                     return;
                 }
             }
+            let done = pb::RunEvent {
+                snapshot_done: true,
+                ..Default::default()
+            };
+            if tx.send(Ok(done)).await.is_err() {
+                return;
+            }
             loop {
                 match events.recv().await {
-                    Ok(run) => {
+                    Ok(RunChange { run, removed }) => {
                         if only.as_ref().is_some_and(|o| o.id != run.id) {
                             continue;
                         }
-                        let tags = index.tags(&run.id).await.unwrap_or_default();
+                        let tags = if removed {
+                            Vec::new()
+                        } else {
+                            index.tags(&run.id).await.unwrap_or_default()
+                        };
                         if tx
                             .send(Ok(pb::RunEvent {
                                 run: Some(pb::Run { tags, ..run.to_proto() }),
+                                removed,
+                                snapshot_done: false,
                             }))
                             .await
                             .is_err()

@@ -29,6 +29,13 @@ pub use prepare::StartSpec;
 
 /// How far a live run has got: the last committed output seq and sample cursor, and
 /// whether it ended.
+/// What WatchRuns hears: a run that started, changed or ended, or one that left the list.
+#[derive(Clone, Debug)]
+pub struct RunChange {
+    pub run: RunRecord,
+    pub removed: bool,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
     pub last_seq: i64,
@@ -54,7 +61,7 @@ pub(crate) struct Inner {
     settings: Settings,
     live: Mutex<HashMap<String, LiveHandle>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    events: broadcast::Sender<RunRecord>,
+    events: broadcast::Sender<RunChange>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -88,7 +95,7 @@ impl Manager {
         &self.inner.stats
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<RunRecord> {
+    pub fn subscribe(&self) -> broadcast::Receiver<RunChange> {
         self.inner.events.subscribe()
     }
 
@@ -102,7 +109,18 @@ impl Manager {
     }
 
     fn publish(&self, run: &RunRecord) {
-        let _ = self.inner.events.send(run.clone());
+        let _ = self.inner.events.send(RunChange {
+            run: run.clone(),
+            removed: false,
+        });
+    }
+
+    /// Tells watchers that a run left the list (deleted).
+    fn publish_removed(&self, run: &RunRecord) {
+        let _ = self.inner.events.send(RunChange {
+            run: run.clone(),
+            removed: true,
+        });
     }
 
     pub async fn start(&self, spec: StartSpec) -> Result<RunRecord> {
@@ -361,7 +379,9 @@ impl Manager {
     /// Moves a finished run aside to the trash (see `trash`): restorable until purged.
     pub async fn delete(&self, selector: &str) -> Result<RunRecord> {
         let run = self.inner.index.resolve(selector).await?;
-        self.trash(run).await
+        let run = self.trash(run).await?;
+        self.publish_removed(&run);
+        Ok(run)
     }
 
     /// At start-up: every run the index says is active is either still running (adopt
