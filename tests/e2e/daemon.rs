@@ -302,3 +302,69 @@ fn daemon_stops_with_streams_open() {
     assert!(stopped.status.success(), "{stopped:?}");
     assert!(!process_alive(pid));
 }
+
+/// `guild daemon stop` with stdin on a terminal (a pty here): asks, then does what the
+/// answer says; `n` leaves the run running for the next daemon, `y` stops it.
+#[test]
+fn daemon_stop_asks_on_a_terminal() {
+    use std::io::Write;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    let env = waiter_project();
+    for answer in ["n", "y"] {
+        let id = env.guild(&["train", "--background"]).ok().stdout.trim().to_string();
+        let run = env.wait_run(&id, &[RunStatus::Running]);
+        env.wait_output(&id, |l| l == "waiting for go");
+        let pid = status_pid(&env.guild(&["daemon", "status"]).ok());
+
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: openpty writes two fds into the given ints; the other pointers may be null.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both fds were just opened by openpty and are owned here alone.
+        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let mut child = env
+            .guild_command(&["daemon", "stop"])
+            .stdin(std::process::Stdio::from(slave))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("guild daemon stop");
+        let stderr = lines_of(child.stderr.take().unwrap());
+        // The prompt has no newline: it is read whole once the answer ends its line.
+        let mut master = std::fs::File::from(master);
+        let stdout = child.stdout.take().unwrap();
+        // Typed ahead: the answer waits in the terminal until guild reads it.
+        writeln!(master, "{answer}").unwrap();
+        let prompt = expect_line(&stderr, "the prompt", |l| l.contains("[y/N]"));
+        assert_eq!(prompt, "1 run(s) are running. Stop them too? [y/N] ", "{prompt:?}");
+        let status = wait_child(child, "guild daemon stop");
+        assert!(status.success());
+        let printed = std::io::read_to_string(stdout).unwrap();
+        wait_until("the stopped daemon to exit", || !process_alive(pid));
+        if answer == "n" {
+            assert!(printed.contains("1 run(s) keep running"), "{printed:?}");
+            assert!(process_alive(run.pid), "the run was left running");
+            // The next daemon (started by the next command) adopts it; then it ends.
+            env.guild(&["runs"]).ok();
+            std::fs::write(env.project.join("go"), "").unwrap();
+            let done = env.wait_run(&id, &[RunStatus::Completed, RunStatus::Error, RunStatus::Failed]);
+            assert_eq!(done.status(), RunStatus::Completed, "{done:?}");
+            std::fs::remove_file(env.project.join("go")).unwrap();
+        } else {
+            assert_eq!(printed, format!("Stopped guildd (pid {pid}) and 1 running run(s)\n"));
+            wait_until("the run's process to end", || !process_alive(run.pid));
+            env.guild(&["runs"]).ok();
+            let stopped = env.wait_run(&id, &[RunStatus::Terminated, RunStatus::Error, RunStatus::Failed]);
+            assert_eq!(stopped.status(), RunStatus::Terminated, "{stopped:?}");
+        }
+    }
+}

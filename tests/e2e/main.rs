@@ -21,3 +21,4 @@ mod status;
 mod systemd;
 mod tcp;
 mod tensorboard;
+mod traversal;

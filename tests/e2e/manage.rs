@@ -125,7 +125,10 @@ fn every_selector_form_works_for_runs_label_and_tag() {
     let out = env.guild(&["tag", "1:3", "--model", "m", "+mm"]).ok();
     assert_eq!(out.stdout, format!("{b}: mm\n{a}: mm\n"));
     let out = env.guild(&["label", ":", "--label", "mm", "tagged", "mm"]).ok();
-    assert_eq!(out.stdout, format!("Labelled {b}: tagged mm\nLabelled {a}: tagged mm\n"));
+    assert_eq!(
+        out.stdout,
+        format!("Labelled {b}: tagged mm\nLabelled {a}: tagged mm\n")
+    );
     let out = env.guild(&["tag", ":", "--status", "completed"]).ok();
     assert_eq!(out.stdout, format!("{c}: \n{b}: mm\n{a}: mm\n"));
     let out = env.guild(&["tag", "1", "+x", "--status", "completed"]).exits(1);
@@ -173,7 +176,10 @@ fn watch_runs_ends_its_snapshot_and_reports_deletes() {
         assert_eq!(out.ok().stdout, format!("Restored {a}\n"));
         let ev = stream.message().await.expect("event").expect("stream open");
         assert!(!ev.removed && !ev.snapshot_done, "{ev:?}");
-        assert_eq!(ev.run.map(|r| (r.status(), r.id)), Some((RunStatus::Completed, a.clone())));
+        assert_eq!(
+            ev.run.map(|r| (r.status(), r.id)),
+            Some((RunStatus::Completed, a.clone()))
+        );
     });
 }
 
