@@ -34,6 +34,8 @@ def main():
     if not args.wait:
         return 0
     for event in api.runs.WatchRuns(api.pb.WatchRunsRequest(run=run.id)):
+        if not event.HasField("run"):  # the end of the snapshot
+            continue
         status = guild_api.status_name(event.run.status)
         if status not in ("pending", "running"):
             print("%s %s" % (run.id, status))

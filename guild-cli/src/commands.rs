@@ -110,11 +110,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             clear,
             filter,
         } => {
-            let select = crate::select::SelectArgs { runs: vec![run], filter };
+            let select = crate::select::SelectArgs {
+                runs: vec![run],
+                filter,
+            };
             crate::manage::label(&client::connect(&target).await?, &select, &text, clear).await
         }
         Command::Tag { run, filter, changes } => {
-            let select = crate::select::SelectArgs { runs: vec![run], filter };
+            let select = crate::select::SelectArgs {
+                runs: vec![run],
+                filter,
+            };
             crate::manage::tag(&client::connect(&target).await?, &select, &changes).await
         }
         Command::Export { args, filter } => {

@@ -141,7 +141,9 @@ pub async fn tag(client: &Client, select: &SelectArgs, changes: &[String]) -> an
     let mut remove = Vec::new();
     for change in changes {
         if let Some(flag) = change.strip_prefix("--") {
-            bail!("{change} after the tags is read as a tag; put --{flag} before them (guild tag RUN --{flag} ... +TAG)");
+            bail!(
+                "{change} after the tags is read as a tag; put --{flag} before them (guild tag RUN --{flag} ... +TAG)"
+            );
         }
         match change.strip_prefix('-') {
             Some(tag) => remove.push(tag.to_string()),

@@ -62,7 +62,15 @@ fn watch_runs_sees_pending_running_completed() {
         let id = String::from_utf8(output.stdout).unwrap().trim().to_string();
         let mut events = Vec::new();
         let collect = async {
+            let mut snapshot_done = false;
             while let Some(event) = stream.message().await.expect("WatchRuns stream") {
+                if event.snapshot_done {
+                    // The (empty) snapshot ends before any change.
+                    assert!(!snapshot_done && events.is_empty() && event.run.is_none(), "{event:?}");
+                    snapshot_done = true;
+                    continue;
+                }
+                assert!(snapshot_done, "a change before the snapshot's end: {event:?}");
                 let run = event.run.expect("event without run");
                 assert_eq!(run.id, id, "an event for another run");
                 let status = run.status();

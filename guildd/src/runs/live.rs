@@ -19,8 +19,21 @@ use crate::collectors::events::EventTail;
 use crate::store::rundb::{Batch, SampleRow};
 use crate::store::{RunDb, RunRecord, Status};
 
-/// How often output files are read while a run is quiet.
+/// How often output and event files are read while a run writes: every 100 ms. A run
+/// that has written nothing for a while is read less often, the wait doubling up to
+/// 500 ms, and back to 100 ms as soon as a read finds something. Most of a quiet run's
+/// cost is the wake-ups, not the reads (`bench/daemon_cost.sh`). `guild train` and
+/// `guild watch` follow the files themselves and do not wait for these reads.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+const POLL_INTERVAL_QUIET: Duration = Duration::from_millis(500);
+/// What one read of a run's files did.
+struct Polled {
+    /// There is more to read at once.
+    more: bool,
+    /// It found something (output, samples or offsets).
+    found: bool,
+}
+
 /// How long a stopped run gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -125,8 +138,8 @@ impl RunTask {
         let mut stop_requested = self.stop_requested;
         let mut kill_at: Option<Instant> = None;
         let mut supervisor_signal = None;
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut interval = POLL_INTERVAL;
+        let mut next_poll = Instant::now() + interval;
         loop {
             tokio::select! {
                 status = wait(&mut child) => {
@@ -154,19 +167,24 @@ impl RunTask {
                     self.db.close().await;
                     return;
                 }
-                Some(samples) = self.stats.recv() => {
-                    let batch = Batch { samples, ..Batch::default() };
-                    self.commit(batch).await;
-                }
-                _ = tick.tick() => {
-                    while self.poll(false).await {}
+                _ = tokio::time::sleep_until(next_poll) => {
+                    let mut found = false;
+                    loop {
+                        let polled = self.poll(false).await;
+                        found |= polled.found;
+                        if !polled.more {
+                            break;
+                        }
+                    }
+                    interval = if found { POLL_INTERVAL } else { (interval * 2).min(POLL_INTERVAL_QUIET) };
+                    next_poll = Instant::now() + interval;
                     if child.is_none() && !same_process(pid, self.record.pid_start) {
                         break;
                     }
                 }
             }
         }
-        while self.poll(true).await {}
+        while self.poll(true).await.more {}
         let last_stats = self.manager.stats().unregister(&self.record.id).await;
         self.commit(Batch {
             samples: last_stats,
@@ -176,9 +194,8 @@ impl RunTask {
         self.finish(&guild_d, stop_requested, supervisor_signal).await;
     }
 
-    /// Reads and commits new output and event-file scalars. Returns true when there is
-    /// more to read at once.
-    async fn poll(&mut self, finished: bool) -> bool {
+    /// Reads and commits new output and event-file scalars.
+    async fn poll(&mut self, finished: bool) -> Polled {
         let (mut batch, mut more) = self.tailer.poll(guild_proto::time::now_ms(), finished);
         let found = self.events.poll(finished);
         more |= found.more;
@@ -195,8 +212,14 @@ impl RunTask {
             }
             self.others_written = others.len();
         }
+        let found = !batch.is_empty();
+        // Stats samples ride along in the same transaction (they wait for the next read,
+        // 500 ms at most, rather than waking the task on their own).
+        while let Ok(samples) = self.stats.try_recv() {
+            batch.samples.extend(samples);
+        }
         self.commit(batch).await;
-        more
+        Polled { more, found }
     }
 
     /// Commits a batch to run.db, then tells followers and updates the index's summaries.

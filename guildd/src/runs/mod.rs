@@ -297,7 +297,7 @@ impl Manager {
         };
         let stop_requested = db.attr("stop_requested").await?.is_some();
         let interval = db.attr("stats_interval").await?.and_then(|v| v.parse::<f64>().ok());
-        let (stats_tx, stats_rx) = mpsc::channel(8);
+        let (stats_tx, stats_rx) = mpsc::channel(16);
         if let (Some(pid), Some(seconds)) = (record.pid, interval.filter(|s| *s > 0.0 && s.is_finite())) {
             self.inner
                 .stats

@@ -96,24 +96,28 @@ fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>) -> boo
     }
     let mut complete = true;
     if let Some(handle) = &file.file {
+        // The size first (one fstat): an idle poll reads nothing and allocates nothing.
+        // What there is lands straight in `carry`, whose capacity is kept between polls.
         let mut pos = file.offset + file.carry.len() as u64;
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut total = 0;
-        loop {
-            match handle.read_at(&mut buf, pos) {
-                Ok(0) => break,
-                Ok(n) => {
-                    file.carry.extend_from_slice(&buf[..n]);
-                    pos += n as u64;
-                    total += n;
-                    if total >= READ_LIMIT {
-                        complete = false;
-                        break;
+        let size = handle.metadata().map_or(0, |m| m.len());
+        if size > pos {
+            let want = (size - pos).min(READ_LIMIT as u64) as usize;
+            complete = size - pos <= READ_LIMIT as u64;
+            let start = file.carry.len();
+            file.carry.resize(start + want, 0);
+            let mut filled = 0;
+            while filled < want {
+                match handle.read_at(&mut file.carry[start + filled..], pos) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        filled += n;
+                        pos += n as u64;
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
             }
+            file.carry.truncate(start + filled);
         }
     }
     let mut emit = |line: String| lines.push(line);
