@@ -2,7 +2,6 @@
 //! import): validation and conversion here, the work in `runs::archive`. `runs.rs`
 //! delegates to these so that file stays about starting and following runs.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use guild_proto::v1 as pb;
@@ -60,18 +59,6 @@ pub(crate) fn run_proto(selected: &Selected) -> pb::Run {
 }
 
 /// Fills in the tags of runs listed from the index.
-pub(crate) async fn with_tags(shared: &Shared, mut runs: Vec<pb::Run>) -> Result<Vec<pb::Run>, Status> {
-    let mut tags: HashMap<String, Vec<String>> = shared.manager.index().all_tags().await?;
-    if !tags.is_empty() {
-        for run in &mut runs {
-            if let Some(t) = tags.remove(&run.id) {
-                run.tags = t;
-            }
-        }
-    }
-    Ok(runs)
-}
-
 pub(crate) async fn select_runs(shared: &Shared, req: pb::SelectRunsRequest) -> Result<pb::SelectRunsResponse, Status> {
     let picked = shared.manager.select(selection(req.selection)?).await?;
     Ok(pb::SelectRunsResponse {

@@ -63,9 +63,12 @@ impl RunService for Runs {
     async fn list_runs(&self, request: Request<pb::ListRunsRequest>) -> Result<Response<pb::ListRunsResponse>, Status> {
         let req = request.into_inner();
         let project = (!req.project_dir.is_empty()).then_some(req.project_dir.as_str());
-        let (runs, total) = self.0.manager.index().list_runs(project, req.limit, req.offset).await?;
+        let (page, total) = self.0.manager.index().list_page(project, req.limit, req.offset).await?;
         Ok(Response::new(pb::ListRunsResponse {
-            runs: super::manage::with_tags(&self.0, runs.iter().map(|r| r.to_proto()).collect()).await?,
+            runs: page
+                .into_iter()
+                .map(|(run, tags)| pb::Run { tags, ..run.to_proto() })
+                .collect(),
             total,
         }))
     }
@@ -127,22 +130,18 @@ impl RunService for Runs {
         } else {
             Some(manager.index().resolve(&selector).await?)
         };
-        let snapshot = match &only {
-            Some(run) => vec![run.clone()],
-            None => manager.index().list_runs(None, 0, 0).await?.0,
-        };
         // Tags ride along with each run (TagRun publishes the run as a change).
-        let mut tags = manager.index().all_tags().await?;
+        let snapshot = match &only {
+            Some(run) => vec![(run.clone(), manager.index().tags(&run.id).await?)],
+            None => manager.index().list_page(None, 0, 0).await?.0,
+        };
         let index = manager.index().clone();
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         tokio::spawn(async move {
-            for run in snapshot.into_iter().rev() {
+            for (run, tags) in snapshot.into_iter().rev() {
                 if tx
                     .send(Ok(pb::RunEvent {
-                        run: Some(pb::Run {
-                            tags: tags.remove(&run.id).unwrap_or_default(),
-                            ..run.to_proto()
-                        }),
+                        run: Some(pb::Run { tags, ..run.to_proto() }),
                         ..Default::default()
                     }))
                     .await

@@ -1,7 +1,7 @@
 //! A run's per-key series summaries (last, min, max, count, last step), kept current as
 //! samples commit and written to the index so listing never opens run.db.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use sqlx::Row;
@@ -10,31 +10,38 @@ use crate::error::{Error, Result};
 use crate::store::rundb::{self, SampleRow};
 use crate::store::{SeriesSummary, from_sql_value};
 
+/// Each key's summary, and whether it changed since the last `take_changed`.
 #[derive(Default)]
 pub struct Summaries {
-    by_key: HashMap<String, SeriesSummary>,
-    changed: BTreeSet<String>,
+    by_key: HashMap<String, (SeriesSummary, bool)>,
 }
 
 impl Summaries {
     pub fn new(existing: Vec<SeriesSummary>) -> Summaries {
         Summaries {
-            by_key: existing.into_iter().map(|s| (s.key.clone(), s)).collect(),
-            changed: BTreeSet::new(),
+            by_key: existing.into_iter().map(|s| (s.key.clone(), (s, false))).collect(),
         }
     }
 
     /// Adds one sample. NaN counts and can be `last`, but never becomes min or max.
     pub fn add(&mut self, sample: &SampleRow) {
-        let entry = self.by_key.entry(sample.key.clone()).or_insert_with(|| SeriesSummary {
-            key: sample.key.clone(),
-            last: f64::NAN,
-            min: f64::NAN,
-            max: f64::NAN,
-            count: 0,
-            last_step: None,
-            last_time: 0,
-        });
+        // Looked up by reference: the key is copied only the first time it is seen.
+        if !self.by_key.contains_key(&sample.key) {
+            let summary = SeriesSummary {
+                key: sample.key.clone(),
+                last: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+                count: 0,
+                last_step: None,
+                last_time: 0,
+            };
+            self.by_key.insert(sample.key.clone(), (summary, true));
+        }
+        let Some((entry, changed)) = self.by_key.get_mut(&sample.key) else {
+            return;
+        };
+        *changed = true;
         entry.last = sample.value;
         entry.min = entry.min.min(sample.value);
         entry.max = entry.max.max(sample.value);
@@ -43,9 +50,6 @@ impl Summaries {
             entry.last_step = sample.step;
         }
         entry.last_time = sample.time;
-        if !self.changed.contains(&sample.key) {
-            self.changed.insert(sample.key.clone());
-        }
     }
 
     /// Every key's summary computed from the samples in run.db: the truth after a daemon
@@ -78,9 +82,19 @@ impl Summaries {
     }
 
     /// The summaries changed since the last call.
+    /// The summaries changed since the last call, by key.
     pub fn take_changed(&mut self) -> Vec<SeriesSummary> {
-        let keys = std::mem::take(&mut self.changed);
-        keys.iter().filter_map(|k| self.by_key.get(k).cloned()).collect()
+        let mut out: Vec<SeriesSummary> = self
+            .by_key
+            .values_mut()
+            .filter(|(_, changed)| *changed)
+            .map(|(summary, changed)| {
+                *changed = false;
+                summary.clone()
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
     }
 }
 

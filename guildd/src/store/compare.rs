@@ -142,40 +142,101 @@ fn sqlite(path: &Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
     }
 }
 
+/// A row of `SELECT {RUN_COLUMNS}` as a record.
+fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let status: String = row.get(5)?;
+    Ok(RunRecord {
+        id: row.get(0)?,
+        project_dir: row.get(1)?,
+        project_name: row.get(2)?,
+        model: row.get(3)?,
+        op: row.get(4)?,
+        status: Status::parse(&status).unwrap_or(Status::Failed),
+        created_ms: row.get(6)?,
+        started_ms: row.get(7)?,
+        stopped_ms: row.get(8)?,
+        exit_status: row.get(9)?,
+        run_dir: PathBuf::from(row.get::<_, String>(10)?),
+        label: row.get(11)?,
+        pid: row.get::<_, Option<i64>>(12)?.map(|p| p as u32),
+        pid_start: row.get::<_, Option<i64>>(13)?.map(|p| p as u64),
+        reason: row.get(14)?,
+        source_run: row.get(15)?,
+    })
+}
+
 /// Every run of the listing (`run`, or `run_trash` for deleted runs), newest first.
 fn load_runs(conn: &Connection, path: &Path, deleted: bool) -> Result<Vec<RunRecord>> {
     let table = if deleted { "run_trash" } else { "run" };
     let mut stmt = conn
         .prepare(&format!("SELECT {RUN_COLUMNS} FROM {table} ORDER BY seq DESC"))
         .map_err(sqlite(path))?;
-    let mut rows = stmt.query([]).map_err(sqlite(path))?;
-    let mut runs = Vec::new();
-    while let Some(row) = rows.next().map_err(sqlite(path))? {
-        let record = (|| -> rusqlite::Result<RunRecord> {
-            let status: String = row.get(5)?;
-            Ok(RunRecord {
-                id: row.get(0)?,
-                project_dir: row.get(1)?,
-                project_name: row.get(2)?,
-                model: row.get(3)?,
-                op: row.get(4)?,
-                status: Status::parse(&status).unwrap_or(Status::Failed),
-                created_ms: row.get(6)?,
-                started_ms: row.get(7)?,
-                stopped_ms: row.get(8)?,
-                exit_status: row.get(9)?,
-                run_dir: PathBuf::from(row.get::<_, String>(10)?),
-                label: row.get(11)?,
-                pid: row.get::<_, Option<i64>>(12)?.map(|p| p as u32),
-                pid_start: row.get::<_, Option<i64>>(13)?.map(|p| p as u64),
-                reason: row.get(14)?,
-                source_run: row.get(15)?,
-            })
-        })()
+    let runs = stmt
+        .query_map([], run_from_row)
+        .map_err(sqlite(path))?
+        .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sqlite(path))?;
-        runs.push(record);
-    }
     Ok(runs)
+}
+
+/// One page of the listing, newest first (`limit` 0: to the end), of every run or one
+/// project's, each run with its tags; and how many runs the listing has in all.
+pub fn list_page(
+    index_db: &Path,
+    project_dir: Option<&str>,
+    limit: u32,
+    offset: u32,
+) -> Result<(Vec<(RunRecord, Vec<String>)>, u32)> {
+    let path = index_db;
+    let conn = open(path)?;
+    let filter = if project_dir.is_some() {
+        "WHERE project_dir = ?1"
+    } else {
+        "WHERE ?1 IS NULL"
+    };
+    let limit = if limit == 0 { -1 } else { i64::from(limit) };
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM run {filter} ORDER BY seq DESC LIMIT ?2 OFFSET ?3"
+        ))
+        .map_err(sqlite(path))?;
+    let runs = stmt
+        .query_map((project_dir, limit, i64::from(offset)), run_from_row)
+        .map_err(sqlite(path))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sqlite(path))?;
+    let total: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM run {filter}"), [project_dir], |r| {
+            r.get(0)
+        })
+        .map_err(sqlite(path))?;
+    let mut tags = if runs.len() > SCAN_ABOVE {
+        load_tags(&conn, path)?
+    } else {
+        let mut stmt = conn
+            .prepare("SELECT tag FROM run_tag WHERE run_id = ?1 ORDER BY tag")
+            .map_err(sqlite(path))?;
+        let mut tags = HashMap::new();
+        for run in &runs {
+            let these = stmt
+                .query_map([&run.id], |r| r.get::<_, String>(0))
+                .map_err(sqlite(path))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sqlite(path))?;
+            if !these.is_empty() {
+                tags.insert(run.id.clone(), these);
+            }
+        }
+        tags
+    };
+    let page = runs
+        .into_iter()
+        .map(|run| {
+            let t = tags.remove(&run.id).unwrap_or_default();
+            (run, t)
+        })
+        .collect();
+    Ok((page, total as u32))
 }
 
 fn load_tags(conn: &Connection, path: &Path) -> Result<HashMap<String, Vec<String>>> {

@@ -268,31 +268,23 @@ impl Index {
 
     /// Newest first. `limit` 0 means all.
     pub async fn list_runs(&self, project_dir: Option<&str>, limit: u32, offset: u32) -> Result<(Vec<RunRecord>, u32)> {
-        let mut query = QueryBuilder::new(format!("SELECT {RUN_COLUMNS} FROM run"));
-        let mut count = QueryBuilder::new("SELECT count(*) FROM run");
-        if let Some(dir) = project_dir {
-            query.push(" WHERE project_dir = ").push_bind(dir);
-            count.push(" WHERE project_dir = ").push_bind(dir);
-        }
-        query.push(" ORDER BY seq DESC");
-        if limit > 0 {
-            query.push(" LIMIT ").push_bind(i64::from(limit));
-        } else {
-            query.push(" LIMIT -1");
-        }
-        query.push(" OFFSET ").push_bind(i64::from(offset));
-        let rows = query.build().fetch_all(&self.read).await.map_err(self.err())?;
-        let runs = rows
-            .iter()
-            .map(RunRecord::from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.err())?;
-        let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(&self.read)
+        let (page, total) = self.list_page(project_dir, limit, offset).await?;
+        Ok((page.into_iter().map(|(run, _)| run).collect(), total))
+    }
+
+    /// A page of the listing with each run's tags (see `compare::list_page`): read through
+    /// rusqlite on a blocking thread, since a listing can be every run.
+    pub async fn list_page(
+        &self,
+        project_dir: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(Vec<(RunRecord, Vec<String>)>, u32)> {
+        let path = self.path.clone();
+        let project_dir = project_dir.map(str::to_string);
+        tokio::task::spawn_blocking(move || super::compare::list_page(&path, project_dir.as_deref(), limit, offset))
             .await
-            .map_err(self.err())?;
-        Ok((runs, total as u32))
+            .map_err(|e| Error::Invalid(format!("listing runs failed: {e}")))?
     }
 
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {

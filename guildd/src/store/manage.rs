@@ -2,8 +2,6 @@
 //! `run` row moves to `run_trash` (so every query on `run` sees only live runs); its
 //! flags, summaries and tags stay keyed by id until it is purged.
 
-use std::collections::HashMap;
-
 use sqlx::QueryBuilder;
 
 use super::Index;
@@ -51,19 +49,6 @@ impl Index {
             .fetch_all(&self.read)
             .await
             .map_err(self.err())
-    }
-
-    /// Every tagged run's tags, sorted (few runs have tags: one scan).
-    pub async fn all_tags(&self) -> Result<HashMap<String, Vec<String>>> {
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT run_id, tag FROM run_tag ORDER BY run_id, tag")
-            .fetch_all(&self.read)
-            .await
-            .map_err(self.err())?;
-        let mut tags: HashMap<String, Vec<String>> = HashMap::new();
-        for (id, tag) in rows {
-            tags.entry(id).or_default().push(tag);
-        }
-        Ok(tags)
     }
 
     /// Moves a run's row to the trash. `trash_dir` is where its folder now is.

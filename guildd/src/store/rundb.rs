@@ -362,9 +362,14 @@ fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // A 16 MiB page cache (SQLite's default is 2 MiB) keeps a large batch from spilling
+    // pages mid-transaction, and checkpoints every 4,000 pages (16 MiB of WAL, default
+    // 1,000) copy each page back fewer times during a burst; both measured on
+    // bench/ingest.sh. The cache fills only as far as commits touch pages.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
+         PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; \
+         PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4000;",
     )?;
     Ok(conn)
 }
