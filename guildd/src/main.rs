@@ -88,13 +88,13 @@ fn serve(args: Args) -> anyhow::Result<()> {
         Some(Listen::None) => guildd::Listen::None,
         Some(Listen::Addr(addr)) => guildd::Listen::Addr(addr),
     };
-    if let guildd::Listen::Addr(addr) = listen {
-        if !addr.ip().is_loopback() {
-            if !args.allow_remote {
-                anyhow::bail!("--listen {addr} is not a loopback address; add --allow-remote to serve other hosts");
-            }
-            eprintln!("guildd: warning: serving on {addr}: anyone who can reach it and has the token can run code");
+    if let guildd::Listen::Addr(addr) = listen
+        && !addr.ip().is_loopback()
+    {
+        if !args.allow_remote {
+            anyhow::bail!("--listen {addr} is not a loopback address; add --allow-remote to serve other hosts");
         }
+        eprintln!("guildd: warning: serving on {addr}: anyone who can reach it and has the token can run code");
     }
     let locations = Locations::resolve(args.data_dir, args.socket)?;
     let config = guildd::Config {

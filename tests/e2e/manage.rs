@@ -104,10 +104,10 @@ fn every_selector_form_works_for_runs_label_and_tag() {
     let ids = |rows: Vec<Vec<String>>| rows.into_iter().map(|r| r[1].clone()).collect::<Vec<_>>();
 
     // guild runs RUNS: indexes, ranges, prefixes, narrowed by filters; rows keep their index.
-    assert_eq!(ids(runs_rows(&env, &["2"])), [b.clone()]);
+    assert_eq!(ids(runs_rows(&env, &["2"])), std::slice::from_ref(&b));
     assert_eq!(ids(runs_rows(&env, &["2:3"])), [b.clone(), a.clone()]);
     assert_eq!(ids(runs_rows(&env, &[":", "--model", "m"])), [b.clone(), a.clone()]);
-    assert_eq!(ids(runs_rows(&env, &[&c[..c.len() - 1]])), [c.clone()]);
+    assert_eq!(ids(runs_rows(&env, &[&c[..c.len() - 1]])), std::slice::from_ref(&c));
     let rows = runs_rows(&env, &["3", "1"]);
     assert_eq!(
         rows.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect::<Vec<_>>(),
@@ -219,7 +219,7 @@ fn delete_restore_purge_round_trip() {
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ids, [c.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&c));
     let deleted = runs_rows(&env, &["--deleted"]);
     assert_eq!(
         deleted

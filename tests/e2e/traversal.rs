@@ -96,7 +96,11 @@ fn crafted_archives_cannot_write_outside_the_import() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left, [id.clone()], "no half-imported run or unpack folder is left");
+    assert_eq!(
+        left,
+        std::slice::from_ref(&id),
+        "no half-imported run or unpack folder is left"
+    );
     assert_eq!(env.runs_json().len(), 1);
 
     // `..` and absolute entries are kept inside the unpack folder (or skipped); the run

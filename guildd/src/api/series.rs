@@ -58,10 +58,10 @@ impl SeriesService for Series {
         if [req.min, req.max].iter().flatten().any(|v| v.is_nan()) {
             return Err(Status::invalid_argument("min/max: NaN is not a bound"));
         }
-        if let (Some(min), Some(max)) = (req.min, req.max) {
-            if min > max {
-                return Err(Status::invalid_argument(format!("min ({min}) is above max ({max})")));
-            }
+        if let (Some(min), Some(max)) = (req.min, req.max)
+            && min > max
+        {
+            return Err(Status::invalid_argument(format!("min ({min}) is above max ({max})")));
         }
         let axis = match pb::Axis::try_from(req.axis) {
             Ok(pb::Axis::Step) => Axis::Step,

@@ -179,14 +179,12 @@ fn load_runs(conn: &Connection, path: &Path, deleted: bool) -> Result<Vec<RunRec
     Ok(runs)
 }
 
+/// A page of runs, each with its tags, and the listing's total.
+pub type RunPage = (Vec<(RunRecord, Vec<String>)>, u32);
+
 /// One page of the listing, newest first (`limit` 0: to the end), of every run or one
 /// project's, each run with its tags; and how many runs the listing has in all.
-pub fn list_page(
-    index_db: &Path,
-    project_dir: Option<&str>,
-    limit: u32,
-    offset: u32,
-) -> Result<(Vec<(RunRecord, Vec<String>)>, u32)> {
+pub fn list_page(index_db: &Path, project_dir: Option<&str>, limit: u32, offset: u32) -> Result<RunPage> {
     let path = index_db;
     let conn = open(path)?;
     let filter = if project_dir.is_some() {

@@ -279,7 +279,7 @@ impl Index {
         project_dir: Option<&str>,
         limit: u32,
         offset: u32,
-    ) -> Result<(Vec<(RunRecord, Vec<String>)>, u32)> {
+    ) -> Result<super::compare::RunPage> {
         let path = self.path.clone();
         let project_dir = project_dir.map(str::to_string);
         tokio::task::spawn_blocking(move || super::compare::list_page(&path, project_dir.as_deref(), limit, offset))
