@@ -239,11 +239,26 @@ impl RunDb {
             .map_err(err)?;
         let mut new_last_seq = *last_seq;
         if !batch.output.is_empty() {
-            let mut insert = tx
-                .prepare("INSERT INTO output (time, stream, line) VALUES (?1, ?2, ?3)")
-                .map_err(err)?;
-            for line in &batch.output {
-                insert.execute((line.time, line.stream, &line.line)).map_err(err)?;
+            // Many rows per statement, as for series: one statement step per 64 lines
+            // rather than per line.
+            let mut insert_full: Option<rusqlite::Statement<'_>> = None;
+            for chunk in batch.output.chunks(ROWS_PER_INSERT) {
+                let mut partial;
+                let stmt = if chunk.len() == ROWS_PER_INSERT {
+                    if insert_full.is_none() {
+                        insert_full = Some(tx.prepare(&output_insert_sql(ROWS_PER_INSERT)).map_err(err)?);
+                    }
+                    insert_full.as_mut().unwrap_or_else(|| unreachable!("prepared above"))
+                } else {
+                    partial = tx.prepare(&output_insert_sql(chunk.len())).map_err(err)?;
+                    &mut partial
+                };
+                for (i, line) in chunk.iter().enumerate() {
+                    stmt.raw_bind_parameter(i * 3 + 1, line.time).map_err(err)?;
+                    stmt.raw_bind_parameter(i * 3 + 2, line.stream).map_err(err)?;
+                    stmt.raw_bind_parameter(i * 3 + 3, &line.line).map_err(err)?;
+                }
+                stmt.raw_execute().map_err(err)?;
             }
             new_last_seq = tx.last_insert_rowid();
         }
@@ -348,6 +363,14 @@ impl RunDb {
 
 /// The writing connection: the same settings as sqlx's (`super::options`), WAL already
 /// set by the migration's connection.
+fn output_insert_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO output (time, stream, line) VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(?,?,?)" } else { ",(?,?,?)" });
+    }
+    sql
+}
+
 fn series_insert_sql(rows: usize) -> String {
     let mut sql = String::from("INSERT INTO series (key_id, step, time, value) VALUES ");
     for i in 0..rows {
