@@ -241,18 +241,9 @@ impl RunDb {
         if !batch.output.is_empty() {
             // Many rows per statement, as for series: one statement step per 64 lines
             // rather than per line.
-            let mut insert_full: Option<rusqlite::Statement<'_>> = None;
+            let mut inserts = MultiInsert::new(&tx, "output (time, stream, line)", 3);
             for chunk in batch.output.chunks(ROWS_PER_INSERT) {
-                let mut partial;
-                let stmt = if chunk.len() == ROWS_PER_INSERT {
-                    if insert_full.is_none() {
-                        insert_full = Some(tx.prepare(&output_insert_sql(ROWS_PER_INSERT)).map_err(err)?);
-                    }
-                    insert_full.as_mut().unwrap_or_else(|| unreachable!("prepared above"))
-                } else {
-                    partial = tx.prepare(&output_insert_sql(chunk.len())).map_err(err)?;
-                    &mut partial
-                };
+                let stmt = inserts.sized(chunk.len()).map_err(err)?;
                 for (i, line) in chunk.iter().enumerate() {
                     stmt.raw_bind_parameter(i * 3 + 1, line.time).map_err(err)?;
                     stmt.raw_bind_parameter(i * 3 + 2, line.stream).map_err(err)?;
@@ -271,20 +262,11 @@ impl RunDb {
             // Prepared only when needed: a small commit (stats every second) then costs
             // one prepare, of an INSERT sized to its rows.
             let mut new_key: Option<rusqlite::Statement<'_>> = None;
-            let mut insert_full: Option<rusqlite::Statement<'_>> = None;
+            let mut inserts = MultiInsert::new(&tx, "series (key_id, step, time, value)", 4);
             // Consecutive samples of one key are common: look the key up once for them.
             let mut current: Option<(&str, i64)> = None;
             for chunk in batch.samples.chunks(ROWS_PER_INSERT) {
-                let mut partial;
-                let stmt = if chunk.len() == ROWS_PER_INSERT {
-                    if insert_full.is_none() {
-                        insert_full = Some(tx.prepare(&series_insert_sql(ROWS_PER_INSERT)).map_err(err)?);
-                    }
-                    insert_full.as_mut().unwrap_or_else(|| unreachable!("prepared above"))
-                } else {
-                    partial = tx.prepare(&series_insert_sql(chunk.len())).map_err(err)?;
-                    &mut partial
-                };
+                let stmt = inserts.sized(chunk.len()).map_err(err)?;
                 for (i, s) in chunk.iter().enumerate() {
                     let id = match current {
                         Some((key, id)) if key == s.key => id,
@@ -337,7 +319,7 @@ impl RunDb {
                     batch.samples.len()
                 )));
             }
-            drop((new_key, insert_full));
+            drop((new_key, inserts));
             let blocks = seal(&mut blocks_due, new_last_sample);
             write_blocks(&tx, &blocks).map_err(err)?;
             *pending = Some(blocks_due);
@@ -363,20 +345,39 @@ impl RunDb {
 
 /// The writing connection: the same settings as sqlx's (`super::options`), WAL already
 /// set by the migration's connection.
-fn output_insert_sql(rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO output (time, stream, line) VALUES ");
-    for i in 0..rows {
-        sql.push_str(if i == 0 { "(?,?,?)" } else { ",(?,?,?)" });
-    }
-    sql
+/// `INSERT INTO <table (columns)> VALUES (?,...),...` for up to ROWS_PER_INSERT rows at
+/// once, each size prepared once per transaction (a small commit, such as stats every
+/// second, costs one prepare of its own size).
+struct MultiInsert<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    into: &'static str,
+    columns: usize,
+    by_rows: Vec<(usize, rusqlite::Statement<'t>)>,
 }
 
-fn series_insert_sql(rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO series (key_id, step, time, value) VALUES ");
-    for i in 0..rows {
-        sql.push_str(if i == 0 { "(?,?,?,?)" } else { ",(?,?,?,?)" });
+impl<'t> MultiInsert<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'t>, into: &'static str, columns: usize) -> Self {
+        MultiInsert {
+            tx,
+            into,
+            columns,
+            by_rows: Vec::new(),
+        }
     }
-    sql
+
+    /// The statement for `rows` rows; parameter `row * columns + column + 1` (1-based).
+    fn sized(&mut self, rows: usize) -> rusqlite::Result<&mut rusqlite::Statement<'t>> {
+        let at = match self.by_rows.iter().position(|(n, _)| *n == rows) {
+            Some(at) => at,
+            None => {
+                let one = format!("({})", vec!["?"; self.columns].join(","));
+                let sql = format!("INSERT INTO {} VALUES {}", self.into, vec![one; rows].join(","));
+                self.by_rows.push((rows, self.tx.prepare(&sql)?));
+                self.by_rows.len() - 1
+            }
+        };
+        Ok(&mut self.by_rows[at].1)
+    }
 }
 
 fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
