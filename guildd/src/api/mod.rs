@@ -4,6 +4,7 @@
 
 mod compare;
 mod daemon;
+mod follow;
 mod manage;
 mod output;
 mod projects;

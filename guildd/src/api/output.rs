@@ -6,7 +6,7 @@ use guild_proto::v1::{self as pb, output_service_server::OutputService};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{Shared, required};
+use super::{Shared, follow, required};
 use crate::store::rundb;
 
 pub struct Output(pub Arc<Shared>);
@@ -29,54 +29,47 @@ impl OutputService for Output {
         }
         let run = self.0.manager.index().resolve(selector).await?;
         let path = run.run_dir.join("guild.d").join("run.db");
-        let mut progress = self.0.manager.progress(&run.id);
-        let mut conn = rundb::open_read(&path).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let follow = req.follow;
-        let mut after = req.from_seq;
-        tokio::spawn(async move {
-            loop {
-                // Read the finished flag before reading rows: rows committed before the
-                // run finished are then always read once more before the stream ends.
-                let finished = progress.as_mut().is_none_or(|p| p.borrow_and_update().finished);
-                let rows = match rundb::read_output(&mut conn, &path, after, CHUNK).await {
-                    Ok(rows) => rows,
-                    Err(err) => {
-                        let _ = tx.send(Err(Status::from(err))).await;
-                        return;
-                    }
-                };
-                if let Some(last) = rows.last() {
-                    after = last.seq;
-                    let lines = rows
-                        .into_iter()
-                        .map(|r| pb::OutputLine {
-                            seq: r.seq,
-                            time_ms: r.time,
-                            stream: if r.stream == "stderr" {
-                                pb::Stream::Stderr
-                            } else {
-                                pb::Stream::Stdout
-                            } as i32,
-                            text: r.line,
-                        })
-                        .collect();
-                    if tx.send(Ok(pb::OutputChunk { lines })).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                if !follow || finished {
-                    return;
-                }
-                if let Some(p) = progress.as_mut() {
-                    tokio::select! {
-                        changed = p.changed() => if changed.is_err() { progress = None },
-                        _ = tx.closed() => return,
-                    }
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let progress = self.0.manager.progress(&run.id);
+        let conn = rundb::open_read(&path).await?;
+        let reader = OutputReader {
+            conn,
+            path,
+            after: req.from_seq,
+        };
+        Ok(Response::new(follow::stream(reader, progress, req.follow, 16)))
+    }
+}
+
+/// Output lines after `after`, up to CHUNK per message.
+struct OutputReader {
+    conn: sqlx::SqliteConnection,
+    path: std::path::PathBuf,
+    after: i64,
+}
+
+#[tonic::async_trait]
+impl follow::CommitReader for OutputReader {
+    type Item = pb::OutputChunk;
+
+    async fn next(&mut self) -> Result<Option<pb::OutputChunk>, Status> {
+        let rows = rundb::read_output(&mut self.conn, &self.path, self.after, CHUNK).await?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        self.after = last.seq;
+        let lines = rows
+            .into_iter()
+            .map(|r| pb::OutputLine {
+                seq: r.seq,
+                time_ms: r.time,
+                stream: if r.stream == "stderr" {
+                    pb::Stream::Stderr
+                } else {
+                    pb::Stream::Stdout
+                } as i32,
+                text: r.line,
+            })
+            .collect();
+        Ok(Some(pb::OutputChunk { lines }))
     }
 }

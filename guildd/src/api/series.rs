@@ -8,7 +8,7 @@ use guild_proto::v1::{self as pb, series_service_server::SeriesService};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{Shared, required};
+use super::{Shared, follow, required};
 use crate::store::rundb;
 use crate::store::series::{self, Axis};
 
@@ -121,54 +121,52 @@ impl SeriesService for Series {
         }
         let run = self.0.manager.index().resolve(selector).await?;
         let path = run.run_dir.join("guild.d").join("run.db");
-        let mut progress = self.0.manager.progress(&run.id);
-        let mut conn = rundb::open_read(&path).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
-        let (keys, mut cursor) = (req.keys, req.after_cursor);
-        tokio::spawn(async move {
-            loop {
-                // As in ReadOutput: read `finished` first so the last commit is always read.
-                let finished = progress.as_mut().is_none_or(|p| p.borrow_and_update().finished);
-                let rows = match series::read_after(&mut conn, &path, cursor, &keys, WATCH_CHUNK).await {
-                    Ok(rows) => rows,
-                    Err(err) => {
-                        let _ = tx.send(Err(Status::from(err))).await;
-                        return;
-                    }
-                };
-                if let Some(last) = rows.last() {
-                    cursor = last.cursor;
-                    let mut by_key: BTreeMap<String, Vec<pb::Sample>> = BTreeMap::new();
-                    for row in &rows {
-                        by_key.entry(row.key.clone()).or_default().push(sample(&row.point));
-                    }
-                    let series = by_key
-                        .into_iter()
-                        .map(|(key, samples)| pb::Series {
-                            key,
-                            count: samples.len() as u64,
-                            samples,
-                            buckets: Vec::new(),
-                        })
-                        .collect();
-                    // A subscriber that does not keep up holds no memory here: the next
-                    // read simply starts from its cursor when it has room again.
-                    if tx.send(Ok(pb::SeriesUpdate { series, cursor })).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                if finished {
-                    return;
-                }
-                if let Some(p) = progress.as_mut() {
-                    tokio::select! {
-                        changed = p.changed() => if changed.is_err() { progress = None },
-                        _ = tx.closed() => return,
-                    }
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let progress = self.0.manager.progress(&run.id);
+        let conn = rundb::open_read(&path).await?;
+        let reader = SeriesReader {
+            conn,
+            path,
+            keys: req.keys,
+            cursor: req.after_cursor,
+        };
+        Ok(Response::new(follow::stream(reader, progress, true, 8)))
+    }
+}
+
+/// Samples of `keys` (every key when empty) after `cursor`, up to WATCH_CHUNK per message.
+struct SeriesReader {
+    conn: sqlx::SqliteConnection,
+    path: std::path::PathBuf,
+    keys: Vec<String>,
+    cursor: i64,
+}
+
+#[tonic::async_trait]
+impl follow::CommitReader for SeriesReader {
+    type Item = pb::SeriesUpdate;
+
+    async fn next(&mut self) -> Result<Option<pb::SeriesUpdate>, Status> {
+        let rows = series::read_after(&mut self.conn, &self.path, self.cursor, &self.keys, WATCH_CHUNK).await?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        self.cursor = last.cursor;
+        let mut by_key: BTreeMap<String, Vec<pb::Sample>> = BTreeMap::new();
+        for row in &rows {
+            by_key.entry(row.key.clone()).or_default().push(sample(&row.point));
+        }
+        let series = by_key
+            .into_iter()
+            .map(|(key, samples)| pb::Series {
+                key,
+                count: samples.len() as u64,
+                samples,
+                buckets: Vec::new(),
+            })
+            .collect();
+        Ok(Some(pb::SeriesUpdate {
+            series,
+            cursor: self.cursor,
+        }))
     }
 }
