@@ -16,6 +16,7 @@ use super::supervisor::ExitRecord;
 use super::tail::{STDERR_FILE, STDOUT_FILE, Tailer};
 use super::{Manager, Progress};
 use crate::collectors::events::EventTail;
+use crate::group::signal_group;
 use crate::store::rundb::{Batch, SampleRow};
 use crate::store::{RunDb, RunRecord, Status};
 
@@ -103,13 +104,6 @@ pub fn same_process(pid: u32, start: Option<u64>) -> bool {
     match start {
         Some(start) => fields.get(19).and_then(|s| s.parse::<u64>().ok()) == Some(start),
         None => true,
-    }
-}
-
-fn signal_group(pid: u32, signal: libc::c_int) {
-    // SAFETY: kill with a negative pid signals the process group the supervisor leads.
-    unsafe {
-        libc::kill(-(pid as libc::pid_t), signal);
     }
 }
 

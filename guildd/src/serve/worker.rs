@@ -24,6 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::plan::{WorkerSpec, display_argv};
+use crate::group::kill_group;
 use crate::runs::append_error;
 
 /// The worker's stderr, appended to in the served run's `guild.d`.
@@ -433,26 +434,7 @@ async fn stop_child(child: &mut Child, pid: u32) {
     if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
         return;
     }
-    signal_group(pid, libc::SIGTERM);
-    if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
-        return;
-    }
-    kill_group(pid);
-    let _ = child.wait().await;
-}
-
-fn kill_group(pid: u32) {
-    signal_group(pid, libc::SIGKILL);
-}
-
-fn signal_group(pid: u32, signal: libc::c_int) {
-    if pid > 0 {
-        // SAFETY: kill(2) on the group this worker leads (process_group(0)); it is our
-        // unreaped child, so the group id cannot have been reused.
-        unsafe {
-            libc::kill(-(pid as libc::pid_t), signal);
-        }
-    }
+    crate::group::terminate(child, pid, STOP_GRACE).await;
 }
 
 fn describe(status: Option<std::process::ExitStatus>) -> String {

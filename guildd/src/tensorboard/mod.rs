@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
+use crate::group::kill_group;
 use crate::store::{Index, RunRecord};
 
 /// Where TensorBoard is served on both ports.
@@ -469,25 +470,7 @@ async fn wait_ready(address: SocketAddr) -> Result<(), String> {
 }
 
 async fn stop_child(child: &mut Child, pid: u32) {
-    signal_group(pid, libc::SIGTERM);
-    if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
-        kill_group(pid);
-        let _ = child.wait().await;
-    }
-}
-
-fn kill_group(pid: u32) {
-    signal_group(pid, libc::SIGKILL);
-}
-
-fn signal_group(pid: u32, signal: libc::c_int) {
-    if pid > 0 {
-        // SAFETY: kill(2) on the group TensorBoard leads (process_group(0)); it is our
-        // unreaped child, so the group id cannot have been reused.
-        unsafe {
-            libc::kill(-(pid as libc::pid_t), signal);
-        }
-    }
+    crate::group::terminate(child, pid, STOP_GRACE).await;
 }
 
 /// Stops the TensorBoard named in the pid file when it is still that process.
