@@ -9,7 +9,7 @@ use tonic::Status;
 
 use super::{Shared, required};
 use crate::store::Status as RunStatus;
-use crate::store::compare::{Selected, Selection, Selector};
+use crate::store::select::{Selected, Selection, Selector};
 
 /// Most selectors, tags or runs one request may name.
 const MAX_ITEMS: usize = 10_000;

@@ -13,7 +13,7 @@ use super::Manager;
 use super::trash::{refuse_active, run_db_path};
 use crate::error::{Error, Result};
 use crate::project;
-use crate::store::compare;
+use crate::store::select;
 use crate::store::{RunDb, RunRecord, SeriesSummary, Status, rundb};
 
 /// A run an import added to the index.
@@ -149,7 +149,7 @@ impl Manager {
         let index_path = self.inner.index.db_path().to_path_buf();
         let unknown = {
             let wanted = wanted.clone();
-            tokio::task::spawn_blocking(move || compare::unknown_ids(&index_path, &wanted))
+            tokio::task::spawn_blocking(move || select::unknown_ids(&index_path, &wanted))
                 .await
                 .map_err(|e| Error::Invalid(format!("import failed: {e}")))??
         };
@@ -169,7 +169,7 @@ impl Manager {
                     let indexed = {
                         let path = self.inner.index.db_path().to_path_buf();
                         let probe = vec![candidate.clone()];
-                        tokio::task::spawn_blocking(move || compare::unknown_ids(&path, &probe))
+                        tokio::task::spawn_blocking(move || select::unknown_ids(&path, &probe))
                             .await
                             .map_err(|e| Error::Invalid(format!("import failed: {e}")))??
                             .is_empty()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::Manager;
 use crate::error::{Error, Result};
-use crate::store::compare::{self, Selection, Selector};
+use crate::store::select::{self, Selection, Selector};
 use crate::store::{RunDb, RunRecord};
 
 /// Where deleted runs go, inside their runroot (hidden: snapshots leave it out).
@@ -57,9 +57,9 @@ pub fn check_tag(tag: &str) -> Result<()> {
 
 impl Manager {
     /// Runs a blocking bulk read of the index off the async threads.
-    pub async fn select(&self, selection: Selection) -> Result<Vec<compare::Selected>> {
+    pub async fn select(&self, selection: Selection) -> Result<Vec<select::Selected>> {
         let path = self.inner.index.db_path().to_path_buf();
-        tokio::task::spawn_blocking(move || compare::select(&path, &selection))
+        tokio::task::spawn_blocking(move || select::select(&path, &selection))
             .await
             .map_err(|e| Error::Invalid(format!("selection failed: {e}")))?
     }

@@ -272,17 +272,17 @@ impl Index {
         Ok((page.into_iter().map(|(run, _)| run).collect(), total))
     }
 
-    /// A page of the listing with each run's tags (see `compare::list_page`): read through
+    /// A page of the listing with each run's tags (see `select::list_page`): read through
     /// rusqlite on a blocking thread, since a listing can be every run.
     pub async fn list_page(
         &self,
         project_dir: Option<&str>,
         limit: u32,
         offset: u32,
-    ) -> Result<super::compare::RunPage> {
+    ) -> Result<super::select::RunPage> {
         let path = self.path.clone();
         let project_dir = project_dir.map(str::to_string);
-        tokio::task::spawn_blocking(move || super::compare::list_page(&path, project_dir.as_deref(), limit, offset))
+        tokio::task::spawn_blocking(move || super::select::list_page(&path, project_dir.as_deref(), limit, offset))
             .await
             .map_err(|e| Error::Invalid(format!("listing runs failed: {e}")))?
     }

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod index;
 pub mod manage;
 pub mod rundb;
+pub mod select;
 pub mod series;
 
 use std::path::Path;
