@@ -3,15 +3,21 @@
 //      first rows, to interactive (a filter keystroke answered), to all runs loaded;
 //   2. an overlay chart of 20 runs x 100,000 steps (real runs of bench/overlay_op.py):
 //      time to drawn, and zoom refetches (GetSeries buckets for the new range) to redrawn;
-//   3. a run that prints 100,000 lines at once: time until the page shows them all, and
-//      the longest gap between animation frames meanwhile (a hung tab has long gaps).
+//   3. output floods: runs that print 100,000 (--flood) lines at once, one finished
+//      before the page opens (read back at once) and one that starts printing while the
+//      page is open and following it: time until the page shows them all, and the gaps
+//      between animation frames meanwhile (a hung tab has long gaps).
 //
-//   node bench/bench.mjs [--runs 10000] [--overlay 20] [--steps 100000] [--only runs|overlay|output]
-// Needs ../target/debug/guildd (or GUILD_BIN_DIR) and /usr/bin/chromium.
+//   node bench/bench.mjs [--runs 10000] [--overlay 20] [--steps 100000] [--flood 100000]
+//                        [--only runs|overlay|output] [--dist DIR]
+// Needs ../target/debug/guildd (or GUILD_BIN_DIR) and /usr/bin/chromium. --dist serves
+// the page's files (index.html, assets/) from DIR instead of those built into guildd, so
+// two bundles can be compared against one guildd (`--dist dist` for the working tree's,
+// or a folder with an older dist/).
 
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadavg } from "node:os";
 import { BIN, cleanup, Daemon, launchBrowser, liveProject, OUT, requireBinaries, ROOT, screenshot, tempBase, WEB } from "../tests/harness.mjs";
@@ -21,7 +27,9 @@ const { values: opt } = parseArgs({
     runs: { type: "string", default: "10000" },
     overlay: { type: "string", default: "20" },
     steps: { type: "string", default: "100000" },
+    flood: { type: "string", default: "100000" },
     only: { type: "string", default: "" },
+    dist: { type: "string", default: "" },
   },
 });
 
@@ -73,6 +81,16 @@ try {
 
   context = await launchBrowser(base);
   const page = await context.newPage();
+  if (opt.dist) {
+    const dist = resolve(opt.dist);
+    const types = { html: "text/html", js: "text/javascript", css: "text/css" };
+    await page.route(/^http:\/\/127\.0\.0\.1:\d+\/(assets\/app\.(js|css))?(\?.*)?$/, (route) => {
+      const path = new URL(route.request().url()).pathname;
+      const file = join(dist, path === "/" ? "index.html" : path.slice(1));
+      route.fulfill({ body: readFileSync(file), contentType: types[file.split(".").pop()] });
+    });
+    console.log(`page files from ${dist} (--dist)`);
+  }
 
   // ---- 1. runs page
   const runsRuns = [];
@@ -143,8 +161,21 @@ try {
       zooms.push(
         await page.evaluate(async ([a, b]) => {
           const el = document.querySelector("#overlay-chart");
+          performance.clearResourceTimings();
+          const t0 = performance.now();
           const ms = await el.zoomTo(a, b);
-          return { ms, net: Number(el.dataset.netMs) };
+          // Where the time went: per GetSeries request, waiting for a connection (queue),
+          // the daemon's answer (server) and the transfer; the rest is the page's own work.
+          const rs = performance.getEntriesByType("resource").filter((e) => e.name.endsWith("/GetSeries") && e.startTime >= t0);
+          const max = (f) => Math.round(Math.max(0, ...rs.map(f)));
+          return {
+            ms,
+            net: Number(el.dataset.netMs),
+            requests: rs.length,
+            queue: max((e) => e.requestStart - e.startTime),
+            server: max((e) => e.responseStart - e.requestStart),
+            lastEnd: max((e) => e.responseEnd - t0),
+          };
         }, [a, b]),
       );
     }
@@ -157,47 +188,76 @@ try {
   }
   results.overlay = overlayResults;
 
-  // ---- 3. output flood: a run prints 100,000 lines at once; the page follows it.
-  let flood = null;
+  // ---- 3. output floods: N lines printed at once, read back after the run ended, and
+  // streamed live into an open page that follows them.
+  const floods = [];
   if (!opt.only || opt.only === "output") {
     const live = liveProject(base);
-    const started = await daemon.guild(["-C", live, "train", "--background", "burst=100000", "seconds=1", "delay=0.1"]);
-    const runId = started.stdout.trim();
-    await page.goto("about:blank");
-    let cdp = null;
-    if (process.env.BENCH_PROFILE) {
-      cdp = await page.context().newCDPSession(page);
-      await cdp.send("Profiler.enable");
-      await cdp.send("Profiler.start");
-    }
-    await page.goto(url(`#/runs/${runId}`));
-    await page.waitForSelector("output-view", { timeout: 60_000 });
-    flood = await page.evaluate(async () => {
-      const t0 = performance.now();
-      let last = t0, worst = 0;
-      for (;;) {
-        await new Promise((r) => requestAnimationFrame(r));
-        const now = performance.now();
-        worst = Math.max(worst, now - last);
+    const n = Number(opt.flood);
+    // Every gap between animation frames from the moment the page starts.
+    await page.addInitScript(() => {
+      window.__frameGaps = [];
+      let last = performance.now();
+      const tick = (now) => {
+        window.__frameGaps.push(now - last);
         last = now;
-        const n = Number(document.querySelector("output-view").dataset.lines ?? 0);
-        if (n >= 100000) return { ms: now - t0, worstFrameGap: worst, lines: n, inDom: document.querySelectorAll(".out-line").length };
-        if (now - t0 > 120000) return { ms: NaN, worstFrameGap: worst, lines: n };
-      }
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
     });
-    results.outputFlood = flood;
-    if (cdp) {
-      const { profile } = await cdp.send("Profiler.stop");
-      const self = new Map();
-      const dt = profile.timeDeltas;
-      const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-      profile.samples.forEach((id, i) => {
-        const n = byId.get(id);
-        const k = `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.split("/").pop().split("?")[0]}:${n.callFrame.lineNumber}:${n.callFrame.columnNumber}`;
-        self.set(k, (self.get(k) ?? 0) + (dt[i] ?? 0) / 1000);
-      });
-      console.log([...self].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, v]) => `  ${Math.round(v)} ms ${k}`).join("\n"));
+    for (const mode of ["finished", "live"]) {
+      const args = ["-C", live, "train", "--background", `burst=${n}`, "seconds=1", "delay=0.1"];
+      // Live: the run waits until the page is open, then prints.
+      if (mode === "live") args.push("pause=3");
+      const runId = (await daemon.guild(args)).stdout.trim();
+      if (mode === "finished") {
+        await new Promise((resolve) => spawn(join(BIN, "guild"), ["watch", runId], { env: daemon.env, stdio: "ignore" }).on("exit", resolve));
+      }
+      await page.goto("about:blank");
+      let cdp = null;
+      if (process.env.BENCH_PROFILE) {
+        cdp = await page.context().newCDPSession(page);
+        await cdp.send("Profiler.enable");
+        await cdp.send("Profiler.start");
+      }
+      await page.goto(url(`#/runs/${runId}`));
+      await page.waitForSelector("output-view", { timeout: 60_000 });
+      const flood = await page.evaluate(async (want) => {
+        for (;;) {
+          await new Promise((r) => requestAnimationFrame(r));
+          const now = performance.now();
+          const out = document.querySelector("output-view").dataset;
+          const n = Number(out.lines ?? 0);
+          if (n >= want || now > 300_000) {
+            const gaps = [...window.__frameGaps].sort((a, b) => b - a);
+            return {
+              ms: n >= want ? now : NaN,
+              worstFrameGap: gaps[0],
+              p99FrameGap: gaps[Math.floor(gaps.length / 100)],
+              framesOver100: gaps.filter((g) => g > 100).length,
+              frames: gaps.length,
+              lines: n,
+              kept: Number(out.kept),
+              inDom: document.querySelectorAll(".out-line").length,
+            };
+          }
+        }
+      }, n);
+      floods.push({ mode, ...flood });
+      if (cdp) {
+        const { profile } = await cdp.send("Profiler.stop");
+        const self = new Map();
+        const dt = profile.timeDeltas;
+        const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+        profile.samples.forEach((id, i) => {
+          const n = byId.get(id);
+          const k = `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.split("/").pop().split("?")[0]}:${n.callFrame.lineNumber}:${n.callFrame.columnNumber}`;
+          self.set(k, (self.get(k) ?? 0) + (dt[i] ?? 0) / 1000);
+        });
+        console.log([...self].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, v]) => `  ${Math.round(v)} ms ${k}`).join("\n"));
+      }
     }
+    results.outputFlood = floods;
   }
 
   const r = (x) => Math.round(x);
@@ -212,8 +272,17 @@ try {
       `  drawn ${r(x.sinceNavigation)} ms since navigation; chart: ${r(x.chartLoadToDraw)} ms from its first request to drawn, of which ${r(x.net)} ms waiting for GetSeries; ${x.points} points for ${x.samples} samples`,
     );
     console.log(`  zoom refetch+redraw (of which waiting for GetSeries): ${x.zoomsMs.map((z) => `${r(z.ms)} (${r(z.net)})`).join(", ")}`);
+    if (process.env.BENCH_VERBOSE) {
+      for (const z of x.zoomsMs) {
+        console.log(`    ${z.requests} GetSeries; longest queue ${z.queue} ms, longest answer ${z.server} ms, last byte at ${z.lastEnd} ms, drawn at ${r(z.ms)} ms`);
+      }
+    }
   }
-  if (flood) console.log(`output flood: ${flood.lines} lines shown ${r(flood.ms)} ms after the page opened; longest frame gap ${r(flood.worstFrameGap)} ms; ${flood.inDom} lines in the DOM`);
+  for (const f of floods) {
+    console.log(
+      `output flood (${f.mode === "live" ? "printed while the page follows" : "run finished, read back"}): ${f.lines} lines shown ${r(f.ms)} ms after navigation; frame gaps: longest ${r(f.worstFrameGap)} ms, p99 ${r(f.p99FrameGap)} ms, ${f.framesOver100} of ${f.frames} over 100 ms; ${f.kept} lines kept, ${f.inDom} in the DOM`,
+    );
+  }
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, "bench.json"), JSON.stringify(results, null, 2));
 } finally {

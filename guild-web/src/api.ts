@@ -1,17 +1,26 @@
 // The connection to guildd: grpc-web clients with the token, and the connection state
 // that every stream shares (up, reconnecting, unauthenticated) with reconnect backoff.
 
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createMethodUrl, encodeEnvelope } from "@connectrpc/connect/protocol";
+import { requestHeader, trailerFlag, trailerParse, validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc-web";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import {
   CompareService,
+  GetSeriesRequestSchema,
   DaemonService,
   OutputService,
   RunService,
   SeriesService,
+  ServeService,
+  TensorBoardService,
   type DaemonStatus,
+  type GetSeriesRequest,
   type Run,
 } from "./gen/guild/v1/guild_pb";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { decodeGetSeries, type SeriesColumns } from "./series-wire";
 
 export const TOKEN_HEADER = "x-guild-token";
 const TOKEN_KEY = "guild-token";
@@ -49,6 +58,60 @@ export const runs: Client<typeof RunService> = createClient(RunService, transpor
 export const output: Client<typeof OutputService> = createClient(OutputService, transport);
 export const series: Client<typeof SeriesService> = createClient(SeriesService, transport);
 export const compare: Client<typeof CompareService> = createClient(CompareService, transport);
+export const serves: Client<typeof ServeService> = createClient(ServeService, transport);
+export const tensorboard: Client<typeof TensorBoardService> = createClient(TensorBoardService, transport);
+
+/**
+ * GetSeries, answered as columns (series-wire.ts) rather than protobuf-es messages: the
+ * same grpc-web call as the generated client makes (same headers, token and status
+ * checks, ConnectError on failure), with the answer decoded straight into typed arrays.
+ */
+export async function getSeriesColumns(
+  req: MessageInitShape<typeof GetSeriesRequestSchema>,
+  opts: { signal?: AbortSignal } = {},
+): Promise<SeriesColumns[]> {
+  const method = SeriesService.method.getSeries;
+  const header = requestHeader(true, undefined, undefined, false);
+  const t = token();
+  if (t) header.set(TOKEN_HEADER, t);
+  const body = encodeEnvelope(0, toBinary(GetSeriesRequestSchema, create(GetSeriesRequestSchema, req) as GetSeriesRequest));
+  let bytes: Uint8Array;
+  let response: Response;
+  try {
+    response = await fetch(createMethodUrl(window.location.origin, method), {
+      method: "POST",
+      headers: header,
+      body,
+      signal: opts.signal,
+      redirect: "error",
+    });
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (err) {
+    if (opts.signal?.aborted) throw new ConnectError("the call was aborted", Code.Canceled);
+    throw ConnectError.from(err, Code.Unavailable);
+  }
+  const { headerError } = validateResponse(response.status, response.headers);
+  let message: Uint8Array | undefined;
+  let trailer: Headers | undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i + 5 <= bytes.length; ) {
+    const flags = bytes[i];
+    const len = view.getUint32(i + 1);
+    const data = bytes.subarray(i + 5, i + 5 + len);
+    i += 5 + len;
+    if ((flags & trailerFlag) === trailerFlag) trailer = trailerParse(data);
+    else if (flags !== 0) throw new ConnectError("protocol error: compressed or unknown frame", Code.Internal);
+    else message = data;
+  }
+  if (!trailer) throw headerError ?? new ConnectError("protocol error: missing trailer", Code.Unknown);
+  validateTrailer(trailer, response.headers);
+  if (!message) throw new ConnectError("protocol error: missing message", Code.Unknown);
+  try {
+    return decodeGetSeries(message);
+  } catch (err) {
+    throw new ConnectError(err instanceof Error ? err.message : String(err), Code.Internal);
+  }
+}
 
 export interface CompareEntry {
   run: Run;

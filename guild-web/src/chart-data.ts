@@ -19,6 +19,25 @@ export class Columns {
     this.value = new Float64Array(capacity);
   }
 
+  /** Columns over the first `length` entries of these arrays (taken as they are when
+   * they hold at least 16, copied into 16 otherwise). */
+  static of(step: Float64Array, time: Float64Array, value: Float64Array, length: number): Columns {
+    const c = new Columns(0);
+    const cap = Math.max(16, step.length);
+    const fit = (a: Float64Array) => {
+      if (a.length === cap) return a;
+      const b = new Float64Array(cap);
+      b.set(a.subarray(0, length));
+      return b;
+    };
+    c.step = fit(step);
+    c.time = fit(time);
+    c.value = fit(value);
+    c.length = length;
+    c.version = length;
+    return c;
+  }
+
   push(step: number, time: number, value: number) {
     if (this.length === this.step.length) this.grow();
     this.step[this.length] = step;

@@ -1,8 +1,8 @@
 // Hash routes, so the daemon only needs to serve "/": #/runs, #/runs/<id>,
-// #/compare?runs=a,b&key=loss.
+// #/compare?runs=a,b&key=loss, #/tensorboard?runs=a,b.
 
 export interface Route {
-  page: "runs" | "run" | "compare";
+  page: "runs" | "run" | "compare" | "tensorboard";
   id?: string;
   params: URLSearchParams;
 }
@@ -15,6 +15,7 @@ export function parseRoute(hash: string): Route {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "runs" && parts[1]) return { page: "run", id: parts[1], params };
   if (parts[0] === "compare") return { page: "compare", params };
+  if (parts[0] === "tensorboard") return { page: "tensorboard", params };
   return { page: "runs", params };
 }
 

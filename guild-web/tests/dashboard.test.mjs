@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import {
   cleanup,
   Daemon,
+  envWithoutTensorBoard,
   launchBrowser,
   liveProject,
   mnistProject,
@@ -15,11 +16,15 @@ import {
   screenshot,
   skipReason,
   tempBase,
+  tensorboardSkipReason,
   watchPage,
 } from "./harness.mjs";
 
 const skip = skipReason();
+const tbSkip = skip ? null : tensorboardSkipReason();
 const WAIT = { timeout: 60_000 };
+/** The longest a frame may wait while 200,000 output lines stream into an open page. */
+const FLOOD_MAX_GAP_MS = Number(process.env.GUILD_FLOOD_MAX_GAP_MS ?? 1000);
 
 describe("dashboard", { skip: skip ?? false }, () => {
   let base, daemon, context, page, mnist, live;
@@ -177,6 +182,143 @@ describe("dashboard", { skip: skip ?? false }, () => {
     await page.fill("#output-filter", "");
   });
 
+  test("an output flood (200,000 lines at once) never hangs the page", async () => {
+    // The run waits 3 s before its burst, so the page is open and following when the
+    // lines arrive (and the run page's other streams are live meanwhile).
+    const lines = 200_000;
+    const started = await daemon.guild(["-C", live, "train", "--background", `burst=${lines}`, "pause=3", "seconds=1", "delay=0.05", "--label", "flood"]);
+    const floodId = started.stdout.trim();
+    await page.goto(url(`#/runs/${floodId}`));
+    await page.waitForSelector("output-view", WAIT);
+    // Every gap between animation frames from now until all lines are shown.
+    const frames = await page.evaluate(async (want) => {
+      const out = document.querySelector("output-view");
+      const t0 = performance.now();
+      const gaps = [];
+      let last = t0;
+      let longTasks = 0;
+      new PerformanceObserver((l) => (longTasks += l.getEntries().length)).observe({ type: "longtask" });
+      for (;;) {
+        await new Promise((r) => requestAnimationFrame(r));
+        const now = performance.now();
+        gaps.push(now - last);
+        last = now;
+        if (Number(out.dataset.lines ?? 0) >= want || now - t0 > 180_000) break;
+      }
+      gaps.sort((a, b) => b - a);
+      return {
+        ms: Math.round(performance.now() - t0),
+        frames: gaps.length,
+        worst: Math.round(gaps[0]),
+        p99: Math.round(gaps[Math.floor(gaps.length / 100)]),
+        over100: gaps.filter((g) => g > 100).length,
+        longTasks,
+        lines: Number(out.dataset.lines),
+        inDom: document.querySelectorAll(".out-line").length,
+      };
+    }, lines);
+    console.log(`# flood: ${JSON.stringify(frames)}`);
+    assert.ok(frames.lines >= lines, `only ${frames.lines} of ${lines} lines shown after ${frames.ms} ms`);
+    assert.ok(frames.worst < FLOOD_MAX_GAP_MS, `a frame waited ${frames.worst} ms (limit ${FLOOD_MAX_GAP_MS}): ${JSON.stringify(frames)}`);
+    assert.ok(frames.inDom < 200, `${frames.inDom} lines in the DOM`);
+    // Following: the view is at the end, with the newest line in it.
+    assert.ok(await page.isChecked("#output-follow"), "follow was turned off");
+    await page.waitForFunction(() => {
+      const s = document.querySelector(".out-scroll");
+      const out = document.querySelector("output-view");
+      const shown = [...document.querySelectorAll(".out-line")].map((l) => l.textContent);
+      return s.scrollTop + s.clientHeight >= s.scrollHeight - 20 && shown.some((t) => /^\d+(done after|step: )/.test(t)) && out.dataset.lines === out.dataset.shown;
+    }, null, WAIT);
+    // Scrolling up stops following (the first line comes into view); back at the end it
+    // follows again.
+    await page.evaluate(() => (document.querySelector(".out-scroll").scrollTop = 0));
+    await page.waitForFunction(() => !document.querySelector("#output-follow").checked, null, WAIT);
+    await page.waitForFunction(() => [...document.querySelectorAll(".out-line")].some((l) => /^\d+burst line 0 of /.test(l.textContent)), null, WAIT);
+    await page.evaluate(() => {
+      const s = document.querySelector(".out-scroll");
+      s.scrollTop = s.scrollHeight;
+    });
+    await page.waitForFunction(() => document.querySelector("#output-follow").checked, null, WAIT);
+    // The filter searches every kept line, and answers at once.
+    const t0 = Date.now();
+    await page.fill("#output-filter", `burst line ${lines - 1} `);
+    await page.waitForFunction(() => document.querySelector("output-view")?.dataset.shown === "1", null, WAIT);
+    const filterMs = Date.now() - t0;
+    assert.ok(filterMs < 5000, `the filter took ${filterMs} ms`);
+    await page.fill("#output-filter", "/^burst line 1234\\d /");
+    await page.waitForFunction(() => document.querySelector("output-view")?.dataset.shown === "10", null, WAIT);
+    await page.locator("output-view").scrollIntoViewIfNeeded();
+    await screenshot(page, "run-output-flood");
+    await page.fill("#output-filter", "");
+  });
+
+  test("the run page lists the run's serves and keeps them current", async () => {
+    const served = await daemon.guild(["-C", mnist, "serve", trainId, "--port", "0"]);
+    const serveUrl = served.stdout.trim();
+    const port = new URL(serveUrl).port;
+    assert.match(serveUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    try {
+      await page.goto(url(`#/runs/${trainId}`));
+      const row = `#run-serves .serve-row[data-url="${serveUrl}"]`;
+      await page.waitForSelector(row, WAIT);
+      assert.match(await page.textContent(row), new RegExp(`127\\.0\\.0\\.1:${port}`));
+      // The worker answers its readiness probe: the state turns ready without a reload.
+      await page.waitForSelector(`${row}[data-state="ready"]`, WAIT);
+      assert.equal((await page.textContent(`${row} .serve-requests`)).trim(), "0");
+      // A request to the serve shows in the count at the next poll.
+      const res = await fetch(`${serveUrl}/run`, { method: "POST", body: JSON.stringify([Array(64).fill(0)]) });
+      assert.equal(res.status, 200, await res.text());
+      await page.waitForFunction((sel) => document.querySelector(`${sel} .serve-requests`)?.textContent.trim() === "1", row, WAIT);
+      await page.locator("#run-serves").scrollIntoViewIfNeeded();
+      await screenshot(page, "run-serves");
+    } finally {
+      await daemon.guild(["serve", "--stop", trainId]);
+    }
+    // Stopped: it leaves the page.
+    await page.waitForSelector("#run-serves", { state: "detached", timeout: 60_000 });
+    // A run that is not served shows nothing about serving.
+    await page.goto(url(`#/runs/${prepareId}`));
+    await page.waitForFunction(() => Number(document.querySelector("run-serves")?.dataset.polls ?? 0) > 0, null, WAIT);
+    assert.equal(await page.locator("#run-serves").count(), 0);
+  });
+
+  test("the TensorBoard tab shows TensorBoard for a run with event files", { skip: tbSkip ?? false, timeout: 300_000 }, async () => {
+    await page.goto(url(`#/runs/${liveId}`));
+    await page.click("#run-tensorboard");
+    await page.waitForFunction(() => location.hash.startsWith("#/tensorboard?runs="), null, WAIT);
+    // Starting TensorBoard takes a few seconds (more on a busy machine).
+    await page.waitForFunction(() => {
+      const st = document.querySelector("tensorboard-page")?.dataset.state;
+      return st && st !== "starting";
+    }, null, { timeout: 240_000 });
+    const state = await page.getAttribute("tensorboard-page", "data-state");
+    assert.equal(state, "ready", (await page.textContent("tensorboard-page")).trim());
+    assert.match(await page.textContent("#tb-runs"), new RegExp(liveId));
+    const frame = await (await page.waitForSelector("#tb-frame", WAIT)).contentFrame();
+    // The token went in once (?token=) and came back as a cookie: the address is bare.
+    await frame.waitForFunction(() => document.title === "TensorBoard" && document.querySelector("tb-webapp"), null, WAIT);
+    assert.ok(new URL(frame.url()).pathname.startsWith("/tb/"), frame.url());
+    assert.equal(new URL(frame.url()).searchParams.get("token"), null, frame.url());
+    // TensorBoard reads the run's event files: its runs (train and validation) and the
+    // scalars plugin, asked from inside the iframe (so through the proxy, with the cookie).
+    await frame.waitForFunction(
+      async (id) => {
+        const runs = await (await fetch("data/runs")).json();
+        const plugins = await (await fetch("data/plugins_listing")).json();
+        return runs.some((r) => r.startsWith(id) && r.endsWith("train")) && plugins.scalars?.enabled;
+      },
+      liveId,
+      { timeout: 120_000, polling: 1000 },
+    );
+    // TensorBoard's own page draws the run's loss.
+    await frame.waitForFunction(() => /loss/.test(document.body.innerText), null, { timeout: 120_000, polling: 500 });
+    await screenshot(page, "tensorboard");
+    // Stop: the page says so, and /tb/ answers 503 until it starts again.
+    await page.click("#tb-stop");
+    await page.waitForSelector('tensorboard-page[data-state="stopped"]', WAIT);
+    assert.equal(await page.evaluate(() => fetch("/tb/data/runs").then((r) => r.status)), 503);
+  });
+
   test("a finished run shows its charts, flags and attrs", async () => {
     await page.goto(url(`#/runs/${trainId}`));
     await page.waitForSelector("#run-status", WAIT);
@@ -209,6 +351,7 @@ describe("dashboard", { skip: skip ?? false }, () => {
       await page.click(`.run-row[data-run-id="${id}"] input[type=checkbox]`);
     }
     await page.waitForFunction(() => /Compare 3 selected/.test(document.querySelector("#compare-selected")?.textContent ?? ""), null, WAIT);
+    assert.equal(await page.isEnabled("#tensorboard-selected"), true, "TensorBoard of the ticked runs");
     await page.click("#compare-selected");
     await page.waitForSelector("#compare-table tbody tr", WAIT);
     assert.equal(await page.locator("#compare-table tbody tr").count(), 3);
@@ -247,6 +390,18 @@ describe("dashboard", { skip: skip ?? false }, () => {
     await page.waitForFunction(() => document.querySelector("#overlay-chart")?.dataset.state === "ready", null, WAIT);
     await page.waitForFunction(() => document.querySelectorAll("#overlay-chart .u-legend .u-series").length >= 3, null, WAIT);
     await page.waitForFunction(() => Number(document.querySelector("#parallel")?.dataset.lines ?? 0) === 3, null, WAIT);
+    // A zoom that a newer one replaces is dropped (its GetSeries calls aborted); the newer
+    // one draws.
+    const zooms = await page.evaluate(async () => {
+      const el = document.querySelector("#overlay-chart");
+      const first = el.zoomTo(1, 40);
+      const second = el.zoomTo(2, 30);
+      return { first: await first, second: await second, points: Number(el.dataset.points), state: el.dataset.state };
+    });
+    assert.ok(Number.isNaN(zooms.first) && zooms.second >= 0 && zooms.points > 0 && zooms.state === "ready", JSON.stringify(zooms));
+    await page.dblclick("#overlay-chart .u-over");
+    await page.waitForFunction(() => !document.querySelector("#overlay-chart .chart-head button"), null, WAIT);
+    assert.deepEqual(pageLog.filter((l) => l.startsWith("pageerror")), []);
     await screenshot(page, "compare");
   });
 
@@ -342,5 +497,41 @@ describe("dashboard with no runs", { skip: skip ?? false }, () => {
     await page.goto(`${daemon.origin}/#/runs/no-such-run`);
     await page.waitForSelector("#run-error", WAIT);
     assert.match(await page.textContent("#run-error"), /NotFound/);
+  });
+});
+
+describe("dashboard where TensorBoard is not installed", { skip: skip ?? false }, () => {
+  let base, daemon, context, page;
+
+  before(async () => {
+    requireBinaries();
+    base = tempBase("no-tb");
+    daemon = new Daemon(base, envWithoutTensorBoard(base));
+    await daemon.start();
+    // A run with event files (train and validation), run to its end.
+    await daemon.guild(["-C", liveProject(base), "train", "seconds=0", "burst=0", "--label", "has event files"]);
+    context = await launchBrowser(base);
+    page = await context.newPage();
+  });
+
+  after(async () => {
+    await context?.close().catch(() => {});
+    await daemon?.stop();
+    if (base) cleanup(base);
+  });
+
+  test("the TensorBoard tab shows the daemon's error, with the install command", async () => {
+    const listed = JSON.parse((await daemon.guild(["runs", "--json"])).stdout);
+    const id = (Array.isArray(listed) ? listed : listed.runs)[0].id;
+    await page.goto(`${daemon.origin}/?token=${encodeURIComponent(daemon.token)}#/tensorboard?runs=${id}`);
+    await page.waitForSelector('tensorboard-page[data-state="not-installed"]', WAIT);
+    const text = await page.textContent("#tb-error");
+    assert.match(text, /not installed/);
+    assert.equal((await page.textContent("#tb-error code")).trim(), "pip install tensorboard");
+    assert.equal(await page.locator("#tb-frame").count(), 0);
+    await screenshot(page, "tensorboard-not-installed");
+    // "Try again" asks again, and gets the same answer.
+    await page.click("#tb-start");
+    await page.waitForSelector('tensorboard-page[data-state="not-installed"]', WAIT);
   });
 });

@@ -3,10 +3,10 @@
 // can be seen growing; and headless Chromium (Debian's) driven by playwright-core.
 // Every wait is a readiness check, never a fixed sleep.
 
-import { execFile, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -50,9 +50,11 @@ export function requireBinaries() {
   }
 }
 
-/** A guildd of our own. `start()` again after `stop()` reuses the data dir and port. */
+/** A guildd of our own. `start()` again after `stop()` reuses the data dir and port.
+ * `env` is added to the environment of guildd and of the guild commands. */
 export class Daemon {
-  constructor(base) {
+  constructor(base, env = {}) {
+    this.extraEnv = env;
     this.dataDir = join(base, "data");
     this.socket = join(base, "guildd.sock");
     this.logFile = join(base, "guildd.log");
@@ -69,6 +71,7 @@ export class Daemon {
       GUILD_SOCKET: this.socket,
       GUILD_LISTEN: "",
       GUILD_LOG: process.env.GUILD_LOG ?? "info",
+      ...this.extraEnv,
     };
   }
 
@@ -163,8 +166,9 @@ export function mnistProject(base) {
 }
 
 /** A project whose `train` prints `step:`/`loss:` lines (and NaN, inf, stderr, a burst of
- * output) and writes TensorFlow event files (train and validation) by hand, for as long
- * as its `seconds` flag says, so a chart can be watched growing. */
+ * `burst` lines after `pause` seconds) and writes TensorFlow event files (train and
+ * validation) by hand, for as long as its `seconds` flag says, so a chart can be watched
+ * growing. */
 export function liveProject(base) {
   const dir = join(base, "live");
   mkdirSync(dir, { recursive: true });
@@ -181,6 +185,7 @@ train = live
 seconds = 300
 delay = 0.1
 burst = 3000
+pause = 0
 `,
   );
   writeFileSync(join(dir, "live.py"), LIVE_PY);
@@ -249,10 +254,12 @@ p = argparse.ArgumentParser()
 p.add_argument("--seconds", type=float, default=300)
 p.add_argument("--delay", type=float, default=0.1)
 p.add_argument("--burst", type=int, default=0)
+p.add_argument("--pause", type=float, default=0)
 args = p.parse_args()
 rundir = os.environ.get("RUNDIR", ".")
 train = EventWriter(os.path.join(rundir, "train"))
 val = EventWriter(os.path.join(rundir, "validation"))
+time.sleep(args.pause)
 for i in range(args.burst):
     print("burst line %d of %d" % (i, args.burst))
 print("warning: this op trains nothing", file=sys.stderr)
@@ -319,4 +326,37 @@ export function watchPage(page, log) {
     if (m.type() === "error" || m.type() === "warning") log.push(`console.${m.type()}: ${m.text()}`);
   });
   page.on("pageerror", (e) => log.push(`pageerror: ${e.stack ?? e.message}`));
+}
+
+/** Whether TensorBoard can start here: `tensorboard` importable by python3 (GUILD_PYTHON
+ * when set). Returns the reason to skip, or null. With GUILD_REQUIRE_TENSORBOARD=1 a
+ * missing TensorBoard is a failure, not a skip. */
+export function tensorboardSkipReason() {
+  const python = process.env.GUILD_PYTHON || "python3";
+  const r = spawnSync(python, ["-c", "import tensorboard.main"], { stdio: "ignore" });
+  if (r.status === 0) return null;
+  const why = `${python} cannot import tensorboard (pip install tensorboard)`;
+  if (process.env.GUILD_REQUIRE_TENSORBOARD === "1") throw new Error(`${why}, and GUILD_REQUIRE_TENSORBOARD=1`);
+  console.log(`# skipping the TensorBoard test: ${why}`);
+  return why;
+}
+
+/** An environment in which guildd finds no TensorBoard: a python3 that runs everything
+ * but refuses to import tensorboard (as GUILD_PYTHON), and PATH without any folder that
+ * holds a `tensorboard` program. */
+export function envWithoutTensorBoard(base) {
+  const real = execFileSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).trim();
+  const dir = join(base, "no-tensorboard");
+  mkdirSync(dir, { recursive: true });
+  const python = join(dir, "python3");
+  writeFileSync(
+    python,
+    `#!/bin/sh\n# python3 without TensorBoard: guildd's "import tensorboard.main" probe fails; runs work.\ncase "$*" in *"import tensorboard"*) echo "ModuleNotFoundError: No module named 'tensorboard'" >&2; exit 1;; esac\nexec ${JSON.stringify(real)} "$@"\n`,
+  );
+  chmodSync(python, 0o755);
+  const path = (process.env.PATH ?? "")
+    .split(delimiter)
+    .filter((d) => d && !existsSync(join(d, "tensorboard")))
+    .join(delimiter);
+  return { GUILD_PYTHON: python, PATH: path };
 }

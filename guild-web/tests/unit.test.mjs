@@ -1,4 +1,4 @@
-// The pure parts (chart data, chart grouping, formatting), bundled from src/ with
+// The pure parts (chart data, chart grouping, formatting, the output view's lines), bundled from src/ with
 // esbuild and run in Node: no browser or daemon needed.
 
 import assert from "node:assert/strict";
@@ -10,15 +10,15 @@ import { after, before, describe, test } from "node:test";
 import { build } from "esbuild";
 import { WEB } from "./harness.mjs";
 
-let dir, cd, groups, fmt;
+let dir, cd, groups, fmt, outl, wire, pb, router;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "guild-web-unit-"));
-  for (const name of ["chart-data", "groups", "format"]) {
+  for (const name of ["chart-data", "groups", "format", "output-lines", "series-wire", "router", "gen/guild/v1/guild_pb"]) {
     await build({
       absWorkingDir: WEB,
       entryPoints: [`src/${name}.ts`],
-      outfile: join(dir, `${name}.mjs`),
+      outfile: join(dir, `${name.replaceAll("/", "_")}.mjs`),
       bundle: true,
       format: "esm",
       platform: "neutral",
@@ -28,6 +28,10 @@ before(async () => {
   cd = await import(pathToFileURL(join(dir, "chart-data.mjs")).href);
   groups = await import(pathToFileURL(join(dir, "groups.mjs")).href);
   fmt = await import(pathToFileURL(join(dir, "format.mjs")).href);
+  outl = await import(pathToFileURL(join(dir, "output-lines.mjs")).href);
+  wire = await import(pathToFileURL(join(dir, "series-wire.mjs")).href);
+  router = await import(pathToFileURL(join(dir, "router.mjs")).href);
+  pb = await import(pathToFileURL(join(dir, "gen_guild_v1_guild_pb.mjs")).href);
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -122,5 +126,113 @@ describe("format", () => {
   test("CSV cells are quoted when needed", () => {
     assert.equal(fmt.csvCell('a,"b"'), '"a,""b"""');
     assert.equal(fmt.csvCell("plain"), "plain");
+  });
+});
+
+describe("output lines", () => {
+  test("past the cap the oldest lines go, counted, and the filter's hits follow", () => {
+    const o = new outl.OutputLines(1000);
+    o.setFilter("/7$/");
+    for (let i = 0; i < 2500; i++) {
+      o.push(i + 1, i, i % 10 === 3, `line ${i}`);
+      o.trim();
+    }
+    assert.ok(o.length <= 1000 && o.length >= 900, `${o.length} kept`);
+    assert.equal(o.received, 2500);
+    assert.equal(o.dropped, 2500 - o.length);
+    // The kept lines are the last ones, in order.
+    assert.equal(o.text[o.length - 1], "line 2499");
+    assert.equal(o.seq[0], o.dropped + 1);
+    // Every hit is a kept line that matches, and every kept line that matches is a hit.
+    const want = o.text.map((t, i) => (/7$/.test(t) ? i : -1)).filter((i) => i >= 0);
+    assert.deepEqual(o.hits, want);
+    assert.equal(o.shown, want.length);
+    assert.equal(o.text[o.at(0)], `line ${o.dropped + ((7 - (o.dropped % 10) + 10) % 10)}`);
+    // The filter searches what is kept; clearing it shows every kept line.
+    o.setFilter("line 5");
+    assert.equal(o.shown, 0, "line 5.. were dropped");
+    o.setFilter("LINE 2499");
+    assert.equal(o.shown, 1);
+    o.setFilter("");
+    assert.equal(o.hits, null);
+    assert.equal(o.shown, o.length);
+  });
+
+  test("filters are text (case-insensitive) or /regex/flags", () => {
+    const m = outl.makeMatcher("Loss");
+    assert.ok(m("val_loss: 1") && !m("acc: 1"));
+    const r = outl.makeMatcher("/^val_/");
+    assert.ok(r("val_loss: 1") && !r("loss: 1"));
+    const bad = outl.makeMatcher("/(/");
+    assert.ok(bad("a /(/ b"), "an invalid expression is searched as text");
+    assert.equal(outl.makeMatcher(""), null);
+  });
+});
+
+describe("GetSeries wire decoding", () => {
+  test("columns match protobuf-es on the same bytes (buckets, samples, big and odd values)", async () => {
+    const { create, toBinary, fromBinary } = await import("@bufbuild/protobuf");
+    const buckets = [];
+    for (let i = 0; i < 300; i++) {
+      buckets.push({
+        xStart: i * 10,
+        xEnd: i * 10 + 10,
+        min: i === 7 ? NaN : -i / 3,
+        max: i === 8 ? Infinity : i * 1.5,
+        last: i === 9 ? -Infinity : Math.sin(i),
+        lastStep: BigInt(i * 10 + 9),
+        lastTimeMs: 1_764_000_000_000n + BigInt(i) * 1000n,
+        count: BigInt(i + 1),
+      });
+    }
+    // A step past 2^49 and a negative one take the exact 64-bit path.
+    buckets.push({ xStart: 0, xEnd: 0, min: 0, max: 0, last: 1, lastStep: 2n ** 52n + 3n, lastTimeMs: -5n, count: 0n });
+    const samples = [
+      { timeMs: 1_764_000_000_123n, step: 0n, value: 0.5 },
+      { timeMs: 1_764_000_000_124n, step: 1n, value: NaN },
+      { timeMs: 0n, step: -1n, value: 0 },
+    ];
+    const msg = create(pb.GetSeriesResponseSchema, {
+      series: [
+        { key: "loss", buckets, count: 123_456n },
+        { key: "sys/gpu0/mem/used ✓", samples, count: 3n },
+        { key: "empty" },
+      ],
+    });
+    const bytes = toBinary(pb.GetSeriesResponseSchema, msg);
+    const ref = fromBinary(pb.GetSeriesResponseSchema, bytes);
+    const got = wire.decodeGetSeries(bytes);
+    assert.equal(got.length, ref.series.length);
+    ref.series.forEach((s, k) => {
+      const g = got[k];
+      assert.equal(g.key, s.key);
+      assert.equal(g.count, Number(s.count));
+      assert.equal(g.buckets.length, s.buckets.length);
+      assert.equal(g.samples.length, s.samples.length);
+      s.buckets.forEach((b, i) => {
+        for (const f of ["xStart", "xEnd", "min", "max", "last"]) assert.ok(Object.is(g.buckets[f][i], b[f]), `${f} ${i}`);
+        for (const f of ["lastStep", "lastTimeMs", "count"]) assert.equal(g.buckets[f][i], Number(b[f]), `${f} ${i}`);
+      });
+      s.samples.forEach((p, i) => {
+        assert.equal(g.samples.step[i], Number(p.step));
+        assert.equal(g.samples.time[i], Number(p.timeMs));
+        assert.ok(Object.is(g.samples.value[i], p.value));
+      });
+    });
+    // Truncated input is an error, not a wrong answer.
+    assert.throws(() => wire.decodeGetSeries(bytes.subarray(0, bytes.length - 3)), /truncated/);
+  });
+});
+
+describe("routes", () => {
+  test("hashes name pages, ids and parameters", () => {
+    assert.equal(router.parseRoute("#/runs").page, "runs");
+    assert.deepEqual({ ...router.parseRoute("#/runs/abc%2Fd"), params: undefined }, { page: "run", id: "abc/d", params: undefined });
+    const tb = router.parseRoute("#/tensorboard?runs=a,b");
+    assert.equal(tb.page, "tensorboard");
+    assert.equal(tb.params.get("runs"), "a,b");
+    assert.equal(router.parseRoute("#/tensorboard").page, "tensorboard");
+    assert.equal(router.parseRoute("#/compare?runs=a&key=loss").params.get("key"), "loss");
+    assert.equal(router.parseRoute("").page, "runs");
   });
 });

@@ -1,5 +1,6 @@
 // The page's frame: header, the connection banner, and the hash router
-// (#/runs, #/runs/<id>, #/compare?runs=a,b&key=loss), so the daemon only serves "/".
+// (#/runs, #/runs/<id>, #/compare?runs=a,b&key=loss, #/tensorboard?runs=a,b), so the
+// daemon only serves "/" (and TensorBoard under /tb/).
 
 import { LitElement, html, nothing } from "lit";
 import { keyed } from "lit/directives/keyed.js";
@@ -8,6 +9,7 @@ import { parseRoute, type Route } from "../router";
 import "./runs-page";
 import "./run-page";
 import "./compare-page";
+import "./tensorboard-page";
 
 export class GuildApp extends LitElement {
   static override properties = {
@@ -63,6 +65,7 @@ export class GuildApp extends LitElement {
         <nav>
           <a href="#/runs" class=${r.page === "runs" || r.page === "run" ? "active" : ""}>Runs</a>
           <a href="#/compare" class=${r.page === "compare" ? "active" : ""}>Compare</a>
+          <a href="#/tensorboard" id="nav-tensorboard" class=${r.page === "tensorboard" ? "active" : ""}>TensorBoard</a>
         </nav>
         <span class="spacer"></span>
         <span class="conn conn-${this.connState}" title=${st ? `${st.dataDir}` : ""}>
@@ -75,7 +78,9 @@ export class GuildApp extends LitElement {
           ? html`<runs-page></runs-page>`
           : r.page === "run"
             ? keyed(r.id, html`<run-page .runId=${r.id!}></run-page>`)
-            : keyed(r.params.toString(), html`<compare-page .params=${r.params.toString()}></compare-page>`)}
+            : r.page === "tensorboard"
+              ? keyed(r.params.toString(), html`<tensorboard-page .params=${r.params.toString()}></tensorboard-page>`)
+              : keyed(r.params.toString(), html`<compare-page .params=${r.params.toString()}></compare-page>`)}
       </main>
     `;
   }

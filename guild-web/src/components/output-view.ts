@@ -1,17 +1,19 @@
-// A run's output: ReadOutput from the start, following while the run is live. Lines are
-// appended once per animation frame whatever the rate, only the lines in view are in the
-// DOM, and the filter keeps an index of matching lines updated as lines arrive, so
-// thousands of lines a second do not stall the tab.
+// A run's output: ReadOutput from the start, following while the run is live. Chunks
+// are decoded as they come (the stream yields to the page every 25 ms of decoding) and
+// appended once per animation frame whatever the rate; only the lines in view are in the
+// DOM; the page keeps the last 500,000 lines (saying how many earlier ones it dropped)
+// and the filter keeps an index of matching lines updated as lines arrive. So a run
+// printing thousands of lines a second, or a finished run's 100,000 lines read at once,
+// never stalls the tab (tests/dashboard.test.mjs floods it and measures frame gaps).
 
 import { LitElement, html, nothing } from "lit";
 import { conn, errorText, keepStreaming, output as outputApi, runs as runsApi } from "../api";
 import { Stream, type OutputChunk } from "../gen/guild/v1/guild_pb";
 import { fmtTime, isLive } from "../format";
+import { OutputLines } from "../output-lines";
 import { store } from "../store";
 
 const LINE_H = 18;
-/** Lines kept in the page; older ones are dropped (the run keeps them all). */
-const MAX_LINES = 500_000;
 
 export class OutputView extends LitElement {
   static override properties = {
@@ -26,24 +28,21 @@ export class OutputView extends LitElement {
   filter = "";
   follow = true;
 
-  private seq: number[] = [];
-  private time: number[] = [];
-  private err: boolean[] = [];
-  private text: string[] = [];
-  private dropped = 0;
+  private lines = new OutputLines();
   private lastSeq = 0n;
-  /** Indexes (into the arrays above) of the lines that match the filter; null: all. */
-  private hits: number[] | null = null;
-  private matcher: ((s: string) => boolean) | null = null;
   private pending: OutputChunk[] = [];
   private flushQueued = false;
   private abort: AbortController | null = null;
   private scroller: HTMLElement | null = null;
   private first = 0;
   private viewLines = 30;
+  /** The scroller's inner height (px), from a ResizeObserver: never read during a flush. */
+  private viewH = 420;
+  /** Where the next render scrolls to (null: nowhere), and the scrollTop we last set. */
+  private scrollTarget: number | null = null;
+  private setTop = -1;
   private done = false;
   private error = "";
-  private autoScrolling = false;
 
   protected override createRenderRoot() {
     return this;
@@ -106,58 +105,41 @@ export class OutputView extends LitElement {
     this.flushQueued = false;
     const chunks = this.pending;
     this.pending = [];
+    const lines = this.lines;
     for (const c of chunks) {
-      for (const l of c.lines) {
-        const i = this.text.length;
-        this.seq.push(Number(l.seq));
-        this.time.push(Number(l.timeMs));
-        this.err.push(l.stream === Stream.STDERR);
-        this.text.push(l.text);
-        if (this.hits && this.matcher!(l.text)) this.hits.push(i);
-      }
+      for (const l of c.lines) lines.push(Number(l.seq), Number(l.timeMs), l.stream === Stream.STDERR, l.text);
     }
-    if (this.text.length > MAX_LINES) this.trim(this.text.length - MAX_LINES + MAX_LINES / 10);
+    lines.trim();
+    if (this.follow) this.jumpToEnd();
     this.requestUpdate();
-    if (this.follow) this.updateComplete.then(() => this.scrollToEnd());
-  }
-
-  private trim(n: number) {
-    this.seq.splice(0, n);
-    this.time.splice(0, n);
-    this.err.splice(0, n);
-    this.text.splice(0, n);
-    this.dropped += n;
-    if (this.hits) this.hits = this.hits.filter((i) => i >= n).map((i) => i - n);
   }
 
   private setFilter(v: string) {
     this.filter = v;
-    this.matcher = makeMatcher(v);
-    if (!this.matcher) this.hits = null;
+    this.lines.setFilter(v);
+    if (this.follow) this.jumpToEnd();
     else {
-      const m: number[] = [];
-      const f = this.matcher;
-      for (let i = 0; i < this.text.length; i++) if (f(this.text[i])) m.push(i);
-      this.hits = m;
+      this.first = 0;
+      this.scrollTarget = 0;
     }
-    this.first = 0;
-    this.updateComplete.then(() => {
-      if (this.follow) this.scrollToEnd();
-      else if (this.scroller) this.scroller.scrollTop = 0;
-    });
   }
 
-  private scrollToEnd() {
-    if (!this.scroller) return;
-    this.autoScrolling = true;
-    this.scroller.scrollTop = this.scroller.scrollHeight;
-    this.onScroll();
+  /** Makes the coming render show the last lines and scroll to them: one render and one
+   * layout per frame however many lines arrived (the scroll position is computed from
+   * the line count, not read back from the DOM). */
+  private jumpToEnd() {
+    const top = Math.max(0, this.lines.shown * LINE_H - this.viewH);
+    this.first = Math.max(0, Math.floor(top / LINE_H) - 10);
+    this.scrollTarget = top;
+    this.requestUpdate();
   }
 
   protected override firstUpdated() {
     this.scroller = this.querySelector(".out-scroll");
     const ro = new ResizeObserver(() => {
-      this.viewLines = Math.ceil((this.scroller?.clientHeight ?? 400) / LINE_H) + 1;
+      this.viewH = this.scroller?.clientHeight ?? 420;
+      this.viewLines = Math.ceil(this.viewH / LINE_H) + 1;
+      if (this.follow) this.jumpToEnd();
       this.requestUpdate();
     });
     if (this.scroller) ro.observe(this.scroller);
@@ -166,12 +148,15 @@ export class OutputView extends LitElement {
   private onScroll = () => {
     const s = this.scroller;
     if (!s) return;
-    const first = Math.max(0, Math.floor(s.scrollTop / LINE_H) - 10);
-    if (!this.autoScrolling) {
-      const atEnd = s.scrollTop + s.clientHeight >= s.scrollHeight - LINE_H;
+    const top = s.scrollTop;
+    const first = Math.max(0, Math.floor(top / LINE_H) - 10);
+    // A scroll we made (following) leaves follow as it is; one the user made turns it
+    // off above the end and on at the end.
+    if (Math.abs(top - this.setTop) >= 1) {
+      this.setTop = -1;
+      const atEnd = top + s.clientHeight >= s.scrollHeight - LINE_H;
       if (atEnd !== this.follow) this.follow = atEnd;
     }
-    this.autoScrolling = false;
     if (first !== this.first) {
       this.first = first;
       this.requestUpdate();
@@ -179,18 +164,25 @@ export class OutputView extends LitElement {
   };
 
   protected override updated() {
-    const shown = this.hits ? this.hits.length : this.text.length;
-    this.dataset.lines = String(this.text.length + this.dropped);
-    this.dataset.shown = String(shown);
+    if (this.scrollTarget !== null && this.scroller) {
+      // The browser clamps to the end; remember what it made of it.
+      this.scroller.scrollTop = this.scrollTarget;
+      this.setTop = this.scroller.scrollTop;
+      this.scrollTarget = null;
+    }
+    this.dataset.lines = String(this.lines.received);
+    this.dataset.kept = String(this.lines.length);
+    this.dataset.shown = String(this.lines.shown);
   }
 
   override render() {
-    const total = this.hits ? this.hits.length : this.text.length;
+    const L = this.lines;
+    const total = L.shown;
     const end = Math.min(total, this.first + this.viewLines + 20);
     const rows = [];
     for (let k = this.first; k < end; k++) {
-      const i = this.hits ? this.hits[k] : k;
-      rows.push(html`<div class="out-line ${this.err[i] ? "stderr" : ""}" style="top:${k * LINE_H}px" title=${fmtTime(this.time[i])}><span class="seq">${this.seq[i]}</span>${this.text[i]}</div>`);
+      const i = L.at(k);
+      rows.push(html`<div class="out-line ${L.err[i] ? "stderr" : ""}" style="top:${k * LINE_H}px" title=${fmtTime(L.time[i])}><span class="seq">${L.seq[i]}</span>${L.text[i]}</div>`);
     }
     return html`
       <div class="toolbar">
@@ -199,34 +191,21 @@ export class OutputView extends LitElement {
         <label><input type="checkbox" id="output-follow" .checked=${this.follow}
           @change=${(e: Event) => {
             this.follow = (e.target as HTMLInputElement).checked;
-            if (this.follow) this.scrollToEnd();
+            if (this.follow) this.jumpToEnd();
           }}> follow</label>
         <span class="spacer"></span>
-        <span class="muted" id="output-count">${this.hits ? `${total} of ${this.text.length} lines` : `${total} lines`}${this.dropped ? ` (${this.dropped} earlier lines not kept here)` : ""}${this.live && !this.done ? " · live" : ""}</span>
+        <span class="muted" id="output-count">${L.hits ? `${total} of ${L.length} lines` : `${total} lines`}${this.live && !this.done ? " · live" : ""}</span>
       </div>
       ${this.error ? html`<div class="error">${this.error}</div>` : nothing}
+      ${L.dropped
+        ? html`<div class="out-dropped muted" id="output-dropped">The first ${L.dropped.toLocaleString()} lines are not kept here (the page keeps the last ${L.maxLines.toLocaleString()}; the filter searches those). Every line is in the run: <code>guild watch</code> or <code>sqlite3 guild.d/run.db 'select * from output'</code>.</div>`
+        : nothing}
       <div class="out-scroll" @scroll=${this.onScroll}>
         <div class="out-space" style="height:${total * LINE_H}px">${rows}</div>
-        ${total === 0 ? html`<div class="empty">${this.text.length ? "No line matches the filter." : conn.state === "up" ? "No output." : "…"}</div>` : nothing}
+        ${total === 0 ? html`<div class="empty">${L.length ? "No line matches the filter." : conn.state === "up" ? "No output." : "…"}</div>` : nothing}
       </div>
     `;
   }
-}
-
-/** Case-insensitive substring, or a regular expression written as /re/flags. */
-export function makeMatcher(v: string): ((s: string) => boolean) | null {
-  if (!v) return null;
-  const re = /^\/(.+)\/([a-z]*)$/.exec(v);
-  if (re) {
-    try {
-      const r = new RegExp(re[1], re[2].replace("g", ""));
-      return (s) => r.test(s);
-    } catch {
-      // Not a valid expression: search for the text itself.
-    }
-  }
-  const needle = v.toLowerCase();
-  return (s) => s.toLowerCase().includes(needle);
 }
 
 customElements.define("output-view", OutputView);

@@ -14,6 +14,7 @@ import { series as seriesApi } from "../api";
 import type { LineSpec } from "./time-chart";
 import "./time-chart";
 import "./output-view";
+import "./run-serves";
 
 /** Keys of a live run with at most this many samples are kept whole in the page. */
 const LOCAL_MAX = 50_000;
@@ -302,6 +303,7 @@ export class RunPage extends LitElement {
         <h1><a href="#/runs" class="muted">Runs</a> / <span id="run-id">${r.id}</span></h1>
         <span class="muted">${r.model}:${r.op}</span>
         <span class="spacer"></span>
+        <a href="#/tensorboard?runs=${encodeURIComponent(r.id)}" id="run-tensorboard">TensorBoard</a>
         ${isLive(r.status) ? html`<button class="danger" @click=${this.stop}>Stop</button>` : nothing}
       </div>
       ${this.summary()}
@@ -311,6 +313,7 @@ export class RunPage extends LitElement {
         <div><details class="attrs" ?open=${d.attrs.length <= 12}><summary>Attrs <span class="muted">(${d.attrs.length})</span></summary>
           <div class="kv-scroll">${this.table(d.attrs.map((a) => [a.name, attrText(a.name, a.value)]), "run-attrs")}</div></details></div>
       </div>
+      <run-serves .runId=${r.id}></run-serves>
       <h2>Charts</h2>
       <div class="toolbar chart-tools">
         <label>x axis

@@ -277,6 +277,7 @@ export class RunsPage extends LitElement {
         <span class="count" id="runs-count">${rows.length === store.runs.size ? `${rows.length} runs` : `${rows.length} of ${store.runs.size} runs`}${store.snapshotComplete || !store.firstPageLoaded ? "" : html` <span class="muted">(loading…)</span>`}</span>
         <button id="compare-selected" ?disabled=${sel === 0} @click=${() => this.compare([...selection.ids])}>Compare ${sel} selected</button>
         <button id="compare-filtered" ?disabled=${rows.length === 0} title="at most the first 500" @click=${() => this.compare(rows.slice(0, 500).map((r) => r.id))}>Compare ${Math.min(rows.length, 500)} shown</button>
+        <button id="tensorboard-selected" ?disabled=${sel === 0} title="TensorBoard of the ticked runs" @click=${() => navigate(`#/tensorboard?runs=${[...selection.ids].map(encodeURIComponent).join(",")}`)}>TensorBoard</button>
         ${sel ? html`<button class="link" @click=${() => selection.clear()}>clear</button>` : nothing}
       </div>
       ${this.showPicker ? this.picker() : nothing}

@@ -14,7 +14,7 @@
 import { LitElement, html, nothing, type PropertyValues } from "lit";
 import uPlot from "uplot";
 import { Axis } from "../gen/guild/v1/guild_pb";
-import { conn, errorText, series as seriesApi } from "../api";
+import { conn, errorText, getSeriesColumns } from "../api";
 import { align, Columns, emptyPoints, rawPoints, type AxisMode, type Points, type Specials } from "../chart-data";
 import { fmtBytes, fmtDuration, fmtNumber } from "../format";
 
@@ -86,6 +86,9 @@ export class TimeChart extends LitElement {
   private localRaw = new Map<string, Columns>();
   private zoom: [number, number] | null = null;
   private loadToken = 0;
+  /** Aborts the GetSeries calls of the load or zoom that a newer one replaced, so they do
+   * not hold the browser's few connections to guildd. */
+  private loadAbort = new AbortController();
   private width = 0;
   private resize: ResizeObserver | null = null;
   private specials = new Map<number, Specials>();
@@ -130,7 +133,7 @@ export class TimeChart extends LitElement {
     this.plot?.destroy();
     this.plot = null;
     this.plotShape = "";
-    this.loadToken++;
+    this.nextLoad();
     clearTimeout(this.redrawTimer);
   }
 
@@ -183,7 +186,7 @@ export class TimeChart extends LitElement {
   /** Loads every line from scratch (new lines, a new axis, or zoom out). */
   private reload() {
     if (!this.width) return;
-    const token = ++this.loadToken;
+    const token = this.nextLoad();
     this.loadStart = performance.now();
     this.drawnOnce = false;
     this.fetched.clear();
@@ -204,11 +207,23 @@ export class TimeChart extends LitElement {
     })();
   }
 
+  /** Starts a new load (or zoom): earlier ones stop and their answers are dropped. */
+  private nextLoad(): number {
+    this.loadAbort.abort();
+    this.loadAbort = new AbortController();
+    return ++this.loadToken;
+  }
+
   private zoomOut = () => {
     this.zoom = null;
-    const token = ++this.loadToken;
+    const token = this.nextLoad();
     void (async () => {
-      if (this.lines.some((l) => this.lineBucketed(l))) await this.fetchLines(token, null);
+      try {
+        if (this.lines.some((l) => this.lineBucketed(l))) await this.fetchLines(token, null);
+      } catch (err) {
+        if (token === this.loadToken) conn.report(err);
+        return;
+      }
       if (token === this.loadToken) this.redraw(true);
     })();
   };
@@ -239,13 +254,16 @@ export class TimeChart extends LitElement {
    * `range` (null: everything). One request per run. */
   private async fetchLines(token: number, range: [number, number] | null) {
     const t0 = performance.now();
+    const signal = this.loadAbort.signal;
     let partialQueued = false;
     let finished = false;
     let lastPartial = performance.now();
     const partial = () => {
       // Draw what has arrived so far, at most every 150 ms: the first lines show while
-      // the others are still being read, without slowing the reading down.
-      if (partialQueued) return;
+      // the others are still being read, without slowing the reading down. Not for a
+      // zoom: the zoomed view already shows the coarser lines, and a redraw of every
+      // line meanwhile only delays reading the rest.
+      if (partialQueued || range !== null) return;
       partialQueued = true;
       setTimeout(() => requestAnimationFrame(() => {
         partialQueued = false;
@@ -270,11 +288,10 @@ export class TimeChart extends LitElement {
         const whole = lines.filter((l) => !this.lineBucketed(l));
         const runStart = lines[0].runStart;
         if (whole.length) {
-          const res = await seriesApi.getSeries({ run, keys: whole.map((l) => l.key), axis: Axis.STEP, buckets: 0 });
+          const got = await getSeriesColumns({ run, keys: whole.map((l) => l.key), axis: Axis.STEP, buckets: 0 }, { signal });
           if (token !== this.loadToken) return;
-          for (const s of res.series) {
-            const c = new Columns(Math.max(16, s.samples.length));
-            for (const p of s.samples) c.push(Number(p.step), Number(p.timeMs), p.value);
+          for (const s of got) {
+            const c = Columns.of(s.samples.step, s.samples.time, s.samples.value, s.samples.length);
             for (const l of whole) if (l.key === s.key) this.localRaw.set(l.id, c);
           }
         }
@@ -282,44 +299,46 @@ export class TimeChart extends LitElement {
           // Unknown extents (no summaries): each run's own, as the daemon finds them.
           const toAxis = (v: number) =>
             Number.isNaN(v) ? undefined : this.axis === "step" ? v : this.axis === "wall" ? v * 1000 : runStart + v * 1000;
-          const res = await seriesApi.getSeries({
+          const got = await getSeriesColumns({
             run,
             keys: bucketed.map((l) => l.key),
             axis: this.axis === "step" ? Axis.STEP : Axis.TIME,
             min: toAxis(from),
             max: toAxis(to),
             buckets: nb,
-          });
+          }, { signal });
           if (token !== this.loadToken) return;
-          for (const s of res.series) {
-            const n = s.buckets.length;
+          for (const s of got) {
+            const b = s.buckets;
+            const n = b.length;
             const p: Points = {
               x: new Float64Array(n),
               y: new Float64Array(n),
               lo: new Float64Array(n),
               hi: new Float64Array(n),
-              samples: Number(s.count),
+              samples: s.count,
               nan: 0,
               posInf: 0,
               negInf: 0,
             };
             let maxX = -Infinity;
             let k = 0;
-            for (const b of s.buckets) {
+            for (let i = 0; i < n; i++) {
               const x =
                 this.axis === "step"
-                  ? Number(b.lastStep)
+                  ? b.lastStep[i]
                   : this.axis === "wall"
-                    ? Number(b.lastTimeMs) / 1000
-                    : (Number(b.lastTimeMs) - runStart) / 1000;
+                    ? b.lastTimeMs[i] / 1000
+                    : (b.lastTimeMs[i] - runStart) / 1000;
               if (k > 0 && x <= p.x[k - 1]) continue;
+              const last = b.last[i];
               p.x[k] = x;
-              p.y[k] = b.last;
-              p.lo![k] = b.min;
-              p.hi![k] = b.max;
-              if (Number.isNaN(b.last)) p.nan++;
-              else if (b.last === Infinity) p.posInf++;
-              else if (b.last === -Infinity) p.negInf++;
+              p.y[k] = last;
+              p.lo![k] = b.min[i];
+              p.hi![k] = b.max[i];
+              if (Number.isNaN(last)) p.nan++;
+              else if (last === Infinity) p.posInf++;
+              else if (last === -Infinity) p.negInf++;
               maxX = Math.max(maxX, x);
               k++;
             }
@@ -538,7 +557,7 @@ export class TimeChart extends LitElement {
     const t0 = performance.now();
     this.zoom = [min, max];
     this.requestUpdate();
-    const token = ++this.loadToken;
+    const token = this.nextLoad();
     if (this.lines.some((l) => this.lineBucketed(l))) {
       try {
         await this.fetchLines(token, [min, max]);
@@ -549,6 +568,9 @@ export class TimeChart extends LitElement {
       if (token !== this.loadToken) return NaN;
     }
     this.redraw(false);
+    // uPlot draws in a microtask queued by setData: wait for it, so the time includes
+    // drawing the new lines.
+    await Promise.resolve();
     const ms = performance.now() - t0;
     this.dataset.fetchMs = String(Math.round(ms));
     return ms;
