@@ -93,8 +93,11 @@ class RunStore {
     return () => this.listeners.delete(fn);
   }
 
+  /** WatchRuns said its snapshot of every run is over (`snapshotDone`). */
+  private snapshotDone = false;
+
   get snapshotComplete(): boolean {
-    return this.total >= 0 && this.runs.size >= this.total;
+    return this.snapshotDone || (this.total >= 0 && this.runs.size >= this.total);
   }
 
   private lastNotify = 0;
@@ -116,6 +119,14 @@ class RunStore {
     else fire();
   }
 
+  /** A run left the list (deleted). */
+  remove(id: string) {
+    if (!this.runs.delete(id)) return;
+    if (this.total > 0) this.total--;
+    summaries.invalidate(id);
+    this.changed();
+  }
+
   upsert(r: Run) {
     const row = toRow(r);
     const old = this.runs.get(row.id);
@@ -134,7 +145,11 @@ class RunStore {
       signal: abort.signal,
       open: (signal) => runsApi.watchRuns({}, { signal }),
       onMessage: (ev) => {
-        if (ev.run) this.upsert(ev.run);
+        if (ev.snapshotDone) {
+          this.snapshotDone = true;
+          this.changed();
+        } else if (ev.run && ev.removed) this.remove(ev.run.id);
+        else if (ev.run) this.upsert(ev.run);
       },
       // WatchRuns never ends while the daemon runs: an end is a break.
       ended: () => false,

@@ -112,6 +112,27 @@ describe("dashboard", { skip: skip ?? false }, () => {
     await page.click('.vhead [data-col="started"]');
   });
 
+  test("a run deleted with the CLI leaves the list, and comes back when restored", async () => {
+    const out = await daemon.guild(["-C", mnist, "prepare", "--label", "to delete"]);
+    // "Run ID (MODEL:OP) in DIR" goes to stderr, the run's output to stdout.
+    const id = /^Run (\S+)/m.exec(out.stderr)?.[1];
+    assert.ok(id, `no run id in ${JSON.stringify(out.stderr)}`);
+    await page.goto(url());
+    await page.fill("#runs-filter", id);
+    await page.waitForSelector(`.run-row[data-run-id="${id}"]`, WAIT);
+    // WatchRuns says removed: the row goes without a reload.
+    await daemon.guild(["runs", "delete", id]);
+    await page.waitForSelector(`.run-row[data-run-id="${id}"]`, { state: "detached", ...WAIT });
+    assert.equal(await rowCount(), 0);
+    await daemon.guild(["runs", "restore", id]);
+    await page.waitForSelector(`.run-row[data-run-id="${id}"]`, WAIT);
+    await daemon.guild(["runs", "delete", id]);
+    await page.waitForSelector(`.run-row[data-run-id="${id}"]`, { state: "detached", ...WAIT });
+    await daemon.guild(["runs", "purge", id]);
+    await page.fill("#runs-filter", "");
+    await page.waitForFunction(() => document.querySelectorAll(".run-row").length >= 3, null, WAIT);
+  });
+
   test("a training run's charts get new points while we watch", async () => {
     await page.goto(url(`#/runs/${liveId}`));
     await page.waitForSelector("#run-status", WAIT);
