@@ -70,38 +70,12 @@ impl SeriesService for Series {
         };
         let run = self.0.manager.index().resolve(selector).await?;
         let path = run.run_dir.join("guild.d").join("run.db");
-        let mut conn = rundb::open_read(&path).await?;
-        let mut out = Vec::with_capacity(req.keys.len());
-        for key in req.keys {
-            let (count, samples, buckets) = if req.buckets == 0 {
-                let points = series::read_range(&mut conn, &path, &key, axis, req.min, req.max).await?;
-                (points.len() as u64, points.iter().map(sample).collect(), Vec::new())
-            } else {
-                // Buckets need no order: the samples as stored, straight into buckets.
-                let (count, buckets) =
-                    series::read_buckets(&mut conn, &path, &key, axis, req.min, req.max, req.buckets).await?;
-                let buckets = buckets
-                    .into_iter()
-                    .map(|b| pb::Bucket {
-                        x_start: b.x_start,
-                        x_end: b.x_end,
-                        min: b.min,
-                        max: b.max,
-                        last: b.last,
-                        last_step: b.last_step,
-                        last_time_ms: b.last_time,
-                        count: b.count,
-                    })
-                    .collect();
-                (count, Vec::new(), buckets)
-            };
-            out.push(pb::Series {
-                key,
-                samples,
-                buckets,
-                count,
-            });
-        }
+        // Read on a blocking thread through rusqlite: blocks are decoded straight from the
+        // mapped pages, and opening costs no thread of its own (a dashboard zoom sends
+        // one request per run at once).
+        let out = tokio::task::spawn_blocking(move || get_series_blocking(&path, req, axis))
+            .await
+            .map_err(|e| Status::internal(format!("GetSeries failed: {e}")))??;
         Ok(Response::new(pb::GetSeriesResponse { series: out }))
     }
 
@@ -169,4 +143,44 @@ impl follow::CommitReader for SeriesReader {
             cursor: self.cursor,
         }))
     }
+}
+
+/// GetSeries' reading, once its request is checked.
+fn get_series_blocking(
+    path: &std::path::Path,
+    req: pb::GetSeriesRequest,
+    axis: Axis,
+) -> Result<Vec<pb::Series>, Status> {
+    let conn = series::open_blocking(path)?;
+    let mut out = Vec::with_capacity(req.keys.len());
+    for key in req.keys {
+        let (count, samples, buckets) = if req.buckets == 0 {
+            let points = series::read_range(&conn, path, &key, axis, req.min, req.max)?;
+            (points.len() as u64, points.iter().map(sample).collect(), Vec::new())
+        } else {
+            // Buckets need no order: the samples as stored, straight into buckets.
+            let (count, buckets) = series::read_buckets(&conn, path, &key, axis, req.min, req.max, req.buckets)?;
+            let buckets = buckets
+                .into_iter()
+                .map(|b| pb::Bucket {
+                    x_start: b.x_start,
+                    x_end: b.x_end,
+                    min: b.min,
+                    max: b.max,
+                    last: b.last,
+                    last_step: b.last_step,
+                    last_time_ms: b.last_time,
+                    count: b.count,
+                })
+                .collect();
+            (count, Vec::new(), buckets)
+        };
+        out.push(pb::Series {
+            key,
+            samples,
+            buckets,
+            count,
+        });
+    }
+    Ok(out)
 }

@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
@@ -58,15 +60,15 @@ fn x_of(s: &BlockSample, axis: Axis) -> i64 {
 
 /// Samples of `key` within [min, max] on the axis, ordered by the axis (then commit order).
 /// A sample without a step counts as step 0.
-pub async fn read_range(
-    conn: &mut SqliteConnection,
+pub fn read_range(
+    conn: &Connection,
     path: &Path,
     key: &str,
     axis: Axis,
     min: Option<f64>,
     max: Option<f64>,
 ) -> Result<Vec<Point>> {
-    let mut samples = read_samples(conn, path, key, axis, min, max).await?;
+    let mut samples = read_samples(conn, path, key, axis, min, max)?;
     // Stable: samples come in commit order, which breaks ties on the axis.
     samples.sort_by_key(|s| x_of(s, axis));
     Ok(samples
@@ -81,65 +83,98 @@ pub async fn read_range(
 
 /// Samples of `key` within [min, max] on the axis, in commit order (`seq` is the rowid):
 /// its blocks (those that reach into the range), then the rows after its last block.
-pub async fn read_samples(
-    conn: &mut SqliteConnection,
+pub fn read_samples(
+    conn: &Connection,
     path: &Path,
     key: &str,
     axis: Axis,
     min: Option<f64>,
     max: Option<f64>,
 ) -> Result<Vec<BlockSample>> {
-    let err = || Error::db(path);
-    let Some(key_id) = key_id(conn, path, key).await? else {
+    let Some(key_id) = key_id(conn, path, key)? else {
         return Ok(Vec::new());
     };
-    let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
-    let in_range = |s: &BlockSample| {
-        let x = x_of(s, axis) as f64;
-        x >= lo && x <= hi
-    };
+    let range = Range::new(axis, min, max);
     let mut out = Vec::new();
-    let mut sealed = 0i64;
-    if has_blocks(conn, path).await? {
-        let (min_col, max_col) = match axis {
-            Axis::Step => ("min_step", "max_step"),
-            Axis::Time => ("min_time", "max_time"),
-        };
-        let sql = format!(
-            "SELECT first_seq, last_seq, count, CASE WHEN {max_col} >= ?2 AND {min_col} <= ?3 THEN data END \
-             FROM series_block WHERE key_id = ?1 ORDER BY first_seq"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key_id)
-            .bind(lo)
-            .bind(hi)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(err())?;
-        let total: i64 = rows.iter().map(|r| r.try_get::<i64, _>(2).unwrap_or(0)).sum();
-        out.reserve(total.max(0) as usize);
-        for row in &rows {
-            let first_seq: i64 = row.try_get(0).map_err(err())?;
-            sealed = sealed.max(row.try_get(1).map_err(err())?);
-            let Some(data) = row.try_get_unchecked::<Option<&[u8]>, _>(3).map_err(err())? else {
-                continue;
-            };
-            if !decode_block(first_seq, data, |s| {
-                if in_range(&s) {
-                    out.push(s);
-                }
-            }) {
-                return Err(malformed(path, key, first_seq));
+    let sealed = each_block(conn, path, key_id, &range, |first_seq, data| {
+        if decode_block(first_seq, data, |s| {
+            if range.holds(&s) {
+                out.push(s);
             }
+        }) {
+            Ok(())
+        } else {
+            Err(malformed(path, key, first_seq))
+        }
+    })?;
+    read_tail(conn, path, key_id, sealed, |s| {
+        if range.holds(&s) {
+            out.push(s);
+        }
+    })?;
+    Ok(out)
+}
+
+/// [min, max] on one axis (open ends for None).
+struct Range {
+    axis: Axis,
+    lo: f64,
+    hi: f64,
+}
+
+impl Range {
+    fn new(axis: Axis, min: Option<f64>, max: Option<f64>) -> Range {
+        Range {
+            axis,
+            lo: min.unwrap_or(f64::NEG_INFINITY),
+            hi: max.unwrap_or(f64::INFINITY),
         }
     }
-    out.extend(
-        read_tail(conn, path, key_id, sealed)
-            .await?
-            .into_iter()
-            .filter(|s| in_range(s)),
-    );
-    Ok(out)
+
+    fn holds(&self, s: &BlockSample) -> bool {
+        let x = x_of(s, self.axis) as f64;
+        x >= self.lo && x <= self.hi
+    }
+
+    /// The block table's columns for this axis' bounds.
+    fn columns(&self) -> (&'static str, &'static str) {
+        match self.axis {
+            Axis::Step => ("min_step", "max_step"),
+            Axis::Time => ("min_time", "max_time"),
+        }
+    }
+}
+
+/// Calls `f(first_seq, data)` for each of the key's blocks that reaches into the range,
+/// in commit order, with the blob as SQLite holds it (not copied). Returns the last rowid
+/// in any of the key's blocks (0 for none): rows after it are the key's tail.
+fn each_block(
+    conn: &Connection,
+    path: &Path,
+    key_id: i64,
+    range: &Range,
+    mut f: impl FnMut(i64, &[u8]) -> Result<()>,
+) -> Result<i64> {
+    if !has_blocks(conn, path)? {
+        return Ok(0);
+    }
+    let err = sqlite(path);
+    let (min_col, max_col) = range.columns();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT first_seq, last_seq, CASE WHEN {max_col} >= ?2 AND {min_col} <= ?3 THEN data END \
+             FROM series_block WHERE key_id = ?1 ORDER BY first_seq"
+        ))
+        .map_err(err)?;
+    let mut rows = stmt.query((key_id, range.lo, range.hi)).map_err(sqlite(path))?;
+    let mut sealed = 0i64;
+    while let Some(row) = rows.next().map_err(sqlite(path))? {
+        sealed = sealed.max(row.get(1).map_err(sqlite(path))?);
+        if let ValueRef::Blob(data) = row.get_ref(2).map_err(sqlite(path))? {
+            f(row.get(0).map_err(sqlite(path))?, data)?;
+        }
+    }
+    Ok(sealed)
 }
 
 /// Packs one key's samples (in commit order) for `series_block.data`: per sample a varint
@@ -355,8 +390,8 @@ impl Bucketer {
 /// `n` buckets of `key` within [min, max] (see [`bucketize`]) and how many samples they
 /// hold, straight from the stored blocks: the samples' extent comes from the blocks'
 /// bounds, and each block is decoded into the buckets without collecting the samples.
-pub async fn read_buckets(
-    conn: &mut SqliteConnection,
+pub fn read_buckets(
+    conn: &Connection,
     path: &Path,
     key: &str,
     axis: Axis,
@@ -364,50 +399,38 @@ pub async fn read_buckets(
     max: Option<f64>,
     n: u32,
 ) -> Result<(u64, Vec<Bucket>)> {
-    let err = || Error::db(path);
-    let Some(key_id) = key_id(conn, path, key).await? else {
+    let Some(key_id) = key_id(conn, path, key)? else {
         return Ok((0, Vec::new()));
     };
-    let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
-    let in_range = |s: &BlockSample| {
-        let x = x_of(s, axis) as f64;
-        x >= lo && x <= hi
-    };
-    let (min_col, max_col) = match axis {
-        Axis::Step => ("min_step", "max_step"),
-        Axis::Time => ("min_time", "max_time"),
-    };
-    let blocks = if has_blocks(conn, path).await? {
-        let sql = format!(
-            "SELECT first_seq, last_seq, {min_col}, {max_col}, CASE WHEN {max_col} >= ?2 AND {min_col} <= ?3 THEN data END \
-             FROM series_block WHERE key_id = ?1 ORDER BY first_seq"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key_id)
-            .bind(lo)
-            .bind(hi)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(err())?
-    } else {
-        Vec::new()
-    };
-    let mut sealed = 0i64;
+    let range = Range::new(axis, min, max);
+    // The extent first: from the bounds of the blocks that reach into the range (a block's
+    // lowest sample is in the range unless the range has a finite lower bound, and then
+    // that bound is used), and from the tail's samples.
     let (mut min_x, mut max_x) = (i64::MAX, i64::MIN);
-    for row in &blocks {
-        sealed = sealed.max(row.try_get(1).map_err(err())?);
-        if row.try_get_unchecked::<Option<&[u8]>, _>(4).map_err(err())?.is_some() {
-            // A block that reaches into the range: its lowest sample is in the range
-            // unless the range has a finite lower bound (and then that bound is used).
-            min_x = min_x.min(row.try_get(2).map_err(err())?);
-            max_x = max_x.max(row.try_get(3).map_err(err())?);
+    let mut sealed = 0i64;
+    if has_blocks(conn, path)? {
+        let (min_col, max_col) = range.columns();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT last_seq, {min_col}, {max_col}, {max_col} >= ?2 AND {min_col} <= ?3 \
+                 FROM series_block WHERE key_id = ?1"
+            ))
+            .map_err(sqlite(path))?;
+        let mut rows = stmt.query((key_id, range.lo, range.hi)).map_err(sqlite(path))?;
+        while let Some(row) = rows.next().map_err(sqlite(path))? {
+            sealed = sealed.max(row.get(0).map_err(sqlite(path))?);
+            if row.get::<_, bool>(3).map_err(sqlite(path))? {
+                min_x = min_x.min(row.get(1).map_err(sqlite(path))?);
+                max_x = max_x.max(row.get(2).map_err(sqlite(path))?);
+            }
         }
     }
-    let tail: Vec<BlockSample> = read_tail(conn, path, key_id, sealed)
-        .await?
-        .into_iter()
-        .filter(|s| in_range(s))
-        .collect();
+    let mut tail = Vec::new();
+    read_tail(conn, path, key_id, sealed, |s| {
+        if range.holds(&s) {
+            tail.push(s);
+        }
+    })?;
     for s in &tail {
         min_x = min_x.min(x_of(s, axis));
         max_x = max_x.max(x_of(s, axis));
@@ -417,21 +440,19 @@ pub async fn read_buckets(
     }
     let mut bucketer = Bucketer::new(axis, min, max, min_x, max_x, n);
     let mut count = 0u64;
-    for row in &blocks {
-        let Some(data) = row.try_get_unchecked::<Option<&[u8]>, _>(4).map_err(err())? else {
-            continue;
-        };
-        let first_seq: i64 = row.try_get(0).map_err(err())?;
+    each_block(conn, path, key_id, &range, |first_seq, data| {
         let ok = decode_block(first_seq, data, |s| {
-            if in_range(&s) {
+            if range.holds(&s) {
                 bucketer.add(&s);
                 count += 1;
             }
         });
-        if !ok {
-            return Err(malformed(path, key, first_seq));
+        if ok {
+            Ok(())
+        } else {
+            Err(malformed(path, key, first_seq))
         }
-    }
+    })?;
     for s in &tail {
         bucketer.add(s);
     }
@@ -446,44 +467,67 @@ fn malformed(path: &Path, key: &str, first_seq: i64) -> Error {
     ))
 }
 
-async fn key_id(conn: &mut SqliteConnection, path: &Path, key: &str) -> Result<Option<i64>> {
-    sqlx::query_scalar::<_, i64>("SELECT id FROM series_key WHERE key = ?")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(Error::db(path))
+/// Opens run.db for GetSeries on this (blocking) thread: read-only, pages mapped rather
+/// than copied (a request can read megabytes of blocks). Much cheaper than an sqlx
+/// connection, which starts a thread of its own.
+pub fn open_blocking(path: &Path) -> Result<Connection> {
+    if !path.exists() {
+        return Err(Error::NotFound(format!("run database {} is missing", path.display())));
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(sqlite(path))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sqlite(path))?;
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024_i64)
+        .map_err(sqlite(path))?;
+    Ok(conn)
+}
+
+fn sqlite(path: &Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn key_id(conn: &Connection, path: &Path, key: &str) -> Result<Option<i64>> {
+    let mut stmt = conn
+        .prepare("SELECT id FROM series_key WHERE key = ?1")
+        .map_err(sqlite(path))?;
+    let mut rows = stmt.query([key]).map_err(sqlite(path))?;
+    match rows.next().map_err(sqlite(path))? {
+        Some(row) => Ok(Some(row.get(0).map_err(sqlite(path))?)),
+        None => Ok(None),
+    }
 }
 
 /// A run.db that no writer has opened since blocks came in has no block table yet.
-async fn has_blocks(conn: &mut SqliteConnection, path: &Path) -> Result<bool> {
-    sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'series_block'")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(Error::db(path))
+fn has_blocks(conn: &Connection, path: &Path) -> Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'series_block'",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(sqlite(path))
 }
 
 /// A key's samples after `sealed` (its last block's last rowid), in commit order.
-async fn read_tail(conn: &mut SqliteConnection, path: &Path, key_id: i64, sealed: i64) -> Result<Vec<BlockSample>> {
-    let err = || Error::db(path);
-    let rows = sqlx::query(
-        "SELECT rowid, coalesce(step, 0), time, value FROM series WHERE rowid > ?1 AND key_id = ?2 ORDER BY rowid",
-    )
-    .bind(sealed)
-    .bind(key_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(err())?;
-    rows.iter()
-        .map(|row| {
-            Ok(BlockSample {
-                seq: row.try_get(0)?,
-                step: row.try_get(1)?,
-                time: row.try_get(2)?,
-                value: super::from_sql_value(row.try_get(3)?),
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(err())
+fn read_tail(conn: &Connection, path: &Path, key_id: i64, sealed: i64, mut f: impl FnMut(BlockSample)) -> Result<()> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT rowid, coalesce(step, 0), time, value FROM series WHERE rowid > ?1 AND key_id = ?2 ORDER BY rowid",
+        )
+        .map_err(sqlite(path))?;
+    let mut rows = stmt.query((sealed, key_id)).map_err(sqlite(path))?;
+    while let Some(row) = rows.next().map_err(sqlite(path))? {
+        f(BlockSample {
+            seq: row.get(0).map_err(sqlite(path))?,
+            step: row.get(1).map_err(sqlite(path))?,
+            time: row.get(2).map_err(sqlite(path))?,
+            value: super::from_sql_value(row.get(3).map_err(sqlite(path))?),
+        });
+    }
+    Ok(())
 }
 
 pub struct CursorSample {
