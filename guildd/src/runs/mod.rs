@@ -180,7 +180,8 @@ impl Manager {
         let setup = async {
             std::fs::File::create(guild_d.join("errors.log"))
                 .map_err(|e| Error::io("cannot create", guild_d.join("errors.log"), e))?;
-            let mut db = RunDb::open(&guild_d.join("run.db")).await?;
+            let data_dir = self.inner.index.db_path().parent().unwrap_or(std::path::Path::new("."));
+            let mut db = RunDb::create(&guild_d.join("run.db"), data_dir).await?;
             db.put_flags(&plan.flags).await?;
             let recorded_env: serde_json::Map<String, serde_json::Value> = env
                 .iter()

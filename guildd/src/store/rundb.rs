@@ -76,6 +76,42 @@ pub struct RunDb {
 
 impl RunDb {
     /// Creates (or opens) the run's database and brings its schema up to date.
+    /// Creates a new run's run.db as a copy of a migrated, empty one kept in `dir` (made
+    /// on first use, named after the last migration): running the migrations took about
+    /// 15 ms of every run's start, a copy takes well under one. Falls back to migrating
+    /// when the copy cannot be made or opened.
+    pub async fn create(path: &Path, dir: &Path) -> Result<RunDb> {
+        let last = super::RUN_MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let template = dir.join(format!("run-template-{last}.db"));
+        if !template.is_file() {
+            // Made aside, then renamed: a template is whole or absent.
+            let tmp = dir.join(format!(
+                ".run-template-{}-{}.db",
+                std::process::id(),
+                guild_proto::time::now_ms()
+            ));
+            if let Ok(db) = RunDb::open(&tmp).await {
+                db.close().await;
+                let _ = std::fs::rename(&tmp, &template);
+            }
+            let _ = std::fs::remove_file(&tmp);
+        }
+        if std::fs::copy(&template, path).is_ok() {
+            match RunDb::open(path).await {
+                Ok(db) => return Ok(db),
+                Err(err) => {
+                    // Made again by the next run.
+                    tracing::warn!("{}: {err}; migrating a fresh run.db instead", template.display());
+                    let _ = std::fs::remove_file(&template);
+                }
+            }
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        RunDb::open(path).await
+    }
+
     pub async fn open(path: &Path) -> Result<RunDb> {
         let mut conn = SqliteConnection::connect_with(&super::options(path))
             .await
@@ -343,8 +379,6 @@ impl RunDb {
     }
 }
 
-/// The writing connection: the same settings as sqlx's (`super::options`), WAL already
-/// set by the migration's connection.
 /// `INSERT INTO <table (columns)> VALUES (?,...),...` for up to ROWS_PER_INSERT rows at
 /// once, each size prepared once per transaction (a small commit, such as stats every
 /// second, costs one prepare of its own size).
@@ -380,6 +414,8 @@ impl<'t> MultiInsert<'t> {
     }
 }
 
+/// The writing connection: the same settings as sqlx's (`super::options`), WAL already
+/// set by the migration's connection.
 fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open_with_flags(
         path,
@@ -618,6 +654,40 @@ mod tests {
                 value: 0.0,
             })
             .collect()
+    }
+
+    #[tokio::test]
+    async fn new_run_dbs_are_copies_of_a_migrated_template() {
+        let dir = std::env::temp_dir().join(format!("guild-rundb-template-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let last = super::super::RUN_MIGRATOR.iter().map(|m| m.version).max().unwrap();
+        let template = dir.join(format!("run-template-{last}.db"));
+        // The second run copies the first's template; a corrupt template is replaced.
+        for (i, corrupt) in [(1, false), (2, false), (3, true), (4, false)] {
+            if corrupt {
+                std::fs::write(&template, b"not a database").unwrap();
+            }
+            let path = dir.join(format!("run{i}.db"));
+            let mut db = RunDb::create(&path, &dir).await.unwrap();
+            db.put_flags(&[("lr".to_string(), "0.1".to_string())]).await.unwrap();
+            assert_eq!(db.attr("missing").await.unwrap(), None);
+            db.close().await;
+            assert_eq!(template.is_file(), !corrupt, "run{i}.db");
+            let mut conn = open_read(&path).await.unwrap();
+            let flags: Vec<(String, String)> = sqlx::query_as("SELECT name, value FROM flag")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(flags, [("lr".to_string(), "0.1".to_string())], "run{i}.db");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".run-template"))
+            .collect();
+        assert!(leftovers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
