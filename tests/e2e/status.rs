@@ -234,3 +234,30 @@ fn ctrl_c_stops_the_run_and_exits_130() {
     assert_eq!(run.exit_status, Some(-libc::SIGTERM));
     assert!(!process_alive(run.pid), "the run's supervisor still runs");
 }
+
+/// When `guild train` returns, run.db is closed and whole: a reader that waits for nothing
+/// (busy timeout 0), opened at once, reads every line, never "database is locked".
+#[test]
+fn run_db_is_readable_the_moment_train_returns() {
+    use sqlx::Connection;
+    let env = Env::new();
+    env.write("Guild", "[model \"m\"]\ntrain = chatty\n");
+    env.write("chatty.py", "for i in range(200000):\n    print(f'line {i}')\n");
+    for _ in 0..3 {
+        let out = env.guild(&["train"]).ok();
+        let (_, run_dir) = out.started_run();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(run_dir.join("guild.d").join("run.db"))
+            .busy_timeout(std::time::Duration::ZERO);
+        let count: i64 = env.block_on(async {
+            let mut conn = sqlx::sqlite::SqliteConnection::connect_with(&options)
+                .await
+                .expect("open run.db");
+            sqlx::query_scalar("SELECT count(*) FROM output")
+                .fetch_one(&mut conn)
+                .await
+                .expect("read run.db the moment train returned")
+        });
+        assert_eq!(count, 200_000);
+    }
+}

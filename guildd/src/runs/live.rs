@@ -302,6 +302,9 @@ impl RunTask {
         if let Err(err) = self.manager.index().update_run(record).await {
             tracing::error!(run = %record.id, "{err}");
         }
+        // Closed before the end is told: closing copies the WAL back into run.db under
+        // an exclusive lock, and a reader that starts then (`sqlite3 run.db` right after
+        // `guild train` returns) would be told the database is locked.
         self.db.close().await;
         self.manager.finished(&self.record);
         self.progress.send_modify(|p| p.finished = true);

@@ -374,8 +374,13 @@ impl RunDb {
         Ok(())
     }
 
+    /// Closes both connections; the writer's close checkpoints the WAL, on a blocking
+    /// thread.
     pub async fn close(self) {
         let _ = self.conn.close().await;
+        if let Some(writer) = self.writer {
+            let _ = tokio::task::spawn_blocking(move || drop(writer)).await;
+        }
     }
 }
 
