@@ -49,6 +49,8 @@ pub struct EventTail {
     ahead: Option<std::thread::JoinHandle<(Files, Found)>>,
     /// `others()` as of the last poll (the files may be on the read-ahead thread).
     others: Vec<(String, String, u64)>,
+    /// The folders the last search went through (where new event files may appear).
+    folders: Vec<PathBuf>,
 }
 
 /// What one poll found.
@@ -77,6 +79,7 @@ impl EventTail {
             scan_interval: SCAN_MIN_INTERVAL,
             ahead: None,
             others: Vec::new(),
+            folders: Vec::new(),
         }
     }
 
@@ -141,6 +144,16 @@ impl EventTail {
         poll_files(&mut self.files, last)
     }
 
+    /// Searches for new files at the next poll (a folder under the run gained an entry).
+    pub fn rescan(&mut self) {
+        self.last_scan = None;
+    }
+
+    /// The folders the last search went through, run folder first.
+    pub fn folders(&self) -> &[PathBuf] {
+        &self.folders
+    }
+
     /// Non-scalar summaries seen so far: (key, kind, count).
     pub fn others(&self) -> Vec<(String, String, u64)> {
         self.others.clone()
@@ -148,8 +161,10 @@ impl EventTail {
 
     fn scan(&mut self) {
         let mut stack = vec![(self.root.clone(), 0usize)];
+        self.folders.clear();
         while let Some((dir, depth)) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            self.folders.push(dir.clone());
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::summary::Summaries;
 use super::supervisor::ExitRecord;
+use super::notify::{Changes, DirWatch};
 use super::tail::{STDERR_FILE, STDOUT_FILE, Tailer};
 use super::{Manager, Progress};
 use crate::collectors::events::EventTail;
@@ -20,13 +21,18 @@ use crate::group::signal_group;
 use crate::store::rundb::{Batch, SampleRow};
 use crate::store::{RunDb, RunRecord, Status};
 
-/// How often output and event files are read while a run writes: every 100 ms. A run
-/// that has written nothing for a while is read less often, the wait doubling up to
-/// 500 ms, and back to 100 ms as soon as a read finds something. Most of a quiet run's
-/// cost is the wake-ups, not the reads (`bench/daemon_cost.sh`). `guild train` and
-/// `guild watch` follow the files themselves and do not wait for these reads.
+/// How often output and event files are read while a run writes: every 100 ms at most.
+/// inotify (`notify`) says when the output files or the run's folders change, so a quiet
+/// run is read only once a second (for its stats, and as a safety net for changes inotify
+/// does not see). Without inotify, a quiet run is read less often by timer alone: the
+/// wait doubles up to 500 ms, and is back to 100 ms as soon as a read finds something.
+/// Most of a quiet run's cost is the wake-ups, not the reads (`bench/daemon_cost.sh`).
+/// `guild train` and `guild watch` follow the files themselves and wait for none of this.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const POLL_INTERVAL_QUIET: Duration = Duration::from_millis(500);
+const POLL_INTERVAL_WATCHED: Duration = Duration::from_secs(1);
+/// At most this many of a run's folders are watched for new event files.
+const MAX_WATCHED_FOLDERS: usize = 256;
 /// What one read of a run's files did.
 struct Polled {
     /// There is more to read at once.
@@ -132,8 +138,14 @@ impl RunTask {
         let mut stop_requested = self.stop_requested;
         let mut kill_at: Option<Instant> = None;
         let mut supervisor_signal = None;
+        let mut watch = DirWatch::new();
+        // Armed: listening to the watch. A change schedules a read and disarms it until
+        // that read, so a run that writes constantly costs one wake-up per read.
+        let mut armed = true;
+        self.watch_files(&mut watch, &guild_d);
         let mut interval = POLL_INTERVAL;
         let mut next_poll = Instant::now() + interval;
+        let mut last_poll = Instant::now();
         loop {
             tokio::select! {
                 status = wait(&mut child) => {
@@ -161,6 +173,13 @@ impl RunTask {
                     self.db.close().await;
                     return;
                 }
+                changes = changed(&watch), if armed => {
+                    if changes.created {
+                        self.events.rescan();
+                    }
+                    armed = false;
+                    next_poll = next_poll.min((last_poll + POLL_INTERVAL).max(Instant::now()));
+                }
                 _ = tokio::time::sleep_until(next_poll) => {
                     let mut found = false;
                     loop {
@@ -170,8 +189,17 @@ impl RunTask {
                             break;
                         }
                     }
-                    interval = if found { POLL_INTERVAL } else { (interval * 2).min(POLL_INTERVAL_QUIET) };
-                    next_poll = Instant::now() + interval;
+                    self.watch_files(&mut watch, &guild_d);
+                    armed = true;
+                    last_poll = Instant::now();
+                    interval = if watch.is_some() {
+                        if found { POLL_INTERVAL } else { POLL_INTERVAL_WATCHED }
+                    } else if found {
+                        POLL_INTERVAL
+                    } else {
+                        (interval * 2).min(POLL_INTERVAL_QUIET)
+                    };
+                    next_poll = last_poll + interval;
                     if child.is_none() && !same_process(pid, self.record.pid_start) {
                         break;
                     }
@@ -186,6 +214,25 @@ impl RunTask {
         })
         .await;
         self.finish(&guild_d, stop_requested, supervisor_signal).await;
+    }
+
+    /// Watches the output files (once they exist) and the folders the event-file search
+    /// went through; drops the watch (reading by timer alone) when the output files'
+    /// folder cannot be watched.
+    fn watch_files(&self, watch: &mut Option<DirWatch>, guild_d: &Path) {
+        let Some(w) = watch.as_mut() else { return };
+        for name in [STDOUT_FILE, STDERR_FILE] {
+            // Not yet there: tried again after the next read. A write to a file that is
+            // not watched yet is still found by that read.
+            w.add(&guild_d.join(name));
+        }
+        if !w.add(&self.record.run_dir) {
+            *watch = None;
+            return;
+        }
+        for folder in self.events.folders().iter().take(MAX_WATCHED_FOLDERS) {
+            w.add(folder);
+        }
     }
 
     /// Reads and commits new output and event-file scalars.
@@ -308,6 +355,13 @@ impl RunTask {
         self.db.close().await;
         self.manager.finished(&self.record);
         self.progress.send_modify(|p| p.finished = true);
+    }
+}
+
+async fn changed(watch: &Option<DirWatch>) -> Changes {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod live;
+pub mod notify;
 pub mod output;
 pub mod prepare;
 pub mod summary;

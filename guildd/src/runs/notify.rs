@@ -1,0 +1,165 @@
+//! Wakes a run's task when its files change, through inotify: the output files in
+//! `guild.d/` and the folders event files may appear in. A quiet run then costs no
+//! wake-ups at all, and a new event file is found as soon as it appears rather than at
+//! the next timed search. Where inotify is unavailable (or out of watches), the run task
+//! reads on its timer alone.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// What changed since the last wait.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Something was written.
+    pub written: bool,
+    /// A file or folder was created or moved in: search for new event files.
+    pub created: bool,
+}
+
+pub struct DirWatch {
+    fd: AsyncFd<OwnedFd>,
+    watched: HashSet<PathBuf>,
+}
+
+const MASK: u32 = libc::IN_MODIFY | libc::IN_CLOSE_WRITE | libc::IN_CREATE | libc::IN_MOVED_TO;
+const CREATED: u32 = libc::IN_CREATE | libc::IN_MOVED_TO;
+
+impl DirWatch {
+    /// None when inotify cannot be used here. Must be called within the tokio runtime.
+    pub fn new() -> Option<DirWatch> {
+        // SAFETY: inotify_init1 takes flags only; a negative result is an error.
+        let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: `raw` is a new descriptor owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: the OwnedFd is open, stays open while the AsyncFd owns it, and always
+        // returns the same descriptor.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok()?;
+        Some(DirWatch {
+            fd,
+            watched: HashSet::new(),
+        })
+    }
+
+    /// Watches `dir` (not its subfolders); false when it cannot (gone, out of watches).
+    pub fn add(&mut self, dir: &Path) -> bool {
+        if self.watched.contains(dir) {
+            return true;
+        }
+        let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: a valid descriptor and a NUL-terminated path.
+        let wd = unsafe { libc::inotify_add_watch(self.fd.get_ref().as_raw_fd(), path.as_ptr(), MASK) };
+        if wd < 0 {
+            return false;
+        }
+        self.watched.insert(dir.to_path_buf());
+        true
+    }
+
+    /// Waits for the next changes, then takes every event queued so far.
+    pub async fn changed(&self) -> Changes {
+        loop {
+            let Ok(mut guard) = self.fd.readable().await else {
+                return std::future::pending().await;
+            };
+            let mut changes = Changes::default();
+            let mut any = false;
+            let mut buf = [0u8; 4096];
+            loop {
+                // SAFETY: reading into a buffer of the length given.
+                let n = unsafe {
+                    libc::read(
+                        self.fd.get_ref().as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
+                };
+                if n <= 0 {
+                    break;
+                }
+                any = true;
+                changes = changes.merge(parse(&buf[..n as usize]));
+            }
+            guard.clear_ready();
+            if any {
+                return changes;
+            }
+        }
+    }
+}
+
+impl Changes {
+    fn merge(self, other: Changes) -> Changes {
+        Changes {
+            written: self.written || other.written,
+            created: self.created || other.created,
+        }
+    }
+}
+
+/// The masks of a buffer of `struct inotify_event`s (16-byte header, then `len` bytes of
+/// name). An overflowed queue counts as everything having changed.
+fn parse(mut buf: &[u8]) -> Changes {
+    let mut changes = Changes::default();
+    while buf.len() >= 16 {
+        let mask = u32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let len = u32::from_ne_bytes([buf[12], buf[13], buf[14], buf[15]]) as usize;
+        if mask & libc::IN_Q_OVERFLOW != 0 {
+            return Changes {
+                written: true,
+                created: true,
+            };
+        }
+        changes.written |= mask & !CREATED != 0;
+        changes.created |= mask & CREATED != 0;
+        buf = buf.get(16 + len..).unwrap_or_default();
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reports_writes_and_new_files() {
+        let dir = tempfile_dir("notify");
+        let mut watch = DirWatch::new().expect("inotify");
+        assert!(watch.add(&dir));
+        std::fs::write(dir.join("a.log"), "x").unwrap();
+        let first = watch.changed().await;
+        assert!(first.created, "{first:?}");
+        let file = std::fs::OpenOptions::new().append(true).open(dir.join("a.log")).unwrap();
+        use std::io::Write;
+        (&file).write_all(b"more").unwrap();
+        let second = watch.changed().await;
+        assert_eq!(
+            second,
+            Changes {
+                written: true,
+                created: false
+            }
+        );
+        std::fs::create_dir(dir.join("train")).unwrap();
+        assert!(watch.changed().await.created);
+        assert!(!watch.add(&dir.join("missing")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("guild-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
