@@ -31,6 +31,10 @@ use crate::store::{RunDb, RunRecord, Status};
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const POLL_INTERVAL_QUIET: Duration = Duration::from_millis(500);
 const POLL_INTERVAL_WATCHED: Duration = Duration::from_secs(1);
+/// The index's per-key summaries (what `guild runs` and compare show of a running run)
+/// are brought up to date at most this often while a run commits, and when it ends: an
+/// index transaction per commit was a good part of a quiet run's cost.
+const SUMMARY_EVERY: Duration = Duration::from_secs(2);
 /// At most this many of a run's folders are watched for new event files.
 const MAX_WATCHED_FOLDERS: usize = 256;
 /// What one read of a run's files did.
@@ -120,6 +124,8 @@ pub(super) struct RunTask {
     pub tailer: Tailer,
     pub events: EventTail,
     pub summaries: Summaries,
+    /// When the index's summaries were last brought up to date (see SUMMARY_EVERY).
+    pub summaries_written: Instant,
     /// Samples from the daemon's stats sampler.
     pub stats: mpsc::Receiver<Vec<SampleRow>>,
     /// Count of non-scalar event summaries last written to run.db.
@@ -170,6 +176,7 @@ impl RunTask {
                 _ = self.shutdown.changed() => {
                     // The daemon is going away; the run goes on. Commit what was read.
                     self.poll(false).await;
+                    self.write_summaries().await;
                     self.db.close().await;
                     return;
                 }
@@ -279,9 +286,8 @@ impl RunTask {
                 for sample in &batch.samples {
                     self.summaries.add(sample);
                 }
-                let changed = self.summaries.take_changed();
-                if let Err(err) = self.manager.index().put_summaries(&self.record.id, &changed).await {
-                    tracing::warn!(run = %self.record.id, "cannot update series summaries: {err}");
+                if self.summaries_written.elapsed() >= SUMMARY_EVERY {
+                    self.write_summaries().await;
                 }
             }
             Err(err) => {
@@ -291,7 +297,20 @@ impl RunTask {
         }
     }
 
+    /// Writes the summaries that changed since the last time to the index.
+    async fn write_summaries(&mut self) {
+        self.summaries_written = Instant::now();
+        let changed = self.summaries.take_changed();
+        if changed.is_empty() {
+            return;
+        }
+        if let Err(err) = self.manager.index().put_summaries(&self.record.id, &changed).await {
+            tracing::warn!(run = %self.record.id, "cannot update series summaries: {err}");
+        }
+    }
+
     async fn finish(mut self, guild_d: &Path, stopped: bool, supervisor_signal: Option<i32>) {
+        self.write_summaries().await;
         self.manager.release(&self.record.id);
         let exit = ExitRecord::read(guild_d);
         let now = guild_proto::time::now_ms();

@@ -326,6 +326,7 @@ impl Manager {
             tailer: tail::Tailer::new(&record.run_dir.join("guild.d"), &offsets),
             events: EventTail::new(&record.run_dir, &offsets),
             summaries: summary::Summaries::new(summaries),
+            summaries_written: tokio::time::Instant::now(),
             stats: stats_rx,
             others_written: 0,
             record,
