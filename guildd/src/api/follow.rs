@@ -1,7 +1,8 @@
 //! Streams what a run commits to run.db, from a cursor on: ReadOutput and WatchSeries.
 //! Each read starts from the reader's own cursor, and only when the client's channel has
-//! room, so a slow client holds no memory here; it lags instead. A follower of a running
-//! run sleeps until the run commits again (its `Progress` changes).
+//! room, so a slow client holds no more than its channel (two messages) here; it lags
+//! instead. A follower of a running run sleeps until the run commits again (its
+//! `Progress` changes).
 
 use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;

@@ -36,7 +36,7 @@ impl OutputService for Output {
             path,
             after: req.from_seq,
         };
-        Ok(Response::new(follow::stream(reader, progress, req.follow, 16)))
+        Ok(Response::new(follow::stream(reader, progress, req.follow, 2)))
     }
 }
 

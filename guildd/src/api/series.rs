@@ -103,7 +103,7 @@ impl SeriesService for Series {
             keys: req.keys,
             cursor: req.after_cursor,
         };
-        Ok(Response::new(follow::stream(reader, progress, true, 8)))
+        Ok(Response::new(follow::stream(reader, progress, true, 2)))
     }
 }
 

@@ -11,9 +11,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::notify::{Changes, DirWatch};
 use super::summary::Summaries;
 use super::supervisor::ExitRecord;
-use super::notify::{Changes, DirWatch};
 use super::tail::{STDERR_FILE, STDOUT_FILE, Tailer};
 use super::{Manager, Progress};
 use crate::collectors::events::EventTail;

@@ -77,13 +77,7 @@ impl DirWatch {
             let mut buf = [0u8; 4096];
             loop {
                 // SAFETY: reading into a buffer of the length given.
-                let n = unsafe {
-                    libc::read(
-                        self.fd.get_ref().as_raw_fd(),
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                    )
-                };
+                let n = unsafe { libc::read(self.fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                 if n <= 0 {
                     break;
                 }
@@ -139,7 +133,10 @@ mod tests {
         std::fs::write(dir.join("a.log"), "x").unwrap();
         let first = watch.changed().await;
         assert!(first.created, "{first:?}");
-        let file = std::fs::OpenOptions::new().append(true).open(dir.join("a.log")).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("a.log"))
+            .unwrap();
         use std::io::Write;
         (&file).write_all(b"more").unwrap();
         let second = watch.changed().await;

@@ -17,6 +17,8 @@ pub const STDERR_FILE: &str = "stderr.log";
 const CARRY_LIMIT: usize = 64 * 1024;
 /// At most this much is read from one file per poll, so one chatty run cannot stall a batch.
 const READ_LIMIT: usize = 8 * 1024 * 1024;
+/// The read buffer kept between polls (a larger one, after a burst, is given back).
+const KEEP_CAPACITY: usize = 256 * 1024;
 
 struct TailFile {
     name: &'static str,
@@ -130,6 +132,11 @@ fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>) -> boo
         file.splitter.feed(&file.carry[..cut], &mut emit);
         file.carry.drain(..cut);
         file.offset += cut as u64;
+    }
+    // A burst may have grown the buffer to READ_LIMIT; twenty chatty runs must not each
+    // keep that much.
+    if file.carry.capacity() > KEEP_CAPACITY && file.carry.len() <= KEEP_CAPACITY {
+        file.carry.shrink_to(KEEP_CAPACITY);
     }
     if finished && complete {
         file.splitter.finish(&mut emit);

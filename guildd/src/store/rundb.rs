@@ -46,8 +46,10 @@ pub const MAX_TAIL_SPAN: i64 = 16_384;
 /// Rows per execution of the prepared multi-row INSERT into `series`.
 const ROWS_PER_INSERT: usize = 64;
 /// run.db's page size (for a new file; SQLite's default is 4096): appending a million
-/// samples splits and allocates a quarter as many pages (`bench/ingest.sh`).
-const PAGE_SIZE: u32 = 16384;
+/// samples splits and allocates half as many pages (`bench/ingest.sh`: 0.86 -> 0.64-0.84
+/// s). Larger pages measured no faster here, and an empty run.db is 17 pages (136 KiB at
+/// this size), which a sweep of thousands of small runs pays for each run.
+const PAGE_SIZE: u32 = 8192;
 /// Rows read at a time when rebuilding the unblocked tails (first commit after opening).
 const TAIL_READ: i64 = 65_536;
 
@@ -116,7 +118,10 @@ impl RunDb {
     }
 
     pub async fn open(path: &Path) -> Result<RunDb> {
-        let mut conn = SqliteConnection::connect_with(&super::options(path).page_size(PAGE_SIZE))
+        // This connection reads a few rows (attrs, offsets); the writer (rusqlite) does the
+        // work, so it keeps a small page cache (256 KiB): every live run holds one.
+        let options = super::options(path).page_size(PAGE_SIZE).pragma("cache_size", "-256");
+        let mut conn = SqliteConnection::connect_with(&options)
             .await
             .map_err(Error::db(path))?;
         super::RUN_MIGRATOR
@@ -430,14 +435,13 @@ fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // A 16 MiB page cache (SQLite's default is 2 MiB) keeps a large batch from spilling
-    // pages mid-transaction, and checkpoints every 4,000 pages (16 MiB of WAL, default
-    // 1,000) copy each page back fewer times during a burst; both measured on
-    // bench/ingest.sh. The cache fills only as far as commits touch pages.
+    // Checkpoints every 1,000 pages (16 MiB of WAL at 16 KiB pages) copy each page back
+    // fewer times during a burst. The page cache stays at SQLite's default (2 MiB): each
+    // live run has one, and 16 MiB each put 20 busy runs at 300 MiB (tests/e2e/load.rs).
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
          PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; \
-         PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4000;",
+         PRAGMA wal_autocheckpoint = 1000;",
     )?;
     Ok(conn)
 }
@@ -567,11 +571,14 @@ pub async fn open_read(path: &Path) -> Result<SqliteConnection> {
     if !path.exists() {
         return Err(Error::NotFound(format!("run database {} is missing", path.display())));
     }
-    // Memory-mapped reads: GetSeries reads megabytes of blocks per request.
+    // Followers (ReadOutput, WatchSeries) hold one each for as long as they follow, so
+    // each keeps a small page cache (512 KiB) and no memory map: fifty of them on twenty
+    // busy runs stay within tests/e2e/load.rs's bound. GetSeries maps pages instead
+    // (`series::open_blocking`).
     let options = super::options(path)
         .read_only(true)
         .create_if_missing(false)
-        .pragma("mmap_size", "268435456");
+        .pragma("cache_size", "-512");
     SqliteConnection::connect_with(&options).await.map_err(Error::db(path))
 }
 
