@@ -47,8 +47,9 @@ pub const MAX_TAIL_SPAN: i64 = 16_384;
 const ROWS_PER_INSERT: usize = 64;
 /// run.db's page size (for a new file; SQLite's default is 4096): appending a million
 /// samples splits and allocates half as many pages (`bench/ingest.sh`: 0.86 -> 0.64-0.84
-/// s). Larger pages measured no faster here, and an empty run.db is 17 pages (136 KiB at
-/// this size), which a sweep of thousands of small runs pays for each run.
+/// s; 16 KiB pages measured 0.54-0.65 s on a quieter machine, within this bench's
+/// noise). An empty run.db is 17 pages, 136 KiB at this size (272 KiB at 16 KiB), which a
+/// sweep of thousands of small runs pays for each run.
 const PAGE_SIZE: u32 = 8192;
 /// Rows read at a time when rebuilding the unblocked tails (first commit after opening).
 const TAIL_READ: i64 = 65_536;
