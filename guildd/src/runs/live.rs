@@ -139,6 +139,20 @@ pub(super) struct RunTask {
 impl RunTask {
     pub async fn run(mut self, mut child: Option<Child>) {
         let guild_d = self.record.run_dir.join("guild.d");
+        if child.is_some() {
+            // Just started (not adopted): record it.
+            let started = [
+                ("started".to_string(), self.record.started_ms.unwrap_or(0).to_string()),
+                ("pid".to_string(), self.record.pid.unwrap_or(0).to_string()),
+            ];
+            if let Err(err) = self.db.put_attrs(&started).await {
+                tracing::error!(run = %self.record.id, "{err}");
+            }
+            if let Err(err) = self.manager.index().update_run(&self.record).await {
+                tracing::error!(run = %self.record.id, "{err}");
+            }
+            self.manager.publish(&self.record);
+        }
         let pid = self.record.pid.unwrap_or(0);
         // A stop asked of an earlier daemon (an adopted run) is in the run's attrs.
         let mut stop_requested = self.stop_requested;

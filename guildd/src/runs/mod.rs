@@ -274,13 +274,8 @@ impl Manager {
         record.started_ms = Some(guild_proto::time::now_ms());
         record.pid = child.id();
         record.pid_start = record.pid.and_then(live::process_start_time);
-        db.put_attrs(&[
-            ("started".to_string(), record.started_ms.unwrap_or(0).to_string()),
-            ("pid".to_string(), record.pid.unwrap_or(0).to_string()),
-        ])
-        .await?;
-        self.inner.index.update_run(&record).await?;
-        self.publish(&record);
+        // The run's task records that it started (run.db, the index, watchers) as its
+        // first step: StartRun answers without waiting for those writes.
         self.track(record.clone(), db, Some(child)).await?;
         Ok(record)
     }
