@@ -15,8 +15,10 @@ pub const STDERR_FILE: &str = "stderr.log";
 
 /// A partial line longer than this is passed on without waiting for its newline.
 const CARRY_LIMIT: usize = 64 * 1024;
-/// At most this much is read from one file per poll, so one chatty run cannot stall a batch.
-const READ_LIMIT: usize = 8 * 1024 * 1024;
+/// At most this much is read from one file per poll (the next poll follows at once), so
+/// one chatty run cannot stall a batch, and twenty runs bursting at once do not each hold
+/// a burst's worth of lines at a time.
+const READ_LIMIT: usize = 1024 * 1024;
 /// The read buffer kept between polls (a larger one, after a burst, is given back).
 const KEEP_CAPACITY: usize = 256 * 1024;
 
