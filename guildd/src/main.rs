@@ -78,6 +78,7 @@ fn main() -> std::process::ExitCode {
     // A fixed threshold keeps such buffers mapped, and each goes back to the system when
     // freed (tests/e2e/load.rs at full scale: peak RSS 273-290 -> 245-253 MiB).
     // SAFETY: mallopt only sets an allocator parameter, before other threads start.
+    #[cfg(target_env = "gnu")]
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
