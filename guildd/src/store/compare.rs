@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
-use super::select::{SCAN_ABOVE, Selected, Selection, matches, open, pick, select_with, sqlite};
+use super::select::{SCAN_ABOVE, Selected, Selection, matches, pick, select_with};
+use super::{open_mapped, sqlite};
 use crate::error::Result;
 
 /// The compare table: names are interned, rows refer to them by position.
@@ -158,7 +159,7 @@ impl CompareCache {
         let path = self.path.as_path();
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if state.conn.is_none() {
-            state.conn = Some(open(path)?);
+            state.conn = Some(open_mapped(path)?);
         }
         let CacheState { conn, version, table } = &mut *state;
         let Some(conn) = conn.as_ref() else {

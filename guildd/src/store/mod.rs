@@ -14,11 +14,38 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
+use crate::error::{Error, Result};
+
 pub use index::{Index, RunRecord, SeriesSummary, Status};
 pub use rundb::RunDb;
 
 pub(crate) static INDEX_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/index");
 pub(crate) static RUN_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/run");
+
+/// A read-only rusqlite connection for bulk reads on a blocking thread (the listing,
+/// selections, compare, GetSeries): pages are read through a mapping rather than copied
+/// one by one, and a writer's lock is waited for up to 10 s.
+pub(crate) fn open_mapped(path: &Path) -> Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(sqlite(path))?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite(path))?;
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024_i64)
+        .map_err(sqlite(path))?;
+    Ok(conn)
+}
+
+/// Maps a rusqlite error to ours; the path is copied only when there is an error (these
+/// run once per row).
+pub(crate) fn sqlite(path: &Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 pub(crate) fn options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::from_str("sqlite:")

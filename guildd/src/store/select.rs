@@ -3,13 +3,12 @@
 //! These can read every run, so they go through rusqlite on a blocking thread: sqlx
 //! spends about 2.5 µs on each row. Writes stay with sqlx (`index`).
 
+use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use rusqlite::{Connection, OpenFlags};
 
 use super::index::{RUN_COLUMNS, RunRecord, Status};
+use super::{open_mapped, sqlite};
 use crate::error::{Error, Result};
 
 /// Above this many selected runs, flags and summaries are read by scanning their whole
@@ -95,28 +94,6 @@ pub struct Selected {
     pub tags: Vec<String>,
 }
 
-pub(super) fn open(path: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-    )
-    .map_err(sqlite(path))?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite(path))?;
-    // Read pages through a mapping rather than copying each one (a compare reads them all).
-    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024_i64)
-        .map_err(sqlite(path))?;
-    Ok(conn)
-}
-
-/// Maps a rusqlite error to ours; the path is copied only when there is an error (these
-/// run once per row).
-pub(super) fn sqlite(path: &Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-    move |source| Error::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// A row of `SELECT {RUN_COLUMNS}` as a record.
 fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let status: String = row.get(5)?;
@@ -161,7 +138,7 @@ pub type RunPage = (Vec<(RunRecord, Vec<String>)>, u32);
 /// project's, each run with its tags; and how many runs the listing has in all.
 pub fn list_page(index_db: &Path, project_dir: Option<&str>, limit: u32, offset: u32) -> Result<RunPage> {
     let path = index_db;
-    let conn = open(path)?;
+    let conn = open_mapped(path)?;
     let filter = if project_dir.is_some() {
         "WHERE project_dir = ?1"
     } else {
@@ -227,7 +204,7 @@ fn load_tags(conn: &Connection, path: &Path) -> Result<HashMap<String, Vec<Strin
 
 /// The runs a selection picks, newest first, each with its index and tags.
 pub fn select(index_db: &Path, selection: &Selection) -> Result<Vec<Selected>> {
-    let conn = open(index_db)?;
+    let conn = open_mapped(index_db)?;
     select_with(&conn, index_db, selection)
 }
 
@@ -340,7 +317,7 @@ pub(super) fn matches(selected: &Selected, selection: &Selection) -> bool {
 
 /// Ids in `wanted` that are not indexed (neither live nor deleted).
 pub fn unknown_ids(index_db: &Path, wanted: &[String]) -> Result<HashSet<String>> {
-    let conn = open(index_db)?;
+    let conn = open_mapped(index_db)?;
     let mut stmt = conn
         .prepare("SELECT (SELECT count(*) FROM run WHERE id = ?1) + (SELECT count(*) FROM run_trash WHERE id = ?1)")
         .map_err(sqlite(index_db))?;

@@ -8,11 +8,12 @@
 
 use std::path::Path;
 
+use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags};
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
+use super::sqlite;
 use crate::error::{Error, Result};
 pub use crate::store::rundb::BlockSample;
 
@@ -96,17 +97,20 @@ pub fn read_samples(
     };
     let range = Range::new(axis, min, max);
     let mut out = Vec::new();
-    let sealed = each_block(conn, path, key_id, &range, |first_seq, data| {
-        if decode_block(first_seq, data, |s| {
-            if range.holds(&s) {
-                out.push(s);
+    let mut sealed = 0;
+    if has_blocks(conn, path)? {
+        sealed = each_block(conn, path, key_id, &range, |first_seq, data| {
+            if decode_block(first_seq, data, |s| {
+                if range.holds(&s) {
+                    out.push(s);
+                }
+            }) {
+                Ok(())
+            } else {
+                Err(malformed(path, key, first_seq))
             }
-        }) {
-            Ok(())
-        } else {
-            Err(malformed(path, key, first_seq))
-        }
-    })?;
+        })?;
+    }
     read_tail(conn, path, key_id, sealed, |s| {
         if range.holds(&s) {
             out.push(s);
@@ -147,7 +151,8 @@ impl Range {
 
 /// Calls `f(first_seq, data)` for each of the key's blocks that reaches into the range,
 /// in commit order, with the blob as SQLite holds it (not copied). Returns the last rowid
-/// in any of the key's blocks (0 for none): rows after it are the key's tail.
+/// in any of the key's blocks (0 for none): rows after it are the key's tail. Callers
+/// check `has_blocks` first.
 fn each_block(
     conn: &Connection,
     path: &Path,
@@ -155,9 +160,6 @@ fn each_block(
     range: &Range,
     mut f: impl FnMut(i64, &[u8]) -> Result<()>,
 ) -> Result<i64> {
-    if !has_blocks(conn, path)? {
-        return Ok(0);
-    }
     let err = sqlite(path);
     let (min_col, max_col) = range.columns();
     let mut stmt = conn
@@ -408,7 +410,8 @@ pub fn read_buckets(
     // that bound is used), and from the tail's samples.
     let (mut min_x, mut max_x) = (i64::MAX, i64::MIN);
     let mut sealed = 0i64;
-    if has_blocks(conn, path)? {
+    let blocks = has_blocks(conn, path)?;
+    if blocks {
         let (min_col, max_col) = range.columns();
         let mut stmt = conn
             .prepare(&format!(
@@ -440,19 +443,21 @@ pub fn read_buckets(
     }
     let mut bucketer = Bucketer::new(axis, min, max, min_x, max_x, n);
     let mut count = 0u64;
-    each_block(conn, path, key_id, &range, |first_seq, data| {
-        let ok = decode_block(first_seq, data, |s| {
-            if range.holds(&s) {
-                bucketer.add(&s);
-                count += 1;
+    if blocks {
+        each_block(conn, path, key_id, &range, |first_seq, data| {
+            let ok = decode_block(first_seq, data, |s| {
+                if range.holds(&s) {
+                    bucketer.add(&s);
+                    count += 1;
+                }
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(malformed(path, key, first_seq))
             }
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(malformed(path, key, first_seq))
-        }
-    })?;
+        })?;
+    }
     for s in &tail {
         bucketer.add(s);
     }
@@ -467,27 +472,13 @@ fn malformed(path: &Path, key: &str, first_seq: i64) -> Error {
     ))
 }
 
-/// Opens run.db for GetSeries on this (blocking) thread: read-only, pages mapped rather
-/// than copied (a request can read megabytes of blocks). Much cheaper than an sqlx
-/// connection, which starts a thread of its own.
+/// Opens run.db for GetSeries on this (blocking) thread (see `store::open_mapped`):
+/// much cheaper than an sqlx connection, which starts a thread of its own.
 pub fn open_blocking(path: &Path) -> Result<Connection> {
     if !path.exists() {
         return Err(Error::NotFound(format!("run database {} is missing", path.display())));
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(sqlite(path))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(sqlite(path))?;
-    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024_i64)
-        .map_err(sqlite(path))?;
-    Ok(conn)
-}
-
-fn sqlite(path: &Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-    move |source| Error::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    }
+    super::open_mapped(path)
 }
 
 fn key_id(conn: &Connection, path: &Path, key: &str) -> Result<Option<i64>> {
