@@ -56,7 +56,9 @@ cd "$work/project"
 guild_once() { # $1: wait flag; prints seconds from appearance to all rows committed
   cp "$src" "$work/staged/$name"
   sync
-  "$bin/guild" train wait="$1" >/dev/null 2>"$work/train.err"
+  if ! "$bin/guild" train wait="$1" >/dev/null 2>"$work/train.err"; then
+    echo "guild train wait=$1 failed:" >&2; cat "$work/train.err" >&2; exit 1
+  fi
   local done=$(date +%s.%N)
   local run=$(ls -d "$work"/project/runs/*/ | tail -n 1)
   local rows=$(sqlite3 "$run/guild.d/run.db" "select count(*) from scalar where key like 'tf/%'")

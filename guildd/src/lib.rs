@@ -6,6 +6,7 @@ pub mod collectors;
 pub mod daemon;
 pub mod error;
 pub mod fuzzing;
+pub mod fxhash;
 pub mod group;
 pub mod project;
 pub mod runs;

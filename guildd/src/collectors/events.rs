@@ -5,10 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::tfevents::{self, Kind, Reader};
-use crate::store::rundb::SampleRow;
+use crate::fxhash::FxHashMap;
+use crate::store::rundb::{KeySamples, Point};
 
 /// Prefix of event-file offsets in run.db's `tail_offset`.
 pub const OFFSET_PREFIX: &str = "tfevents:";
@@ -30,8 +32,10 @@ struct EventFile {
     reader: Reader,
     /// `tf/` plus the file's folder relative to the run folder, with a trailing `/`.
     prefix: String,
-    /// Series key of each tag seen: built once, cloned per sample.
-    keys: HashMap<String, String>,
+    /// Each tag seen: its number in `keys`.
+    tags: FxHashMap<String, usize>,
+    /// Series key of each tag seen, built once.
+    keys: Vec<Arc<str>>,
     reported: u64,
 }
 
@@ -56,7 +60,8 @@ pub struct EventTail {
 /// What one poll found.
 #[derive(Default)]
 pub struct Found {
-    pub samples: Vec<SampleRow>,
+    /// Scalars by key, each key's in file order.
+    pub samples: Vec<KeySamples>,
     pub offsets: Vec<(String, u64)>,
     /// Messages for `guild.d/errors.log`.
     pub issues: Vec<String>,
@@ -203,7 +208,8 @@ impl EventTail {
                         file,
                         reader: Reader::new(start),
                         prefix,
-                        keys: HashMap::new(),
+                        tags: FxHashMap::default(),
+                        keys: Vec::new(),
                         reported: start,
                     },
                 );
@@ -217,19 +223,28 @@ fn poll_files(files: &mut Files, last: bool) -> Found {
     let mut found = Found::default();
     for (rel, event_file) in files.iter_mut() {
         let prefix = &event_file.prefix;
-        let keys = &mut event_file.keys;
+        let (tags, keys) = (&mut event_file.tags, &mut event_file.keys);
         let samples = &mut found.samples;
+        // Where each of this file's keys is in `samples`, once it has a sample this poll.
+        let mut slots: Vec<Option<usize>> = vec![None; keys.len()];
         let mut on_scalar = |event: tfevents::ScalarRef<'_>| {
-            let key = match keys.get(event.tag) {
-                Some(key) => key.clone(),
+            let number = match tags.get(event.tag) {
+                Some(number) => *number,
                 None => {
-                    let key = format!("{prefix}{}", event.tag);
-                    keys.insert(event.tag.to_string(), key.clone());
-                    key
+                    keys.push(format!("{prefix}{}", event.tag).into());
+                    tags.insert(event.tag.to_string(), keys.len() - 1);
+                    slots.push(None);
+                    keys.len() - 1
                 }
             };
-            samples.push(SampleRow {
-                key,
+            let slot = *slots[number].get_or_insert_with(|| {
+                samples.push(KeySamples {
+                    key: Arc::clone(&keys[number]),
+                    points: Vec::new(),
+                });
+                samples.len() - 1
+            });
+            samples[slot].points.push(Point {
                 step: Some(event.step),
                 time: event.wall_time_ms,
                 value: event.value,
@@ -304,7 +319,12 @@ mod tests {
 
         let mut tail = EventTail::new(&tmp, &HashMap::new());
         let found = tail.poll(false);
-        let losses: Vec<&SampleRow> = found.samples.iter().filter(|s| s.key == "tf/train/loss").collect();
+        let losses: Vec<&Point> = found
+            .samples
+            .iter()
+            .filter(|s| &*s.key == "tf/train/loss")
+            .flat_map(|s| &s.points)
+            .collect();
         assert_eq!(losses.len(), 10);
         assert_eq!(losses[3].step, Some(3));
         assert!((losses[3].value - 0.25).abs() < 1e-6);
@@ -324,7 +344,8 @@ mod tests {
         // A file that appears later, at the root, is picked up with `tf/<tag>` keys.
         std::fs::copy(&src, tmp.join(src.file_name().unwrap())).unwrap();
         let found = resumed.poll(true);
-        assert_eq!(found.samples.iter().filter(|s| s.key == "tf/loss").count(), 10);
+        let at_root: usize = found.samples.iter().filter(|s| &*s.key == "tf/loss").map(|s| s.points.len()).sum();
+        assert_eq!(at_root, 10);
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -116,7 +116,7 @@ fn rows(samples: impl IntoIterator<Item = Sample>, time: i64) -> Vec<SampleRow> 
     samples
         .into_iter()
         .map(|s| SampleRow {
-            key: s.key,
+            key: s.key.into(),
             step: None,
             time,
             value: s.value,

@@ -776,7 +776,36 @@ const fn crc32c_tables() -> [[u32; 256]; 8] {
 static CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
 
 /// Continues a CRC32C: `crc32c_update(crc32c_update(0, a), b)` is the CRC of `a ++ b`.
+/// With the CPU's CRC32 instruction where it has one (SSE 4.2), about ten times the
+/// tables' speed: every record of every event file goes through here twice.
 fn crc32c_update(crc: u32, data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU has SSE 4.2, checked just above.
+        return unsafe { crc32c_sse42(crc, data) };
+    }
+    crc32c_tables_update(crc, data)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+fn crc32c_sse42(crc: u32, data: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
+    let mut crc = u64::from(!crc);
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        crc = _mm_crc32_u64(crc, u64::from_le_bytes(word));
+    }
+    let mut crc = crc as u32;
+    for &b in chunks.remainder() {
+        crc = _mm_crc32_u8(crc, b);
+    }
+    !crc
+}
+
+fn crc32c_tables_update(crc: u32, data: &[u8]) -> u32 {
     let t = &CRC32C_TABLES;
     let mut crc = !crc;
     let mut chunks = data.chunks_exact(8);
@@ -1838,6 +1867,11 @@ mod tests {
             }
         }
         assert_eq!(!crc, crc32c(&data));
+        // The tables and the CPU instruction (where there is one) agree at every length.
+        for len in 0..=data.len().min(70) {
+            assert_eq!(crc32c_tables_update(0, &data[..len]), crc32c_update(0, &data[..len]));
+        }
+        assert_eq!(crc32c_tables_update(0, &data), crc32c_update(0, &data));
     }
 
     #[test]

@@ -261,7 +261,7 @@ impl RunTask {
         let (mut batch, mut more) = self.tailer.poll(guild_proto::time::now_ms(), finished);
         let found = self.events.poll(finished);
         more |= found.more;
-        batch.samples.extend(found.samples);
+        batch.series.extend(found.samples);
         batch.offsets.extend(found.offsets);
         for issue in &found.issues {
             tracing::warn!(run = %self.record.id, "{issue}");
@@ -299,6 +299,9 @@ impl RunTask {
                 });
                 for sample in &batch.samples {
                     self.summaries.add(sample);
+                }
+                for series in &batch.series {
+                    self.summaries.add_series(series);
                 }
                 if self.summaries_written.elapsed() >= SUMMARY_EVERY {
                     self.write_summaries().await;

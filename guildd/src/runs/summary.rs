@@ -1,34 +1,52 @@
 //! A run's per-key series summaries (last, min, max, count, last step), kept current as
 //! samples commit and written to the index so listing never opens run.db.
 
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::Row;
 
 use crate::error::{Error, Result};
-use crate::store::rundb::{self, SampleRow};
+use crate::fxhash::FxHashMap;
+use crate::store::rundb::{self, KeySamples, Point, SampleRow};
 use crate::store::{SeriesSummary, from_sql_value};
 
 /// Each key's summary, and whether it changed since the last `take_changed`.
 #[derive(Default)]
 pub struct Summaries {
-    by_key: HashMap<String, (SeriesSummary, bool)>,
+    by_key: FxHashMap<Arc<str>, (SeriesSummary, bool)>,
 }
 
 impl Summaries {
     pub fn new(existing: Vec<SeriesSummary>) -> Summaries {
         Summaries {
-            by_key: existing.into_iter().map(|s| (s.key.clone(), (s, false))).collect(),
+            by_key: existing.into_iter().map(|s| (Arc::from(s.key.as_str()), (s, false))).collect(),
         }
     }
 
     /// Adds one sample. NaN counts and can be `last`, but never becomes min or max.
     pub fn add(&mut self, sample: &SampleRow) {
-        // Looked up by reference: the key is copied only the first time it is seen.
-        if !self.by_key.contains_key(&sample.key) {
+        let point = Point {
+            step: sample.step,
+            time: sample.time,
+            value: sample.value,
+        };
+        self.add_points(&sample.key, std::slice::from_ref(&point));
+    }
+
+    /// Adds every sample of a `KeySamples`.
+    pub fn add_series(&mut self, series: &KeySamples) {
+        self.add_points(&series.key, &series.points);
+    }
+
+    fn add_points(&mut self, key: &Arc<str>, points: &[Point]) {
+        if points.is_empty() {
+            return;
+        }
+        // Looked up by reference: the key is shared only the first time it is seen.
+        if !self.by_key.contains_key(key) {
             let summary = SeriesSummary {
-                key: sample.key.clone(),
+                key: key.to_string(),
                 last: f64::NAN,
                 min: f64::NAN,
                 max: f64::NAN,
@@ -36,20 +54,22 @@ impl Summaries {
                 last_step: None,
                 last_time: 0,
             };
-            self.by_key.insert(sample.key.clone(), (summary, true));
+            self.by_key.insert(Arc::clone(key), (summary, true));
         }
-        let Some((entry, changed)) = self.by_key.get_mut(&sample.key) else {
+        let Some((entry, changed)) = self.by_key.get_mut(key) else {
             return;
         };
         *changed = true;
-        entry.last = sample.value;
-        entry.min = entry.min.min(sample.value);
-        entry.max = entry.max.max(sample.value);
-        entry.count += 1;
-        if sample.step.is_some() {
-            entry.last_step = sample.step;
+        for point in points {
+            entry.last = point.value;
+            entry.min = entry.min.min(point.value);
+            entry.max = entry.max.max(point.value);
+            if point.step.is_some() {
+                entry.last_step = point.step;
+            }
+            entry.last_time = point.time;
         }
-        entry.last_time = sample.time;
+        entry.count += points.len() as i64;
     }
 
     /// Every key's summary computed from the samples in run.db: the truth after a daemon

@@ -72,7 +72,7 @@ impl Tailer {
             for line in lines {
                 if let Some(scalar) = self.scalars.parse(&line) {
                     batch.samples.push(SampleRow {
-                        key: scalar.key,
+                        key: scalar.key.into(),
                         step: scalar.step,
                         time: now_ms,
                         value: scalar.value,

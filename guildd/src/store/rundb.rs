@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, QueryBuilder, Row};
 
 use crate::error::{Error, Result};
+use crate::fxhash::FxHashMap;
 
 pub struct OutputRow {
     pub time: i64,
@@ -17,23 +19,46 @@ pub struct OutputRow {
 
 #[derive(Clone, Debug)]
 pub struct SampleRow {
-    pub key: String,
+    /// Shared: a collector makes each key once and hands out clones of it.
+    pub key: Arc<str>,
     pub step: Option<i64>,
     pub time: i64,
     pub value: f64,
 }
 
+/// One sample of a known key.
+#[derive(Clone, Copy, Debug)]
+pub struct Point {
+    pub step: Option<i64>,
+    pub time: i64,
+    pub value: f64,
+}
+
+/// Samples of one key, in order: how event-file scalars arrive (a million of them cost
+/// one key look-up per key and batch, not one per sample).
+#[derive(Clone, Debug)]
+pub struct KeySamples {
+    pub key: Arc<str>,
+    pub points: Vec<Point>,
+}
+
 /// What one commit writes: lines, samples and how far each captured file has been read.
+/// `samples` get rowids first, then `series`, key after key.
 #[derive(Default)]
 pub struct Batch {
     pub output: Vec<OutputRow>,
     pub samples: Vec<SampleRow>,
+    pub series: Vec<KeySamples>,
     pub offsets: Vec<(String, u64)>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.output.is_empty() && self.samples.is_empty() && self.offsets.is_empty()
+        self.output.is_empty() && self.sample_count() == 0 && self.offsets.is_empty()
+    }
+
+    pub fn sample_count(&self) -> usize {
+        self.samples.len() + self.series.iter().map(|k| k.points.len()).sum::<usize>()
     }
 }
 
@@ -68,13 +93,13 @@ pub struct BlockSample {
 pub struct RunDb {
     path: PathBuf,
     conn: SqliteConnection,
-    key_ids: HashMap<String, i64>,
+    key_ids: FxHashMap<Arc<str>, i64>,
     last_seq: i64,
     last_sample: i64,
     /// Per key id, the committed samples that are not in a block yet. `None` until the
     /// first commit with samples reads them (and after a failed commit): a RunDb opened
     /// only to write attrs never touches blocks.
-    pending: Option<HashMap<i64, Vec<BlockSample>>>,
+    pending: Option<FxHashMap<i64, Vec<BlockSample>>>,
     /// The connection commits go through (rusqlite: sqlx costs microseconds per bound
     /// row, a large share of ingesting a million samples). Opened at the first commit.
     writer: Option<rusqlite::Connection>,
@@ -135,7 +160,7 @@ impl RunDb {
         let mut db = RunDb {
             path: path.to_path_buf(),
             conn,
-            key_ids: HashMap::new(),
+            key_ids: FxHashMap::default(),
             last_seq: 0,
             last_sample: 0,
             pending: None,
@@ -147,7 +172,7 @@ impl RunDb {
             .map_err(db.err())?;
         for row in rows {
             db.key_ids.insert(
-                row.try_get("key").map_err(db.err())?,
+                Arc::from(row.try_get::<String, _>("key").map_err(db.err())?),
                 row.try_get("id").map_err(db.err())?,
             );
         }
@@ -299,7 +324,8 @@ impl RunDb {
             new_last_seq = tx.last_insert_rowid();
         }
         let mut new_last_sample = *last_sample;
-        if !batch.samples.is_empty() {
+        let count = batch.sample_count();
+        if count > 0 {
             let mut blocks_due = match pending.take() {
                 Some(p) => p,
                 None => load_pending(&tx, key_ids, *last_sample).map_err(err)?,
@@ -308,51 +334,61 @@ impl RunDb {
             // one prepare, of an INSERT sized to its rows.
             let mut new_key: Option<rusqlite::Statement<'_>> = None;
             let mut inserts = MultiInsert::new(&tx, "series (key_id, step, time, value)", 4);
-            // Consecutive samples of one key are common: look the key up once for them.
-            let mut current: Option<(&str, i64)> = None;
-            for chunk in batch.samples.chunks(ROWS_PER_INSERT) {
-                let stmt = inserts.sized(chunk.len()).map_err(err)?;
-                for (i, s) in chunk.iter().enumerate() {
-                    let id = match current {
-                        Some((key, id)) if key == s.key => id,
-                        _ => {
-                            let id = match key_ids.get(&s.key) {
-                                Some(id) => *id,
-                                None => {
-                                    if new_key.is_none() {
-                                        new_key = Some(
-                                            tx.prepare(
-                                                "INSERT INTO series_key (key) VALUES (?1) \
-                                                 ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
-                                            )
-                                            .map_err(err)?,
-                                        );
-                                    }
-                                    let stmt = new_key.as_mut().unwrap_or_else(|| unreachable!("prepared above"));
-                                    let id: i64 = stmt.query_row([&s.key], |r| r.get(0)).map_err(err)?;
-                                    key_ids.insert(s.key.clone(), id);
-                                    id
+            // Consecutive samples of one key are common (a whole `KeySamples`): look the
+            // key up once for them.
+            let mut current: Option<(&Arc<str>, i64, &mut Vec<BlockSample>)> = None;
+            let rows = batch.samples.iter().map(|s| (&s.key, s.step, s.time, s.value)).chain(
+                batch
+                    .series
+                    .iter()
+                    .flat_map(|k| k.points.iter().map(move |p| (&k.key, p.step, p.time, p.value))),
+            );
+            let mut in_chunk = 0;
+            for (done, (key, step, time, value)) in rows.enumerate() {
+                let (id, due) = match current.take() {
+                    Some((k, id, due)) if Arc::ptr_eq(k, key) || k == key => (id, due),
+                    _ => {
+                        let id = match key_ids.get(key) {
+                            Some(id) => *id,
+                            None => {
+                                if new_key.is_none() {
+                                    new_key = Some(
+                                        tx.prepare(
+                                            "INSERT INTO series_key (key) VALUES (?1) \
+                                             ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
+                                        )
+                                        .map_err(err)?,
+                                    );
                                 }
-                            };
-                            current = Some((&s.key, id));
-                            id
-                        }
-                    };
-                    let param = 4 * i + 1;
-                    stmt.raw_bind_parameter(param, id).map_err(err)?;
-                    stmt.raw_bind_parameter(param + 1, s.step).map_err(err)?;
-                    stmt.raw_bind_parameter(param + 2, s.time).map_err(err)?;
-                    stmt.raw_bind_parameter(param + 3, super::sql_value(s.value))
-                        .map_err(err)?;
-                    new_last_sample += 1;
-                    blocks_due.entry(id).or_default().push(BlockSample {
-                        seq: new_last_sample,
-                        step: s.step.unwrap_or(0),
-                        time: s.time,
-                        value: s.value,
-                    });
+                                let stmt = new_key.as_mut().unwrap_or_else(|| unreachable!("prepared above"));
+                                let id: i64 = stmt.query_row([&**key], |r| r.get(0)).map_err(err)?;
+                                key_ids.insert(Arc::clone(key), id);
+                                id
+                            }
+                        };
+                        (id, blocks_due.entry(id).or_default())
+                    }
+                };
+                let rows_here = (count - (done - in_chunk)).min(ROWS_PER_INSERT);
+                let stmt = inserts.sized(rows_here).map_err(err)?;
+                let param = 4 * in_chunk + 1;
+                stmt.raw_bind_parameter(param, id).map_err(err)?;
+                stmt.raw_bind_parameter(param + 1, step).map_err(err)?;
+                stmt.raw_bind_parameter(param + 2, time).map_err(err)?;
+                stmt.raw_bind_parameter(param + 3, super::sql_value(value)).map_err(err)?;
+                new_last_sample += 1;
+                due.push(BlockSample {
+                    seq: new_last_sample,
+                    step: step.unwrap_or(0),
+                    time,
+                    value,
+                });
+                current = Some((key, id, due));
+                in_chunk += 1;
+                if in_chunk == rows_here {
+                    stmt.raw_execute().map_err(err)?;
+                    in_chunk = 0;
                 }
-                stmt.raw_execute().map_err(err)?;
             }
             if tx.last_insert_rowid() != new_last_sample {
                 // Rowids are the samples' cursors: they must follow on from last_sample.
@@ -361,10 +397,10 @@ impl RunDb {
                     path.display(),
                     *last_sample,
                     tx.last_insert_rowid(),
-                    batch.samples.len()
+                    count
                 )));
             }
-            drop((new_key, inserts));
+            drop((new_key, inserts, current));
             let blocks = seal(&mut blocks_due, new_last_sample);
             write_blocks(&tx, &blocks).map_err(err)?;
             *pending = Some(blocks_due);
@@ -449,7 +485,7 @@ fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
 
 /// Takes the blocks that are due out of `pending`: every full block, and all of a key's
 /// samples once the first of them is `MAX_TAIL_SPAN` rows behind `last_seq`.
-fn seal(pending: &mut HashMap<i64, Vec<BlockSample>>, last_seq: i64) -> Vec<(i64, Vec<BlockSample>)> {
+fn seal(pending: &mut FxHashMap<i64, Vec<BlockSample>>, last_seq: i64) -> Vec<(i64, Vec<BlockSample>)> {
     let mut blocks = Vec::new();
     pending.retain(|key_id, samples| {
         let full = samples.len() / BLOCK_SAMPLES * BLOCK_SAMPLES;
@@ -508,9 +544,9 @@ fn write_blocks(conn: &rusqlite::Connection, blocks: &[(i64, Vec<BlockSample>)])
 /// before blocks existed) get their blocks written here, so memory stays bounded.
 fn load_pending(
     conn: &rusqlite::Connection,
-    key_ids: &HashMap<String, i64>,
+    key_ids: &FxHashMap<Arc<str>, i64>,
     last_sample: i64,
-) -> rusqlite::Result<HashMap<i64, Vec<BlockSample>>> {
+) -> rusqlite::Result<FxHashMap<i64, Vec<BlockSample>>> {
     let mut sealed: HashMap<i64, i64> = HashMap::new();
     {
         let mut stmt = conn.prepare("SELECT key_id, max(last_seq) FROM series_block GROUP BY key_id")?;
@@ -524,7 +560,7 @@ fn load_pending(
         .map(|id| sealed.get(id).copied().unwrap_or(0))
         .min()
         .unwrap_or(last_sample);
-    let mut pending: HashMap<i64, Vec<BlockSample>> = HashMap::new();
+    let mut pending: FxHashMap<i64, Vec<BlockSample>> = FxHashMap::default();
     let mut stmt = conn.prepare(
         "SELECT rowid, key_id, coalesce(step, 0), time, value FROM series WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
     )?;
@@ -632,7 +668,7 @@ pub async fn read_pairs(conn: &mut SqliteConnection, path: &Path, table: &str) -
 mod tests {
     use super::*;
 
-    fn samples(key_id: i64, seqs: impl Iterator<Item = i64>, pending: &mut HashMap<i64, Vec<BlockSample>>) {
+    fn samples(key_id: i64, seqs: impl Iterator<Item = i64>, pending: &mut FxHashMap<i64, Vec<BlockSample>>) {
         for seq in seqs {
             pending.entry(key_id).or_default().push(BlockSample {
                 seq,
@@ -645,7 +681,7 @@ mod tests {
 
     #[test]
     fn full_blocks_and_old_tails_are_sealed() {
-        let mut pending = HashMap::new();
+        let mut pending = FxHashMap::default();
         samples(1, 1..=(BLOCK_SAMPLES as i64 * 2 + 10), &mut pending);
         samples(2, [5, 6].into_iter(), &mut pending);
         let last = BLOCK_SAMPLES as i64 * 2 + 10;
