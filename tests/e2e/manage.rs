@@ -261,6 +261,29 @@ fn delete_restore_purge_round_trip() {
 }
 
 #[test]
+fn a_new_run_never_takes_the_id_of_a_deleted_one() {
+    // Run ids carry the start's second: a run started in the second of one whose folder is
+    // gone (deleted, or removed by hand) must still get an id of its own.
+    let env = train_env();
+    for _ in 0..50 {
+        let a = train(&env, &["lr=0.1"]);
+        std::fs::remove_dir_all(run_dir(&env, &a)).unwrap();
+        let b = train(&env, &["lr=0.2"]);
+        env.guild(&["runs", "delete", &b]).ok();
+        let c = train(&env, &["lr=0.3"]);
+        if a[..16] == c[..16] {
+            // Three runs of one second: three ids, each run listed as itself.
+            assert!(a != b && b != c && a != c, "{a} {b} {c}");
+            assert_eq!(env.get_run(&c).run.unwrap().status, RunStatus::Completed as i32);
+            let deleted = runs_rows(&env, &["--deleted"]);
+            assert!(deleted.iter().any(|r| r[1] == b), "{deleted:?}");
+            return;
+        }
+    }
+    panic!("no two runs started in the same second in 50 tries");
+}
+
+#[test]
 fn deleting_a_running_run_is_refused() {
     let env = Env::new();
     env.write("Guild", "[model \"waiter\"]\ntrain = waiter\n\n[flags]\ncode = 0\n");

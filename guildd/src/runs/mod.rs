@@ -15,7 +15,7 @@ pub mod supervisor;
 pub mod tail;
 pub mod trash;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -61,9 +61,27 @@ pub(crate) struct Inner {
     stats: StatsService,
     settings: Settings,
     live: Mutex<HashMap<String, LiveHandle>>,
+    /// Ids of runs being started, not yet in the index.
+    starting: Mutex<HashSet<String>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     events: broadcast::Sender<RunChange>,
     shutdown: watch::Sender<bool>,
+}
+
+/// Takes a run's id out of `Inner::starting` when its start is over, however it ended.
+struct Starting<'a> {
+    inner: &'a Inner,
+    id: &'a str,
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .starting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(self.id);
+    }
 }
 
 #[derive(Clone)]
@@ -81,6 +99,7 @@ impl Manager {
                 stats,
                 settings,
                 live: Mutex::new(HashMap::new()),
+                starting: Mutex::new(HashSet::new()),
                 tasks: Mutex::new(Vec::new()),
                 events,
                 shutdown,
@@ -139,8 +158,22 @@ impl Manager {
         };
         let plan = prepare::plan(&spec)?;
         let created_ms = guild_proto::time::now_ms();
-        let (id, run_dir) =
-            prepare::create_run_dir(&plan.runroot, &guild_proto::time::run_stamp(created_ms), &plan.model)?;
+        // Run ids are unique across projects, and a deleted or moved run keeps its id: a
+        // new run skips every id the index has or another start is taking.
+        let stamp = guild_proto::time::run_stamp(created_ms);
+        let taken = self.inner.index.ids_with_prefix(&format!("{stamp}-{}", plan.model)).await?;
+        let (id, run_dir) = {
+            let mut starting = self.inner.starting.lock().unwrap_or_else(|e| e.into_inner());
+            let (id, run_dir) = prepare::create_run_dir(&plan.runroot, &stamp, &plan.model, |id| {
+                taken.contains(id) || starting.contains(id)
+            })?;
+            starting.insert(id.clone());
+            (id, run_dir)
+        };
+        let _starting = Starting {
+            inner: &self.inner,
+            id: &id,
+        };
         let guild_d = run_dir.join("guild.d");
         // An op that works in another run (evaluate) gets that run's folder as RUNDIR.
         let work_dir = source

@@ -128,8 +128,14 @@ fn dir_name(dir: &Path) -> String {
 }
 
 /// Creates `<runroot>/<stamp>-<model>[-N]/guild.d`, unique even for runs started in the
-/// same second (create_dir fails on an existing folder, so two starts never share one).
-pub fn create_run_dir(runroot: &Path, stamp: &str, model: &str) -> Result<(String, PathBuf)> {
+/// same second (create_dir fails on an existing folder, so two starts never share one),
+/// skipping ids for which `taken` says so (runs elsewhere, or deleted, keep theirs).
+pub fn create_run_dir(
+    runroot: &Path,
+    stamp: &str,
+    model: &str,
+    taken: impl Fn(&str) -> bool,
+) -> Result<(String, PathBuf)> {
     std::fs::create_dir_all(runroot).map_err(|e| Error::io("cannot create run folder", runroot, e))?;
     for n in 1..10_000 {
         let id = if n == 1 {
@@ -137,6 +143,9 @@ pub fn create_run_dir(runroot: &Path, stamp: &str, model: &str) -> Result<(Strin
         } else {
             format!("{stamp}-{model}-{n}")
         };
+        if taken(&id) {
+            continue;
+        }
         let dir = runroot.join(&id);
         match std::fs::create_dir(&dir) {
             Ok(()) => {
@@ -300,11 +309,14 @@ mod tests {
     #[test]
     fn run_dirs_are_unique_within_a_second() {
         let tmp = std::env::temp_dir().join(format!("guild-rundir-{}", std::process::id()));
-        let a = create_run_dir(&tmp, "20261126T101503Z", "intro").unwrap();
-        let b = create_run_dir(&tmp, "20261126T101503Z", "intro").unwrap();
+        let a = create_run_dir(&tmp, "20261126T101503Z", "intro", |_| false).unwrap();
+        let b = create_run_dir(&tmp, "20261126T101503Z", "intro", |_| false).unwrap();
         assert_eq!(a.0, "20261126T101503Z-intro");
         assert_eq!(b.0, "20261126T101503Z-intro-2");
         assert!(b.1.join("guild.d").is_dir());
+        // An id the index has (a run whose folder is gone) is skipped.
+        let c = create_run_dir(&tmp, "20261126T101503Z", "intro", |id| id.ends_with("-3")).unwrap();
+        assert_eq!(c.0, "20261126T101503Z-intro-4");
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -287,6 +287,21 @@ impl Index {
             .map_err(|e| Error::Invalid(format!("listing runs failed: {e}")))?
     }
 
+    /// Ids of runs (deleted ones in the trash too) that start with `prefix`.
+    pub async fn ids_with_prefix(&self, prefix: &str) -> Result<std::collections::HashSet<String>> {
+        // Ranges on the ids' unique indexes; U+10FFFF sorts after any character that can
+        // follow the prefix.
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM run WHERE id >= ?1 AND id < ?1 || char(1114111) \
+             UNION ALL SELECT id FROM run_trash WHERE id >= ?1 AND id < ?1 || char(1114111)",
+        )
+            .bind(prefix)
+            .fetch_all(&self.read)
+            .await
+            .map_err(self.err())?;
+        Ok(ids.into_iter().collect())
+    }
+
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RUN_COLUMNS} FROM run WHERE id = ?"
