@@ -20,8 +20,10 @@ pub const OFFSET_PREFIX: &str = "tfevents:";
 const SCAN_MIN_INTERVAL: Duration = Duration::from_millis(500);
 const SCAN_MAX_INTERVAL: Duration = Duration::from_secs(5);
 const SCAN_COST_FACTOR: u32 = 1000;
-/// At most this much is read from one file per poll.
-const READ_LIMIT: u64 = 16 * 1024 * 1024;
+/// At most this much is read from one file per poll. A backlog is read ahead on another
+/// thread while the previous poll's samples commit; small polls keep both busy from the
+/// start (16 MiB: the first third of a 47 MB file was read before anything committed).
+const READ_LIMIT: u64 = 2 * 1024 * 1024;
 /// Folders deeper than this under the run folder are not searched.
 const MAX_DEPTH: usize = 6;
 /// At most this many event files are followed per run.

@@ -68,8 +68,9 @@ pub const BLOCK_SAMPLES: usize = 1024;
 /// have been committed after the first of them: reading a key's unblocked tail from
 /// `series` then never scans more than about this many rows.
 pub const MAX_TAIL_SPAN: i64 = 16_384;
-/// Rows per execution of the prepared multi-row INSERT into `series`.
-const ROWS_PER_INSERT: usize = 64;
+/// Rows per execution of the prepared multi-row INSERTs into `series` and `output`
+/// (`bench/ingest.sh`: 64 rows 0.36 s median, 256 rows 0.33 s; 1,024 no better).
+const ROWS_PER_INSERT: usize = 256;
 /// run.db's page size (for a new file; SQLite's default is 4096): appending a million
 /// samples splits and allocates half as many pages (`bench/ingest.sh`: 0.86 -> 0.64-0.84
 /// s; 16 KiB pages measured 0.54-0.65 s on a quieter machine, within this bench's
@@ -125,7 +126,9 @@ impl RunDb {
                 db.close().await;
                 let _ = std::fs::rename(&tmp, &template);
             }
-            let _ = std::fs::remove_file(&tmp);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
+            }
         }
         if std::fs::copy(&template, path).is_ok() {
             match RunDb::open(path).await {
@@ -202,24 +205,62 @@ impl RunDb {
         self.last_sample
     }
 
+    /// Sets attrs (replacing those of the same names), in one transaction of the writer.
     pub async fn put_attrs(&mut self, attrs: &[(String, String)]) -> Result<()> {
-        put_pairs(
-            &mut self.conn,
-            &self.path,
-            "INSERT OR REPLACE INTO attr (name, value) ",
-            attrs,
-        )
-        .await
+        self.put_pairs("attr", attrs)
     }
 
+    /// Sets flags (replacing those of the same names), in one transaction of the writer.
     pub async fn put_flags(&mut self, flags: &[(String, String)]) -> Result<()> {
-        put_pairs(
-            &mut self.conn,
-            &self.path,
-            "INSERT OR REPLACE INTO flag (name, value) ",
-            flags,
-        )
-        .await
+        self.put_pairs("flag", flags)
+    }
+
+    /// Writes name/value pairs through the writer: synchronous SQLite calls of well under a
+    /// millisecond, where a round trip to sqlx's connection thread was several times that
+    /// on every run's start and end.
+    fn put_pairs(&mut self, table: &'static str, pairs: &[(String, String)]) -> Result<()> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        self.with_writer(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            {
+                let mut insert = tx.prepare(&format!("INSERT OR REPLACE INTO {table} (name, value) VALUES (?1, ?2)"))?;
+                for (name, value) in pairs {
+                    insert.execute((name, value))?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Runs `work` on the writing connection (opened on first use), in place:
+    /// `block_in_place` on a multi-threaded runtime, so the worker's other tasks move
+    /// elsewhere meanwhile.
+    fn with_writer<T>(
+        &mut self,
+        work: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let run = |db: &mut RunDb| {
+            if db.writer.is_none() {
+                db.writer = Some(open_writer(&db.path)?);
+            }
+            let Some(conn) = db.writer.as_mut() else {
+                unreachable!("opened above")
+            };
+            work(conn)
+        };
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if multi_thread {
+            tokio::task::block_in_place(|| run(self))
+        } else {
+            run(self)
+        };
+        result.map_err(|source| Error::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Replaces the counts of non-scalar event summaries: (key, kind, count).
@@ -309,7 +350,7 @@ impl RunDb {
             .map_err(err)?;
         let mut new_last_seq = *last_seq;
         if !batch.output.is_empty() {
-            // Many rows per statement, as for series: one statement step per 64 lines
+            // Many rows per statement, as for series: one statement step per 256 lines
             // rather than per line.
             let mut inserts = MultiInsert::new(&tx, "output (time, stream, line)", 3);
             for chunk in batch.output.chunks(ROWS_PER_INSERT) {
@@ -419,12 +460,22 @@ impl RunDb {
         Ok(())
     }
 
-    /// Closes both connections; the writer's close checkpoints the WAL, on a blocking
-    /// thread.
+    /// Closes both connections. The writer, on a blocking thread, first copies the WAL
+    /// back into run.db and empties it (syncing both), then closes without SQLite's
+    /// close-time checkpoint: that one takes an exclusive lock on run.db, and a reader
+    /// that opened then, waiting for nothing (`sqlite3 run.db` the moment `guild train`
+    /// returns), was told the database is locked. So the end of a run can be told
+    /// before its run.db is closed, and the syncs are off that path. run.db-wal stays,
+    /// empty (or, if a reader held the WAL, with committed pages SQLite reads on).
     pub async fn close(self) {
         let _ = self.conn.close().await;
         if let Some(writer) = self.writer {
-            let _ = tokio::task::spawn_blocking(move || drop(writer)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                let _ = writer.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+                drop(writer);
+            })
+            .await;
         }
     }
 }
@@ -589,18 +640,6 @@ fn load_pending(
         from = end;
     }
     Ok(pending)
-}
-
-async fn put_pairs(conn: &mut SqliteConnection, path: &Path, head: &str, pairs: &[(String, String)]) -> Result<()> {
-    if pairs.is_empty() {
-        return Ok(());
-    }
-    let mut insert = QueryBuilder::new(head);
-    insert.push_values(pairs, |mut row, (name, value)| {
-        row.push_bind(name).push_bind(value);
-    });
-    insert.build().execute(conn).await.map_err(Error::db(path))?;
-    Ok(())
 }
 
 /// A read-only connection to a run's database, for requests.
