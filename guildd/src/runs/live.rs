@@ -202,6 +202,8 @@ impl RunTask {
                     next_poll = next_poll.min((last_poll + POLL_INTERVAL).max(Instant::now()));
                 }
                 _ = tokio::time::sleep_until(next_poll) => {
+                    // Watched again before reading, so a write just after the read wakes us.
+                    self.watch_files(&mut watch, &guild_d);
                     let mut found = false;
                     loop {
                         let polled = self.poll(false).await;
@@ -210,6 +212,7 @@ impl RunTask {
                             break;
                         }
                     }
+                    // And the folders this read's search found.
                     self.watch_files(&mut watch, &guild_d);
                     armed = true;
                     last_poll = Instant::now();
@@ -227,8 +230,14 @@ impl RunTask {
                 }
             }
         }
-        while self.poll(true).await.more {}
-        let last_stats = self.manager.stats().unregister(&self.record.id).await;
+        // The sampler takes the run's last stats sample while the last output is read.
+        let (manager, id) = (self.manager.clone(), self.record.id.clone());
+        let (_, last_stats) = tokio::join!(
+            async {
+                while self.poll(true).await.more {}
+            },
+            manager.stats().unregister(&id)
+        );
         self.commit(Batch {
             samples: last_stats,
             ..Batch::default()
@@ -243,9 +252,10 @@ impl RunTask {
     fn watch_files(&self, watch: &mut Option<DirWatch>, guild_d: &Path) {
         let Some(w) = watch.as_mut() else { return };
         for name in [STDOUT_FILE, STDERR_FILE] {
-            // Not yet there: tried again after the next read. A write to a file that is
-            // not watched yet is still found by that read.
-            w.add(&guild_d.join(name));
+            // For the next write only, watched again before each read. Not yet there:
+            // tried again before the next read; a write to a file that is not watched
+            // yet is still found by that read.
+            w.add_once(&guild_d.join(name));
         }
         if !w.add(&self.record.run_dir) {
             *watch = None;
@@ -327,7 +337,6 @@ impl RunTask {
     }
 
     async fn finish(mut self, guild_d: &Path, stopped: bool, supervisor_signal: Option<i32>) {
-        self.write_summaries().await;
         self.manager.release(&self.record.id);
         let exit = ExitRecord::read(guild_d);
         let now = guild_proto::time::now_ms();
@@ -382,15 +391,32 @@ impl RunTask {
         if let Err(err) = self.db.put_attrs(&attrs).await {
             tracing::error!(run = %record.id, "{err}");
         }
-        if let Err(err) = self.manager.index().update_run(record).await {
-            tracing::error!(run = %record.id, "{err}");
-        }
-        // Closed before the end is told: closing copies the WAL back into run.db under
-        // an exclusive lock, and a reader that starts then (`sqlite3 run.db` right after
-        // `guild train` returns) would be told the database is locked.
-        self.db.close().await;
-        self.manager.finished(&self.record);
-        self.progress.send_modify(|p| p.finished = true);
+        // Everything is committed: the index learns the end, then watchers (`guild train`
+        // returns). run.db closes after that (`RunDb::close` takes no lock a reader
+        // would wait for).
+        let RunTask {
+            manager,
+            record,
+            db,
+            mut summaries,
+            progress,
+            ..
+        } = self;
+        let index = async {
+            let changed = summaries.take_changed();
+            if !changed.is_empty()
+                && let Err(err) = manager.index().put_summaries(&record.id, &changed).await
+            {
+                tracing::warn!(run = %record.id, "cannot update series summaries: {err}");
+            }
+            if let Err(err) = manager.index().update_run(&record).await {
+                tracing::error!(run = %record.id, "{err}");
+            }
+        };
+        index.await;
+        manager.finished(&record);
+        progress.send_modify(|p| p.finished = true);
+        db.close().await;
     }
 }
 

@@ -211,6 +211,13 @@ impl Manager {
         env.insert("GPU_COUNT".into(), prepare::gpu_count(&env).to_string());
         env.insert("PYTHONUNBUFFERED".into(), "1".into());
         // Until the index knows the run, a failure (a full disk, say) leaves nothing behind.
+        // The source snapshot is taken on a blocking thread while run.db is made; both are
+        // done before the op starts.
+        let mut snapshot = Some({
+            let (plan_dir, runroot, requires) = (plan.project_dir.clone(), plan.runroot.clone(), plan.requires.clone());
+            let sources = guild_d.join("sources");
+            tokio::task::spawn_blocking(move || prepare::snapshot_sources(&plan_dir, &runroot, &requires, &sources))
+        });
         let setup = async {
             std::fs::File::create(guild_d.join("errors.log"))
                 .map_err(|e| Error::io("cannot create", guild_d.join("errors.log"), e))?;
@@ -260,14 +267,11 @@ impl Manager {
 
             std::fs::copy(&plan.guild_file, guild_d.join("Guild"))
                 .map_err(|e| Error::io("cannot copy", &plan.guild_file, e))?;
-            let sources = guild_d.join("sources");
-            let snapshot = {
-                let (plan_dir, runroot, requires) =
-                    (plan.project_dir.clone(), plan.runroot.clone(), plan.requires.clone());
-                let sources = sources.clone();
-                tokio::task::spawn_blocking(move || prepare::snapshot_sources(&plan_dir, &runroot, &requires, &sources))
+            let snapshotted = match snapshot.take() {
+                Some(handle) => handle.await,
+                None => Ok(Ok(0)),
             };
-            if let Ok(Err(err)) = snapshot.await {
+            if let Ok(Err(err)) = snapshotted {
                 append_error(&guild_d, &format!("source snapshot incomplete: {err}"));
             }
             self.inner.index.insert_run(&record, &plan.flags).await?;
@@ -276,6 +280,10 @@ impl Manager {
         let mut db = match setup.await {
             Ok(db) => db,
             Err(err) => {
+                // Not while the snapshot still writes into the folder.
+                if let Some(handle) = snapshot.take() {
+                    let _ = handle.await;
+                }
                 let _ = std::fs::remove_dir_all(&run_dir);
                 return Err(err);
             }
@@ -309,24 +317,32 @@ impl Manager {
         record.pid_start = record.pid.and_then(live::process_start_time);
         // The run's task records that it started (run.db, the index, watchers) as its
         // first step: StartRun answers without waiting for those writes.
-        self.track(record.clone(), db, Some(child)).await?;
+        self.track(record.clone(), db, Some((child, plan.stats_interval))).await?;
         Ok(record)
     }
 
-    /// Hands a live run to its own task.
-    async fn track(&self, record: RunRecord, mut db: RunDb, child: Option<tokio::process::Child>) -> Result<()> {
-        let offsets = db.offsets().await?;
-        let summaries = if child.is_none() {
-            // An adopted run: the previous daemon may have died between committing samples
-            // and updating the index, so run.db has the last word.
-            let rebuilt = summary::Summaries::rebuild(&record.run_dir.join("guild.d").join("run.db")).await?;
-            self.inner.index.put_summaries(&record.id, &rebuilt).await?;
-            rebuilt
-        } else {
-            Vec::new()
+    /// Hands a live run to its own task: a run just started (its process and stats
+    /// interval), or an adopted one (`None`: what it needs is read from its run.db).
+    async fn track(
+        &self,
+        record: RunRecord,
+        mut db: RunDb,
+        started: Option<(tokio::process::Child, f64)>,
+    ) -> Result<()> {
+        let (child, offsets, summaries, stop_requested, interval) = match started {
+            // Nothing read yet, nothing stopped, and the interval just written.
+            Some((child, interval)) => (Some(child), HashMap::new(), Vec::new(), false, Some(interval)),
+            None => {
+                // The previous daemon may have died between committing samples and
+                // updating the index, so run.db has the last word.
+                let rebuilt =
+                    summary::Summaries::rebuild(&record.run_dir.join("guild.d").join("run.db")).await?;
+                self.inner.index.put_summaries(&record.id, &rebuilt).await?;
+                let stop_requested = db.attr("stop_requested").await?.is_some();
+                let interval = db.attr("stats_interval").await?.and_then(|v| v.parse::<f64>().ok());
+                (None, db.offsets().await?, rebuilt, stop_requested, interval)
+            }
         };
-        let stop_requested = db.attr("stop_requested").await?.is_some();
-        let interval = db.attr("stats_interval").await?.and_then(|v| v.parse::<f64>().ok());
         let (stats_tx, stats_rx) = mpsc::channel(16);
         if let (Some(pid), Some(seconds)) = (record.pid, interval.filter(|s| *s > 0.0 && s.is_finite())) {
             self.inner
