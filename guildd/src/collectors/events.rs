@@ -161,6 +161,11 @@ impl EventTail {
         &self.folders
     }
 
+    /// The event files followed (none while a backlog is read ahead: it is being read).
+    pub fn paths(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.files.keys().map(|rel| self.root.join(rel))
+    }
+
     /// Non-scalar summaries seen so far: (key, kind, count).
     pub fn others(&self) -> Vec<(String, String, u64)> {
         self.others.clone()

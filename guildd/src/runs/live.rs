@@ -37,6 +37,9 @@ const POLL_INTERVAL_WATCHED: Duration = Duration::from_secs(1);
 const SUMMARY_EVERY: Duration = Duration::from_secs(2);
 /// At most this many of a run's folders are watched for new event files.
 const MAX_WATCHED_FOLDERS: usize = 256;
+/// At most this many event files are watched for writes (each is one system call per
+/// read); others are read on the timer.
+const MAX_WATCHED_EVENT_FILES: usize = 64;
 /// What one read of a run's files did.
 struct Polled {
     /// There is more to read at once.
@@ -246,9 +249,9 @@ impl RunTask {
         self.finish(&guild_d, stop_requested, supervisor_signal).await;
     }
 
-    /// Watches the output files (once they exist) and the folders the event-file search
-    /// went through; drops the watch (reading by timer alone) when the output files'
-    /// folder cannot be watched.
+    /// Watches the output files and event files (those that exist) for their next write,
+    /// and the folders the event-file search went through for new entries; drops the
+    /// watch (reading by timer alone) when the run folder cannot be watched.
     fn watch_files(&self, watch: &mut Option<DirWatch>, guild_d: &Path) {
         let Some(w) = watch.as_mut() else { return };
         for name in [STDOUT_FILE, STDERR_FILE] {
@@ -263,6 +266,10 @@ impl RunTask {
         }
         for folder in self.events.folders().iter().take(MAX_WATCHED_FOLDERS) {
             w.add(folder);
+        }
+        // Event files, like the output files, for their next write.
+        for file in self.events.paths().take(MAX_WATCHED_EVENT_FILES) {
+            w.add_once(&file);
         }
     }
 
