@@ -21,7 +21,8 @@ use crate::group::signal_group;
 use crate::store::rundb::{Batch, SampleRow};
 use crate::store::{RunDb, RunRecord, Status};
 
-/// How often output and event files are read while a run writes: every 100 ms at most.
+/// How often output and event files are read while a run writes: every 100 ms at most
+/// (25 ms while it prints thousands of lines per read).
 /// inotify (`notify`) says when the output files or the run's folders change, so a quiet
 /// run is read only once a second (for its stats, and as a safety net for changes inotify
 /// does not see). Without inotify, a quiet run is read less often by timer alone: the
@@ -29,6 +30,11 @@ use crate::store::{RunDb, RunRecord, Status};
 /// Most of a quiet run's cost is the wake-ups, not the reads (`bench/daemon_cost.sh`).
 /// `guild train` and `guild watch` follow the files themselves and wait for none of this.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// After a read that found many lines: what is left when the op exits waits for the last
+/// read before `guild train` returns, and at 100 ms that was up to 80,000 lines of a fast
+/// printer (`bench/launch_and_capture.sh`).
+const POLL_INTERVAL_BUSY: Duration = Duration::from_millis(25);
+const BUSY_LINES: usize = 2_000;
 const POLL_INTERVAL_QUIET: Duration = Duration::from_millis(500);
 const POLL_INTERVAL_WATCHED: Duration = Duration::from_secs(1);
 /// The index's per-key summaries (what `guild runs` and compare show of a running run)
@@ -46,6 +52,8 @@ struct Polled {
     more: bool,
     /// It found something (output, samples or offsets).
     found: bool,
+    /// Output lines it found.
+    lines: usize,
 }
 
 /// How long a stopped run gets between SIGTERM and SIGKILL.
@@ -167,6 +175,8 @@ impl RunTask {
         let mut armed = true;
         self.watch_files(&mut watch, &guild_d);
         let mut interval = POLL_INTERVAL;
+        // How soon after a read a change is read (POLL_INTERVAL, or less while busy).
+        let mut soonest = POLL_INTERVAL;
         let mut next_poll = Instant::now() + interval;
         let mut last_poll = Instant::now();
         loop {
@@ -202,15 +212,16 @@ impl RunTask {
                         self.events.rescan();
                     }
                     armed = false;
-                    next_poll = next_poll.min((last_poll + POLL_INTERVAL).max(Instant::now()));
+                    next_poll = next_poll.min((last_poll + soonest).max(Instant::now()));
                 }
                 _ = tokio::time::sleep_until(next_poll) => {
                     // Watched again before reading, so a write just after the read wakes us.
                     self.watch_files(&mut watch, &guild_d);
-                    let mut found = false;
+                    let (mut found, mut lines) = (false, 0);
                     loop {
                         let polled = self.poll(false).await;
                         found |= polled.found;
+                        lines += polled.lines;
                         if !polled.more {
                             break;
                         }
@@ -219,8 +230,9 @@ impl RunTask {
                     self.watch_files(&mut watch, &guild_d);
                     armed = true;
                     last_poll = Instant::now();
+                    soonest = if lines >= BUSY_LINES { POLL_INTERVAL_BUSY } else { POLL_INTERVAL };
                     interval = if watch.is_some() {
-                        if found { POLL_INTERVAL } else { POLL_INTERVAL_WATCHED }
+                        if found { soonest } else { POLL_INTERVAL_WATCHED }
                     } else if found {
                         POLL_INTERVAL
                     } else {
@@ -292,13 +304,14 @@ impl RunTask {
             self.others_written = others.len();
         }
         let found = !batch.is_empty();
+        let lines = batch.output.len();
         // Stats samples ride along in the same transaction (they wait for the next read,
         // 500 ms at most, rather than waking the task on their own).
         while let Ok(samples) = self.stats.try_recv() {
             batch.samples.extend(samples);
         }
         self.commit(batch).await;
-        Polled { more, found }
+        Polled { more, found, lines }
     }
 
     /// Commits a batch to run.db, then tells followers and updates the index's summaries.
