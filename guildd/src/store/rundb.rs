@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, QueryBuilder, Row};
@@ -103,7 +104,7 @@ pub struct RunDb {
     pending: Option<FxHashMap<i64, Vec<BlockSample>>>,
     /// The connection commits go through (rusqlite: sqlx costs microseconds per bound
     /// row, a large share of ingesting a million samples). Opened at the first commit.
-    writer: Option<rusqlite::Connection>,
+    writer: Option<Writer>,
 }
 
 impl RunDb {
@@ -243,12 +244,14 @@ impl RunDb {
     ) -> Result<T> {
         let run = |db: &mut RunDb| {
             if db.writer.is_none() {
-                db.writer = Some(open_writer(&db.path)?);
+                db.writer = Some(Writer::open(&db.path)?);
             }
-            let Some(conn) = db.writer.as_mut() else {
+            let Some(writer) = db.writer.as_mut() else {
                 unreachable!("opened above")
             };
-            work(conn)
+            let done = work(&mut writer.conn)?;
+            writer.after_commit(&db.path);
+            Ok(done)
         };
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
@@ -332,7 +335,7 @@ impl RunDb {
             source,
         };
         if self.writer.is_none() {
-            self.writer = Some(open_writer(&self.path).map_err(err)?);
+            self.writer = Some(Writer::open(&self.path).map_err(err)?);
         }
         let RunDb {
             writer,
@@ -342,7 +345,7 @@ impl RunDb {
             last_sample,
             ..
         } = self;
-        let Some(conn) = writer.as_mut() else {
+        let Some(Writer { conn, .. }) = writer.as_mut() else {
             unreachable!("opened above")
         };
         let tx = conn
@@ -455,6 +458,9 @@ impl RunDb {
             }
         }
         tx.commit().map_err(err)?;
+        if let Some(writer) = writer.as_ref() {
+            writer.after_commit(&path);
+        }
         *last_seq = new_last_seq;
         *last_sample = new_last_sample;
         Ok(())
@@ -471,8 +477,9 @@ impl RunDb {
         let _ = self.conn.close().await;
         if let Some(writer) = self.writer {
             let _ = tokio::task::spawn_blocking(move || {
-                let _ = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-                let _ = writer.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+                let conn = &writer.conn;
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                let _ = conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
                 drop(writer);
             })
             .await;
@@ -515,23 +522,98 @@ impl<'t> MultiInsert<'t> {
     }
 }
 
-/// The writing connection: the same settings as sqlx's (`super::options`), WAL already
-/// set by the migration's connection.
-fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Checkpoints every 1,000 pages (16 MiB of WAL at 16 KiB pages) copy each page back
-    // fewer times during a burst. The page cache stays at SQLite's default (2 MiB): each
-    // live run has one, and 16 MiB each put 20 busy runs at 300 MiB (tests/e2e/load.rs).
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; \
-         PRAGMA wal_autocheckpoint = 1000;",
-    )?;
-    Ok(conn)
+/// WAL pages after which a checkpoint copies them back into run.db, on another thread
+/// and connection: checkpoints on the writer (SQLite's own, every 1,000 pages) synced
+/// both files in the middle of commits, a third of ingesting a million samples
+/// (`bench/ingest.sh`: 0.52 -> 0.32 s median).
+const CHECKPOINT_PAGES: i32 = 1000;
+/// If the WAL grows past this anyway (checkpoints falling behind), the writer checkpoints
+/// itself.
+const CHECKPOINT_PAGES_MAX: i32 = 16 * CHECKPOINT_PAGES;
+
+/// The writing connection, with the WAL's length in pages as SQLite reports it after
+/// each commit.
+struct Writer {
+    /// Declared first, so closed before `wal_pages`, which its WAL hook writes to.
+    conn: rusqlite::Connection,
+    wal_pages: Box<AtomicI32>,
+    /// A checkpoint is under way on another thread.
+    checkpointing: Arc<AtomicBool>,
+}
+
+/// sqlite3_wal_hook callback: records the WAL's length after a commit.
+unsafe extern "C" fn note_wal_pages(
+    pages_out: *mut std::ffi::c_void,
+    _db: *mut rusqlite::ffi::sqlite3,
+    _name: *const std::ffi::c_char,
+    pages: std::ffi::c_int,
+) -> std::ffi::c_int {
+    // SAFETY: `pages_out` is the Writer's boxed counter, which outlives its connection.
+    unsafe { (*(pages_out as *const AtomicI32)).store(pages, Ordering::Relaxed) };
+    rusqlite::ffi::SQLITE_OK
+}
+
+impl Writer {
+    /// The same settings as sqlx's (`super::options`), WAL already set by the migration's
+    /// connection.
+    fn open(path: &Path) -> rusqlite::Result<Writer> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // The page cache stays at SQLite's default (2 MiB): each live run has one, and
+        // 16 MiB each put 20 busy runs at 300 MiB (tests/e2e/load.rs).
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
+        )?;
+        let wal_pages = Box::new(AtomicI32::new(0));
+        // Replaces SQLite's own checkpoints after commits (which use this same hook).
+        // SAFETY: a valid handle; the counter is boxed (a fixed address) and dropped
+        // after the connection (field order), so the hook never sees it freed.
+        unsafe {
+            rusqlite::ffi::sqlite3_wal_hook(
+                conn.handle(),
+                Some(note_wal_pages),
+                (&*wal_pages as *const AtomicI32).cast_mut().cast(),
+            );
+        }
+        Ok(Writer {
+            conn,
+            wal_pages,
+            checkpointing: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// After a commit: once the WAL holds CHECKPOINT_PAGES, a PASSIVE checkpoint on a
+    /// blocking thread of its own connection copies them back (commits go on meanwhile).
+    fn after_commit(&self, path: &Path) {
+        let pages = self.wal_pages.load(Ordering::Relaxed);
+        if pages >= CHECKPOINT_PAGES_MAX {
+            let _ = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            return;
+        }
+        if pages < CHECKPOINT_PAGES || self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (path, checkpointing) = (path.to_path_buf(), Arc::clone(&self.checkpointing));
+        let checkpoint = move || {
+            if let Ok(conn) = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            ) {
+                // This connection never checkpoints on close (see `RunDb::close`).
+                let _ = conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+            checkpointing.store(false, Ordering::Release);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(checkpoint)),
+            Err(_) => checkpoint(),
+        }
+    }
 }
 
 /// Takes the blocks that are due out of `pending`: every full block, and all of a key's
@@ -778,6 +860,49 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".run-template"))
             .collect();
         assert!(leftovers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_long_wal_is_checkpointed_beside_the_writer_and_restarts() {
+        let dir = std::env::temp_dir().join(format!("guild-rundb-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.db");
+        let mut db = RunDb::open(&path).await.unwrap();
+        let lines = |n: usize| Batch {
+            output: (0..n)
+                .map(|i| OutputRow {
+                    time: i as i64,
+                    stream: "stdout",
+                    line: format!("line {i} {}", "x".repeat(100)),
+                })
+                .collect(),
+            ..Batch::default()
+        };
+        // More than CHECKPOINT_PAGES of WAL in a few commits.
+        let mut pages = 0;
+        for _ in 0..20 {
+            db.commit(&lines(5_000)).await.unwrap();
+            pages = db.writer.as_ref().unwrap().wal_pages.load(Ordering::Relaxed);
+            if pages >= CHECKPOINT_PAGES {
+                break;
+            }
+        }
+        assert!(pages >= CHECKPOINT_PAGES, "{pages}");
+        let checkpointing = Arc::clone(&db.writer.as_ref().unwrap().checkpointing);
+        while checkpointing.load(Ordering::Acquire) {
+            tokio::task::yield_now().await;
+        }
+        // Everything was copied back, so the next commit writes the WAL from its start.
+        db.commit(&lines(10)).await.unwrap();
+        let pages = db.writer.as_ref().unwrap().wal_pages.load(Ordering::Relaxed);
+        assert!(pages < 10, "{pages}");
+        db.close().await;
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let count: i64 = conn.query_row("SELECT count(*) FROM output", [], |r| r.get(0)).unwrap();
+        assert!(count >= 5_010, "{count}");
+        drop(conn);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
