@@ -26,7 +26,7 @@ python3 "$root/bench/interleave.py" 40 3 \
   "guild train (trivial)=$bin/guild train >/dev/null 2>&1"
 
 echo "== output capture: 300,000 lines"
-python3 "$root/bench/interleave.py" 10 1 \
+python3 "$root/bench/interleave.py" 16 1 \
   "python3 -um printer > file=$py -um printer > $work/bare.txt" \
   "guild prepare (printer) > file=$bin/guild prepare > $work/guild.txt 2>/dev/null"
 last=$(ls -d "$work"/runs/*/ | tail -n 1)

@@ -530,6 +530,8 @@ const CHECKPOINT_PAGES: i32 = 1000;
 /// If the WAL grows past this anyway (checkpoints falling behind), the writer checkpoints
 /// itself.
 const CHECKPOINT_PAGES_MAX: i32 = 16 * CHECKPOINT_PAGES;
+/// The checkpoint thread's nice value.
+const CHECKPOINT_NICE: libc::c_int = 10;
 
 /// The writing connection, with the WAL's length in pages as SQLite reports it after
 /// each commit.
@@ -597,10 +599,15 @@ impl Writer {
         if pages < CHECKPOINT_PAGES || self.checkpointing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (path, checkpointing) = (path.to_path_buf(), Arc::clone(&self.checkpointing));
+        let (db_path, checkpointing) = (path.to_path_buf(), Arc::clone(&self.checkpointing));
         let checkpoint = move || {
+            // Below the runs' priority: on a busy machine the op being recorded goes first.
+            // SAFETY: setpriority on this thread only (a thread id is a process id to it).
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, CHECKPOINT_NICE);
+            }
             if let Ok(conn) = rusqlite::Connection::open_with_flags(
-                &path,
+                &db_path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             ) {
                 // This connection never checkpoints on close (see `RunDb::close`).
@@ -609,9 +616,11 @@ impl Writer {
             }
             checkpointing.store(false, Ordering::Release);
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn_blocking(checkpoint)),
-            Err(_) => checkpoint(),
+        // A thread of its own (not the blocking pool, whose threads would keep the
+        // lower priority for other work): one every few MiB of WAL at most.
+        if let Err(err) = std::thread::Builder::new().name("guild-checkpoint".into()).spawn(checkpoint) {
+            tracing::warn!("{}: cannot start a checkpoint: {err}", path.display());
+            self.checkpointing.store(false, Ordering::Release);
         }
     }
 }
