@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, QueryBuilder, Row};
+use sqlx::{Connection, Row};
 
 use crate::error::{Error, Result};
 use crate::fxhash::FxHashMap;
@@ -94,7 +94,9 @@ pub struct BlockSample {
 
 pub struct RunDb {
     path: PathBuf,
-    conn: SqliteConnection,
+    /// For the few reads (attrs, offsets) of a run.db opened again: connected on first
+    /// use; a new run's never is.
+    conn: Option<SqliteConnection>,
     key_ids: FxHashMap<Arc<str>, i64>,
     last_seq: i64,
     last_sample: i64,
@@ -132,7 +134,7 @@ impl RunDb {
             }
         }
         if std::fs::copy(&template, path).is_ok() {
-            match RunDb::open(path).await {
+            match RunDb::from_template(path) {
                 Ok(db) => return Ok(db),
                 Err(err) => {
                     // Made again by the next run.
@@ -145,6 +147,33 @@ impl RunDb {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
         RunDb::open(path).await
+    }
+
+    /// A fresh copy of the template: migrated and empty, so nothing is read back; only
+    /// the writer is opened (and the copy checked to be a run.db of the last migration).
+    /// A sqlx connection, its thread and the migrations' check were about 1.5 ms of every
+    /// start.
+    fn from_template(path: &Path) -> Result<RunDb> {
+        let mut db = RunDb {
+            path: path.to_path_buf(),
+            conn: None,
+            key_ids: FxHashMap::default(),
+            last_seq: 0,
+            last_sample: 0,
+            pending: None,
+            writer: None,
+        };
+        let tables: i64 = db.with_writer(|conn| {
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('series_block', 'attr', 'flag')",
+                [],
+                |r| r.get(0),
+            )
+        })?;
+        if tables != 3 {
+            return Err(Error::Invalid(format!("{}: not a run.db of this version", path.display())));
+        }
+        Ok(db)
     }
 
     pub async fn open(path: &Path) -> Result<RunDb> {
@@ -163,7 +192,7 @@ impl RunDb {
             })?;
         let mut db = RunDb {
             path: path.to_path_buf(),
-            conn,
+            conn: Some(conn),
             key_ids: FxHashMap::default(),
             last_seq: 0,
             last_sample: 0,
@@ -171,7 +200,7 @@ impl RunDb {
             writer: None,
         };
         let rows = sqlx::query("SELECT id, key FROM series_key")
-            .fetch_all(&mut db.conn)
+            .fetch_all(db.reader().await?)
             .await
             .map_err(db.err())?;
         for row in rows {
@@ -181,12 +210,12 @@ impl RunDb {
             );
         }
         db.last_seq = sqlx::query_scalar::<_, Option<i64>>("SELECT max(seq) FROM output")
-            .fetch_one(&mut db.conn)
+            .fetch_one(db.reader().await?)
             .await
             .map_err(db.err())?
             .unwrap_or(0);
         db.last_sample = sqlx::query_scalar::<_, Option<i64>>("SELECT max(rowid) FROM series")
-            .fetch_one(&mut db.conn)
+            .fetch_one(db.reader().await?)
             .await
             .map_err(db.err())?
             .unwrap_or(0);
@@ -271,31 +300,49 @@ impl RunDb {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut insert = QueryBuilder::new("INSERT OR REPLACE INTO event_summary (key, kind, count) ");
-        insert.push_values(rows, |mut row, (key, kind, count)| {
-            row.push_bind(key).push_bind(kind).push_bind(*count as i64);
-        });
-        insert
-            .build()
-            .execute(&mut self.conn)
-            .await
-            .map_err(Error::db(&self.path))?;
-        Ok(())
+        self.with_writer(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            {
+                let mut insert =
+                    tx.prepare("INSERT OR REPLACE INTO event_summary (key, kind, count) VALUES (?1, ?2, ?3)")?;
+                for (key, kind, count) in rows {
+                    insert.execute((key, kind, *count as i64))?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// The reading connection, connected on first use.
+    async fn reader(&mut self) -> Result<&mut SqliteConnection> {
+        if self.conn.is_none() {
+            let options = super::options(&self.path).pragma("cache_size", "-256");
+            let conn = SqliteConnection::connect_with(&options)
+                .await
+                .map_err(Error::db(&self.path))?;
+            self.conn = Some(conn);
+        }
+        match self.conn.as_mut() {
+            Some(conn) => Ok(conn),
+            None => unreachable!("connected above"),
+        }
     }
 
     pub async fn attr(&mut self, name: &str) -> Result<Option<String>> {
+        let path = self.path.clone();
         sqlx::query_scalar("SELECT value FROM attr WHERE name = ?")
             .bind(name)
-            .fetch_optional(&mut self.conn)
+            .fetch_optional(self.reader().await?)
             .await
-            .map_err(Error::db(&self.path))
+            .map_err(Error::db(&path))
     }
 
     pub async fn offsets(&mut self) -> Result<HashMap<String, u64>> {
+        let err = self.err();
         let rows = sqlx::query("SELECT file, offset FROM tail_offset")
-            .fetch_all(&mut self.conn)
+            .fetch_all(self.reader().await?)
             .await
-            .map_err(self.err())?;
+            .map_err(err)?;
         let mut offsets = HashMap::new();
         for row in rows {
             let file: String = row.try_get("file").map_err(self.err())?;
@@ -474,7 +521,9 @@ impl RunDb {
     /// before its run.db is closed, and the syncs are off that path. run.db-wal stays,
     /// empty (or, if a reader held the WAL, with committed pages SQLite reads on).
     pub async fn close(self) {
-        let _ = self.conn.close().await;
+        if let Some(conn) = self.conn {
+            let _ = conn.close().await;
+        }
         if let Some(writer) = self.writer {
             let _ = tokio::task::spawn_blocking(move || {
                 let mut writer = writer;
