@@ -174,7 +174,8 @@ impl RunTask {
         // Armed: listening to the watch. A change schedules a read and disarms it until
         // that read, so a run that writes constantly costs one wake-up per read.
         let mut armed = true;
-        self.watch_files(&mut watch, &guild_d);
+        self.watch_folders(&mut watch);
+        self.arm_files(&mut watch, &guild_d);
         let mut interval = POLL_INTERVAL;
         // How soon after a read a change is read (POLL_INTERVAL, or less while busy).
         let mut soonest = POLL_INTERVAL;
@@ -216,8 +217,7 @@ impl RunTask {
                     next_poll = next_poll.min((last_poll + soonest).max(Instant::now()));
                 }
                 _ = tokio::time::sleep_until(next_poll) => {
-                    // Watched again before reading, so a write just after the read wakes us.
-                    self.watch_files(&mut watch, &guild_d);
+                    self.arm_files(&mut watch, &guild_d);
                     let (mut found, mut lines) = (false, 0);
                     loop {
                         let polled = self.poll(false).await;
@@ -227,8 +227,7 @@ impl RunTask {
                             break;
                         }
                     }
-                    // And the folders this read's search found.
-                    self.watch_files(&mut watch, &guild_d);
+                    self.watch_folders(&mut watch);
                     armed = true;
                     last_poll = Instant::now();
                     soonest = if lines >= BUSY_LINES { POLL_INTERVAL_BUSY } else { POLL_INTERVAL };
@@ -262,27 +261,31 @@ impl RunTask {
         self.finish(&guild_d, stop_requested, supervisor_signal).await;
     }
 
-    /// Watches the output files and event files (those that exist) for their next write,
-    /// and the folders the event-file search went through for new entries; drops the
-    /// watch (reading by timer alone) when the run folder cannot be watched.
-    fn watch_files(&self, watch: &mut Option<DirWatch>, guild_d: &Path) {
+    /// Watches the output files and event files (those that exist) for their next write:
+    /// before each read, so a write just after it wakes the task. Not yet there: tried
+    /// again before the next read; a write to a file that is not watched yet is still
+    /// found by that read.
+    fn arm_files(&self, watch: &mut Option<DirWatch>, guild_d: &Path) {
         let Some(w) = watch.as_mut() else { return };
         for name in [STDOUT_FILE, STDERR_FILE] {
-            // For the next write only, watched again before each read. Not yet there:
-            // tried again before the next read; a write to a file that is not watched
-            // yet is still found by that read.
             w.add_once(&guild_d.join(name));
         }
+        for file in self.events.paths().take(MAX_WATCHED_EVENT_FILES) {
+            w.add_once(&file);
+        }
+    }
+
+    /// Watches the run folder and the folders the event-file search went through for new
+    /// entries (after each read, whose search may have found more); drops the watch
+    /// (reading by timer alone) when the run folder cannot be watched.
+    fn watch_folders(&self, watch: &mut Option<DirWatch>) {
+        let Some(w) = watch.as_mut() else { return };
         if !w.add(&self.record.run_dir) {
             *watch = None;
             return;
         }
         for folder in self.events.folders().iter().take(MAX_WATCHED_FOLDERS) {
             w.add(folder);
-        }
-        // Event files, like the output files, for their next write.
-        for file in self.events.paths().take(MAX_WATCHED_EVENT_FILES) {
-            w.add_once(&file);
         }
     }
 
@@ -410,34 +413,18 @@ impl RunTask {
             attrs.push(("reason".to_string(), record.reason.clone()));
         }
         if let Err(err) = self.db.put_attrs(&attrs).await {
-            tracing::error!(run = %record.id, "{err}");
+            tracing::error!(run = %self.record.id, "{err}");
         }
         // Everything is committed: the index learns the end, then watchers (`guild train`
         // returns). run.db closes after that (`RunDb::close` takes no lock a reader
         // would wait for).
-        let RunTask {
-            manager,
-            record,
-            db,
-            mut summaries,
-            progress,
-            ..
-        } = self;
-        let index = async {
-            let changed = summaries.take_changed();
-            if !changed.is_empty()
-                && let Err(err) = manager.index().put_summaries(&record.id, &changed).await
-            {
-                tracing::warn!(run = %record.id, "cannot update series summaries: {err}");
-            }
-            if let Err(err) = manager.index().update_run(&record).await {
-                tracing::error!(run = %record.id, "{err}");
-            }
-        };
-        index.await;
-        manager.finished(&record);
-        progress.send_modify(|p| p.finished = true);
-        db.close().await;
+        self.write_summaries().await;
+        if let Err(err) = self.manager.index().update_run(&self.record).await {
+            tracing::error!(run = %self.record.id, "{err}");
+        }
+        self.manager.finished(&self.record);
+        self.progress.send_modify(|p| p.finished = true);
+        self.db.close().await;
     }
 }
 

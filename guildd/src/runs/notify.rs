@@ -62,12 +62,7 @@ impl DirWatch {
         if self.watched.contains(dir) {
             return true;
         }
-        let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
-            return false;
-        };
-        // SAFETY: a valid descriptor and a NUL-terminated path.
-        let wd = unsafe { libc::inotify_add_watch(self.fd.get_ref().as_raw_fd(), path.as_ptr(), MASK) };
-        if wd < 0 {
+        if !self.add_watch(dir, MASK) {
             return false;
         }
         self.watched.insert(dir.to_path_buf());
@@ -77,11 +72,16 @@ impl DirWatch {
     /// Watches `file` for its next write only (again after each time it fires); false
     /// when it cannot (not there yet, out of watches).
     pub fn add_once(&mut self, file: &Path) -> bool {
-        let Ok(path) = CString::new(file.as_os_str().as_bytes()) else {
+        self.add_watch(file, MASK_ONCE)
+    }
+
+    /// inotify_add_watch: false when it fails.
+    fn add_watch(&self, path: &Path, mask: u32) -> bool {
+        let Ok(path) = CString::new(path.as_os_str().as_bytes()) else {
             return false;
         };
         // SAFETY: a valid descriptor and a NUL-terminated path.
-        let wd = unsafe { libc::inotify_add_watch(self.fd.get_ref().as_raw_fd(), path.as_ptr(), MASK_ONCE) };
+        let wd = unsafe { libc::inotify_add_watch(self.fd.get_ref().as_raw_fd(), path.as_ptr(), mask) };
         wd >= 0
     }
 

@@ -154,15 +154,7 @@ impl RunDb {
     /// A sqlx connection, its thread and the migrations' check were about 1.5 ms of every
     /// start.
     fn from_template(path: &Path) -> Result<RunDb> {
-        let mut db = RunDb {
-            path: path.to_path_buf(),
-            conn: None,
-            key_ids: FxHashMap::default(),
-            last_seq: 0,
-            last_sample: 0,
-            pending: None,
-            writer: None,
-        };
+        let mut db = RunDb::empty(path, None);
         let tables: i64 = db.with_writer(|conn| {
             conn.query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('series_block', 'attr', 'flag')",
@@ -174,6 +166,19 @@ impl RunDb {
             return Err(Error::Invalid(format!("{}: not a run.db of this version", path.display())));
         }
         Ok(db)
+    }
+
+    /// A RunDb of no rows yet (`open` reads what there is).
+    fn empty(path: &Path, conn: Option<SqliteConnection>) -> RunDb {
+        RunDb {
+            path: path.to_path_buf(),
+            conn,
+            key_ids: FxHashMap::default(),
+            last_seq: 0,
+            last_sample: 0,
+            pending: None,
+            writer: None,
+        }
     }
 
     pub async fn open(path: &Path) -> Result<RunDb> {
@@ -190,15 +195,7 @@ impl RunDb {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let mut db = RunDb {
-            path: path.to_path_buf(),
-            conn: Some(conn),
-            key_ids: FxHashMap::default(),
-            last_seq: 0,
-            last_sample: 0,
-            pending: None,
-            writer: None,
-        };
+        let mut db = RunDb::empty(path, Some(conn));
         let rows = sqlx::query("SELECT id, key FROM series_key")
             .fetch_all(db.reader().await?)
             .await
@@ -271,24 +268,13 @@ impl RunDb {
         &mut self,
         work: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        let run = |db: &mut RunDb| {
-            if db.writer.is_none() {
-                db.writer = Some(Writer::open(&db.path)?);
-            }
-            let Some(writer) = db.writer.as_mut() else {
-                unreachable!("opened above")
-            };
+        let result = in_place(|| {
+            let path = &self.path;
+            let writer = Writer::opened(&mut self.writer, path)?;
             let done = work(&mut writer.conn)?;
-            writer.after_commit(&db.path);
+            writer.after_commit(path);
             Ok(done)
-        };
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let result = if multi_thread {
-            tokio::task::block_in_place(|| run(self))
-        } else {
-            run(self)
-        };
+        });
         result.map_err(|source| Error::Sqlite {
             path: self.path.clone(),
             source,
@@ -361,13 +347,7 @@ impl RunDb {
         if batch.is_empty() {
             return Ok(());
         }
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let result = if multi_thread {
-            tokio::task::block_in_place(|| self.commit_sync(batch))
-        } else {
-            self.commit_sync(batch)
-        };
+        let result = in_place(|| self.commit_sync(batch));
         if result.is_err() {
             // Whatever was rolled back, the next commit starts again from run.db.
             self.pending = None;
@@ -381,9 +361,7 @@ impl RunDb {
             path: path.clone(),
             source,
         };
-        if self.writer.is_none() {
-            self.writer = Some(Writer::open(&self.path).map_err(err)?);
-        }
+        Writer::opened(&mut self.writer, &path).map_err(err)?;
         let RunDb {
             writer,
             key_ids,
@@ -599,6 +577,22 @@ struct Writer {
     checkpoint: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Runs synchronous SQLite work in place: `block_in_place` on a multi-threaded runtime,
+/// so the worker's other tasks move elsewhere meanwhile; directly otherwise.
+fn in_place<T>(work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
+/// How the writer and the checkpoint connections open run.db.
+const WRITE_FLAGS: rusqlite::OpenFlags =
+    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE.union(rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
 /// sqlite3_wal_hook callback: records the WAL's length after a commit.
 unsafe extern "C" fn note_wal_pages(
     pages_out: *mut std::ffi::c_void,
@@ -615,10 +609,7 @@ impl Writer {
     /// The same settings as sqlx's (`super::options`), WAL already set by the migration's
     /// connection.
     fn open(path: &Path) -> rusqlite::Result<Writer> {
-        let conn = rusqlite::Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn = rusqlite::Connection::open_with_flags(path, WRITE_FLAGS)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // The page cache stays at SQLite's default (2 MiB): each live run has one, and
         // 16 MiB each put 20 busy runs at 300 MiB (tests/e2e/load.rs).
@@ -644,6 +635,17 @@ impl Writer {
         })
     }
 
+    /// The writer in `slot`, opened there on first use.
+    fn opened<'a>(slot: &'a mut Option<Writer>, path: &Path) -> rusqlite::Result<&'a mut Writer> {
+        if slot.is_none() {
+            *slot = Some(Writer::open(path)?);
+        }
+        match slot.as_mut() {
+            Some(writer) => Ok(writer),
+            None => unreachable!("opened above"),
+        }
+    }
+
     /// After a commit: once the WAL holds CHECKPOINT_PAGES, a PASSIVE checkpoint on a
     /// blocking thread of its own connection copies them back (commits go on meanwhile).
     fn after_commit(&mut self, path: &Path) {
@@ -665,10 +667,7 @@ impl Writer {
             unsafe {
                 libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, CHECKPOINT_NICE);
             }
-            if let Ok(conn) = rusqlite::Connection::open_with_flags(
-                &db_path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            ) {
+            if let Ok(conn) = rusqlite::Connection::open_with_flags(&db_path, WRITE_FLAGS) {
                 // This connection never checkpoints on close (see `RunDb::close`).
                 let _ = conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
