@@ -22,3 +22,8 @@ export function parseRoute(hash: string): Route {
 export function navigate(hash: string) {
   if (window.location.hash !== hash) window.location.hash = hash;
 }
+
+/** The run ids of a `runs=a,b` parameter (#/compare, #/tensorboard), blanks left out. */
+export function listedRuns(params: URLSearchParams): string[] {
+  return (params.get("runs") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+}

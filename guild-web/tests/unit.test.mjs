@@ -234,5 +234,7 @@ describe("routes", () => {
     assert.equal(router.parseRoute("#/tensorboard").page, "tensorboard");
     assert.equal(router.parseRoute("#/compare?runs=a&key=loss").params.get("key"), "loss");
     assert.equal(router.parseRoute("").page, "runs");
+    assert.deepEqual(router.listedRuns(router.parseRoute("#/compare?runs=a,%20b,,c&key=loss").params), ["a", "b", "c"]);
+    assert.deepEqual(router.listedRuns(router.parseRoute("#/tensorboard").params), []);
   });
 });

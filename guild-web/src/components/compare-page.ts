@@ -8,6 +8,7 @@ import { compareRuns, conn, errorText } from "../api";
 import type { AxisMode } from "../chart-data";
 import { compareValues, csvCell, fmtNumber, fmtTime, numericValue, statusName } from "../format";
 import { headline, selection, store, toRow, toSummary, type RunRow, type Summary } from "../store";
+import { listedRuns } from "../router";
 import type { LineSpec } from "./time-chart";
 import "./time-chart";
 import "./parallel-coords";
@@ -81,7 +82,7 @@ export class ComparePage extends LitElement {
   override connectedCallback() {
     super.connectedCallback();
     const p = new URLSearchParams(this.params);
-    const listed = (p.get("runs") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    const listed = listedRuns(p);
     this.ids = listed.length ? listed : [...selection.ids];
     this.overlayKey = p.get("key") ?? "";
     this.chosen = JSON.parse(localStorage.getItem("guild-compare-columns") ?? "null") as string[] | null;

@@ -15,6 +15,7 @@ import { keyed } from "lit/directives/keyed.js";
 import { conn, daemon, errorText, isConnectionError, tensorboard as tbApi, token } from "../api";
 import type { TensorBoard } from "../gen/guild/v1/guild_pb";
 import { selection } from "../store";
+import { listedRuns } from "../router";
 
 type State = "starting" | "ready" | "stopped" | "not-installed" | "error";
 
@@ -43,7 +44,7 @@ export class TensorBoardPage extends LitElement {
   override connectedCallback() {
     super.connectedCallback();
     const p = new URLSearchParams(this.params);
-    const listed = (p.get("runs") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    const listed = listedRuns(p);
     if (listed.length) {
       this.runs = listed;
       this.source = "address";
