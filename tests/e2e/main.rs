@@ -13,6 +13,7 @@ mod errors;
 mod example;
 mod load;
 mod manage;
+mod original;
 mod python_client;
 mod reliability;
 mod security;

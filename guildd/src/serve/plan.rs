@@ -53,6 +53,9 @@ pub async fn resolve(
         guild_file,
         requires: Vec::new(),
         stats_interval: 0.0,
+        runtime: None,
+        sources: Vec::new(),
+        tags: Vec::new(),
     };
     let argv = prepare::command_line(&plan, python, &run.run_dir);
     let mut env = if client_env.is_empty() {
