@@ -4,6 +4,7 @@
 //! A space also turns a point back into the flags a trial runs with, and a trial's flags
 //! back into a point, so a sweep can be picked up again from the runs it left.
 
+use std::collections::HashSet;
 use std::fmt;
 
 /// A list item: ints stay ints and floats floats when a trial gets them back as flags.
@@ -202,14 +203,17 @@ fn parse_list(body: &str) -> Result<Vec<Value>, Problem> {
         return Err(Problem::EmptyList);
     }
     let mut values: Vec<Value> = Vec::new();
+    // Items as a trial would get them, so `0.1` and `0.10` are the same item.
+    let mut seen: HashSet<String> = HashSet::new();
     for (index, item) in body.split(',').enumerate() {
         let item = item.trim();
         if item.is_empty() {
             return Err(Problem::EmptyItem(index + 1));
         }
         let value = Value::parse(item);
-        if values.contains(&value) {
-            return Err(Problem::DuplicateItem(value.to_string()));
+        let text = value.to_string();
+        if !seen.insert(text.clone()) {
+            return Err(Problem::DuplicateItem(text));
         }
         values.push(value);
     }
@@ -283,8 +287,9 @@ impl Space {
     /// Reads a sweep's flags (name, value) in order, as `resolve_flags` gives them.
     pub fn parse(flags: &[(String, String)]) -> Result<Space, SpaceError> {
         let mut parsed: Vec<Flag> = Vec::with_capacity(flags.len());
+        let mut names: HashSet<&str> = HashSet::new();
         for (name, value) in flags {
-            if parsed.iter().any(|flag| flag.name == *name) {
+            if !names.insert(name) {
                 return Err(SpaceError {
                     flag: name.clone(),
                     value: value.clone(),
@@ -299,6 +304,7 @@ impl Space {
         Ok(Space { flags: parsed })
     }
 
+    /// The flags in order, each with what it may be.
     pub fn dimensions(&self) -> &[Flag] {
         &self.flags
     }

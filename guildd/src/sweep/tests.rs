@@ -99,6 +99,12 @@ fn bad_values_say_which_flag_and_what_is_wrong() {
         "flag lr=logunifrom[1e-4:1e-1]: unknown sweep function \"logunifrom\" \
          (expected [a,b], choice[a,b], uniform[low:high] or loguniform[low:high])"
     );
+    // A long list is read in linear time, and the message shows its start.
+    let many = format!(
+        "[{}]",
+        (0..200_000).map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    );
+    assert!(matches!(parse_value("lr", &many), Ok(Dimension::Choice(items)) if items.len() == 200_000));
     let long = format!("[{}", "1,".repeat(100));
     assert!(error(&long).starts_with(&format!("flag lr={}...: the '['", &long[..80])));
     assert_eq!(
