@@ -13,6 +13,8 @@ pub mod runs;
 pub mod serve;
 pub mod store;
 pub mod tensorboard;
+#[cfg(test)]
+mod testing;
 pub mod web;
 
 use std::future::Future;
