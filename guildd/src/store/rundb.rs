@@ -61,6 +61,15 @@ impl Batch {
     pub fn sample_count(&self) -> usize {
         self.samples.len() + self.series.iter().map(|k| k.points.len()).sum::<usize>()
     }
+
+    /// Adds a later batch's rows after this one's (its offsets, written after these,
+    /// win).
+    pub fn append(&mut self, later: Batch) {
+        self.output.extend(later.output);
+        self.samples.extend(later.samples);
+        self.series.extend(later.series);
+        self.offsets.extend(later.offsets);
+    }
 }
 
 /// Samples per full block in `series_block`.
