@@ -1123,7 +1123,7 @@ mod tests {
         assert_eq!(blocked, 2 * (n / BLOCK_SAMPLES * BLOCK_SAMPLES) as i64);
         use crate::store::series::{self, Axis};
         let reader = series::open_blocking(&path).unwrap();
-        let points = series::read_range(&reader, &path, "a", Axis::Step, None, None).unwrap();
+        let points = series::read_range(&reader, &path, "a", Axis::Step, None, None, usize::MAX).unwrap().unwrap();
         assert_eq!(points.len(), n);
         assert!(
             points
