@@ -82,3 +82,34 @@ impl ErrorLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_that_cannot_be_written_wait_and_are_written_once() {
+        let dir = std::env::temp_dir().join(format!("guild-errlog-full-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let Some(_mount) = crate::testing::Tmpfs::mount(&dir, "64k") else {
+            return;
+        };
+        let mut log = ErrorLog::new(&dir);
+        log.append("before");
+        let fill = dir.join("fill");
+        crate::testing::fill(&fill);
+        for i in 0..3 {
+            log.append(&format!("during {i} {}", "z".repeat(3000)));
+        }
+        assert!(!log.flush(), "the disk did not fill");
+        std::fs::remove_file(&fill).unwrap();
+        assert!(log.flush());
+        let text = std::fs::read_to_string(dir.join(ERRORS_FILE)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].ends_with(" before"));
+        for (i, line) in lines[1..].iter().enumerate() {
+            assert!(line.contains(&format!(" during {i} zzz")) && line.ends_with('z'), "{line}");
+        }
+    }
+}

@@ -483,9 +483,10 @@ impl RunTask {
         }
         let others = self.events.others();
         if others.len() != self.others_written || (finished && !others.is_empty()) {
+            // Tried again at the next read when it fails.
             match self.db.put_event_summaries(&others).await {
                 Ok(()) => self.others_written = others.len(),
-                Err(err) => tracing::warn!(run = %self.record.id, "{err}"),
+                Err(err) => self.write_failed(&err).await,
             }
         }
         let found = !batch.is_empty();
