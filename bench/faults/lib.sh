@@ -52,6 +52,29 @@ wait_for() {
   done
 }
 
+# within SECONDS COMMAND...: runs COMMAND until it succeeds, for SECONDS at most; fails
+# (without ending the case) if it never did: for what a broken guildd never does.
+within() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.05
+  done
+}
+
+# fault_start / fault_hold SECONDS: the fault lasts SECONDS from fault_start, whatever
+# was checked meanwhile.
+fault_start() { FAULT_T0=$(date +%s%N); }
+fault_hold() {
+  local left=$(( $1 * 1000 - ($(date +%s%N) - FAULT_T0) / 1000000 ))
+  if [ "$left" -gt 0 ]; then sleep "$(awk "BEGIN {print $left / 1000}")"; fi
+}
+
+# problem_shown [TEXT]: `guild status` lists a problem (containing TEXT).
+# (The output is taken whole: grep -q stopping early would fail the pipe under pipefail.)
+problem_shown() { local out; out=$("$GUILD_BIN_DIR/guild" status 2>/dev/null) || return 1; grep -q "problem:.*${1:-}" <<< "$out"; }
+no_problem() { local out; out=$("$GUILD_BIN_DIR/guild" status 2>/dev/null) || return 1; ! grep -q "problem:" <<< "$out"; }
+
 # start_run ARGS...: `guild train --background ARGS`; sets RUN_ID and RUN_DIR.
 start_run() {
   local line
@@ -63,6 +86,9 @@ start_run() {
 # attr NAME: the run's NAME as `guild runs info` prints it.
 attr() { guild runs info "$RUN_ID" 2>/dev/null | sed -n "s/^$1: //p" | head -1; }
 run_ended() { local s; s=$(attr status); [ -n "$s" ] && [ "$s" != running ] && [ "$s" != pending ]; }
+# end_status: the run's status once it has ended (30 s at most), or what it still is.
+end_status() { if within 30 run_ended; then attr status; else echo "STILL $(attr status) after 30 s"; fi; }
+at_least() { local n; n=$(lines_written); [ "$n" != gone ] && [ "$n" -ge "$1" ]; }
 
 # The probe: `guild status` every 50 ms from probe_start to probe_stop, each answer
 # timed. probe_stop sets PROBE_N, PROBE_MAX_MS and PROBE_BAD (answers that failed or
@@ -88,9 +114,9 @@ probe_stop() {
     END {print n + 0, max + 0, bad + 0}' "$CASE_DIR/probe.log")
 }
 
-# Lines the op wrote (its raw stdout.log) and lines in run.db.
-lines_written() { python3 -c 'import sys; print(len(open(sys.argv[1], "rb").read().decode("utf-8", "replace").splitlines()))' "$RUN_DIR/guild.d/stdout.log"; }
-lines_stored() { sqlite3 "file:$RUN_DIR/guild.d/run.db?mode=ro" "select count(*) from output where stream = 'stdout'"; }
+# Lines the op wrote (its raw stdout.log) and lines in run.db ("gone": no run folder).
+lines_written() { [ -d "$RUN_DIR" ] || { echo gone; return; }; python3 -c 'import sys; print(len(open(sys.argv[1], "rb").read().decode("utf-8", "replace").splitlines()))' "$RUN_DIR/guild.d/stdout.log"; }
+lines_stored() { [ -d "$RUN_DIR" ] || { echo gone; return; }; sqlite3 "file:$RUN_DIR/guild.d/run.db?mode=ro" "select count(*) from output where stream = 'stdout'"; }
 # The stored lines, in order, equal the written ones (none lost, doubled or reordered).
 lines_same() {
   python3 - "$RUN_DIR" <<'EOF'

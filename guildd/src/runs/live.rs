@@ -65,7 +65,7 @@ struct Polled {
 }
 
 /// How long a stopped run gets between SIGTERM and SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Once a run has ended, what could not be written yet is tried again after this long,
 /// doubling up to RETRY_MAX (while it runs, every read tries again).
 const RETRY_FIRST: Duration = Duration::from_millis(100);

@@ -518,9 +518,14 @@ impl Manager {
             for (stop, _) in &handles {
                 let _ = stop.send(()).await;
             }
-            for (_, mut progress) in handles {
-                let _ = progress.wait_for(|p| p.finished).await;
-            }
+            // Bounded: a run whose end cannot be written (a full disk) is left to the
+            // next daemon, which records it from the run's exit file.
+            let ends = async {
+                for (_, mut progress) in handles {
+                    let _ = progress.wait_for(|p| p.finished).await;
+                }
+            };
+            let _ = tokio::time::timeout(live::STOP_GRACE + std::time::Duration::from_secs(5), ends).await;
         }
         let _ = self.inner.shutdown.send(true);
         let tasks = self
