@@ -1,6 +1,7 @@
 //! Signals to the process groups guildd's children lead (runs' supervisors, serve
 //! workers, TensorBoard): each is started in its own group, so a signal reaches every
-//! process the child started too.
+//! process the child started too, even after the child itself is gone; and whether a
+//! run's group still has its op.
 
 use std::time::Duration;
 

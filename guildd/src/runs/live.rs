@@ -1,11 +1,9 @@
 //! One task per live run: it owns the run's run.db writer and tailer, waits for the
-//! process (or, for an adopted run, watches its pid), carries out stops, and records
-//! the run's end.
+//! process (or, for an adopted run, watches its pid; when the supervisor was killed,
+//! follows the op's process group to its end), carries out stops, and records the
+//! run's end.
 //!
-//! A write that fails (a full disk) is kept and retried until it lands: a batch that
-//! failed to commit is committed before anything new is read (run.db's read positions
-//! move only with it), attrs and the index's row are written again, errors.log lines
-//! wait in memory. Meanwhile the run's reason, errors.log and `guild status` say so.
+//! A write that fails (a full disk) is kept and retried until it lands: see `retry`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,7 +21,6 @@ use super::supervisor::ExitRecord;
 use super::tail::{STDERR_FILE, STDOUT_FILE, Tailer};
 use super::{Manager, Progress};
 use crate::collectors::events::EventTail;
-use crate::error::Error;
 use crate::group::{run_group_alive, signal_group};
 use crate::store::rundb::{Batch, SampleRow};
 use crate::store::{RunDb, RunRecord, Status};
@@ -66,10 +63,6 @@ struct Polled {
 
 /// How long a stopped run gets between SIGTERM and SIGKILL.
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
-/// Once a run has ended, what could not be written yet is tried again after this long,
-/// doubling up to RETRY_MAX (while it runs, every read tries again).
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Starts `guildd supervise GUILD_D ARGV...` in a new session, with the run's output
 /// files as its stdout and stderr. Returns a message for the user on failure.
@@ -295,7 +288,7 @@ impl RunTask {
         let mut last_stats = Some(last_stats);
         // Everything read is committed before the end is recorded, however long a full
         // disk takes to have room again.
-        let mut pause = RETRY_FIRST;
+        let mut pause = super::retry::RETRY_FIRST;
         loop {
             if let Some(samples) = last_stats.take() {
                 self.commit(Batch {
@@ -316,121 +309,6 @@ impl RunTask {
             while self.poll(true).await.more {}
         }
         self.finish(&guild_d, stop_requested, supervisor_signal, orphaned).await;
-    }
-
-    /// Waits `pause` (doubled for next time, up to RETRY_MAX); false when the daemon is
-    /// shutting down instead.
-    async fn pause(&mut self, pause: &mut Duration) -> bool {
-        let wait = *pause;
-        *pause = (*pause * 2).min(RETRY_MAX);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => true,
-            _ = self.shutdown.changed() => false,
-        }
-    }
-
-    /// Writes again what failed to be written (a full disk): errors.log lines, attrs, the
-    /// index. The batch that failed is committed again by the next read, first.
-    async fn retry_writes(&mut self) {
-        if self.failing.is_none() {
-            return;
-        }
-        self.errors.flush();
-        if !self.unsaved_attrs.is_empty() {
-            self.put_attrs(Vec::new()).await;
-        }
-        if self.index_behind {
-            self.update_index().await;
-        }
-        self.check_recovered().await;
-    }
-
-    /// Sets attrs in run.db, after those that failed before; on failure they are kept
-    /// (a later value of the same name replaces the kept one) and written again later.
-    async fn put_attrs(&mut self, attrs: Vec<(String, String)>) -> bool {
-        let mut all = std::mem::take(&mut self.unsaved_attrs);
-        for (name, value) in attrs {
-            all.retain(|(n, _)| *n != name);
-            all.push((name, value));
-        }
-        match self.db.put_attrs(&all).await {
-            Ok(()) => true,
-            Err(err) => {
-                self.unsaved_attrs = all;
-                self.write_failed(&err).await;
-                false
-            }
-        }
-    }
-
-    /// Writes the run's row and its changed summaries to the index; on failure the
-    /// index is behind, and written again later.
-    async fn update_index(&mut self) -> bool {
-        let index = self.manager.index();
-        let changed = self.summaries.changed();
-        let written = match index.put_summaries(&self.record.id, &changed).await {
-            Ok(()) => {
-                self.summaries.written();
-                self.summaries_written = Instant::now();
-                index.update_run(&self.record).await
-            }
-            Err(err) => Err(err),
-        };
-        match written {
-            Ok(()) => {
-                self.index_behind = false;
-                true
-            }
-            Err(err) => {
-                self.index_behind = true;
-                self.write_failed(&err).await;
-                false
-            }
-        }
-    }
-
-    /// A write failed. The first failure of a series is logged, written to errors.log
-    /// (when it can be), shown as the run's reason and in `guild status`; later ones are
-    /// only retried.
-    async fn write_failed(&mut self, err: &Error) {
-        if self.failing.is_some() {
-            return;
-        }
-        let message = format!("cannot record the run: {err}; guildd tries again until it can (nothing is lost)");
-        tracing::error!(run = %self.record.id, "{message}");
-        self.failing = Some((guild_proto::time::now_ms(), message.clone()));
-        self.errors.append(&message);
-        self.manager.set_problem(&self.record.id, Some(format!("run {}: {message}", self.record.id)));
-        if !self.record.status.is_active() {
-            // Its end is being recorded: its reason is that end's.
-            return;
-        }
-        self.record.reason = message;
-        self.manager.publish(&self.record);
-        if self.manager.index().update_run(&self.record).await.is_err() {
-            self.index_behind = true;
-        }
-    }
-
-    /// When every write that failed has landed: says so where the failure was told.
-    async fn check_recovered(&mut self) {
-        let pending = self.unsaved.is_some() || !self.unsaved_attrs.is_empty() || self.index_behind;
-        if self.failing.is_none() || pending || !self.errors.flush() {
-            return;
-        }
-        let Some((since, _)) = self.failing.take() else {
-            return;
-        };
-        let seconds = (guild_proto::time::now_ms() - since) as f64 / 1000.0;
-        let message = format!("recording resumed after {seconds:.1} s: every line and sample read is in run.db");
-        tracing::info!(run = %self.record.id, "{message}");
-        self.errors.append(&message);
-        self.manager.set_problem(&self.record.id, None);
-        if self.record.status.is_active() {
-            self.record.reason.clear();
-            self.manager.publish(&self.record);
-            self.update_index().await;
-        }
     }
 
     /// Watches the output files and event files (those that exist) for their next write:
@@ -625,7 +503,7 @@ impl RunTask {
         // disk). run.db closes after that (`RunDb::close` takes no lock a reader would
         // wait for).
         let mut written = self.put_attrs(attrs).await && self.update_index().await;
-        let mut pause = RETRY_FIRST;
+        let mut pause = super::retry::RETRY_FIRST;
         while !written {
             if !self.pause(&mut pause).await {
                 // The next daemon records the end (the exit file says how it ended).

@@ -11,6 +11,7 @@ pub mod live;
 pub mod notify;
 pub mod output;
 pub mod prepare;
+mod retry;
 pub mod summary;
 pub mod supervisor;
 pub mod tail;
