@@ -154,7 +154,7 @@ fn a_full_run_folder_keeps_every_line_and_guild_stop_works() {
     // write the exit status, and the run is not recorded as ended before that.
     env.guild(&["stop", &id]).ok();
     let run = env.get_run(&id).run.expect("run");
-    wait_until("the op to be stopped", || run_processes(&id) == [run.pid]);
+    wait_until("the op to be stopped", || run_processes(&run_dir) == [run.pid]);
     assert_eq!(env.get_run(&id).run.map(|r| r.status()), Some(RunStatus::Running));
 
     std::fs::remove_file(&filler).unwrap();
@@ -188,7 +188,7 @@ fn a_run_that_ends_while_both_folders_are_full_is_recorded_when_there_is_room() 
     wait_problem(&env, Some(&id));
     std::fs::write(&go, "").unwrap();
     // The op ends while nothing can be written: the run stays running, and says why.
-    wait_until("the op to end", || run_processes(&id).len() <= 1);
+    wait_until("the op to end", || run_processes(&run_dir).len() <= 1);
     assert_eq!(env.get_run(&id).run.map(|r| r.status()), Some(RunStatus::Running));
 
     for filler in &fillers {

@@ -669,10 +669,11 @@ impl Drop for Tmpfs {
     }
 }
 
-/// The live (not zombie) processes started for a run: those with `GUILD_RUN_ID=id` in
-/// their environment (the supervisor and the op's whole tree).
-pub fn run_processes(id: &str) -> Vec<u32> {
-    let marker = format!("GUILD_RUN_ID={id}");
+/// The live (not zombie) processes started for a run: those with its folder as `RUNDIR`
+/// in their environment (the supervisor and the op's whole tree). Not by `GUILD_RUN_ID`
+/// alone: runs of other daemons on the machine may have the same id.
+pub fn run_processes(run_dir: &Path) -> Vec<u32> {
+    let marker = [b"RUNDIR=".as_slice(), run_dir.as_os_str().as_encoded_bytes()].concat();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -682,7 +683,7 @@ pub fn run_processes(id: &str) -> Vec<u32> {
         .filter(|pid| process_alive(*pid))
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == marker.as_bytes()))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == marker.as_slice()))
         })
         .collect()
 }

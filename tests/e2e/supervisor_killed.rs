@@ -52,7 +52,7 @@ fn a_killed_supervisor_leaves_the_op_followed_to_its_end() {
     let env = project();
     let (id, run_dir, supervisor) = start_and_kill_supervisor(&env);
     assert!(!process_alive(supervisor));
-    let ops = run_processes(&id);
+    let ops = run_processes(&run_dir);
     assert!(!ops.is_empty(), "the op died with its supervisor");
 
     // Still a running run: listed so, and its folder stays where the op writes.
@@ -69,7 +69,7 @@ fn a_killed_supervisor_leaves_the_op_followed_to_its_end() {
     assert_eq!(done.status(), RunStatus::Failed, "{done:?}");
     assert_eq!(done.exit_status, None, "{done:?}");
     assert!(done.reason.contains("exit status unknown"), "{done:?}");
-    assert!(run_processes(&id).is_empty());
+    assert!(run_processes(&run_dir).is_empty());
     // Every line, once, in order.
     let lines: Vec<String> = run_db_output(&env, &run_dir).into_iter().map(|(_, l)| l).collect();
     let n = lines.len() - 1;
@@ -85,11 +85,11 @@ fn a_killed_supervisor_leaves_the_op_followed_to_its_end() {
 #[test]
 fn guild_stop_stops_the_group_of_a_killed_supervisor_across_a_restart() {
     let env = project();
-    let (id, _run_dir, _) = start_and_kill_supervisor(&env);
+    let (id, run_dir, _) = start_and_kill_supervisor(&env);
     // The daemon goes away and comes back: it adopts the run by its group.
     env.guild(&["daemon", "stop", "--leave-runs"]).ok();
     wait_until("the daemon to be gone", || env.try_status().is_none());
-    assert!(!run_processes(&id).is_empty(), "the op died with the daemon");
+    assert!(!run_processes(&run_dir).is_empty(), "the op died with the daemon");
     env.guild(&["runs"]).ok();
     assert_eq!(env.get_run(&id).run.map(|r| r.status()), Some(RunStatus::Running));
     assert_eq!(env.try_status().map(|s| s.running_runs), Some(1));
@@ -97,6 +97,6 @@ fn guild_stop_stops_the_group_of_a_killed_supervisor_across_a_restart() {
     env.guild(&["stop", &id]).ok();
     let done = env.wait_run(&id, &ENDED);
     assert_eq!(done.status(), RunStatus::Terminated, "{done:?}");
-    assert!(run_processes(&id).is_empty(), "the op outlived `guild stop`");
+    assert!(run_processes(&run_dir).is_empty(), "the op outlived `guild stop`");
     env.wait_idle();
 }
