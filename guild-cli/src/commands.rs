@@ -271,6 +271,9 @@ fn print_daemon_status(status: &pb::DaemonStatus) {
         println!("  tcp:      {}", status.tcp_address);
     }
     println!("  running:  {}", status.running_runs);
+    for problem in &status.problems {
+        println!("  problem:  {problem}");
+    }
 }
 
 async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {

@@ -14,6 +14,8 @@ pub mod serve;
 pub mod store;
 pub mod sweep;
 pub mod tensorboard;
+#[cfg(test)]
+mod testing;
 pub mod web;
 
 use std::future::Future;

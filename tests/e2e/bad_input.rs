@@ -182,7 +182,9 @@ fn a_full_disk_fails_the_run_clearly_and_leaves_nothing_behind() {
     let disk = env.root.join("disk");
     std::fs::create_dir(&disk).unwrap();
     let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        // Room for a whole run once the filler is gone (run.db alone is 136 KiB): guildd
+        // waits for room to record a run's end, so a disk too small for one never ends it.
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
         .arg(&disk)
         .output();
     if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
@@ -196,7 +198,7 @@ fn a_full_disk_fails_the_run_clearly_and_leaves_nothing_behind() {
     std::fs::write(project.join("hello.py"), "print('hello')\n").unwrap();
     // Fill the disk.
     let filler = disk.join("filler");
-    let _ = std::fs::write(&filler, vec![0u8; 512 * 1024]);
+    let _ = std::fs::write(&filler, vec![0u8; 2 * 1024 * 1024]);
     // `guild train` in the project on the small disk (Env::guild names its own project).
     let train = || {
         std::process::Command::new(guild_exe())

@@ -621,6 +621,85 @@ pub fn wait_child(mut child: Child, what: &str) -> ExitStatus {
     }
 }
 
+// ------------------------------------------------------------------ full disks and process groups
+
+/// A small tmpfs mounted for one test, unmounted when dropped however the test ends.
+pub struct Tmpfs {
+    pub dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=`, e.g. "4m") on `dir`, created if needed.
+    /// Where that cannot be done (not root), prints why the test skips and returns None;
+    /// with GUILD_REQUIRE_ROOT set (CI sets it) that is a failure instead.
+    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir: dir.to_path_buf() }),
+            other => {
+                let why = format!("cannot mount a tmpfs on {} (this test needs root): {other:?}", dir.display());
+                assert!(std::env::var_os("GUILD_REQUIRE_ROOT").is_none(), "GUILD_REQUIRE_ROOT is set: {why}");
+                eprintln!("skipped: {why}");
+                None
+            }
+        }
+    }
+
+    /// Fills the file system with one file of zeros; returns the file (remove it to free
+    /// the space).
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.dir.join(".filler");
+        let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        while file.write_all(&chunk[..512]).is_ok() {}
+        while file.write_all(&chunk[..1]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// The live (not zombie) processes started for a run: those with its folder as `RUNDIR`
+/// in their environment (the supervisor and the op's whole tree). Not by `GUILD_RUN_ID`
+/// alone: runs of other daemons on the machine may have the same id.
+pub fn run_processes(run_dir: &Path) -> Vec<u32> {
+    let marker = [b"RUNDIR=".as_slice(), run_dir.as_os_str().as_encoded_bytes()].concat();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|pid| process_alive(*pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == marker.as_slice()))
+        })
+        .collect()
+}
+
+/// A process's peak resident memory (VmHWM), in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
+}
+
 // ------------------------------------------------------------------ run.db
 
 /// Opens a run's `guild.d/run.db` with sqlx.

@@ -24,6 +24,7 @@ impl DaemonService for Daemon {
             tcp_address: shared.tcp_address.clone(),
             running_runs: shared.manager.running_count() as u32,
             started_ms: shared.started_ms,
+            problems: shared.manager.problems(),
         }))
     }
 

@@ -16,6 +16,11 @@ pub struct Series(pub Arc<Shared>);
 
 const MAX_KEYS: usize = 1000;
 const MAX_BUCKETS: u32 = 100_000;
+/// At most this many buckets in one answer (keys × buckets): about 60 MB on the wire,
+/// under the 64 MiB message bound. 1,000 keys × 100,000 buckets peaked at 7 GB.
+const MAX_TOTAL_BUCKETS: u64 = 1_000_000;
+/// At most this many samples in one answer (`buckets` 0): about 45 MB on the wire.
+const MAX_SAMPLES: usize = 2_000_000;
 /// Samples per WatchSeries message.
 const WATCH_CHUNK: i64 = 10_000;
 
@@ -55,6 +60,15 @@ impl SeriesService for Series {
         if req.buckets > MAX_BUCKETS {
             return Err(Status::invalid_argument(format!("buckets: at most {MAX_BUCKETS}")));
         }
+        let total = req.keys.len() as u64 * u64::from(req.buckets);
+        if total > MAX_TOTAL_BUCKETS {
+            return Err(Status::invalid_argument(format!(
+                "keys × buckets: {} × {} = {total} buckets, over the limit of {MAX_TOTAL_BUCKETS} in one answer; \
+                 ask for fewer keys or buckets",
+                req.keys.len(),
+                req.buckets
+            )));
+        }
         if [req.min, req.max].iter().flatten().any(|v| v.is_nan()) {
             return Err(Status::invalid_argument("min/max: NaN is not a bound"));
         }
@@ -70,10 +84,10 @@ impl SeriesService for Series {
         };
         let run = self.0.manager.index().resolve(selector).await?;
         let path = run.run_dir.join("guild.d").join("run.db");
-        // Read on a blocking thread through rusqlite: blocks are decoded straight from the
-        // mapped pages, and opening costs no thread of its own (a dashboard zoom sends
-        // one request per run at once).
-        let out = tokio::task::spawn_blocking(move || get_series_blocking(&path, req, axis))
+        // Read and bucketed on a blocking thread through rusqlite (never on the async
+        // workers): blocks are decoded straight from the mapped pages, and opening costs
+        // no thread of its own (a dashboard zoom sends one request per run at once).
+        let out = tokio::task::spawn_blocking(move || get_series_blocking(&path, req, axis, MAX_SAMPLES))
             .await
             .map_err(|e| Status::internal(format!("GetSeries failed: {e}")))??;
         Ok(Response::new(pb::GetSeriesResponse { series: out }))
@@ -145,17 +159,26 @@ impl follow::CommitReader for SeriesReader {
     }
 }
 
-/// GetSeries' reading, once its request is checked.
+/// GetSeries' reading, once its request is checked: at most `max_samples` samples in all
+/// (ResourceExhausted beyond, found without holding more than a block over it).
 fn get_series_blocking(
     path: &std::path::Path,
     req: pb::GetSeriesRequest,
     axis: Axis,
+    max_samples: usize,
 ) -> Result<Vec<pb::Series>, Status> {
     let conn = series::open_blocking(path)?;
     let mut out = Vec::with_capacity(req.keys.len());
+    let mut samples_left = max_samples;
     for key in req.keys {
         let (count, samples, buckets) = if req.buckets == 0 {
-            let points = series::read_range(&conn, path, &key, axis, req.min, req.max)?;
+            let Some(points) = series::read_range(&conn, path, &key, axis, req.min, req.max, samples_left)? else {
+                return Err(Status::resource_exhausted(format!(
+                    "more than {max_samples} samples in the range asked for (the limit of one answer): \
+                     ask for buckets (buckets = N), a narrower range or fewer keys"
+                )));
+            };
+            samples_left -= points.len();
             (points.len() as u64, points.iter().map(sample).collect(), Vec::new())
         } else {
             // Buckets need no order: the samples as stored, straight into buckets.
@@ -183,4 +206,54 @@ fn get_series_blocking(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RunDb;
+    use crate::store::rundb::{Batch, SampleRow};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_answer_holds_at_most_its_samples_limit() {
+        let dir = std::env::temp_dir().join(format!("guild-series-limit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.db");
+        let mut db = RunDb::open(&path).await.unwrap();
+        // Three keys of 3,000 samples: blocks and an unblocked tail each.
+        let batch = Batch {
+            samples: (0..3000)
+                .flat_map(|i| {
+                    ["a", "b", "c"].map(|key| SampleRow {
+                        key: key.into(),
+                        step: Some(i),
+                        time: i,
+                        value: i as f64,
+                    })
+                })
+                .collect(),
+            ..Batch::default()
+        };
+        db.commit(&batch).await.unwrap();
+        db.close().await;
+        let request = |keys: &[&str]| pb::GetSeriesRequest {
+            run: "r".into(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            ..Default::default()
+        };
+        let got = get_series_blocking(&path, request(&["a", "b", "c"]), Axis::Step, 9000).unwrap();
+        assert_eq!(got.iter().map(|s| s.samples.len()).sum::<usize>(), 9000);
+        for limit in [8999, 2999, 10] {
+            let err = get_series_blocking(&path, request(&["a", "b", "c"]), Axis::Step, limit).unwrap_err();
+            assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+            assert!(err.message().contains(&format!("more than {limit} samples")), "{err:?}");
+        }
+        // Buckets are bounded by the request's keys × buckets, not by samples.
+        let mut bucketed = request(&["a", "b", "c"]);
+        bucketed.buckets = 100;
+        let got = get_series_blocking(&path, bucketed, Axis::Step, 10).unwrap();
+        assert!(got.iter().all(|s| s.buckets.len() == 100 && s.count == 3000));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,6 +1,9 @@
 //! One task per live run: it owns the run's run.db writer and tailer, waits for the
-//! process (or, for an adopted run, watches its pid), carries out stops, and records
-//! the run's end.
+//! process (or, for an adopted run, watches its pid; when the supervisor was killed,
+//! follows the op's process group to its end), carries out stops, and records the
+//! run's end.
+//!
+//! A write that fails (a full disk) is kept and retried until it lands: see `retry`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,13 +14,14 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::errlog::ErrorLog;
 use super::notify::{Changes, DirWatch};
 use super::summary::Summaries;
 use super::supervisor::ExitRecord;
 use super::tail::{STDERR_FILE, STDOUT_FILE, Tailer};
 use super::{Manager, Progress};
 use crate::collectors::events::EventTail;
-use crate::group::signal_group;
+use crate::group::{run_group_alive, signal_group};
 use crate::store::rundb::{Batch, SampleRow};
 use crate::store::{RunDb, RunRecord, Status};
 
@@ -58,7 +62,7 @@ struct Polled {
 }
 
 /// How long a stopped run gets between SIGTERM and SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Starts `guildd supervise GUILD_D ARGV...` in a new session, with the run's output
 /// files as its stdout and stderr. Returns a message for the user on failure.
@@ -146,6 +150,16 @@ pub(super) struct RunTask {
     pub stop: mpsc::Receiver<()>,
     pub stop_requested: bool,
     pub shutdown: watch::Receiver<bool>,
+    /// The run's errors.log (lines wait here while it cannot be written).
+    pub errors: ErrorLog,
+    /// A batch that failed to commit: committed again before anything new is read.
+    pub unsaved: Option<Batch>,
+    /// Attrs that failed to reach run.db, written again at each read.
+    pub unsaved_attrs: Vec<(String, String)>,
+    /// The index lacks the run's row as `record` has it, or summaries that changed.
+    pub index_behind: bool,
+    /// Since when (ms) writes have been failing, with the first failure.
+    pub failing: Option<(i64, String)>,
 }
 
 impl RunTask {
@@ -153,16 +167,12 @@ impl RunTask {
         let guild_d = self.record.run_dir.join("guild.d");
         if child.is_some() {
             // Just started (not adopted): record it.
-            let started = [
+            let started = vec![
                 ("started".to_string(), self.record.started_ms.unwrap_or(0).to_string()),
                 ("pid".to_string(), self.record.pid.unwrap_or(0).to_string()),
             ];
-            if let Err(err) = self.db.put_attrs(&started).await {
-                tracing::error!(run = %self.record.id, "{err}");
-            }
-            if let Err(err) = self.manager.index().update_run(&self.record).await {
-                tracing::error!(run = %self.record.id, "{err}");
-            }
+            self.put_attrs(started).await;
+            self.update_index().await;
             self.manager.publish(&self.record);
         }
         let pid = self.record.pid.unwrap_or(0);
@@ -170,6 +180,8 @@ impl RunTask {
         let mut stop_requested = self.stop_requested;
         let mut kill_at: Option<Instant> = None;
         let mut supervisor_signal = None;
+        // The supervisor died before the op: its process group is followed instead.
+        let mut orphaned = false;
         let mut watch = DirWatch::new();
         // Armed: listening to the watch. A change schedules a read and disarms it until
         // that read, so a run that writes constantly costs one wake-up per read.
@@ -186,11 +198,24 @@ impl RunTask {
                 status = wait(&mut child) => {
                     use std::os::unix::process::ExitStatusExt;
                     supervisor_signal = status.and_then(|s| s.signal());
-                    break;
+                    child = None;
+                    if ExitRecord::read(&guild_d).is_some() || !run_group_alive(pid, &self.record.id) {
+                        break;
+                    }
+                    // Killed before the op ended (a supervisor ends after its op): the op
+                    // runs on in the supervisor's group, and is followed to its end.
+                    orphaned = true;
+                    let how = supervisor_signal.map_or("ended".to_string(), |s| format!("was killed by signal {s}"));
+                    let note = format!(
+                        "the run's supervisor (pid {pid}) {how} while its op ran: guildd follows the op's \
+                         processes (group {pid}) until they end; its exit status will be unknown"
+                    );
+                    tracing::warn!(run = %self.record.id, "{note}");
+                    self.errors.append(&note);
                 }
                 Some(()) = self.stop.recv(), if !stop_requested => {
                     stop_requested = true;
-                    let _ = self.db.put_attrs(&[("stop_requested".into(), guild_proto::time::now_ms().to_string())]).await;
+                    self.put_attrs(vec![("stop_requested".into(), guild_proto::time::now_ms().to_string())]).await;
                     if pid > 0 {
                         signal_group(pid, libc::SIGTERM);
                     }
@@ -217,6 +242,7 @@ impl RunTask {
                     next_poll = next_poll.min((last_poll + soonest).max(Instant::now()));
                 }
                 _ = tokio::time::sleep_until(next_poll) => {
+                    self.retry_writes().await;
                     self.arm_files(&mut watch, &guild_d);
                     let (mut found, mut lines) = (false, 0);
                     loop {
@@ -239,7 +265,13 @@ impl RunTask {
                         (interval * 2).min(POLL_INTERVAL_QUIET)
                     };
                     next_poll = last_poll + interval;
-                    if child.is_none() && !same_process(pid, self.record.pid_start) {
+                    // An adopted run ends with its supervisor; an orphaned one (or an
+                    // adopted one whose supervisor died first) with the last process of
+                    // its group.
+                    if child.is_none()
+                        && !same_process(pid, self.record.pid_start)
+                        && !run_group_alive(pid, &self.record.id)
+                    {
                         break;
                     }
                 }
@@ -253,12 +285,30 @@ impl RunTask {
             },
             manager.stats().unregister(&id)
         );
-        self.commit(Batch {
-            samples: last_stats,
-            ..Batch::default()
-        })
-        .await;
-        self.finish(&guild_d, stop_requested, supervisor_signal).await;
+        let mut last_stats = Some(last_stats);
+        // Everything read is committed before the end is recorded, however long a full
+        // disk takes to have room again.
+        let mut pause = super::retry::RETRY_FIRST;
+        loop {
+            if let Some(samples) = last_stats.take() {
+                self.commit(Batch {
+                    samples,
+                    ..Batch::default()
+                })
+                .await;
+            }
+            if self.unsaved.is_none() {
+                break;
+            }
+            if !self.pause(&mut pause).await {
+                // The daemon is going away: the next one adopts the run and reads on
+                // from what run.db has.
+                self.db.close().await;
+                return;
+            }
+            while self.poll(true).await.more {}
+        }
+        self.finish(&guild_d, stop_requested, supervisor_signal, orphaned).await;
     }
 
     /// Watches the output files and event files (those that exist) for their next write:
@@ -289,8 +339,17 @@ impl RunTask {
         }
     }
 
-    /// Reads and commits new output and event-file scalars.
+    /// Reads and commits new output and event-file scalars. While a batch that failed
+    /// to commit cannot be committed, nothing new is read.
     async fn poll(&mut self, finished: bool) -> Polled {
+        let idle = Polled {
+            more: false,
+            found: false,
+            lines: 0,
+        };
+        if self.unsaved.is_some() && !self.commit(Batch::default()).await {
+            return idle;
+        }
         let (mut batch, mut more) = self.tailer.poll(guild_proto::time::now_ms(), finished);
         let found = self.events.poll(finished);
         more |= found.more;
@@ -298,14 +357,15 @@ impl RunTask {
         batch.offsets.extend(found.offsets);
         for issue in &found.issues {
             tracing::warn!(run = %self.record.id, "{issue}");
-            super::append_error(&self.record.run_dir.join("guild.d"), issue);
+            self.errors.append(issue);
         }
         let others = self.events.others();
         if others.len() != self.others_written || (finished && !others.is_empty()) {
-            if let Err(err) = self.db.put_event_summaries(&others).await {
-                tracing::warn!(run = %self.record.id, "{err}");
+            // Tried again at the next read when it fails.
+            match self.db.put_event_summaries(&others).await {
+                Ok(()) => self.others_written = others.len(),
+                Err(err) => self.write_failed(&err).await,
             }
-            self.others_written = others.len();
         }
         let found = !batch.is_empty();
         let lines = batch.output.len();
@@ -318,10 +378,19 @@ impl RunTask {
         Polled { more, found, lines }
     }
 
-    /// Commits a batch to run.db, then tells followers and updates the index's summaries.
-    async fn commit(&mut self, batch: Batch) {
+    /// Commits a batch to run.db (after the one that failed before it, if any, in the same
+    /// transaction), then tells followers and updates the index's summaries. On failure
+    /// the batch is kept for the next try; returns whether it landed.
+    async fn commit(&mut self, batch: Batch) -> bool {
+        let batch = match self.unsaved.take() {
+            Some(mut unsaved) => {
+                unsaved.append(batch);
+                unsaved
+            }
+            None => batch,
+        };
         if batch.is_empty() {
-            return;
+            return true;
         }
         match self.db.commit(&batch).await {
             Ok(()) => {
@@ -340,31 +409,41 @@ impl RunTask {
                 if self.summaries_written.elapsed() >= SUMMARY_EVERY {
                     self.write_summaries().await;
                 }
+                self.check_recovered().await;
+                true
             }
             Err(err) => {
-                tracing::error!(run = %self.record.id, "{err}");
-                super::append_error(&self.record.run_dir.join("guild.d"), &err.to_string());
+                self.unsaved = Some(batch);
+                self.write_failed(&err).await;
+                false
             }
         }
     }
 
-    /// Writes the summaries that changed since the last time to the index.
+    /// Writes the summaries that changed since the last time to the index (on failure,
+    /// they are written again with the run's row).
     async fn write_summaries(&mut self) {
         self.summaries_written = Instant::now();
-        let changed = self.summaries.take_changed();
+        let changed = self.summaries.changed();
         if changed.is_empty() {
             return;
         }
-        if let Err(err) = self.manager.index().put_summaries(&self.record.id, &changed).await {
-            tracing::warn!(run = %self.record.id, "cannot update series summaries: {err}");
+        match self.manager.index().put_summaries(&self.record.id, &changed).await {
+            Ok(()) => self.summaries.written(),
+            Err(err) => {
+                self.index_behind = true;
+                self.write_failed(&err).await;
+            }
         }
     }
 
-    async fn finish(mut self, guild_d: &Path, stopped: bool, supervisor_signal: Option<i32>) {
+    async fn finish(mut self, guild_d: &Path, stopped: bool, supervisor_signal: Option<i32>, orphaned: bool) {
         self.manager.release(&self.record.id);
         let exit = ExitRecord::read(guild_d);
         let now = guild_proto::time::now_ms();
         let record = &mut self.record;
+        // A reason shown while writes failed is not the run's.
+        record.reason.clear();
         record.stopped_ms = Some(exit.as_ref().map_or(now, ExitRecord::ended_ms));
         match exit {
             Some(ExitRecord::Exited { code, .. }) => {
@@ -389,21 +468,28 @@ impl RunTask {
                 record.reason = reason;
             }
             None => {
-                record.exit_status = supervisor_signal.map(|s| -s);
+                // The op's own status went with its supervisor (or was never known).
+                record.exit_status = None;
                 record.status = if stopped { Status::Terminated } else { Status::Failed };
-                if !stopped {
-                    record.reason = match supervisor_signal {
-                        Some(signal) => {
-                            format!("the run's supervisor was killed by signal {signal}")
-                        }
-                        None => "the run ended without recording an exit status".into(),
-                    };
-                }
+                let supervisor = match supervisor_signal {
+                    Some(signal) => format!("the run's supervisor was killed by signal {signal}"),
+                    None => "the run's supervisor ended without recording it".into(),
+                };
+                record.reason = if orphaned {
+                    format!("exit status unknown: {supervisor} while the op ran; its output was recorded until its processes ended")
+                } else if supervisor_signal.is_some() {
+                    format!("exit status unknown: {supervisor}")
+                } else {
+                    "the run ended without recording an exit status".into()
+                };
             }
         }
         if !record.reason.is_empty() {
-            super::append_error(guild_d, &record.reason);
+            let reason = record.reason.clone();
+            tracing::info!(run = %record.id, "{reason}");
+            self.errors.append(&reason);
         }
+        let record = &self.record;
         let mut attrs = vec![("stopped".to_string(), record.stopped_ms.unwrap_or(now).to_string())];
         if let Some(code) = record.exit_status {
             attrs.push(("exit_status".to_string(), code.to_string()));
@@ -412,15 +498,26 @@ impl RunTask {
         if !record.reason.is_empty() {
             attrs.push(("reason".to_string(), record.reason.clone()));
         }
-        if let Err(err) = self.db.put_attrs(&attrs).await {
-            tracing::error!(run = %self.record.id, "{err}");
+        // Everything is committed: run.db's attrs, then the index learn the end, then
+        // watchers (`guild train` returns), each write tried again until it lands (a full
+        // disk). run.db closes after that (`RunDb::close` takes no lock a reader would
+        // wait for).
+        let mut written = self.put_attrs(attrs).await && self.update_index().await;
+        let mut pause = super::retry::RETRY_FIRST;
+        while !written {
+            if !self.pause(&mut pause).await {
+                // The next daemon records the end (the exit file says how it ended).
+                self.db.close().await;
+                return;
+            }
+            written = self.put_attrs(Vec::new()).await && self.update_index().await;
         }
-        // Everything is committed: the index learns the end, then watchers (`guild train`
-        // returns). run.db closes after that (`RunDb::close` takes no lock a reader
-        // would wait for).
-        self.write_summaries().await;
-        if let Err(err) = self.manager.index().update_run(&self.record).await {
-            tracing::error!(run = %self.record.id, "{err}");
+        self.check_recovered().await;
+        if self.failing.take().is_some() {
+            // Only errors.log is left to write, and nobody will try again: its lines are
+            // in guildd's log (each was logged when it was said).
+            tracing::warn!(run = %self.record.id, "errors.log could not be written; its last lines are in this log");
+            self.manager.set_problem(&self.record.id, None);
         }
         self.manager.finished(&self.record);
         self.progress.send_modify(|p| p.finished = true);

@@ -6,17 +6,19 @@
 //! its progress) and a broadcast of status changes.
 
 pub mod archive;
+pub mod errlog;
 pub mod live;
 pub mod notify;
 pub mod output;
 pub mod prepare;
+mod retry;
 pub mod summary;
 pub mod supervisor;
 pub mod tail;
 pub mod trash;
 pub mod view;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +29,7 @@ use crate::collectors::events::EventTail;
 use crate::collectors::sampler::StatsService;
 use crate::error::{Error, Result};
 use crate::store::{Index, RunDb, RunRecord, Status};
+pub use errlog::append_error;
 pub use prepare::StartSpec;
 
 /// What a start would do (`Manager::preview`).
@@ -84,6 +87,9 @@ pub(crate) struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     events: broadcast::Sender<RunChange>,
     shutdown: watch::Sender<bool>,
+    /// What cannot be written now and is being retried (a full disk), by run id: what
+    /// `guild status` shows.
+    problems: Mutex<BTreeMap<String, String>>,
 }
 
 /// Takes a run's id out of `Inner::starting` when its start is over, however it ended.
@@ -121,6 +127,7 @@ impl Manager {
                 tasks: Mutex::new(Vec::new()),
                 events,
                 shutdown,
+                problems: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -135,6 +142,25 @@ impl Manager {
 
     pub fn subscribe(&self) -> broadcast::Receiver<RunChange> {
         self.inner.events.subscribe()
+    }
+
+    /// What guildd cannot write now and keeps trying (see `live`), one line each.
+    pub fn problems(&self) -> Vec<String> {
+        self.inner
+            .problems
+            .lock()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Set by a run's task when its writes start failing, cleared when they land again.
+    pub(crate) fn set_problem(&self, run_id: &str, problem: Option<String>) {
+        if let Ok(mut problems) = self.inner.problems.lock() {
+            match problem {
+                Some(problem) => problems.insert(run_id.to_string(), problem),
+                None => problems.remove(run_id),
+            };
+        }
     }
 
     pub fn running_count(&self) -> usize {
@@ -438,6 +464,7 @@ impl Manager {
         }
         let task = live::RunTask {
             manager: self.clone(),
+            errors: errlog::ErrorLog::new(&record.run_dir.join("guild.d")),
             tailer: tail::Tailer::new(&record.run_dir.join("guild.d"), &offsets),
             events: EventTail::new(&record.run_dir, &offsets),
             summaries: summary::Summaries::new(summaries),
@@ -450,6 +477,10 @@ impl Manager {
             stop: stop_rx,
             stop_requested,
             shutdown: self.inner.shutdown.subscribe(),
+            unsaved: None,
+            unsaved_attrs: Vec::new(),
+            index_behind: false,
+            failing: None,
         };
         let handle = tokio::spawn(task.run(child));
         if let Ok(mut tasks) = self.inner.tasks.lock() {
@@ -486,6 +517,16 @@ impl Manager {
                 let _ = stop.send(()).await;
                 Ok(run)
             }
+            // No task follows it, yet its op runs (recorded ended by an earlier daemon):
+            // the group is stopped all the same.
+            None if run.pid.is_some_and(|pid| crate::group::run_group_alive(pid, &run.id)) => {
+                crate::group::signal_group(run.pid.unwrap_or(0), libc::SIGTERM);
+                Ok(run)
+            }
+            None if run.status.is_active() => Err(Error::Conflict(format!(
+                "run {} has ended; guildd is still recording its end (see `guild status`)",
+                run.id
+            ))),
             None => Err(Error::Conflict(format!(
                 "run {} is not running (status {})",
                 run.id,
@@ -507,7 +548,10 @@ impl Manager {
     pub async fn reconcile(&self) -> Result<()> {
         for mut record in self.inner.index.active_runs().await? {
             let guild_d = record.run_dir.join("guild.d");
-            let alive = record.pid.is_some_and(|pid| live::same_process(pid, record.pid_start));
+            // Its supervisor, or (when that was killed) the op in the supervisor's group.
+            let alive = record.pid.is_some_and(|pid| {
+                live::same_process(pid, record.pid_start) || crate::group::run_group_alive(pid, &record.id)
+            });
             let exit = supervisor::ExitRecord::read(&guild_d);
             if record.status == Status::Running && (alive || exit.is_some()) {
                 match RunDb::open(&guild_d.join("run.db")).await {
@@ -546,9 +590,14 @@ impl Manager {
             for (stop, _) in &handles {
                 let _ = stop.send(()).await;
             }
-            for (_, mut progress) in handles {
-                let _ = progress.wait_for(|p| p.finished).await;
-            }
+            // Bounded: a run whose end cannot be written (a full disk) is left to the
+            // next daemon, which records it from the run's exit file.
+            let ends = async {
+                for (_, mut progress) in handles {
+                    let _ = progress.wait_for(|p| p.finished).await;
+                }
+            };
+            let _ = tokio::time::timeout(live::STOP_GRACE + std::time::Duration::from_secs(5), ends).await;
         }
         let _ = self.inner.shutdown.send(true);
         let tasks = self
@@ -560,22 +609,6 @@ impl Manager {
         for task in tasks {
             let _ = task.await;
         }
-    }
-}
-
-/// Appends a line to the run's `guild.d/errors.log` (best effort: it is itself the error report).
-pub fn append_error(guild_d: &std::path::Path, message: &str) {
-    use std::io::Write;
-    let line = format!(
-        "{} {message}\n",
-        guild_proto::time::display(guild_proto::time::now_ms())
-    );
-    if let Ok(mut file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(guild_d.join("errors.log"))
-    {
-        let _ = file.write_all(line.as_bytes());
     }
 }
 

@@ -11,7 +11,7 @@ use crate::fxhash::FxHashMap;
 use crate::store::rundb::{self, KeySamples, Point, SampleRow};
 use crate::store::{SeriesSummary, from_sql_value};
 
-/// Each key's summary, and whether it changed since the last `take_changed`.
+/// Each key's summary, and whether it changed since it was last written to the index.
 #[derive(Default)]
 pub struct Summaries {
     by_key: FxHashMap<Arc<str>, (SeriesSummary, bool)>,
@@ -101,20 +101,24 @@ impl Summaries {
             .map_err(Error::db(run_db))
     }
 
-    /// The summaries changed since the last call.
-    /// The summaries changed since the last call, by key.
-    pub fn take_changed(&mut self) -> Vec<SeriesSummary> {
+    /// The summaries changed since the last [`Summaries::written`], by key.
+    pub fn changed(&self) -> Vec<SeriesSummary> {
         let mut out: Vec<SeriesSummary> = self
             .by_key
-            .values_mut()
+            .values()
             .filter(|(_, changed)| *changed)
-            .map(|(summary, changed)| {
-                *changed = false;
-                summary.clone()
-            })
+            .map(|(summary, _)| summary.clone())
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
+    }
+
+    /// The summaries [`Summaries::changed`] returned are in the index (nothing was added
+    /// since: the run's task does both).
+    pub fn written(&mut self) {
+        for (_, changed) in self.by_key.values_mut() {
+            *changed = false;
+        }
     }
 }
 
@@ -143,7 +147,8 @@ mod tests {
         ] {
             s.add(&sample(v, step));
         }
-        let changed = s.take_changed();
+        let changed = s.changed();
+        s.written();
         assert_eq!(changed.len(), 1);
         let loss = &changed[0];
         assert_eq!(
@@ -151,6 +156,6 @@ mod tests {
             (-1.0, f64::INFINITY, 5, Some(5))
         );
         assert!(loss.last.is_nan());
-        assert!(s.take_changed().is_empty());
+        assert!(s.changed().is_empty());
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! guildd starts this small process (its own binary) in a new session for every run.
 //! It starts the op with the output files it inherited, waits for it, and writes the
-//! true exit status to `guild.d/exit` before it exits. So a run keeps going, and its
-//! outcome is known, even when guildd itself dies; a restarted guildd reads the file.
+//! true exit status to `guild.d/exit` before it exits (waiting for room when the disk is
+//! full). So a run keeps going, and its outcome is known, even when guildd itself dies;
+//! a restarted guildd reads the file.
 
 use std::io::Write;
 use std::path::Path;
@@ -98,7 +99,7 @@ pub fn main(args: &[String]) -> ! {
     let record = match Command::new(program).args(&args[2..]).spawn() {
         Err(err) => {
             let reason = format!("cannot start {program}: {err}");
-            eprintln!("guild: {reason}");
+            tell(&format!("guild: {reason}"));
             ExitRecord::Failed {
                 reason,
                 ended_ms: guild_proto::time::now_ms(),
@@ -123,9 +124,28 @@ pub fn main(args: &[String]) -> ! {
             },
         },
     };
-    if let Err(err) = write_atomically(&guild_d.join(EXIT_FILE), record.to_json().as_bytes()) {
-        eprintln!("guild: cannot record the exit status in {}: {err}", guild_d.display());
-        std::process::exit(1);
+    // A full disk is waited out: the exit status is known only here.
+    let mut pause = std::time::Duration::from_millis(50);
+    let mut told = false;
+    loop {
+        match write_atomically(&guild_d.join(EXIT_FILE), record.to_json().as_bytes()) {
+            Ok(()) => break,
+            Err(err) if matches!(err.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) => {
+                if !told {
+                    tell(&format!(
+                        "guild: cannot record the exit status in {} yet: {err}; trying again",
+                        guild_d.display()
+                    ));
+                    told = true;
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            Err(err) => {
+                tell(&format!("guild: cannot record the exit status in {}: {err}", guild_d.display()));
+                std::process::exit(1);
+            }
+        }
     }
     let code = if matches!(record, ExitRecord::Failed { .. }) {
         127
@@ -133,6 +153,12 @@ pub fn main(args: &[String]) -> ! {
         0
     };
     std::process::exit(code)
+}
+
+/// A line on stderr (the run's stderr.log): never a panic when that cannot be written
+/// (a full disk), as `eprintln!` would.
+fn tell(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Whole or absent (a rename), not synced: the same promise as run.db's commits

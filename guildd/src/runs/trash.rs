@@ -31,6 +31,13 @@ pub(super) fn refuse_active(manager: &Manager, run: &RunRecord, what: &str) -> R
             run.id
         )));
     }
+    // Whatever the index says, a folder whose op still runs stays where the op writes.
+    if let Some(pid) = run.pid.filter(|pid| crate::group::run_group_alive(*pid, &run.id)) {
+        return Err(Error::Conflict(format!(
+            "run {}'s processes are still running (process group {pid}): stop them first, then {what} it",
+            run.id
+        )));
+    }
     Ok(())
 }
 

@@ -162,11 +162,30 @@ pub struct Index {
     pub(super) read: SqlitePool,
 }
 
+/// Whether the writer, handed back after a write, is outside any transaction, as both
+/// sqlx and SQLite see it. A COMMIT that fails (a full disk) makes SQLite roll the
+/// transaction back, but sqlx still counts it as open: its ROLLBACK then fails, and its
+/// next BEGIN becomes a SAVEPOINT inside a transaction that never commits, so nothing
+/// reached index.db until a restart. Such a connection is closed instead (SQLite rolls
+/// back whatever it held), and the next write opens a fresh one.
+async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    let sqlx_clean = !conn.is_in_transaction();
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is locked for this call; sqlite3_get_autocommit only reads.
+    let sqlite_clean = unsafe { rusqlite::ffi::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) } != 0;
+    if !(sqlx_clean && sqlite_clean) {
+        tracing::warn!("index.db: a failed write left its connection inside a transaction; opening a new one");
+    }
+    Ok(sqlx_clean && sqlite_clean)
+}
+
 impl Index {
     pub async fn open(path: &Path) -> Result<Index> {
         let err = Error::db(path);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_release(|conn, _| Box::pin(writer_is_clean(conn)))
             .connect_with(super::options(path))
             .await
             .map_err(err)?;
@@ -467,5 +486,78 @@ impl Index {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            project_dir: "/p".into(),
+            project_name: "p".into(),
+            model: "m".into(),
+            op: "train".into(),
+            status: Status::Running,
+            created_ms: 1,
+            started_ms: Some(2),
+            stopped_ms: None,
+            exit_status: None,
+            run_dir: "/p/runs/x".into(),
+            label: String::new(),
+            pid: Some(1),
+            pid_start: None,
+            reason: String::new(),
+            source_run: String::new(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn writes_that_fail_on_a_full_disk_leave_the_writer_usable() {
+        let dir = std::env::temp_dir().join(format!("guild-index-full-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let Some(_mount) = crate::testing::Tmpfs::mount(&dir, "1m") else {
+            return;
+        };
+        let index = Index::open(&dir.join("index.db")).await.unwrap();
+        let mut run = record("a");
+        index.insert_run(&run, &[("lr".into(), "0.1".into())]).await.unwrap();
+        let fill = dir.join("fill");
+        crate::testing::fill(&fill);
+        // Each kind of write fails while the disk is full: a plain statement and
+        // transactions of several statements.
+        let mut failed = 0;
+        for i in 0..20 {
+            run.reason = format!("attempt {i} {}", "x".repeat(4000));
+            failed += index.update_run(&run).await.is_err() as usize;
+            let summaries: Vec<SeriesSummary> = (0..200)
+                .map(|k| SeriesSummary {
+                    key: format!("key{k}-{}", "y".repeat(100)),
+                    last: 1.0,
+                    min: 0.0,
+                    max: 2.0,
+                    count: i,
+                    last_step: Some(i),
+                    last_time: i,
+                })
+                .collect();
+            failed += index.put_summaries("a", &summaries).await.is_err() as usize;
+            failed += index.insert_run(&record(&format!("b{i}")), &[]).await.is_err() as usize;
+        }
+        assert!(failed > 0, "the disk never filled");
+        std::fs::remove_file(&fill).unwrap();
+        // Space is back: every write lands, and readers see it.
+        run.status = Status::Completed;
+        run.reason = String::new();
+        index.update_run(&run).await.unwrap();
+        index.set_label("a", "after").await.unwrap();
+        index.insert_run(&record("c"), &[]).await.unwrap();
+        let back = index.get_run("a").await.unwrap().unwrap();
+        assert_eq!((back.status, back.label.as_str()), (Status::Completed, "after"));
+        assert!(index.get_run("c").await.unwrap().is_some());
+        index.write.close().await;
+        index.read.close().await;
     }
 }

@@ -61,6 +61,15 @@ impl Batch {
     pub fn sample_count(&self) -> usize {
         self.samples.len() + self.series.iter().map(|k| k.points.len()).sum::<usize>()
     }
+
+    /// Adds a later batch's rows after this one's (its offsets, written after these,
+    /// win).
+    pub fn append(&mut self, later: Batch) {
+        self.output.extend(later.output);
+        self.samples.extend(later.samples);
+        self.series.extend(later.series);
+        self.offsets.extend(later.offsets);
+    }
 }
 
 /// Samples per full block in `series_block`.
@@ -275,6 +284,9 @@ impl RunDb {
             writer.after_commit(path);
             Ok(done)
         });
+        if result.is_err() {
+            self.discard_writer();
+        }
         result.map_err(|source| Error::Sqlite {
             path: self.path.clone(),
             source,
@@ -343,19 +355,40 @@ impl RunDb {
     /// order, and the same transaction packs each key's samples into `series_block`.
     /// The work is synchronous SQLite calls, run in place (`block_in_place` on a
     /// multi-threaded runtime, so the worker's other tasks move elsewhere meanwhile).
+    ///
+    /// A commit that fails (a full disk) changes nothing: its transaction is rolled back,
+    /// the keys it added are forgotten, and the writer is closed (a transaction SQLite
+    /// could not roll back would refuse every later BEGIN), so the same batch can be
+    /// committed again once there is room.
     pub async fn commit(&mut self, batch: &Batch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let result = in_place(|| self.commit_sync(batch));
+        let mut added = Vec::new();
+        let result = in_place(|| self.commit_sync(batch, &mut added));
         if result.is_err() {
             // Whatever was rolled back, the next commit starts again from run.db.
+            for key in &added {
+                self.key_ids.remove(key);
+            }
             self.pending = None;
+            self.discard_writer();
         }
         result
     }
 
-    fn commit_sync(&mut self, batch: &Batch) -> Result<()> {
+    /// Closes the writer after a failed write (the next write opens another), without
+    /// SQLite's checkpoint on close: that is `close`'s work, and a full disk refuses it.
+    fn discard_writer(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            let _ = writer
+                .conn
+                .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+        }
+    }
+
+    /// `added`: the keys this commit gave ids to (not in run.db if it fails).
+    fn commit_sync(&mut self, batch: &Batch, added: &mut Vec<Arc<str>>) -> Result<()> {
         let path = self.path.clone();
         let err = |source| Error::Sqlite {
             path: path.clone(),
@@ -432,6 +465,7 @@ impl RunDb {
                                 let stmt = new_key.as_mut().unwrap_or_else(|| unreachable!("prepared above"));
                                 let id: i64 = stmt.query_row([&**key], |r| r.get(0)).map_err(err)?;
                                 key_ids.insert(Arc::clone(key), id);
+                                added.push(Arc::clone(key));
                                 id
                             }
                         };
@@ -982,6 +1016,70 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_batch_that_failed_on_a_full_disk_commits_once_when_there_is_room() {
+        let dir = std::env::temp_dir().join(format!("guild-rundb-full-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let Some(_mount) = crate::testing::Tmpfs::mount(&dir, "2m") else {
+            return;
+        };
+        let path = dir.join("run.db");
+        let mut db = RunDb::open(&path).await.unwrap();
+        let batch = |first: usize, n: usize| Batch {
+            output: (first..first + n)
+                .map(|i| OutputRow {
+                    time: i as i64,
+                    stream: "stdout",
+                    line: format!("line {i} {}", "x".repeat(200)),
+                })
+                .collect(),
+            // New keys in every batch: a rolled-back batch must not leave their ids behind.
+            samples: (first..first + n)
+                .map(|i| SampleRow {
+                    key: format!("k{}", i / 100).into(),
+                    step: Some(i as i64),
+                    time: i as i64,
+                    value: i as f64,
+                })
+                .collect(),
+            offsets: vec![("stdout.log".into(), (first + n) as u64)],
+            ..Batch::default()
+        };
+        db.commit(&batch(0, 1000)).await.unwrap();
+        let fill = dir.join("fill");
+        crate::testing::fill(&fill);
+        let (mut next, mut failures) = (1000, 0);
+        while failures < 3 {
+            let b = batch(next, 1000);
+            match db.commit(&b).await {
+                Ok(()) => next += 1000,
+                Err(_) => failures += 1,
+            }
+            assert!(next < 100_000, "the disk never filled");
+        }
+        std::fs::remove_file(&fill).unwrap();
+        // The batch that failed, again: it lands once, with its keys.
+        db.commit(&batch(next, 1000)).await.unwrap();
+        next += 1000;
+        db.put_attrs(&[("status".into(), "completed".into())]).await.unwrap();
+        db.close().await;
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let one = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(one("SELECT count(*) FROM output"), next as i64);
+        assert_eq!(one("SELECT count(DISTINCT line) FROM output"), next as i64);
+        assert_eq!(one("SELECT count(*) FROM scalar"), next as i64);
+        assert_eq!(one("SELECT count(*) FROM series_key"), (next / 100) as i64);
+        assert_eq!(
+            one("SELECT count(*) FROM series s LEFT JOIN series_key k ON k.id = s.key_id WHERE k.id IS NULL"),
+            0
+        );
+        assert_eq!(
+            one("SELECT offset FROM tail_offset WHERE file = 'stdout.log'"),
+            next as i64
+        );
+        drop(conn);
+    }
+
     #[tokio::test]
     async fn commits_write_rows_and_blocks_that_read_back() {
         let dir = std::env::temp_dir().join(format!("guild-rundb-{}", std::process::id()));
@@ -1025,7 +1123,7 @@ mod tests {
         assert_eq!(blocked, 2 * (n / BLOCK_SAMPLES * BLOCK_SAMPLES) as i64);
         use crate::store::series::{self, Axis};
         let reader = series::open_blocking(&path).unwrap();
-        let points = series::read_range(&reader, &path, "a", Axis::Step, None, None).unwrap();
+        let points = series::read_range(&reader, &path, "a", Axis::Step, None, None, usize::MAX).unwrap().unwrap();
         assert_eq!(points.len(), n);
         assert!(
             points

@@ -60,7 +60,7 @@ fn x_of(s: &BlockSample, axis: Axis) -> i64 {
 }
 
 /// Samples of `key` within [min, max] on the axis, ordered by the axis (then commit order).
-/// A sample without a step counts as step 0.
+/// A sample without a step counts as step 0. None when there are more than `limit`.
 pub fn read_range(
     conn: &Connection,
     path: &Path,
@@ -68,22 +68,28 @@ pub fn read_range(
     axis: Axis,
     min: Option<f64>,
     max: Option<f64>,
-) -> Result<Vec<Point>> {
-    let mut samples = read_samples(conn, path, key, axis, min, max)?;
+    limit: usize,
+) -> Result<Option<Vec<Point>>> {
+    let Some(mut samples) = read_samples(conn, path, key, axis, min, max, limit)? else {
+        return Ok(None);
+    };
     // Stable: samples come in commit order, which breaks ties on the axis.
     samples.sort_by_key(|s| x_of(s, axis));
-    Ok(samples
-        .iter()
-        .map(|s| Point {
-            time: s.time,
-            step: s.step,
-            value: s.value,
-        })
-        .collect())
+    Ok(Some(
+        samples
+            .iter()
+            .map(|s| Point {
+                time: s.time,
+                step: s.step,
+                value: s.value,
+            })
+            .collect(),
+    ))
 }
 
 /// Samples of `key` within [min, max] on the axis, in commit order (`seq` is the rowid):
 /// its blocks (those that reach into the range), then the rows after its last block.
+/// None when there are more than `limit` (found holding at most a block more than that).
 pub fn read_samples(
     conn: &Connection,
     path: &Path,
@@ -91,15 +97,20 @@ pub fn read_samples(
     axis: Axis,
     min: Option<f64>,
     max: Option<f64>,
-) -> Result<Vec<BlockSample>> {
+    limit: usize,
+) -> Result<Option<Vec<BlockSample>>> {
     let Some(key_id) = key_id(conn, path, key)? else {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     };
     let range = Range::new(axis, min, max);
     let mut out = Vec::new();
     let mut sealed = 0;
     if has_blocks(conn, path)? {
         sealed = each_block(conn, path, key_id, &range, |first_seq, data| {
+            if out.len() > limit {
+                // Over: the rest is only walked past, for `sealed`.
+                return Ok(());
+            }
             if decode_block(first_seq, data, |s| {
                 if range.holds(&s) {
                     out.push(s);
@@ -111,12 +122,15 @@ pub fn read_samples(
             }
         })?;
     }
+    if out.len() > limit {
+        return Ok(None);
+    }
     read_tail(conn, path, key_id, sealed, |s| {
         if range.holds(&s) {
             out.push(s);
         }
     })?;
-    Ok(out)
+    Ok((out.len() <= limit).then_some(out))
 }
 
 /// [min, max] on one axis (open ends for None).
@@ -364,28 +378,28 @@ impl Bucketer {
         }
     }
 
-    /// The non-empty buckets in axis order.
+    /// The non-empty buckets in axis order, in a vector of their own size: collected in
+    /// place, they kept the whole array's allocation (7 MB for 100,000 buckets), for
+    /// every key of a request.
     pub fn finish(self) -> Vec<Bucket> {
         let n = self.accs.len();
         let (lo, hi, width) = (self.lo, self.hi, self.width);
-        self.accs
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, acc)| {
-                let a = acc?;
-                let start = lo + index as f64 * width;
-                Some(Bucket {
-                    x_start: start,
-                    x_end: if index + 1 == n { hi.max(start) } else { start + width },
-                    min: a.min,
-                    max: a.max,
-                    last: a.last.value,
-                    last_step: a.last.step,
-                    last_time: a.last.time,
-                    count: a.count,
-                })
+        let mut out = Vec::with_capacity(self.accs.iter().filter(|a| a.is_some()).count());
+        out.extend(self.accs.into_iter().enumerate().filter_map(|(index, acc)| {
+            let a = acc?;
+            let start = lo + index as f64 * width;
+            Some(Bucket {
+                x_start: start,
+                x_end: if index + 1 == n { hi.max(start) } else { start + width },
+                min: a.min,
+                max: a.max,
+                last: a.last.value,
+                last_step: a.last.step,
+                last_time: a.last.time,
+                count: a.count,
             })
-            .collect()
+        }));
+        out
     }
 }
 
