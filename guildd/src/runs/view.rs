@@ -15,6 +15,9 @@ use crate::project::{self, Project};
 use crate::store::series::{self, Axis};
 use crate::store::{RunRecord, SeriesSummary};
 
+/// The most samples a field reduces (more leaves it without a value).
+const MAX_REDUCED: usize = 2_000_000;
+
 /// A field's value for one run.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FieldValue {
@@ -213,7 +216,10 @@ impl Reader<'_, '_> {
             }
         }
         let path = self.db_path();
-        let samples = series::read_samples(self.conn()?, &path, &key, Axis::Step, None, None).ok()?;
+        // A field reads at most what one GetSeries answer may hold.
+        let samples = series::read_samples(self.conn()?, &path, &key, Axis::Step, None, None, MAX_REDUCED)
+            .ok()
+            .flatten()?;
         let samples: Vec<reduce::Sample> = samples
             .iter()
             .map(|s| reduce::Sample {
