@@ -171,26 +171,13 @@ impl TensorProto {
                     None => c.first_chunk().map(|b| u16::from_le_bytes(*b)),
                 };
                 match bits {
-                    Some(b) if self.dtype == DT_HALF => Some(f16_to_f64(b)),
-                    Some(b) => Some(f64::from(f32::from_bits(u32::from(b) << 16))),
+                    Some(b) if self.dtype == DT_HALF => Some(half::f16::from_bits(b).to_f64()),
+                    Some(b) => Some(half::bf16::from_bits(b).to_f64()),
                     None => from_content(None),
                 }
             }
             _ => None,
         }
-    }
-}
-
-/// IEEE 754 half-precision bits as f64 (exact: every f16 is an f64).
-pub fn f16_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = i32::from((bits >> 10) & 0x1f);
-    let frac = f64::from(bits & 0x3ff);
-    match exp {
-        0 => sign * frac * 2f64.powi(-24),
-        31 if frac == 0.0 => sign * f64::INFINITY,
-        31 => f64::NAN,
-        e => sign * (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
     }
 }
 

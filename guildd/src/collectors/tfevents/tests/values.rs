@@ -3,7 +3,6 @@
 //! precision, wall-time rounding and event-file names.
 
 use super::*;
-use crate::collectors::tfevents::proto::f16_to_f64;
 use crate::collectors::tfevents::proto::{DT_BFLOAT16, DT_DOUBLE, DT_FLOAT, DT_HALF, DT_INT32, DT_INT64};
 use crate::collectors::tfevents::wall_ms;
 
@@ -249,12 +248,21 @@ fn tensor_scalars_and_kinds() {
 
 #[test]
 fn half_precision_conversion() {
-    assert_eq!(f16_to_f64(0x3c00), 1.0);
-    assert_eq!(f16_to_f64(0xc000), -2.0);
-    assert_eq!(f16_to_f64(0x7bff), 65504.0);
-    assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24));
-    assert_eq!(f16_to_f64(0x7c00), f64::INFINITY);
-    assert!(f16_to_f64(0x7e00).is_nan());
+    // The 16 bits of a DT_HALF tensor's half_val, read as its scalar.
+    let f16 = |bits: u16| {
+        proto::TensorProto {
+            half_val: vec![i32::from(bits)],
+            ..t(DT_HALF)
+        }
+        .scalar()
+        .unwrap()
+    };
+    assert_eq!(f16(0x3c00), 1.0);
+    assert_eq!(f16(0xc000), -2.0);
+    assert_eq!(f16(0x7bff), 65504.0);
+    assert_eq!(f16(0x0001), 2f64.powi(-24));
+    assert_eq!(f16(0x7c00), f64::INFINITY);
+    assert!(f16(0x7e00).is_nan());
 }
 
 #[test]
