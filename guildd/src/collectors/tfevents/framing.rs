@@ -195,7 +195,7 @@ fn stream_crc32c(file: &File, start: u64, len: u64) -> io::Result<Option<u32>> {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
         }
-        crc = crc32c_update(crc, chunk);
+        crc = crc32c::crc32c_append(crc, chunk);
         done += n as u64;
     }
     Ok(Some(crc))
@@ -208,94 +208,5 @@ fn mask(crc: u32) -> u32 {
 
 /// The masked CRC32C a record stores for `data`.
 pub(super) fn masked_crc32c(data: &[u8]) -> u32 {
-    mask(crc32c(data))
-}
-
-// ---------------------------------------------------------------------------------------
-// CRC32C (Castagnoli), slicing-by-8.
-
-pub(super) const CRC32C_POLY: u32 = 0x82F6_3B78; // reflected 0x1EDC6F41
-
-const fn crc32c_tables() -> [[u32; 256]; 8] {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ CRC32C_POLY } else { c >> 1 };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 256 {
-        let mut s = 1;
-        while s < 8 {
-            let prev = t[s - 1][i];
-            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
-            s += 1;
-        }
-        i += 1;
-    }
-    t
-}
-
-static CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
-
-/// Continues a CRC32C: `crc32c_update(crc32c_update(0, a), b)` is the CRC of `a ++ b`.
-/// With the CPU's CRC32 instruction where it has one (SSE 4.2), about ten times the
-/// tables' speed: every record of every event file goes through here twice.
-pub(super) fn crc32c_update(crc: u32, data: &[u8]) -> u32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("sse4.2") {
-        // SAFETY: the CPU has SSE 4.2, checked just above.
-        return unsafe { crc32c_sse42(crc, data) };
-    }
-    crc32c_tables_update(crc, data)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse4.2")]
-fn crc32c_sse42(crc: u32, data: &[u8]) -> u32 {
-    use std::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
-    let mut crc = u64::from(!crc);
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(c);
-        crc = _mm_crc32_u64(crc, u64::from_le_bytes(word));
-    }
-    let mut crc = crc as u32;
-    for &b in chunks.remainder() {
-        crc = _mm_crc32_u8(crc, b);
-    }
-    !crc
-}
-
-pub(super) fn crc32c_tables_update(crc: u32, data: &[u8]) -> u32 {
-    let t = &CRC32C_TABLES;
-    let mut crc = !crc;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
-        crc = t[7][(lo & 0xff) as usize]
-            ^ t[6][((lo >> 8) & 0xff) as usize]
-            ^ t[5][((lo >> 16) & 0xff) as usize]
-            ^ t[4][(lo >> 24) as usize]
-            ^ t[3][(hi & 0xff) as usize]
-            ^ t[2][((hi >> 8) & 0xff) as usize]
-            ^ t[1][((hi >> 16) & 0xff) as usize]
-            ^ t[0][(hi >> 24) as usize];
-    }
-    for &b in chunks.remainder() {
-        crc = t[0][((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
-pub(super) fn crc32c(data: &[u8]) -> u32 {
-    crc32c_update(0, data)
+    mask(crc32c::crc32c(data))
 }
