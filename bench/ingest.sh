@@ -40,7 +40,8 @@ cp "$root/bench/ops/ingest_op.py" "$work/project/"
 cat > "$work/project/Guild" <<GUILD
 [project]
 name           = ingest-bench
-stats_interval = 0              # only the event file's scalars
+# only the event file's scalars (a comment after a value would be part of it)
+stats_interval = 0
 
 [model "m"]
 train          = ingest_op

@@ -1,5 +1,5 @@
 """Writes small TensorFlow event files with real writers, as fixtures for
-guildd's tfevents collector (guildd/src/collectors/tfevents.rs).
+guildd's tfevents collector (guildd/src/collectors/tfevents/).
 
     python3 bench/make_tfevents_fixtures.py OUT [--writers tensorboardx,torch,tf2] [--corrupt]
 
