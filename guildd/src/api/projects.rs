@@ -25,12 +25,13 @@ impl ProjectService for Projects {
         let dir = super::required("project_dir", &request.get_ref().project_dir)?;
         if !Path::new(dir).is_absolute() {
             return Err(Status::invalid_argument(format!(
-                "project_dir must be an absolute path, got \"{dir}\""
+                "project_dir must be an absolute path, got {}",
+                crate::error::quote(dir)
             )));
         }
         let guild_file = Path::new(dir).join("Guild");
         if !guild_file.is_file() {
-            return Err(Status::not_found(format!("no Guild file in {dir}")));
+            return Err(Status::not_found(format!("no Guild file in {}", crate::error::quote(dir))));
         }
         let parsed = project::load(&guild_file).map_err(|e| Status::invalid_argument(e.to_string()))?;
         Ok(Response::new(pb::Project {

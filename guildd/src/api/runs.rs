@@ -26,7 +26,8 @@ impl RunService for Runs {
         let project_dir = required("project_dir", &req.project_dir)?;
         if !Path::new(project_dir).is_absolute() {
             return Err(Status::invalid_argument(format!(
-                "project_dir must be an absolute path, got \"{project_dir}\""
+                "project_dir must be an absolute path, got {}",
+                crate::error::quote(project_dir)
             )));
         }
         let op = required("op", &req.op)?.to_string();
@@ -41,8 +42,8 @@ impl RunService for Runs {
         }
         if let Some(bad) = req.flags.iter().find(|f| f.name.trim().is_empty()) {
             return Err(Status::invalid_argument(format!(
-                "flags: a flag has no name (value \"{}\")",
-                bad.value
+                "flags: a flag has no name (value {})",
+                crate::error::quote(&bad.value)
             )));
         }
         let nonempty = |s: String| (!s.trim().is_empty()).then_some(s);

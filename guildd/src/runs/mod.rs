@@ -10,6 +10,7 @@ pub mod live;
 pub mod notify;
 pub mod output;
 pub mod prepare;
+pub mod secrets;
 pub mod summary;
 pub mod supervisor;
 pub mod tail;
@@ -226,8 +227,8 @@ impl Manager {
             db.put_flags(&plan.flags).await?;
             let recorded_env: serde_json::Map<String, serde_json::Value> = env
                 .iter()
-                .filter(|(name, _)| !prepare::is_secret(name))
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .filter(|(name, _)| !secrets::is_secret_name(name))
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(secrets::redact_value(v).into_owned())))
                 .collect();
             let host = hostname();
             let mut attrs = vec![

@@ -40,16 +40,18 @@ pub fn check_tag(tag: &str) -> Result<()> {
         return Err(Error::Invalid("tag: a tag cannot be empty".into()));
     }
     if tag.chars().count() > MAX_TAG {
-        return Err(Error::Invalid(format!("tag \"{tag}\": at most {MAX_TAG} characters")));
+        return Err(Error::Invalid(format!("tag {}: at most {MAX_TAG} characters", crate::error::quote(tag))));
     }
     if tag.chars().any(|c| c.is_whitespace() || c == ',' || c.is_control()) {
         return Err(Error::Invalid(format!(
-            "tag \"{tag}\": a tag is one word (no spaces or commas)"
+            "tag {}: a tag is one word (no spaces, commas or control characters)",
+            crate::error::quote(tag)
         )));
     }
     if tag.starts_with(['+', '-']) {
         return Err(Error::Invalid(format!(
-            "tag \"{tag}\": a tag cannot start with + or - (those add and remove tags)"
+            "tag {}: a tag cannot start with + or - (those add and remove tags)",
+            crate::error::quote(tag)
         )));
     }
     Ok(())
@@ -74,9 +76,10 @@ impl Manager {
         let mut picked = self.select(selection).await?;
         match picked.len() {
             1 => Ok(picked.remove(0).run),
-            0 => Err(Error::NotFound(format!("no deleted run matches \"{selector}\""))),
+            0 => Err(Error::NotFound(format!("no deleted run matches {}", crate::error::quote(selector)))),
             n => Err(Error::Invalid(format!(
-                "\"{selector}\" names {n} deleted runs; restore or purge them one at a time"
+                "{} names {n} deleted runs; restore or purge them one at a time",
+                crate::error::quote(selector)
             ))),
         }
     }
