@@ -139,7 +139,8 @@ pub(crate) async fn import_runs(shared: &Shared, req: pb::ImportRunsRequest) -> 
     } else {
         Some(absolute("project_dir", &req.project_dir)?)
     };
-    let imported = shared.manager.import(src, req.rename, project).await?;
+    let max_unpacked = (req.max_unpacked_bytes > 0).then_some(req.max_unpacked_bytes);
+    let imported = shared.manager.import(src, req.rename, project, max_unpacked).await?;
     Ok(pb::ImportRunsResponse {
         runs: imported
             .into_iter()

@@ -16,7 +16,6 @@ pub struct Runs(pub Arc<Shared>);
 
 /// Most flags one start request may carry.
 const MAX_FLAGS: usize = 1000;
-const MAX_LABEL: usize = 1000;
 const MAX_ENV: usize = 10_000;
 
 #[tonic::async_trait]
@@ -34,9 +33,7 @@ impl RunService for Runs {
         if req.flags.len() > MAX_FLAGS {
             return Err(Status::invalid_argument(format!("flags: at most {MAX_FLAGS} flags")));
         }
-        if req.label.len() > MAX_LABEL {
-            return Err(Status::invalid_argument(format!("label: at most {MAX_LABEL} bytes")));
-        }
+        crate::runs::trash::check_label(req.label.trim())?;
         if req.env.len() > MAX_ENV {
             return Err(Status::invalid_argument(format!("env: at most {MAX_ENV} variables")));
         }

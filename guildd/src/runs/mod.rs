@@ -6,6 +6,7 @@
 //! its progress) and a broadcast of status changes.
 
 pub mod archive;
+pub mod journal;
 pub mod live;
 pub mod notify;
 pub mod output;
@@ -15,6 +16,7 @@ pub mod summary;
 pub mod supervisor;
 pub mod tail;
 pub mod trash;
+pub mod unpack;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

@@ -13,7 +13,49 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file guild/v1/guild.proto.
  */
 export const file_guild_v1_guild: GenFile = /*@__PURE__*/
-  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCKfAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAyIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIq8BCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZSJyCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnIjwKCU9wZXJhdGlvbhIMCgRuYW1lGAEgASgJEg8KB2NvbW1hbmQYAiABKAkSEAoIcmVxdWlyZXMYAyADKAkiNgoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEh0KBWZsYWdzGAIgAygLMg4uZ3VpbGQudjEuRmxhZyIjCgRGbGFnEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAki8QEKD1N0YXJ0UnVuUmVxdWVzdBITCgtwcm9qZWN0X2RpchgBIAEoCRINCgVtb2RlbBgCIAEoCRIKCgJvcBgDIAEoCRIPCgdwcm9maWxlGAQgASgJEh0KBWZsYWdzGAUgAygLMg4uZ3VpbGQudjEuRmxhZxISCgpzb3VyY2VfcnVuGAYgASgJEg0KBWxhYmVsGAcgASgJEi8KA2VudhgIIAMoCzIiLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdC5FbnZFbnRyeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsECCgNSdW4SCgoCaWQYASABKAkSEwoLcHJvamVjdF9kaXIYAiABKAkSFAoMcHJvamVjdF9uYW1lGAMgASgJEg0KBW1vZGVsGAQgASgJEgoKAm9wGAUgASgJEiMKBnN0YXR1cxgGIAEoDjITLmd1aWxkLnYxLlJ1blN0YXR1cxISCgpjcmVhdGVkX21zGAcgASgDEhIKCnN0YXJ0ZWRfbXMYCCABKAMSEgoKc3RvcHBlZF9tcxgJIAEoAxIYCgtleGl0X3N0YXR1cxgKIAEoBUgAiAEBEg8KB3J1bl9kaXIYCyABKAkSDQoFbGFiZWwYDCABKAkSCwoDcGlkGA0gASgNEg4KBnJlYXNvbhgOIAEoCRISCgpzb3VyY2VfcnVuGA8gASgJEgwKBHRhZ3MYECADKAlCDgoMX2V4aXRfc3RhdHVzIkUKD0xpc3RSdW5zUmVxdWVzdBINCgVsaW1pdBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SEwoLcHJvamVjdF9kaXIYAyABKAkiPgoQTGlzdFJ1bnNSZXNwb25zZRIbCgRydW5zGAEgAygLMg0uZ3VpbGQudjEuUnVuEg0KBXRvdGFsGAIgASgNIhwKDUdldFJ1blJlcXVlc3QSCwoDcnVuGAEgASgJIiMKBEF0dHISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSKKAQoJUnVuRGV0YWlsEhoKA3J1bhgBIAEoCzINLmd1aWxkLnYxLlJ1bhIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWcSHQoFYXR0cnMYAyADKAsyDi5ndWlsZC52MS5BdHRyEiMKBnNlcmllcxgEIAMoCzITLmd1aWxkLnYxLlNlcmllc0tleSIdCg5TdG9wUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoQRGVsZXRlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoRRGVsZXRlUnVuUmVzcG9uc2USCgoCaWQYASABKAkiHwoQV2F0Y2hSdW5zUmVxdWVzdBILCgNydW4YASABKAkiTgoIUnVuRXZlbnQSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg8KB3JlbW92ZWQYAiABKAgSFQoNc25hcHNob3RfZG9uZRgDIAEoCCJCChFSZWFkT3V0cHV0UmVxdWVzdBILCgNydW4YASABKAkSEAoIZnJvbV9zZXEYAiABKAMSDgoGZm9sbG93GAMgASgIIloKCk91dHB1dExpbmUSCwoDc2VxGAEgASgDEg8KB3RpbWVfbXMYAiABKAMSIAoGc3RyZWFtGAMgASgOMhAuZ3VpbGQudjEuU3RyZWFtEgwKBHRleHQYBCABKAkiMgoLT3V0cHV0Q2h1bmsSIwoFbGluZXMYASADKAsyFC5ndWlsZC52MS5PdXRwdXRMaW5lIiAKEUxpc3RTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJ4CglTZXJpZXNLZXkSCwoDa2V5GAEgASgJEgwKBGxhc3QYAiABKAESCwoDbWluGAMgASgBEgsKA21heBgEIAEoARINCgVjb3VudBgFIAEoAxIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDIjcKEkxpc3RTZXJpZXNSZXNwb25zZRIhCgRrZXlzGAEgAygLMhMuZ3VpbGQudjEuU2VyaWVzS2V5IpABChBHZXRTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRrZXlzGAIgAygJEhwKBGF4aXMYAyABKA4yDi5ndWlsZC52MS5BeGlzEhAKA21pbhgEIAEoAUgAiAEBEhAKA21heBgFIAEoAUgBiAEBEg8KB2J1Y2tldHMYBiABKA1CBgoEX21pbkIGCgRfbWF4IjYKBlNhbXBsZRIPCgd0aW1lX21zGAEgASgDEgwKBHN0ZXAYAiABKAMSDQoFdmFsdWUYAyABKAEiiAEKBkJ1Y2tldBIPCgd4X3N0YXJ0GAEgASgBEg0KBXhfZW5kGAIgASgBEgsKA21pbhgDIAEoARILCgNtYXgYBCABKAESDAoEbGFzdBgFIAEoARIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDEg0KBWNvdW50GAggASgEImoKBlNlcmllcxILCgNrZXkYASABKAkSIQoHc2FtcGxlcxgCIAMoCzIQLmd1aWxkLnYxLlNhbXBsZRIhCgdidWNrZXRzGAMgAygLMhAuZ3VpbGQudjEuQnVja2V0Eg0KBWNvdW50GAQgASgEIjUKEUdldFNlcmllc1Jlc3BvbnNlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcyJFChJXYXRjaFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgDIkAKDFNlcmllc1VwZGF0ZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMSDgoGY3Vyc29yGAIgASgDInAKDFJ1blNlbGVjdGlvbhIMCgRydW5zGAEgAygJEg0KBW1vZGVsGAIgASgJEg4KBnN0YXR1cxgDIAMoCRINCgVsYWJlbBgEIAEoCRIPCgdkZWxldGVkGAUgASgIEhMKC3Byb2plY3RfZGlyGAYgASgJIj4KEVNlbGVjdFJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbiJCChJTZWxlY3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhIPCgdpbmRleGVzGAIgAygNIi0KD1NldExhYmVsUmVxdWVzdBILCgNydW4YASABKAkSDQoFbGFiZWwYAiABKAkiOQoNVGFnUnVuUmVxdWVzdBILCgNydW4YASABKAkSCwoDYWRkGAIgAygJEg4KBnJlbW92ZRgDIAMoCSIgChFSZXN0b3JlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPUHVyZ2VSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeChBQdXJnZVJ1blJlc3BvbnNlEgoKAmlkGAEgASgJIi8KEUV4cG9ydFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkSDAoEZGVzdBgCIAEoCSIvChJFeHBvcnRSdW5zUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBGRlc3QYAiABKAkiRQoRSW1wb3J0UnVuc1JlcXVlc3QSCwoDc3JjGAEgASgJEg4KBnJlbmFtZRgCIAEoCBITCgtwcm9qZWN0X2RpchgDIAEoCSI/CgtJbXBvcnRlZFJ1bhIKCgJpZBgBIAEoCRITCgtvcmlnaW5hbF9pZBgCIAEoCRIPCgdydW5fZGlyGAMgASgJIjkKEkltcG9ydFJ1bnNSZXNwb25zZRIjCgRydW5zGAEgAygLMhUuZ3VpbGQudjEuSW1wb3J0ZWRSdW4iTAoSQ29tcGFyZVJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbhILCgNzeXMYAiABKAgifAoMQ29tcGFyZUNodW5rEhYKDm5ld19mbGFnX25hbWVzGAEgAygJEhcKD25ld19zY2FsYXJfa2V5cxgCIAMoCRIiCgRyb3dzGAMgAygLMhQuZ3VpbGQudjEuQ29tcGFyZVJvdxIXCg9uZXdfZmxhZ192YWx1ZXMYBCADKAkisgEKCkNvbXBhcmVSb3cSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg0KBWluZGV4GAIgASgNEhIKCmZsYWdfbmFtZXMYAyADKA0SEwoLZmxhZ192YWx1ZXMYBCADKA0SEwoLc2NhbGFyX2tleXMYBSADKA0SEwoLc2NhbGFyX2xhc3QYBiADKAESEgoKc2NhbGFyX21pbhgHIAMoARISCgpzY2FsYXJfbWF4GAggAygBItABChFTdGFydFNlcnZlUmVxdWVzdBILCgNydW4YASABKAkSDAoEaG9zdBgCIAEoCRIRCgRwb3J0GAMgASgNSACIAQESMQoDZW52GAQgAygLMiQuZ3VpbGQudjEuU3RhcnRTZXJ2ZVJlcXVlc3QuRW52RW50cnkSEgoKdGltZW91dF9tcxgFIAEoDRIRCgltYXhfcXVldWUYBiABKA0aKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVfcG9ydCIfChBTdG9wU2VydmVSZXF1ZXN0EgsKA3J1bhgBIAEoCSIgChFMaXN0U2VydmVzUmVxdWVzdBILCgNydW4YASABKAkiNQoSTGlzdFNlcnZlc1Jlc3BvbnNlEh8KBnNlcnZlcxgBIAMoCzIPLmd1aWxkLnYxLlNlcnZlIqMCCgVTZXJ2ZRILCgNydW4YASABKAkSDQoFbW9kZWwYAiABKAkSDwoHcnVuX2RpchgDIAEoCRIPCgdhZGRyZXNzGAQgASgJEgsKA3VybBgFIAEoCRIjCgVzdGF0ZRgGIAEoDjIULmd1aWxkLnYxLlNlcnZlU3RhdGUSDgoGcmVhc29uGAcgASgJEgsKA3BpZBgIIAEoDRIMCgRhcmd2GAkgAygJEhIKCnN0YXJ0ZWRfbXMYCiABKAMSEAoIcmVxdWVzdHMYCyABKAQSDgoGZXJyb3JzGAwgASgEEhAKCHJlc3RhcnRzGA0gASgNEhAKCGV4aXN0aW5nGA4gASgIEhIKCnRpbWVvdXRfbXMYDyABKA0SEQoJbWF4X3F1ZXVlGBAgASgNIrcBChdTdGFydFRlbnNvckJvYXJkUmVxdWVzdBIMCgRydW5zGAEgAygJEhMKC3Byb2plY3RfZGlyGAIgASgJEjcKA2VudhgDIAMoCzIqLmd1aWxkLnYxLlN0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0LkVudkVudHJ5EhQKDGlkbGVfc2Vjb25kcxgEIAEoDRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhgKFlN0b3BUZW5zb3JCb2FyZFJlcXVlc3QiFwoVR2V0VGVuc29yQm9hcmRSZXF1ZXN0IjsKDlRlbnNvckJvYXJkUnVuEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHcnVuX2RpchgDIAEoCSLZAQoLVGVuc29yQm9hcmQSDwoHcnVubmluZxgBIAEoCBILCgNwaWQYAiABKA0SDwoHYWRkcmVzcxgDIAEoCRIMCgRwYXRoGAQgASgJEiYKBHJ1bnMYBSADKAsyGC5ndWlsZC52MS5UZW5zb3JCb2FyZFJ1bhISCgpzdGFydGVkX21zGAYgASgDEhQKDGxhc3RfdXNlZF9tcxgHIAEoAxIUCgxpZGxlX3NlY29uZHMYCCABKA0SDgoGcmV1c2VkGAkgASgIEhUKDXByb3h5X2FkZHJlc3MYCiABKAkquQEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19QRU5ESU5HEAESFgoSUlVOX1NUQVRVU19SVU5OSU5HEAISGAoUUlVOX1NUQVRVU19DT01QTEVURUQQAxIUChBSVU5fU1RBVFVTX0VSUk9SEAQSGQoVUlVOX1NUQVRVU19URVJNSU5BVEVEEAUSFQoRUlVOX1NUQVRVU19GQUlMRUQQBipGCgZTdHJlYW0SFgoSU1RSRUFNX1VOU1BFQ0lGSUVEEAASEQoNU1RSRUFNX1NURE9VVBABEhEKDVNUUkVBTV9TVERFUlIQAiokCgRBeGlzEg0KCUFYSVNfU1RFUBAAEg0KCUFYSVNfVElNRRABKqkBCgpTZXJ2ZVN0YXRlEhsKF1NFUlZFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUU0VSVkVfU1RBVEVfU1RBUlRJTkcQARIVChFTRVJWRV9TVEFURV9SRUFEWRACEhoKFlNFUlZFX1NUQVRFX1JFU1RBUlRJTkcQAxIYChRTRVJWRV9TVEFURV9OT19NT0RFTBAEEhcKE1NFUlZFX1NUQVRFX1NUT1BQRUQQBTKTAQoNRGFlbW9uU2VydmljZRI/CglHZXRTdGF0dXMSGi5ndWlsZC52MS5HZXRTdGF0dXNSZXF1ZXN0GhYuZ3VpbGQudjEuRGFlbW9uU3RhdHVzEkEKCFNodXRkb3duEhkuZ3VpbGQudjEuU2h1dGRvd25SZXF1ZXN0GhouZ3VpbGQudjEuU2h1dGRvd25SZXNwb25zZTJOCg5Qcm9qZWN0U2VydmljZRI8CgpHZXRQcm9qZWN0EhsuZ3VpbGQudjEuR2V0UHJvamVjdFJlcXVlc3QaES5ndWlsZC52MS5Qcm9qZWN0MrYGCgpSdW5TZXJ2aWNlEjQKCFN0YXJ0UnVuEhkuZ3VpbGQudjEuU3RhcnRSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEkEKCExpc3RSdW5zEhkuZ3VpbGQudjEuTGlzdFJ1bnNSZXF1ZXN0GhouZ3VpbGQudjEuTGlzdFJ1bnNSZXNwb25zZRI2CgZHZXRSdW4SFy5ndWlsZC52MS5HZXRSdW5SZXF1ZXN0GhMuZ3VpbGQudjEuUnVuRGV0YWlsEjIKB1N0b3BSdW4SGC5ndWlsZC52MS5TdG9wUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJECglEZWxldGVSdW4SGi5ndWlsZC52MS5EZWxldGVSdW5SZXF1ZXN0GhsuZ3VpbGQudjEuRGVsZXRlUnVuUmVzcG9uc2USPQoJV2F0Y2hSdW5zEhouZ3VpbGQudjEuV2F0Y2hSdW5zUmVxdWVzdBoSLmd1aWxkLnYxLlJ1bkV2ZW50MAESRwoKU2VsZWN0UnVucxIbLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuU2VsZWN0UnVuc1Jlc3BvbnNlEjQKCFNldExhYmVsEhkuZ3VpbGQudjEuU2V0TGFiZWxSZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjAKBlRhZ1J1bhIXLmd1aWxkLnYxLlRhZ1J1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SOAoKUmVzdG9yZVJ1bhIbLmd1aWxkLnYxLlJlc3RvcmVSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEkEKCFB1cmdlUnVuEhkuZ3VpbGQudjEuUHVyZ2VSdW5SZXF1ZXN0GhouZ3VpbGQudjEuUHVyZ2VSdW5SZXNwb25zZRJHCgpFeHBvcnRSdW5zEhsuZ3VpbGQudjEuRXhwb3J0UnVuc1JlcXVlc3QaHC5ndWlsZC52MS5FeHBvcnRSdW5zUmVzcG9uc2USRwoKSW1wb3J0UnVucxIbLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuSW1wb3J0UnVuc1Jlc3BvbnNlMlMKDU91dHB1dFNlcnZpY2USQgoKUmVhZE91dHB1dBIbLmd1aWxkLnYxLlJlYWRPdXRwdXRSZXF1ZXN0GhUuZ3VpbGQudjEuT3V0cHV0Q2h1bmswATLlAQoNU2VyaWVzU2VydmljZRJHCgpMaXN0U2VyaWVzEhsuZ3VpbGQudjEuTGlzdFNlcmllc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VyaWVzUmVzcG9uc2USRAoJR2V0U2VyaWVzEhouZ3VpbGQudjEuR2V0U2VyaWVzUmVxdWVzdBobLmd1aWxkLnYxLkdldFNlcmllc1Jlc3BvbnNlEkUKC1dhdGNoU2VyaWVzEhwuZ3VpbGQudjEuV2F0Y2hTZXJpZXNSZXF1ZXN0GhYuZ3VpbGQudjEuU2VyaWVzVXBkYXRlMAEyVwoOQ29tcGFyZVNlcnZpY2USRQoLQ29tcGFyZVJ1bnMSHC5ndWlsZC52MS5Db21wYXJlUnVuc1JlcXVlc3QaFi5ndWlsZC52MS5Db21wYXJlQ2h1bmswATLNAQoMU2VydmVTZXJ2aWNlEjoKClN0YXJ0U2VydmUSGy5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdBoPLmd1aWxkLnYxLlNlcnZlEjgKCVN0b3BTZXJ2ZRIaLmd1aWxkLnYxLlN0b3BTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRJHCgpMaXN0U2VydmVzEhsuZ3VpbGQudjEuTGlzdFNlcnZlc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VydmVzUmVzcG9uc2Uy+AEKElRlbnNvckJvYXJkU2VydmljZRJMChBTdGFydFRlbnNvckJvYXJkEiEuZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZBJKCg9TdG9wVGVuc29yQm9hcmQSIC5ndWlsZC52MS5TdG9wVGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSAoOR2V0VGVuc29yQm9hcmQSHy5ndWlsZC52MS5HZXRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZGIGcHJvdG8z");
+  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiFwoVQ3JlYXRlVmlld0NvZGVSZXF1ZXN0IjkKCFZpZXdDb2RlEgwKBGNvZGUYASABKAkSCwoDdXJsGAIgASgJEhIKCmV4cGlyZXNfbXMYAyABKAMiEgoQR2V0U3RhdHVzUmVxdWVzdCKfAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAyIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIq8BCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZSJyCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnIjwKCU9wZXJhdGlvbhIMCgRuYW1lGAEgASgJEg8KB2NvbW1hbmQYAiABKAkSEAoIcmVxdWlyZXMYAyADKAkiNgoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEh0KBWZsYWdzGAIgAygLMg4uZ3VpbGQudjEuRmxhZyIjCgRGbGFnEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAki8QEKD1N0YXJ0UnVuUmVxdWVzdBITCgtwcm9qZWN0X2RpchgBIAEoCRINCgVtb2RlbBgCIAEoCRIKCgJvcBgDIAEoCRIPCgdwcm9maWxlGAQgASgJEh0KBWZsYWdzGAUgAygLMg4uZ3VpbGQudjEuRmxhZxISCgpzb3VyY2VfcnVuGAYgASgJEg0KBWxhYmVsGAcgASgJEi8KA2VudhgIIAMoCzIiLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdC5FbnZFbnRyeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsECCgNSdW4SCgoCaWQYASABKAkSEwoLcHJvamVjdF9kaXIYAiABKAkSFAoMcHJvamVjdF9uYW1lGAMgASgJEg0KBW1vZGVsGAQgASgJEgoKAm9wGAUgASgJEiMKBnN0YXR1cxgGIAEoDjITLmd1aWxkLnYxLlJ1blN0YXR1cxISCgpjcmVhdGVkX21zGAcgASgDEhIKCnN0YXJ0ZWRfbXMYCCABKAMSEgoKc3RvcHBlZF9tcxgJIAEoAxIYCgtleGl0X3N0YXR1cxgKIAEoBUgAiAEBEg8KB3J1bl9kaXIYCyABKAkSDQoFbGFiZWwYDCABKAkSCwoDcGlkGA0gASgNEg4KBnJlYXNvbhgOIAEoCRISCgpzb3VyY2VfcnVuGA8gASgJEgwKBHRhZ3MYECADKAlCDgoMX2V4aXRfc3RhdHVzIkUKD0xpc3RSdW5zUmVxdWVzdBINCgVsaW1pdBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SEwoLcHJvamVjdF9kaXIYAyABKAkiPgoQTGlzdFJ1bnNSZXNwb25zZRIbCgRydW5zGAEgAygLMg0uZ3VpbGQudjEuUnVuEg0KBXRvdGFsGAIgASgNIhwKDUdldFJ1blJlcXVlc3QSCwoDcnVuGAEgASgJIiMKBEF0dHISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSKKAQoJUnVuRGV0YWlsEhoKA3J1bhgBIAEoCzINLmd1aWxkLnYxLlJ1bhIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWcSHQoFYXR0cnMYAyADKAsyDi5ndWlsZC52MS5BdHRyEiMKBnNlcmllcxgEIAMoCzITLmd1aWxkLnYxLlNlcmllc0tleSIdCg5TdG9wUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoQRGVsZXRlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoRRGVsZXRlUnVuUmVzcG9uc2USCgoCaWQYASABKAkiHwoQV2F0Y2hSdW5zUmVxdWVzdBILCgNydW4YASABKAkiTgoIUnVuRXZlbnQSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg8KB3JlbW92ZWQYAiABKAgSFQoNc25hcHNob3RfZG9uZRgDIAEoCCJCChFSZWFkT3V0cHV0UmVxdWVzdBILCgNydW4YASABKAkSEAoIZnJvbV9zZXEYAiABKAMSDgoGZm9sbG93GAMgASgIIloKCk91dHB1dExpbmUSCwoDc2VxGAEgASgDEg8KB3RpbWVfbXMYAiABKAMSIAoGc3RyZWFtGAMgASgOMhAuZ3VpbGQudjEuU3RyZWFtEgwKBHRleHQYBCABKAkiMgoLT3V0cHV0Q2h1bmsSIwoFbGluZXMYASADKAsyFC5ndWlsZC52MS5PdXRwdXRMaW5lIiAKEUxpc3RTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJ4CglTZXJpZXNLZXkSCwoDa2V5GAEgASgJEgwKBGxhc3QYAiABKAESCwoDbWluGAMgASgBEgsKA21heBgEIAEoARINCgVjb3VudBgFIAEoAxIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDIjcKEkxpc3RTZXJpZXNSZXNwb25zZRIhCgRrZXlzGAEgAygLMhMuZ3VpbGQudjEuU2VyaWVzS2V5IpABChBHZXRTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRrZXlzGAIgAygJEhwKBGF4aXMYAyABKA4yDi5ndWlsZC52MS5BeGlzEhAKA21pbhgEIAEoAUgAiAEBEhAKA21heBgFIAEoAUgBiAEBEg8KB2J1Y2tldHMYBiABKA1CBgoEX21pbkIGCgRfbWF4IjYKBlNhbXBsZRIPCgd0aW1lX21zGAEgASgDEgwKBHN0ZXAYAiABKAMSDQoFdmFsdWUYAyABKAEiiAEKBkJ1Y2tldBIPCgd4X3N0YXJ0GAEgASgBEg0KBXhfZW5kGAIgASgBEgsKA21pbhgDIAEoARILCgNtYXgYBCABKAESDAoEbGFzdBgFIAEoARIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDEg0KBWNvdW50GAggASgEImoKBlNlcmllcxILCgNrZXkYASABKAkSIQoHc2FtcGxlcxgCIAMoCzIQLmd1aWxkLnYxLlNhbXBsZRIhCgdidWNrZXRzGAMgAygLMhAuZ3VpbGQudjEuQnVja2V0Eg0KBWNvdW50GAQgASgEIjUKEUdldFNlcmllc1Jlc3BvbnNlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcyJFChJXYXRjaFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgDIkAKDFNlcmllc1VwZGF0ZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMSDgoGY3Vyc29yGAIgASgDInAKDFJ1blNlbGVjdGlvbhIMCgRydW5zGAEgAygJEg0KBW1vZGVsGAIgASgJEg4KBnN0YXR1cxgDIAMoCRINCgVsYWJlbBgEIAEoCRIPCgdkZWxldGVkGAUgASgIEhMKC3Byb2plY3RfZGlyGAYgASgJIj4KEVNlbGVjdFJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbiJCChJTZWxlY3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhIPCgdpbmRleGVzGAIgAygNIi0KD1NldExhYmVsUmVxdWVzdBILCgNydW4YASABKAkSDQoFbGFiZWwYAiABKAkiOQoNVGFnUnVuUmVxdWVzdBILCgNydW4YASABKAkSCwoDYWRkGAIgAygJEg4KBnJlbW92ZRgDIAMoCSIgChFSZXN0b3JlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPUHVyZ2VSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeChBQdXJnZVJ1blJlc3BvbnNlEgoKAmlkGAEgASgJIi8KEUV4cG9ydFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkSDAoEZGVzdBgCIAEoCSIvChJFeHBvcnRSdW5zUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBGRlc3QYAiABKAkiYQoRSW1wb3J0UnVuc1JlcXVlc3QSCwoDc3JjGAEgASgJEg4KBnJlbmFtZRgCIAEoCBITCgtwcm9qZWN0X2RpchgDIAEoCRIaChJtYXhfdW5wYWNrZWRfYnl0ZXMYBCABKAQiPwoLSW1wb3J0ZWRSdW4SCgoCaWQYASABKAkSEwoLb3JpZ2luYWxfaWQYAiABKAkSDwoHcnVuX2RpchgDIAEoCSI5ChJJbXBvcnRSdW5zUmVzcG9uc2USIwoEcnVucxgBIAMoCzIVLmd1aWxkLnYxLkltcG9ydGVkUnVuIkwKEkNvbXBhcmVSdW5zUmVxdWVzdBIpCglzZWxlY3Rpb24YASABKAsyFi5ndWlsZC52MS5SdW5TZWxlY3Rpb24SCwoDc3lzGAIgASgIInwKDENvbXBhcmVDaHVuaxIWCg5uZXdfZmxhZ19uYW1lcxgBIAMoCRIXCg9uZXdfc2NhbGFyX2tleXMYAiADKAkSIgoEcm93cxgDIAMoCzIULmd1aWxkLnYxLkNvbXBhcmVSb3cSFwoPbmV3X2ZsYWdfdmFsdWVzGAQgAygJIrIBCgpDb21wYXJlUm93EhoKA3J1bhgBIAEoCzINLmd1aWxkLnYxLlJ1bhINCgVpbmRleBgCIAEoDRISCgpmbGFnX25hbWVzGAMgAygNEhMKC2ZsYWdfdmFsdWVzGAQgAygNEhMKC3NjYWxhcl9rZXlzGAUgAygNEhMKC3NjYWxhcl9sYXN0GAYgAygBEhIKCnNjYWxhcl9taW4YByADKAESEgoKc2NhbGFyX21heBgIIAMoASLQAQoRU3RhcnRTZXJ2ZVJlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGhvc3QYAiABKAkSEQoEcG9ydBgDIAEoDUgAiAEBEjEKA2VudhgEIAMoCzIkLmd1aWxkLnYxLlN0YXJ0U2VydmVSZXF1ZXN0LkVudkVudHJ5EhIKCnRpbWVvdXRfbXMYBSABKA0SEQoJbWF4X3F1ZXVlGAYgASgNGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFX3BvcnQiHwoQU3RvcFNlcnZlUmVxdWVzdBILCgNydW4YASABKAkiIAoRTGlzdFNlcnZlc1JlcXVlc3QSCwoDcnVuGAEgASgJIjUKEkxpc3RTZXJ2ZXNSZXNwb25zZRIfCgZzZXJ2ZXMYASADKAsyDy5ndWlsZC52MS5TZXJ2ZSKjAgoFU2VydmUSCwoDcnVuGAEgASgJEg0KBW1vZGVsGAIgASgJEg8KB3J1bl9kaXIYAyABKAkSDwoHYWRkcmVzcxgEIAEoCRILCgN1cmwYBSABKAkSIwoFc3RhdGUYBiABKA4yFC5ndWlsZC52MS5TZXJ2ZVN0YXRlEg4KBnJlYXNvbhgHIAEoCRILCgNwaWQYCCABKA0SDAoEYXJndhgJIAMoCRISCgpzdGFydGVkX21zGAogASgDEhAKCHJlcXVlc3RzGAsgASgEEg4KBmVycm9ycxgMIAEoBBIQCghyZXN0YXJ0cxgNIAEoDRIQCghleGlzdGluZxgOIAEoCBISCgp0aW1lb3V0X21zGA8gASgNEhEKCW1heF9xdWV1ZRgQIAEoDSK3AQoXU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QSDAoEcnVucxgBIAMoCRITCgtwcm9qZWN0X2RpchgCIAEoCRI3CgNlbnYYAyADKAsyKi5ndWlsZC52MS5TdGFydFRlbnNvckJvYXJkUmVxdWVzdC5FbnZFbnRyeRIUCgxpZGxlX3NlY29uZHMYBCABKA0aKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIYChZTdG9wVGVuc29yQm9hcmRSZXF1ZXN0IhcKFUdldFRlbnNvckJvYXJkUmVxdWVzdCI7Cg5UZW5zb3JCb2FyZFJ1bhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3J1bl9kaXIYAyABKAki2QEKC1RlbnNvckJvYXJkEg8KB3J1bm5pbmcYASABKAgSCwoDcGlkGAIgASgNEg8KB2FkZHJlc3MYAyABKAkSDAoEcGF0aBgEIAEoCRImCgRydW5zGAUgAygLMhguZ3VpbGQudjEuVGVuc29yQm9hcmRSdW4SEgoKc3RhcnRlZF9tcxgGIAEoAxIUCgxsYXN0X3VzZWRfbXMYByABKAMSFAoMaWRsZV9zZWNvbmRzGAggASgNEg4KBnJldXNlZBgJIAEoCBIVCg1wcm94eV9hZGRyZXNzGAogASgJKrkBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUEVORElORxABEhYKElJVTl9TVEFUVVNfUlVOTklORxACEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAMSFAoQUlVOX1NUQVRVU19FUlJPUhAEEhkKFVJVTl9TVEFUVVNfVEVSTUlOQVRFRBAFEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAYqRgoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAIqJAoEQXhpcxINCglBWElTX1NURVAQABINCglBWElTX1RJTUUQASqpAQoKU2VydmVTdGF0ZRIbChdTRVJWRV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFNFUlZFX1NUQVRFX1NUQVJUSU5HEAESFQoRU0VSVkVfU1RBVEVfUkVBRFkQAhIaChZTRVJWRV9TVEFURV9SRVNUQVJUSU5HEAMSGAoUU0VSVkVfU1RBVEVfTk9fTU9ERUwQBBIXChNTRVJWRV9TVEFURV9TVE9QUEVEEAUy2gEKDURhZW1vblNlcnZpY2USPwoJR2V0U3RhdHVzEhouZ3VpbGQudjEuR2V0U3RhdHVzUmVxdWVzdBoWLmd1aWxkLnYxLkRhZW1vblN0YXR1cxJBCghTaHV0ZG93bhIZLmd1aWxkLnYxLlNodXRkb3duUmVxdWVzdBoaLmd1aWxkLnYxLlNodXRkb3duUmVzcG9uc2USRQoOQ3JlYXRlVmlld0NvZGUSHy5ndWlsZC52MS5DcmVhdGVWaWV3Q29kZVJlcXVlc3QaEi5ndWlsZC52MS5WaWV3Q29kZTJOCg5Qcm9qZWN0U2VydmljZRI8CgpHZXRQcm9qZWN0EhsuZ3VpbGQudjEuR2V0UHJvamVjdFJlcXVlc3QaES5ndWlsZC52MS5Qcm9qZWN0MrYGCgpSdW5TZXJ2aWNlEjQKCFN0YXJ0UnVuEhkuZ3VpbGQudjEuU3RhcnRSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEkEKCExpc3RSdW5zEhkuZ3VpbGQudjEuTGlzdFJ1bnNSZXF1ZXN0GhouZ3VpbGQudjEuTGlzdFJ1bnNSZXNwb25zZRI2CgZHZXRSdW4SFy5ndWlsZC52MS5HZXRSdW5SZXF1ZXN0GhMuZ3VpbGQudjEuUnVuRGV0YWlsEjIKB1N0b3BSdW4SGC5ndWlsZC52MS5TdG9wUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJECglEZWxldGVSdW4SGi5ndWlsZC52MS5EZWxldGVSdW5SZXF1ZXN0GhsuZ3VpbGQudjEuRGVsZXRlUnVuUmVzcG9uc2USPQoJV2F0Y2hSdW5zEhouZ3VpbGQudjEuV2F0Y2hSdW5zUmVxdWVzdBoSLmd1aWxkLnYxLlJ1bkV2ZW50MAESRwoKU2VsZWN0UnVucxIbLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuU2VsZWN0UnVuc1Jlc3BvbnNlEjQKCFNldExhYmVsEhkuZ3VpbGQudjEuU2V0TGFiZWxSZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjAKBlRhZ1J1bhIXLmd1aWxkLnYxLlRhZ1J1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SOAoKUmVzdG9yZVJ1bhIbLmd1aWxkLnYxLlJlc3RvcmVSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEkEKCFB1cmdlUnVuEhkuZ3VpbGQudjEuUHVyZ2VSdW5SZXF1ZXN0GhouZ3VpbGQudjEuUHVyZ2VSdW5SZXNwb25zZRJHCgpFeHBvcnRSdW5zEhsuZ3VpbGQudjEuRXhwb3J0UnVuc1JlcXVlc3QaHC5ndWlsZC52MS5FeHBvcnRSdW5zUmVzcG9uc2USRwoKSW1wb3J0UnVucxIbLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuSW1wb3J0UnVuc1Jlc3BvbnNlMlMKDU91dHB1dFNlcnZpY2USQgoKUmVhZE91dHB1dBIbLmd1aWxkLnYxLlJlYWRPdXRwdXRSZXF1ZXN0GhUuZ3VpbGQudjEuT3V0cHV0Q2h1bmswATLlAQoNU2VyaWVzU2VydmljZRJHCgpMaXN0U2VyaWVzEhsuZ3VpbGQudjEuTGlzdFNlcmllc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VyaWVzUmVzcG9uc2USRAoJR2V0U2VyaWVzEhouZ3VpbGQudjEuR2V0U2VyaWVzUmVxdWVzdBobLmd1aWxkLnYxLkdldFNlcmllc1Jlc3BvbnNlEkUKC1dhdGNoU2VyaWVzEhwuZ3VpbGQudjEuV2F0Y2hTZXJpZXNSZXF1ZXN0GhYuZ3VpbGQudjEuU2VyaWVzVXBkYXRlMAEyVwoOQ29tcGFyZVNlcnZpY2USRQoLQ29tcGFyZVJ1bnMSHC5ndWlsZC52MS5Db21wYXJlUnVuc1JlcXVlc3QaFi5ndWlsZC52MS5Db21wYXJlQ2h1bmswATLNAQoMU2VydmVTZXJ2aWNlEjoKClN0YXJ0U2VydmUSGy5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdBoPLmd1aWxkLnYxLlNlcnZlEjgKCVN0b3BTZXJ2ZRIaLmd1aWxkLnYxLlN0b3BTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRJHCgpMaXN0U2VydmVzEhsuZ3VpbGQudjEuTGlzdFNlcnZlc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VydmVzUmVzcG9uc2Uy+AEKElRlbnNvckJvYXJkU2VydmljZRJMChBTdGFydFRlbnNvckJvYXJkEiEuZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZBJKCg9TdG9wVGVuc29yQm9hcmQSIC5ndWlsZC52MS5TdG9wVGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSAoOR2V0VGVuc29yQm9hcmQSHy5ndWlsZC52MS5HZXRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZGIGcHJvdG8z");
+
+/**
+ * @generated from message guild.v1.CreateViewCodeRequest
+ */
+export type CreateViewCodeRequest = Message<"guild.v1.CreateViewCodeRequest"> & {
+};
+
+/**
+ * Describes the message guild.v1.CreateViewCodeRequest.
+ * Use `create(CreateViewCodeRequestSchema)` to create a new message.
+ */
+export const CreateViewCodeRequestSchema: GenMessage<CreateViewCodeRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 0);
+
+/**
+ * @generated from message guild.v1.ViewCode
+ */
+export type ViewCode = Message<"guild.v1.ViewCode"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * http://ADDRESS/?code=CODE
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * @generated from field: int64 expires_ms = 3;
+   */
+  expiresMs: bigint;
+};
+
+/**
+ * Describes the message guild.v1.ViewCode.
+ * Use `create(ViewCodeSchema)` to create a new message.
+ */
+export const ViewCodeSchema: GenMessage<ViewCode> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 1);
 
 /**
  * @generated from message guild.v1.GetStatusRequest
@@ -26,7 +68,7 @@ export type GetStatusRequest = Message<"guild.v1.GetStatusRequest"> & {
  * Use `create(GetStatusRequestSchema)` to create a new message.
  */
 export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 0);
+  messageDesc(file_guild_v1_guild, 2);
 
 /**
  * @generated from message guild.v1.DaemonStatus
@@ -80,7 +122,7 @@ export type DaemonStatus = Message<"guild.v1.DaemonStatus"> & {
  * Use `create(DaemonStatusSchema)` to create a new message.
  */
 export const DaemonStatusSchema: GenMessage<DaemonStatus> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 1);
+  messageDesc(file_guild_v1_guild, 3);
 
 /**
  * @generated from message guild.v1.ShutdownRequest
@@ -97,7 +139,7 @@ export type ShutdownRequest = Message<"guild.v1.ShutdownRequest"> & {
  * Use `create(ShutdownRequestSchema)` to create a new message.
  */
 export const ShutdownRequestSchema: GenMessage<ShutdownRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 2);
+  messageDesc(file_guild_v1_guild, 4);
 
 /**
  * @generated from message guild.v1.ShutdownResponse
@@ -114,7 +156,7 @@ export type ShutdownResponse = Message<"guild.v1.ShutdownResponse"> & {
  * Use `create(ShutdownResponseSchema)` to create a new message.
  */
 export const ShutdownResponseSchema: GenMessage<ShutdownResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 3);
+  messageDesc(file_guild_v1_guild, 5);
 
 /**
  * @generated from message guild.v1.GetProjectRequest
@@ -133,7 +175,7 @@ export type GetProjectRequest = Message<"guild.v1.GetProjectRequest"> & {
  * Use `create(GetProjectRequestSchema)` to create a new message.
  */
 export const GetProjectRequestSchema: GenMessage<GetProjectRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 4);
+  messageDesc(file_guild_v1_guild, 6);
 
 /**
  * @generated from message guild.v1.Project
@@ -180,7 +222,7 @@ export type Project = Message<"guild.v1.Project"> & {
  * Use `create(ProjectSchema)` to create a new message.
  */
 export const ProjectSchema: GenMessage<Project> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 5);
+  messageDesc(file_guild_v1_guild, 7);
 
 /**
  * @generated from message guild.v1.Model
@@ -212,7 +254,7 @@ export type Model = Message<"guild.v1.Model"> & {
  * Use `create(ModelSchema)` to create a new message.
  */
 export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 6);
+  messageDesc(file_guild_v1_guild, 8);
 
 /**
  * @generated from message guild.v1.Operation
@@ -239,7 +281,7 @@ export type Operation = Message<"guild.v1.Operation"> & {
  * Use `create(OperationSchema)` to create a new message.
  */
 export const OperationSchema: GenMessage<Operation> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 7);
+  messageDesc(file_guild_v1_guild, 9);
 
 /**
  * @generated from message guild.v1.Profile
@@ -261,7 +303,7 @@ export type Profile = Message<"guild.v1.Profile"> & {
  * Use `create(ProfileSchema)` to create a new message.
  */
 export const ProfileSchema: GenMessage<Profile> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 8);
+  messageDesc(file_guild_v1_guild, 10);
 
 /**
  * @generated from message guild.v1.Flag
@@ -283,7 +325,7 @@ export type Flag = Message<"guild.v1.Flag"> & {
  * Use `create(FlagSchema)` to create a new message.
  */
 export const FlagSchema: GenMessage<Flag> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 9);
+  messageDesc(file_guild_v1_guild, 11);
 
 /**
  * @generated from message guild.v1.StartRunRequest
@@ -344,7 +386,7 @@ export type StartRunRequest = Message<"guild.v1.StartRunRequest"> & {
  * Use `create(StartRunRequestSchema)` to create a new message.
  */
 export const StartRunRequestSchema: GenMessage<StartRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 10);
+  messageDesc(file_guild_v1_guild, 12);
 
 /**
  * @generated from message guild.v1.Run
@@ -440,7 +482,7 @@ export type Run = Message<"guild.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 11);
+  messageDesc(file_guild_v1_guild, 13);
 
 /**
  * @generated from message guild.v1.ListRunsRequest
@@ -469,7 +511,7 @@ export type ListRunsRequest = Message<"guild.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 12);
+  messageDesc(file_guild_v1_guild, 14);
 
 /**
  * @generated from message guild.v1.ListRunsResponse
@@ -491,7 +533,7 @@ export type ListRunsResponse = Message<"guild.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 13);
+  messageDesc(file_guild_v1_guild, 15);
 
 /**
  * @generated from message guild.v1.GetRunRequest
@@ -510,7 +552,7 @@ export type GetRunRequest = Message<"guild.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 14);
+  messageDesc(file_guild_v1_guild, 16);
 
 /**
  * @generated from message guild.v1.Attr
@@ -532,7 +574,7 @@ export type Attr = Message<"guild.v1.Attr"> & {
  * Use `create(AttrSchema)` to create a new message.
  */
 export const AttrSchema: GenMessage<Attr> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 15);
+  messageDesc(file_guild_v1_guild, 17);
 
 /**
  * @generated from message guild.v1.RunDetail
@@ -564,7 +606,7 @@ export type RunDetail = Message<"guild.v1.RunDetail"> & {
  * Use `create(RunDetailSchema)` to create a new message.
  */
 export const RunDetailSchema: GenMessage<RunDetail> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 16);
+  messageDesc(file_guild_v1_guild, 18);
 
 /**
  * @generated from message guild.v1.StopRunRequest
@@ -581,7 +623,7 @@ export type StopRunRequest = Message<"guild.v1.StopRunRequest"> & {
  * Use `create(StopRunRequestSchema)` to create a new message.
  */
 export const StopRunRequestSchema: GenMessage<StopRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 17);
+  messageDesc(file_guild_v1_guild, 19);
 
 /**
  * @generated from message guild.v1.DeleteRunRequest
@@ -598,7 +640,7 @@ export type DeleteRunRequest = Message<"guild.v1.DeleteRunRequest"> & {
  * Use `create(DeleteRunRequestSchema)` to create a new message.
  */
 export const DeleteRunRequestSchema: GenMessage<DeleteRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 18);
+  messageDesc(file_guild_v1_guild, 20);
 
 /**
  * @generated from message guild.v1.DeleteRunResponse
@@ -615,7 +657,7 @@ export type DeleteRunResponse = Message<"guild.v1.DeleteRunResponse"> & {
  * Use `create(DeleteRunResponseSchema)` to create a new message.
  */
 export const DeleteRunResponseSchema: GenMessage<DeleteRunResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 19);
+  messageDesc(file_guild_v1_guild, 21);
 
 /**
  * @generated from message guild.v1.WatchRunsRequest
@@ -634,7 +676,7 @@ export type WatchRunsRequest = Message<"guild.v1.WatchRunsRequest"> & {
  * Use `create(WatchRunsRequestSchema)` to create a new message.
  */
 export const WatchRunsRequestSchema: GenMessage<WatchRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 20);
+  messageDesc(file_guild_v1_guild, 22);
 
 /**
  * @generated from message guild.v1.RunEvent
@@ -668,7 +710,7 @@ export type RunEvent = Message<"guild.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 21);
+  messageDesc(file_guild_v1_guild, 23);
 
 /**
  * @generated from message guild.v1.ReadOutputRequest
@@ -695,7 +737,7 @@ export type ReadOutputRequest = Message<"guild.v1.ReadOutputRequest"> & {
  * Use `create(ReadOutputRequestSchema)` to create a new message.
  */
 export const ReadOutputRequestSchema: GenMessage<ReadOutputRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 22);
+  messageDesc(file_guild_v1_guild, 24);
 
 /**
  * @generated from message guild.v1.OutputLine
@@ -727,7 +769,7 @@ export type OutputLine = Message<"guild.v1.OutputLine"> & {
  * Use `create(OutputLineSchema)` to create a new message.
  */
 export const OutputLineSchema: GenMessage<OutputLine> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 23);
+  messageDesc(file_guild_v1_guild, 25);
 
 /**
  * @generated from message guild.v1.OutputChunk
@@ -744,7 +786,7 @@ export type OutputChunk = Message<"guild.v1.OutputChunk"> & {
  * Use `create(OutputChunkSchema)` to create a new message.
  */
 export const OutputChunkSchema: GenMessage<OutputChunk> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 24);
+  messageDesc(file_guild_v1_guild, 26);
 
 /**
  * @generated from message guild.v1.ListSeriesRequest
@@ -761,7 +803,7 @@ export type ListSeriesRequest = Message<"guild.v1.ListSeriesRequest"> & {
  * Use `create(ListSeriesRequestSchema)` to create a new message.
  */
 export const ListSeriesRequestSchema: GenMessage<ListSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 25);
+  messageDesc(file_guild_v1_guild, 27);
 
 /**
  * @generated from message guild.v1.SeriesKey
@@ -808,7 +850,7 @@ export type SeriesKey = Message<"guild.v1.SeriesKey"> & {
  * Use `create(SeriesKeySchema)` to create a new message.
  */
 export const SeriesKeySchema: GenMessage<SeriesKey> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 26);
+  messageDesc(file_guild_v1_guild, 28);
 
 /**
  * @generated from message guild.v1.ListSeriesResponse
@@ -825,7 +867,7 @@ export type ListSeriesResponse = Message<"guild.v1.ListSeriesResponse"> & {
  * Use `create(ListSeriesResponseSchema)` to create a new message.
  */
 export const ListSeriesResponseSchema: GenMessage<ListSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 27);
+  messageDesc(file_guild_v1_guild, 29);
 
 /**
  * @generated from message guild.v1.GetSeriesRequest
@@ -873,7 +915,7 @@ export type GetSeriesRequest = Message<"guild.v1.GetSeriesRequest"> & {
  * Use `create(GetSeriesRequestSchema)` to create a new message.
  */
 export const GetSeriesRequestSchema: GenMessage<GetSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 28);
+  messageDesc(file_guild_v1_guild, 30);
 
 /**
  * @generated from message guild.v1.Sample
@@ -902,7 +944,7 @@ export type Sample = Message<"guild.v1.Sample"> & {
  * Use `create(SampleSchema)` to create a new message.
  */
 export const SampleSchema: GenMessage<Sample> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 29);
+  messageDesc(file_guild_v1_guild, 31);
 
 /**
  * @generated from message guild.v1.Bucket
@@ -958,7 +1000,7 @@ export type Bucket = Message<"guild.v1.Bucket"> & {
  * Use `create(BucketSchema)` to create a new message.
  */
 export const BucketSchema: GenMessage<Bucket> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 30);
+  messageDesc(file_guild_v1_guild, 32);
 
 /**
  * @generated from message guild.v1.Series
@@ -992,7 +1034,7 @@ export type Series = Message<"guild.v1.Series"> & {
  * Use `create(SeriesSchema)` to create a new message.
  */
 export const SeriesSchema: GenMessage<Series> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 31);
+  messageDesc(file_guild_v1_guild, 33);
 
 /**
  * @generated from message guild.v1.GetSeriesResponse
@@ -1009,7 +1051,7 @@ export type GetSeriesResponse = Message<"guild.v1.GetSeriesResponse"> & {
  * Use `create(GetSeriesResponseSchema)` to create a new message.
  */
 export const GetSeriesResponseSchema: GenMessage<GetSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 32);
+  messageDesc(file_guild_v1_guild, 34);
 
 /**
  * @generated from message guild.v1.WatchSeriesRequest
@@ -1040,7 +1082,7 @@ export type WatchSeriesRequest = Message<"guild.v1.WatchSeriesRequest"> & {
  * Use `create(WatchSeriesRequestSchema)` to create a new message.
  */
 export const WatchSeriesRequestSchema: GenMessage<WatchSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 33);
+  messageDesc(file_guild_v1_guild, 35);
 
 /**
  * @generated from message guild.v1.SeriesUpdate
@@ -1064,7 +1106,7 @@ export type SeriesUpdate = Message<"guild.v1.SeriesUpdate"> & {
  * Use `create(SeriesUpdateSchema)` to create a new message.
  */
 export const SeriesUpdateSchema: GenMessage<SeriesUpdate> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 34);
+  messageDesc(file_guild_v1_guild, 36);
 
 /**
  * Which runs a request means. Every selector form combines: the runs named (or every
@@ -1122,7 +1164,7 @@ export type RunSelection = Message<"guild.v1.RunSelection"> & {
  * Use `create(RunSelectionSchema)` to create a new message.
  */
 export const RunSelectionSchema: GenMessage<RunSelection> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 35);
+  messageDesc(file_guild_v1_guild, 37);
 
 /**
  * @generated from message guild.v1.SelectRunsRequest
@@ -1139,7 +1181,7 @@ export type SelectRunsRequest = Message<"guild.v1.SelectRunsRequest"> & {
  * Use `create(SelectRunsRequestSchema)` to create a new message.
  */
 export const SelectRunsRequestSchema: GenMessage<SelectRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 36);
+  messageDesc(file_guild_v1_guild, 38);
 
 /**
  * @generated from message guild.v1.SelectRunsResponse
@@ -1163,7 +1205,7 @@ export type SelectRunsResponse = Message<"guild.v1.SelectRunsResponse"> & {
  * Use `create(SelectRunsResponseSchema)` to create a new message.
  */
 export const SelectRunsResponseSchema: GenMessage<SelectRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 37);
+  messageDesc(file_guild_v1_guild, 39);
 
 /**
  * @generated from message guild.v1.SetLabelRequest
@@ -1185,7 +1227,7 @@ export type SetLabelRequest = Message<"guild.v1.SetLabelRequest"> & {
  * Use `create(SetLabelRequestSchema)` to create a new message.
  */
 export const SetLabelRequestSchema: GenMessage<SetLabelRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 38);
+  messageDesc(file_guild_v1_guild, 40);
 
 /**
  * @generated from message guild.v1.TagRunRequest
@@ -1214,7 +1256,7 @@ export type TagRunRequest = Message<"guild.v1.TagRunRequest"> & {
  * Use `create(TagRunRequestSchema)` to create a new message.
  */
 export const TagRunRequestSchema: GenMessage<TagRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 39);
+  messageDesc(file_guild_v1_guild, 41);
 
 /**
  * @generated from message guild.v1.RestoreRunRequest
@@ -1233,7 +1275,7 @@ export type RestoreRunRequest = Message<"guild.v1.RestoreRunRequest"> & {
  * Use `create(RestoreRunRequestSchema)` to create a new message.
  */
 export const RestoreRunRequestSchema: GenMessage<RestoreRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 40);
+  messageDesc(file_guild_v1_guild, 42);
 
 /**
  * @generated from message guild.v1.PurgeRunRequest
@@ -1252,7 +1294,7 @@ export type PurgeRunRequest = Message<"guild.v1.PurgeRunRequest"> & {
  * Use `create(PurgeRunRequestSchema)` to create a new message.
  */
 export const PurgeRunRequestSchema: GenMessage<PurgeRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 41);
+  messageDesc(file_guild_v1_guild, 43);
 
 /**
  * @generated from message guild.v1.PurgeRunResponse
@@ -1269,7 +1311,7 @@ export type PurgeRunResponse = Message<"guild.v1.PurgeRunResponse"> & {
  * Use `create(PurgeRunResponseSchema)` to create a new message.
  */
 export const PurgeRunResponseSchema: GenMessage<PurgeRunResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 42);
+  messageDesc(file_guild_v1_guild, 44);
 
 /**
  * @generated from message guild.v1.ExportRunsRequest
@@ -1296,7 +1338,7 @@ export type ExportRunsRequest = Message<"guild.v1.ExportRunsRequest"> & {
  * Use `create(ExportRunsRequestSchema)` to create a new message.
  */
 export const ExportRunsRequestSchema: GenMessage<ExportRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 43);
+  messageDesc(file_guild_v1_guild, 45);
 
 /**
  * @generated from message guild.v1.ExportRunsResponse
@@ -1318,7 +1360,7 @@ export type ExportRunsResponse = Message<"guild.v1.ExportRunsResponse"> & {
  * Use `create(ExportRunsResponseSchema)` to create a new message.
  */
 export const ExportRunsResponseSchema: GenMessage<ExportRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 44);
+  messageDesc(file_guild_v1_guild, 46);
 
 /**
  * @generated from message guild.v1.ImportRunsRequest
@@ -1347,6 +1389,13 @@ export type ImportRunsRequest = Message<"guild.v1.ImportRunsRequest"> & {
    * @generated from field: string project_dir = 3;
    */
   projectDir: string;
+
+  /**
+   * Most bytes a .tar.gz may unpack to; 0: 256 MiB plus 32 times the archive's size.
+   *
+   * @generated from field: uint64 max_unpacked_bytes = 4;
+   */
+  maxUnpackedBytes: bigint;
 };
 
 /**
@@ -1354,7 +1403,7 @@ export type ImportRunsRequest = Message<"guild.v1.ImportRunsRequest"> & {
  * Use `create(ImportRunsRequestSchema)` to create a new message.
  */
 export const ImportRunsRequestSchema: GenMessage<ImportRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 45);
+  messageDesc(file_guild_v1_guild, 47);
 
 /**
  * @generated from message guild.v1.ImportedRun
@@ -1383,7 +1432,7 @@ export type ImportedRun = Message<"guild.v1.ImportedRun"> & {
  * Use `create(ImportedRunSchema)` to create a new message.
  */
 export const ImportedRunSchema: GenMessage<ImportedRun> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 46);
+  messageDesc(file_guild_v1_guild, 48);
 
 /**
  * @generated from message guild.v1.ImportRunsResponse
@@ -1400,7 +1449,7 @@ export type ImportRunsResponse = Message<"guild.v1.ImportRunsResponse"> & {
  * Use `create(ImportRunsResponseSchema)` to create a new message.
  */
 export const ImportRunsResponseSchema: GenMessage<ImportRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 47);
+  messageDesc(file_guild_v1_guild, 49);
 
 /**
  * @generated from message guild.v1.CompareRunsRequest
@@ -1424,7 +1473,7 @@ export type CompareRunsRequest = Message<"guild.v1.CompareRunsRequest"> & {
  * Use `create(CompareRunsRequestSchema)` to create a new message.
  */
 export const CompareRunsRequestSchema: GenMessage<CompareRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 48);
+  messageDesc(file_guild_v1_guild, 50);
 
 /**
  * @generated from message guild.v1.CompareChunk
@@ -1462,7 +1511,7 @@ export type CompareChunk = Message<"guild.v1.CompareChunk"> & {
  * Use `create(CompareChunkSchema)` to create a new message.
  */
 export const CompareChunkSchema: GenMessage<CompareChunk> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 49);
+  messageDesc(file_guild_v1_guild, 51);
 
 /**
  * @generated from message guild.v1.CompareRow
@@ -1521,7 +1570,7 @@ export type CompareRow = Message<"guild.v1.CompareRow"> & {
  * Use `create(CompareRowSchema)` to create a new message.
  */
 export const CompareRowSchema: GenMessage<CompareRow> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 50);
+  messageDesc(file_guild_v1_guild, 52);
 
 /**
  * @generated from message guild.v1.StartServeRequest
@@ -1575,7 +1624,7 @@ export type StartServeRequest = Message<"guild.v1.StartServeRequest"> & {
  * Use `create(StartServeRequestSchema)` to create a new message.
  */
 export const StartServeRequestSchema: GenMessage<StartServeRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 51);
+  messageDesc(file_guild_v1_guild, 53);
 
 /**
  * @generated from message guild.v1.StopServeRequest
@@ -1592,7 +1641,7 @@ export type StopServeRequest = Message<"guild.v1.StopServeRequest"> & {
  * Use `create(StopServeRequestSchema)` to create a new message.
  */
 export const StopServeRequestSchema: GenMessage<StopServeRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 52);
+  messageDesc(file_guild_v1_guild, 54);
 
 /**
  * @generated from message guild.v1.ListServesRequest
@@ -1611,7 +1660,7 @@ export type ListServesRequest = Message<"guild.v1.ListServesRequest"> & {
  * Use `create(ListServesRequestSchema)` to create a new message.
  */
 export const ListServesRequestSchema: GenMessage<ListServesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 53);
+  messageDesc(file_guild_v1_guild, 55);
 
 /**
  * @generated from message guild.v1.ListServesResponse
@@ -1628,7 +1677,7 @@ export type ListServesResponse = Message<"guild.v1.ListServesResponse"> & {
  * Use `create(ListServesResponseSchema)` to create a new message.
  */
 export const ListServesResponseSchema: GenMessage<ListServesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 54);
+  messageDesc(file_guild_v1_guild, 56);
 
 /**
  * @generated from message guild.v1.Serve
@@ -1734,7 +1783,7 @@ export type Serve = Message<"guild.v1.Serve"> & {
  * Use `create(ServeSchema)` to create a new message.
  */
 export const ServeSchema: GenMessage<Serve> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 55);
+  messageDesc(file_guild_v1_guild, 57);
 
 /**
  * @generated from message guild.v1.StartTensorBoardRequest
@@ -1773,7 +1822,7 @@ export type StartTensorBoardRequest = Message<"guild.v1.StartTensorBoardRequest"
  * Use `create(StartTensorBoardRequestSchema)` to create a new message.
  */
 export const StartTensorBoardRequestSchema: GenMessage<StartTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 56);
+  messageDesc(file_guild_v1_guild, 58);
 
 /**
  * @generated from message guild.v1.StopTensorBoardRequest
@@ -1786,7 +1835,7 @@ export type StopTensorBoardRequest = Message<"guild.v1.StopTensorBoardRequest"> 
  * Use `create(StopTensorBoardRequestSchema)` to create a new message.
  */
 export const StopTensorBoardRequestSchema: GenMessage<StopTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 57);
+  messageDesc(file_guild_v1_guild, 59);
 
 /**
  * @generated from message guild.v1.GetTensorBoardRequest
@@ -1799,7 +1848,7 @@ export type GetTensorBoardRequest = Message<"guild.v1.GetTensorBoardRequest"> & 
  * Use `create(GetTensorBoardRequestSchema)` to create a new message.
  */
 export const GetTensorBoardRequestSchema: GenMessage<GetTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 58);
+  messageDesc(file_guild_v1_guild, 60);
 
 /**
  * @generated from message guild.v1.TensorBoardRun
@@ -1828,7 +1877,7 @@ export type TensorBoardRun = Message<"guild.v1.TensorBoardRun"> & {
  * Use `create(TensorBoardRunSchema)` to create a new message.
  */
 export const TensorBoardRunSchema: GenMessage<TensorBoardRun> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 59);
+  messageDesc(file_guild_v1_guild, 61);
 
 /**
  * @generated from message guild.v1.TensorBoard
@@ -1900,7 +1949,7 @@ export type TensorBoard = Message<"guild.v1.TensorBoard"> & {
  * Use `create(TensorBoardSchema)` to create a new message.
  */
 export const TensorBoardSchema: GenMessage<TensorBoard> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 60);
+  messageDesc(file_guild_v1_guild, 62);
 
 /**
  * @generated from enum guild.v1.RunStatus
@@ -2066,6 +2115,17 @@ export const DaemonService: GenService<{
     methodKind: "unary";
     input: typeof ShutdownRequestSchema;
     output: typeof ShutdownResponseSchema;
+  },
+  /**
+   * A one-time code that opens the dashboard (`guild view`): the page at `url` trades
+   * it for the token once, within 5 minutes. FAILED_PRECONDITION without a TCP port.
+   *
+   * @generated from rpc guild.v1.DaemonService.CreateViewCode
+   */
+  createViewCode: {
+    methodKind: "unary";
+    input: typeof CreateViewCodeRequestSchema;
+    output: typeof ViewCodeSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_guild_v1_guild, 0);
