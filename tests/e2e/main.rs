@@ -8,6 +8,7 @@ mod bad_input;
 mod collectors;
 mod compare;
 mod concurrent;
+mod connections;
 mod daemon;
 mod errors;
 mod example;
