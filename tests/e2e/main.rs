@@ -9,6 +9,7 @@ mod collectors;
 mod compare;
 mod concurrent;
 mod connections;
+mod crash_management;
 mod daemon;
 mod errors;
 mod example;

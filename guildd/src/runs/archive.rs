@@ -545,7 +545,12 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> R
     let partial = PathBuf::from(format!("{}.partial", dest.display()));
     let snapshot_of = |id: &str| PathBuf::from(format!("{}.{id}.db", partial.display()));
     let mut partials = vec![partial.clone()];
-    partials.extend(runs.iter().map(|(id, _)| snapshot_of(id)));
+    for (id, _) in runs {
+        // VACUUM INTO writes a rollback journal beside its file while it works.
+        let snapshot = snapshot_of(id);
+        partials.push(PathBuf::from(format!("{}-journal", snapshot.display())));
+        partials.push(snapshot);
+    }
     let record = Record::begin(
         data_dir,
         Intent::Export {
