@@ -13,6 +13,7 @@ mod crash_management;
 mod daemon;
 mod errors;
 mod example;
+mod hostile_import;
 mod load;
 mod manage;
 mod python_client;
