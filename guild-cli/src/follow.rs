@@ -65,28 +65,27 @@ struct Tail {
 }
 
 impl Tail {
-    /// Copies what the file gained to `out`. Returns whether anything was copied.
-    fn copy(&mut self, out: &mut dyn Write) -> bool {
+    /// Copies what the file gained to `out`. Returns whether anything was copied; a
+    /// failed write to `out` is the error.
+    fn copy(&mut self, out: &mut dyn Write) -> std::io::Result<bool> {
         if self.file.is_none() {
             self.file = File::open(&self.path).ok();
         }
-        let Some(file) = &self.file else { return false };
+        let Some(file) = &self.file else { return Ok(false) };
         let mut buf = vec![0u8; 1 << 20];
         let mut copied = false;
         loop {
             match file.read_at(&mut buf, self.offset) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
+                    out.write_all(&buf[..n])?;
                     self.offset += n as u64;
                     copied = true;
                 }
             }
         }
-        let _ = out.flush();
-        copied
+        out.flush()?;
+        Ok(copied)
     }
 }
 
@@ -126,14 +125,14 @@ async fn follow_files(
                 interrupt(client, &run.id).await?;
             }
             _ = tick.tick() => {
-                out.copy(&mut std::io::stdout().lock());
-                err.copy(&mut std::io::stderr().lock());
+                out.copy(&mut std::io::stdout().lock()).map_err(crate::out::StdoutError)?;
+                let _ = err.copy(&mut std::io::stderr().lock());
             }
         }
     };
     // The run has ended and its files are complete: copy the rest.
-    out.copy(&mut std::io::stdout().lock());
-    err.copy(&mut std::io::stderr().lock());
+    out.copy(&mut std::io::stdout().lock()).map_err(crate::out::StdoutError)?;
+    let _ = err.copy(&mut std::io::stderr().lock());
     Ok(last)
 }
 
