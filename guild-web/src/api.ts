@@ -227,7 +227,8 @@ class Connection {
     const ce = ConnectError.from(err);
     if (ce.code === Code.Canceled) return;
     if (ce.code === Code.Unauthenticated) {
-      this.lastError = ce.rawMessage;
+      // A spent or expired code says more than the daemon's "a token is required".
+      this.lastError = codeProblem ?? ce.rawMessage;
       this.set("unauthenticated");
       return;
     }
@@ -254,7 +255,7 @@ class Connection {
         } catch (err) {
           const ce = ConnectError.from(err);
           if (ce.code === Code.Unauthenticated) {
-            this.lastError = ce.rawMessage;
+            this.lastError = codeProblem ?? ce.rawMessage;
             this.set("unauthenticated");
             return;
           }

@@ -287,7 +287,11 @@ describe("dashboard", { skip: skip ?? false }, () => {
       await page.waitForSelector(`${row}[data-state="ready"]`, WAIT);
       assert.equal((await page.textContent(`${row} .serve-requests`)).trim(), "0");
       // A request to the serve shows in the count at the next poll.
-      const res = await fetch(`${serveUrl}/run`, { method: "POST", body: JSON.stringify([Array(64).fill(0)]) });
+      const res = await fetch(`${serveUrl}/run`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify([Array(64).fill(0)]),
+      });
       assert.equal(res.status, 200, await res.text());
       await page.waitForFunction((sel) => document.querySelector(`${sel} .serve-requests`)?.textContent.trim() === "1", row, WAIT);
       await page.locator("#run-serves").scrollIntoViewIfNeeded();
