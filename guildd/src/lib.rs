@@ -114,6 +114,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             .header_read_timeout(limits.header_read);
         http.http2()
             .timer(hyper_util::rt::TokioTimer::new())
+            .max_concurrent_streams(net::MAX_STREAMS)
             .keep_alive_interval(Some(std::time::Duration::from_secs(20)))
             .keep_alive_timeout(std::time::Duration::from_secs(20));
         let stopped = stop_serving.subscribe();

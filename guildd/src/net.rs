@@ -31,6 +31,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tower_http::metrics::in_flight_requests::{InFlightRequests, InFlightRequestsCounter};
 
+/// Most requests in flight on one HTTP/2 connection (a dashboard keeps a few streams).
+/// The bound that saves descriptors is on connections, below: a request counter (tower's
+/// ConcurrencyLimit) cannot tell a silent connection from a busy one, and its permits
+/// would be held by long streams.
+pub const MAX_STREAMS: u32 = 128;
 /// How long a request body may pause between chunks.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an idle connection asked to close may take before it is dropped.
@@ -163,7 +168,7 @@ where
             tokio::select! {
                 Some(done) = tasks.join_next() => if let Ok(id) = done { open.retain(|(i, _)| *i != id) },
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                _ = stop.changed() => {}
+                changed = stop.changed() => if changed.is_err() { break },
             }
             continue;
         }
@@ -214,7 +219,8 @@ where
                     open.retain(|(i, _)| *i != id);
                 }
             }
-            _ = stop.changed() => {}
+            // A stop signal that can no longer come (its sender is gone) stops too.
+            changed = stop.changed() => if changed.is_err() { break },
         }
     }
     drop(listener);
