@@ -110,8 +110,16 @@ impl Crash<'_> {
         unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
         wait_until("the killed daemon to be gone", || !process_alive(pid));
         let _ = command.wait();
-        eprintln!("killed guildd during `guild {}`: {}", args.join(" "), if finished { "after it finished" } else { "midway" });
-        self.env.start_guildd(&["--listen", "none"]);
+        eprintln!(
+            "killed guildd during `guild {}`: {}",
+            args.join(" "),
+            if finished { "after it finished" } else { "midway" }
+        );
+        // A command that had not reached the daemon yet starts one itself (as a user's
+        // would), and has waited for it to answer; otherwise start one.
+        if self.env.try_status().is_none() {
+            self.env.start_guildd(&["--listen", "none"]);
+        }
         assert!(
             names(&self.env.data_dir.join("journal")).is_empty(),
             "the new daemon left management records: {:?}",
