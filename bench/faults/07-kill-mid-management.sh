@@ -30,6 +30,11 @@ kill_during() {
   local cli=$!
   sleep "0.$(printf '%03d' $((RANDOM % 400)))"
   kill -9 "$pid"; wait "$cli" 2>/dev/null || true
+  # Its lock is free once its last thread is gone (one may finish an fsync first), unless
+  # the command started a daemon of its own meanwhile.
+  until flock -n "$GUILD_DATA_DIR/guildd.lock" true || "$GUILD_BIN_DIR/guild" daemon status >/dev/null 2>&1; do
+    sleep 0.01
+  done
   local t0; t0=$(date +%s%N)
   guild daemon start >/dev/null
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))

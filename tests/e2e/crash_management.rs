@@ -49,6 +49,16 @@ fn names(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Whether nobody holds the data folder's lock (taken and released at once).
+fn lock_is_free(path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::File::open(path) else {
+        return true;
+    };
+    // SAFETY: flock on a descriptor we own; closing it releases the lock.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 struct Rng(u64);
 
 impl Rng {
@@ -108,8 +118,13 @@ impl Crash<'_> {
         let finished = matches!(command.try_wait(), Ok(Some(status)) if status.success());
         // SAFETY: kill(2) of the daemon this test started.
         unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        wait_until("the killed daemon to be gone", || !process_alive(pid));
         let _ = command.wait();
+        // The lock is free once the daemon's last thread is gone (one may be finishing an
+        // fsync while the rest is a zombie), unless the command started a daemon itself.
+        let lock = self.env.data_dir.join("guildd.lock");
+        wait_until("the killed daemon to release its lock", || {
+            self.env.try_status().is_some() || lock_is_free(&lock)
+        });
         eprintln!(
             "killed guildd during `guild {}`: {}",
             args.join(" "),
