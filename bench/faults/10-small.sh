@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Case 10: `guild runs > /dev/full`, a 120 KiB selector, `guild import /dev/zero`, a
-# second daemon on the same data folder, and a 4.6 MB project, while guildd is probed.
+# second daemon on the same data folder, and a project answer over 4 MiB, while guildd
+# is probed.
 CASE_NAME="10 small faults"
 source "$(dirname "$0")/lib.sh"
 ticker_project
@@ -17,10 +18,10 @@ second=$( ("$GUILD_BIN_DIR/guildd" --data-dir "$GUILD_DATA_DIR" --socket "$CASE_
 mkdir -p "$CASE_DIR/big"
 python3 - "$CASE_DIR/big/Guild" <<'PY'
 import sys
+# Under the 1 MiB bound on Guild files; one view shared by 120 models: an answer over 4 MiB.
 with open(sys.argv[1], "w") as f:
-    f.write('[project]\n\n[model "m"]\ntrain = ok\n\n')
-    for p in range(400):
-        f.write(f'[flags "p{p}"]\n' + "".join(f"f{i} = {'v' * 100}\n" for i in range(100)))
+    f.write("[project]\n\n[view]\nfields =" + "".join(f" field_{i:04}" for i in range(2000)) + "\n\n")
+    f.write("".join(f'[model "m{m}"]\ntrain = ok\n\n' for m in range(120)))
 PY
 big=$(stat -c %s "$CASE_DIR/big/Guild")
 "$GUILD_BIN_DIR/guild" -C "$CASE_DIR/big" list-models > /dev/null 2>&1 && project="answered" || project="FAILED"
@@ -28,4 +29,4 @@ touch "$CASE_DIR/go"
 wait_for "the run's end" run_ended
 probe_stop
 lines_same && same="same lines" || same="lines DIFFER"
-result "$(lines_written)" "$(lines_stored)" "runs > /dev/full: $full; 120 KiB selector: $echo_bytes bytes of error; /dev/zero: $zero; second daemon: $second; $big-byte project $project; $same"
+result "$(lines_written)" "$(lines_stored)" "runs > /dev/full: $full; 120 KiB selector: $echo_bytes bytes of error; /dev/zero: $zero; second daemon: $second; project of a $big-byte Guild file $project; $same"

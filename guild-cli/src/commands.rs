@@ -10,6 +10,7 @@ use guild_proto::v1::{self as pb, RunStatus};
 
 use crate::client::{self, Client, Target};
 use crate::out::clean;
+use crate::select::run_arg;
 use crate::{Cli, Command, DaemonCommand, OpArgs, RunsCommand, follow, table};
 
 /// A gRPC status as a user reads it: its message, without the transport's debris.
@@ -37,13 +38,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Evaluate {
             args,
             latest_run,
+            flag,
             label,
             background,
+            preview,
         } => {
             let (runs, flags): (Vec<String>, Vec<String>) = args.into_iter().partition(|a| !a.contains('='));
             let client = client::connect(&target).await?;
             let source = match (runs.as_slice(), latest_run) {
-                ([run], false) => rpc(client.runs().get_run(pb::GetRunRequest { run: run.clone() }).await)?
+                ([run], false) => rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(run) }).await)?
                     .run
                     .ok_or_else(|| anyhow!("no such run"))?,
                 ([], true) => latest_train_run(&client, &project).await?,
@@ -54,9 +57,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             };
             let args = OpArgs {
                 args: flags,
-                profile: None,
+                flag,
                 label,
                 background,
+                preview,
+                ..OpArgs::default()
             };
             start_with(
                 &client,
@@ -85,7 +90,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             ..
         } => {
             let client = client::connect(&target).await?;
-            let detail = rpc(client.runs().get_run(pb::GetRunRequest { run }).await)?;
+            let detail = rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(&run) }).await)?;
             out!("{}", table::run_info(&detail))?;
             Ok(0)
         }
@@ -103,7 +108,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         } => crate::manage::purge(&client::connect(&target).await?, &args).await,
         Command::Compare(args) => crate::compare::run(&client::connect(&target).await?, args).await,
         Command::Diff { run_a, run_b, all } => {
-            crate::diff::run(&client::connect(&target).await?, &run_a, &run_b, all).await
+            crate::diff::run(&client::connect(&target).await?, &run_arg(&run_a), &run_arg(&run_b), all).await
+        }
+        Command::Init { dir, name, force } => {
+            let dir = match dir {
+                Some(dir) => project_dir(Some(dir))?,
+                None => project.clone(),
+            };
+            crate::init::run(&dir, name, force)
         }
         Command::Label {
             run,
@@ -153,13 +165,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Stop { run } => {
             let client = client::connect(&target).await?;
-            let stopped = rpc(client.runs().stop_run(pb::StopRunRequest { run }).await)?;
+            let stopped = rpc(client.runs().stop_run(pb::StopRunRequest { run: run_arg(&run) }).await)?;
             eprintln!("Stopping {}", clean(&stopped.id));
             Ok(0)
         }
         Command::Watch { run } => {
             let client = client::connect(&target).await?;
-            let run = rpc(client.runs().get_run(pb::GetRunRequest { run }).await)?
+            let run = rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(&run) }).await)?
                 .run
                 .ok_or_else(|| anyhow!("no such run"))?;
             follow::follow(&client, &run, &mut sigint()?).await
@@ -177,7 +189,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::ListAttrs { run } => {
             let client = client::connect(&target).await?;
-            let detail = rpc(client.runs().get_run(pb::GetRunRequest { run }).await)?;
+            let detail = rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(&run) }).await)?;
             for attr in detail.attrs {
                 outln!("{}: {}", clean(&attr.name), clean(&attr.value))?;
             }
@@ -185,7 +197,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::ListSeries { run } => {
             let client = client::connect(&target).await?;
-            let list = rpc(client.series().list_series(pb::ListSeriesRequest { run }).await)?;
+            let list = rpc(client
+                .series()
+                .list_series(pb::ListSeriesRequest { run: run_arg(&run) })
+                .await)?;
             out!("{}", table::series_keys(&list.keys))?;
             Ok(0)
         }
@@ -194,7 +209,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let reply = rpc(client
                 .series()
                 .get_series(pb::GetSeriesRequest {
-                    run,
+                    run: run_arg(&run),
                     keys: vec![key.clone()],
                     ..Default::default()
                 })
@@ -439,8 +454,28 @@ async fn start_op(
     op: &str,
     args: OpArgs,
 ) -> anyhow::Result<u8> {
+    if args.help {
+        return op_help(target, project, model, op, &args).await;
+    }
     let client = client::connect(target).await?;
     start_with(&client, project, model, op, args, None).await
+}
+
+/// `-F NAME=VALUE` and `-F NAME` (the original's form: NAME=true).
+fn dash_f_flags(given: &[String]) -> anyhow::Result<Vec<pb::Flag>> {
+    given
+        .iter()
+        .map(|arg| {
+            let (name, value) = arg.split_once('=').unwrap_or((arg.as_str(), "true"));
+            if name.trim().is_empty() {
+                bail!("-F/--flag: expected NAME=VALUE, got \"{arg}\"");
+            }
+            Ok(pb::Flag {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+        })
+        .collect()
 }
 
 async fn start_with(
@@ -451,7 +486,8 @@ async fn start_with(
     args: OpArgs,
     source_run: Option<String>,
 ) -> anyhow::Result<u8> {
-    let (named, flags) = split_op_args(&args.args)?;
+    let (named, mut flags) = split_op_args(&args.args)?;
+    flags.extend(dash_f_flags(&args.flag)?);
     if model.is_some() && named.is_some() && source_run.is_none() {
         bail!("the model is given twice");
     }
@@ -465,6 +501,11 @@ async fn start_with(
         label: args.label,
         env: std::env::vars().collect::<HashMap<_, _>>(),
     };
+    if args.preview {
+        let preview = rpc(client.runs().preview_run(request).await)?;
+        out!("{}", table::preview(&preview))?;
+        return Ok(0);
+    }
     let mut sigint = sigint()?;
     let run = rpc(client.runs().start_run(request).await)?;
     eprintln!(
@@ -482,4 +523,58 @@ async fn start_with(
         return Ok(0);
     }
     follow::follow(client, &run, &mut sigint).await
+}
+
+/// `guild train --help` (and prepare, run): the usual help, then the model's flags with
+/// the values a run would get (with `--profile`, that profile's), from the Guild file.
+async fn op_help(
+    target: &Target,
+    project: &std::path::Path,
+    model: Option<String>,
+    op: &str,
+    args: &OpArgs,
+) -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    let mut command = crate::Cli::command();
+    command.build();
+    let sub = if model.is_some() { "run" } else { op };
+    if let Some(sub) = command.find_subcommand_mut(sub) {
+        out!("{}", sub.render_help())?;
+    }
+    if !project.join("Guild").is_file() {
+        outln!("\nNo Guild file in {}: no model flags to list.", project.display())?;
+        return Ok(0);
+    }
+    let (named, _) = split_op_args(&args.args)?;
+    let client = client::connect(target).await?;
+    let parsed = rpc(client
+        .projects()
+        .get_project(pb::GetProjectRequest {
+            project_dir: path_string(project),
+        })
+        .await)?;
+    let wanted = model.or(named);
+    let chosen = match &wanted {
+        None => parsed.models.first(),
+        Some(name) => parsed
+            .models
+            .iter()
+            .find(|m| &m.name == name)
+            .or_else(|| (op == "prepare").then(|| parsed.resources.iter().find(|r| &r.name == name)).flatten()),
+    };
+    let Some(chosen) = chosen else {
+        bail!("no model {} in {}", wanted.unwrap_or_default(), project.join("Guild").display());
+    };
+    let profile = match &args.profile {
+        Some(name) => Some(
+            parsed
+                .profiles
+                .iter()
+                .find(|p| &p.name == name)
+                .ok_or_else(|| anyhow!("no profile {name} in {}", project.join("Guild").display()))?,
+        ),
+        None => None,
+    };
+    out!("{}", table::model_flags(&parsed, chosen, profile))?;
+    Ok(0)
 }

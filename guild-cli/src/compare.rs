@@ -52,6 +52,10 @@ pub struct CompareArgs {
     /// Include system and process stats (sys/*, op/*).
     #[arg(long)]
     pub sys: bool,
+    /// Every attribute, flag and series, instead of the compare columns of the runs'
+    /// view (a Guild file's `[view] compare = ...`).
+    #[arg(long)]
+    pub all_columns: bool,
 }
 
 /// A run attribute column.
@@ -86,6 +90,8 @@ enum Source {
     Last(u32),
     Min(u32),
     Max(u32),
+    /// A compare column of the runs' view.
+    View(u32),
 }
 
 impl Source {
@@ -107,6 +113,8 @@ struct Row {
     flags: Vec<(u32, u32)>,
     /// (key position, last, min, max), sorted by key position.
     scalars: Vec<(u32, f64, f64, f64)>,
+    /// (view column, value), sorted by column.
+    view: Vec<(u32, pb::FieldValue)>,
 }
 
 /// Every selected run as the daemon sent it.
@@ -114,10 +122,19 @@ struct Data {
     flag_names: Vec<String>,
     flag_values: Vec<String>,
     scalar_keys: Vec<String>,
+    view_columns: Vec<pb::ViewField>,
     rows: Vec<Row>,
 }
 
 impl Data {
+    fn view_value<'a>(&self, row: &'a Row, column: u32) -> Option<&'a pb::FieldValue> {
+        row.view
+            .binary_search_by_key(&column, |v| v.0)
+            .ok()
+            .map(|i| &row.view[i].1)
+            .filter(|v| v.present)
+    }
+
     fn value<'a>(&'a self, row: &'a Row, source: Source) -> Value<'a> {
         let scalar = |key: u32| {
             row.scalars
@@ -149,6 +166,11 @@ impl Data {
             Source::Last(k) => scalar(k).map_or(Value::Missing, |s| Value::Number(s.1)),
             Source::Min(k) => scalar(k).map_or(Value::Missing, |s| Value::Number(s.2)),
             Source::Max(k) => scalar(k).map_or(Value::Missing, |s| Value::Number(s.3)),
+            Source::View(c) => match self.view_value(row, c) {
+                None => Value::Missing,
+                Some(v) if !v.value.is_nan() => Value::Number(v.value),
+                Some(v) => Value::Text(&v.text),
+            },
         }
     }
 
@@ -156,6 +178,8 @@ impl Data {
     fn text(&self, row: &Row, source: Source, table: bool) -> Option<String> {
         match source {
             Source::Attr(Attr::Time) if table => run_seconds(&row.run).map(|_| run_duration(&row.run)),
+            // The table shows a view column in its format; CSV and JSON the exact value.
+            Source::View(c) if table => self.view_value(row, c).map(|v| v.text.clone()),
             _ => match self.value(row, source) {
                 Value::Missing => None,
                 Value::Text(t) => Some(t.to_string()),
@@ -193,6 +217,13 @@ impl Data {
                         .map(Source::Last)
                         .ok_or_else(|| format!("unknown series key \"{scalar}\" (no compared run has it)"));
                 }
+                let view_column =
+                    |n: &str| self.view_columns.iter().position(|c| c.name == n || c.label == n).map(|p| p as u32);
+                if let Some(column) = name.strip_prefix("view:") {
+                    return view_column(column)
+                        .map(Source::View)
+                        .ok_or_else(|| format!("unknown view column \"{column}\" (no compared run's view has it)"));
+                }
                 if let Some((_, attr)) = ATTRS.iter().find(|(n, _)| n == name) {
                     return Ok(Source::Attr(*attr));
                 }
@@ -201,6 +232,9 @@ impl Data {
                 }
                 if let Some(k) = key(name) {
                     return Ok(Source::Last(k));
+                }
+                if let Some(c) = view_column(name) {
+                    return Ok(Source::View(c));
                 }
                 // The headers the table prints for columns whose names collide.
                 for (prefix, kind) in [("min(", 0), ("max(", 1)] {
@@ -247,6 +281,7 @@ impl Data {
             }
             Source::Min(k) => format!("min({})", self.scalar_keys[k as usize]),
             Source::Max(k) => format!("max({})", self.scalar_keys[k as usize]),
+            Source::View(c) => self.view_columns.get(c as usize).map(|f| f.label.clone()).unwrap_or_default(),
         }
     }
 }
@@ -335,6 +370,7 @@ async fn fetch(client: &Client, args: &CompareArgs) -> anyhow::Result<Data> {
             .compare_runs(pb::CompareRunsRequest {
                 selection: Some(args.select.to_proto(false)),
                 sys: args.sys,
+                view: !args.all_columns,
             })
             .await,
     )?;
@@ -342,12 +378,14 @@ async fn fetch(client: &Client, args: &CompareArgs) -> anyhow::Result<Data> {
         flag_names: Vec::new(),
         flag_values: Vec::new(),
         scalar_keys: Vec::new(),
+        view_columns: Vec::new(),
         rows: Vec::new(),
     };
     while let Some(chunk) = stream.message().await.map_err(|s| anyhow!("{}", s.message()))? {
         data.flag_names.extend(chunk.new_flag_names);
         data.scalar_keys.extend(chunk.new_scalar_keys);
         data.flag_values.extend(chunk.new_flag_values);
+        data.view_columns.extend(chunk.new_view_columns);
         for row in chunk.rows {
             let mut flags: Vec<(u32, u32)> = row.flag_names.into_iter().zip(row.flag_values).collect();
             flags.sort_unstable_by_key(|f| f.0);
@@ -361,6 +399,8 @@ async fn fetch(client: &Client, args: &CompareArgs) -> anyhow::Result<Data> {
                 })
                 .collect();
             scalars.sort_unstable_by_key(|s| s.0);
+            let mut view: Vec<(u32, pb::FieldValue)> = row.view_columns.into_iter().zip(row.view_values).collect();
+            view.sort_unstable_by_key(|v| v.0);
             let run = row.run.unwrap_or_default();
             data.rows.push(Row {
                 started: time::display(run.started_ms),
@@ -368,6 +408,7 @@ async fn fetch(client: &Client, args: &CompareArgs) -> anyhow::Result<Data> {
                 run,
                 flags,
                 scalars,
+                view,
             });
         }
     }
@@ -483,8 +524,9 @@ fn compare_values(a: Value<'_>, b: Value<'_>, descending: bool) -> Ordering {
     if descending { order.reverse() } else { order }
 }
 
-/// The columns to print: as --columns says, else attributes, flags and series keys that
-/// any shown run has (names sorted), then --min and --max columns.
+/// The columns to print: as --columns says; else, when the runs' view has compare
+/// columns, the run's identity then those; else attributes, flags and series keys that
+/// any shown run has (names sorted). Then --min and --max columns.
 fn columns(data: &Data, args: &CompareArgs) -> anyhow::Result<Vec<Source>> {
     let named = |name: &str| -> anyhow::Result<Source> {
         let operand = match filter::parse(&format!("{name} = 0")) {
@@ -498,6 +540,19 @@ fn columns(data: &Data, args: &CompareArgs) -> anyhow::Result<Vec<Source>> {
         for name in args.columns.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
             columns.push(named(name)?);
         }
+    } else if !data.view_columns.is_empty() {
+        for (_, attr) in ATTRS {
+            let shown = match attr {
+                // The view says how long a run took, if it wants to.
+                Attr::Time => false,
+                Attr::Tags => data.rows.iter().any(|r| !r.tags.is_empty()),
+                _ => true,
+            };
+            if shown {
+                columns.push(Source::Attr(attr));
+            }
+        }
+        columns.extend((0..data.view_columns.len() as u32).map(Source::View));
     } else {
         let has = |source: Source| {
             data.rows

@@ -10,6 +10,7 @@ mod compare;
 mod diff;
 mod filter;
 mod follow;
+mod init;
 mod manage;
 mod select;
 mod serve;
@@ -17,7 +18,7 @@ mod table;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -46,36 +47,66 @@ pub struct OpArgs {
     #[arg(value_name = "MODEL|FLAG=VALUE")]
     pub args: Vec<String>,
     /// Flags profile ([flags "PROFILE"] in the Guild file).
-    #[arg(long)]
+    #[arg(long, short = 'p')]
     pub profile: Option<String>,
+    /// A flag, NAME=VALUE (NAME alone is NAME=true); repeatable, after the positional ones.
+    #[arg(long = "flag", short = 'F', value_name = "NAME=VALUE")]
+    pub flag: Vec<String>,
     /// Label for the run.
     #[arg(long, default_value = "")]
     pub label: String,
     /// Start the run and return at once.
     #[arg(long, short = 'b')]
     pub background: bool,
+    /// Print the command, flags and run folder it would use; start nothing.
+    #[arg(long)]
+    pub preview: bool,
+    /// Print help, with the model's flags and their values.
+    #[arg(long, short = 'h', action = ArgAction::SetTrue)]
+    pub help: bool,
 }
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run a model's prepare op (for example, download or generate data).
+    /// Run the prepare op of a model or resource (for example, download or generate data).
+    #[command(disable_help_flag = true)]
     Prepare(OpArgs),
     /// Train a model.
+    #[command(disable_help_flag = true)]
     Train(OpArgs),
     /// Run a model's evaluate op in an existing run (its RUNDIR).
     Evaluate {
-        /// The run to evaluate (id, id prefix or index).
+        /// The run to evaluate (id, id prefix, index or run folder).
         #[arg(value_name = "RUN|FLAG=VALUE")]
         args: Vec<String>,
         /// Evaluate the latest train run of this project.
-        #[arg(long)]
+        #[arg(long, short = 'L')]
         latest_run: bool,
+        /// A flag, NAME=VALUE (NAME alone is NAME=true); repeatable.
+        #[arg(long = "flag", short = 'F', value_name = "NAME=VALUE")]
+        flag: Vec<String>,
         #[arg(long, default_value = "")]
         label: String,
         #[arg(long, short = 'b')]
         background: bool,
+        /// Print the command, flags and run folder it would use; start nothing.
+        #[arg(long)]
+        preview: bool,
+    },
+    /// Write a Guild file for a folder of Python scripts: a model for each script that
+    /// reads --flags with argparse, with the flags and defaults the script declares.
+    Init {
+        /// The folder (default: the current one, or -C).
+        dir: Option<PathBuf>,
+        /// The project's name (default: the folder's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace a Guild file that is already there.
+        #[arg(long)]
+        force: bool,
     },
     /// Run any op: MODEL:OP, or OP of the default model.
+    #[command(disable_help_flag = true)]
     Run {
         #[arg(value_name = "[MODEL:]OP")]
         spec: String,

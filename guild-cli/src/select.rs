@@ -1,5 +1,6 @@
 //! How every multi-run command names runs: ids, unique id prefixes, indexes (1 = latest),
-//! index ranges (`1:5`, `:3`, `10:`), narrowed by `--model`, `--status` and `--label`.
+//! index ranges (`1:5`, `:3`, `10:`) and run folders (`./runs/ID`), narrowed by
+//! `--model`, `--status` and `--label`.
 //! The daemon resolves them (SelectRuns), so every command agrees on what `3` means.
 
 use anyhow::bail;
@@ -49,9 +50,22 @@ impl SelectArgs {
     }
 }
 
+/// A run as the daemon takes it: a run folder (any argument with a `/`: `./runs/ID`,
+/// `runs/ID/`, an absolute path) as its absolute path, anything else as it is.
+pub fn run_arg(arg: &str) -> String {
+    if !arg.contains('/') {
+        return arg.to_string();
+    }
+    let path = std::path::Path::new(arg);
+    let absolute = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    absolute.to_string_lossy().into_owned()
+}
+
 pub fn selection(runs: &[String], filter: &FilterArgs, deleted: bool) -> pb::RunSelection {
     pb::RunSelection {
-        runs: runs.to_vec(),
+        runs: runs.iter().map(|r| run_arg(r)).collect(),
         model: filter.model.clone().unwrap_or_default(),
         status: filter.status.iter().cloned().collect(),
         label: filter.label.clone().unwrap_or_default(),

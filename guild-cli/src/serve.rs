@@ -64,7 +64,7 @@ fn tensorboards(client: &Client) -> TensorBoardServiceClient<Channel> {
 pub async fn serve(target: &Target, args: ServeArgs) -> anyhow::Result<u8> {
     let client = client::connect(target).await?;
     if args.stop {
-        let stopped = rpc(serves(&client).stop_serve(pb::StopServeRequest { run: args.run }).await)?;
+        let stopped = rpc(serves(&client).stop_serve(pb::StopServeRequest { run: crate::select::run_arg(&args.run) }).await)?;
         eprintln!(
             "Stopped serving {} at {} ({} requests, {} errors)",
             stopped.run, stopped.url, stopped.requests, stopped.errors
@@ -78,7 +78,7 @@ pub async fn serve(target: &Target, args: ServeArgs) -> anyhow::Result<u8> {
     };
     let started = rpc(serves(&client)
         .start_serve(pb::StartServeRequest {
-            run: args.run,
+            run: crate::select::run_arg(&args.run),
             host: args.host,
             port: args.port.map(u32::from),
             env: std::env::vars().collect::<HashMap<_, _>>(),

@@ -191,13 +191,38 @@ pub fn run_info(detail: &pb::RunDetail) -> String {
     out
 }
 
+/// `guild list-models`: each model and resource with its ops and flags, then profiles.
 pub fn models(project: &pb::Project) -> String {
     let mut out = String::new();
-    for (i, model) in project.models.iter().enumerate() {
-        let default = if i == 0 { " (default)" } else { "" };
-        out.push_str(&format!("{}{default}  {}\n", clean(&model.name), clean(&model.description)));
-        for op in &model.operations {
+    if !project.tags.is_empty() {
+        out.push_str(&format!("tags: {}\n", clean(&project.tags.join(" "))));
+    }
+    let targets = project
+        .models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m, if i == 0 { " (default)" } else { "" }, "model"))
+        .chain(project.resources.iter().map(|r| (r, "", "resource")));
+    for (target, default, kind) in targets {
+        let runtime = if target.runtime.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", target.runtime)
+        };
+        out.push_str(&format!(
+            "{} {}{default}{}  {}\n",
+            kind,
+            clean(&target.name),
+            clean(&runtime),
+            clean(&target.description)
+        ));
+        for op in &target.operations {
             out.push_str(&format!("  {:<9} {}\n", clean(&op.name), clean(&op.command)));
+        }
+        let flags = resolved_flags(project, target, None);
+        if !flags.is_empty() {
+            let shown: Vec<String> = flags.iter().map(|(n, v)| format!("{}={}", clean(n), clean(v))).collect();
+            out.push_str(&format!("  flags     {}\n", shown.join(" ")));
         }
     }
     if !project.profiles.is_empty() {
@@ -205,6 +230,93 @@ pub fn models(project: &pb::Project) -> String {
         out.push_str(&format!("profiles: {}\n", names.join(", ")));
     }
     out
+}
+
+/// A model's flags as a run gets them: `[flags]`, then the model's, then the profile's.
+fn resolved_flags(project: &pb::Project, model: &pb::Model, profile: Option<&pb::Profile>) -> Vec<(String, String)> {
+    let mut flags: Vec<(String, String)> = Vec::new();
+    let layers = [Some(&project.flags), Some(&model.flags), profile.map(|p| &p.flags)];
+    for flag in layers.into_iter().flatten().flatten() {
+        match flags.iter_mut().find(|(n, _)| *n == flag.name) {
+            Some(slot) => slot.1 = flag.value.clone(),
+            None => flags.push((flag.name.clone(), flag.value.clone())),
+        }
+    }
+    flags
+}
+
+/// The flags part of `guild train --help`.
+pub fn model_flags(project: &pb::Project, model: &pb::Model, profile: Option<&pb::Profile>) -> String {
+    let flags = resolved_flags(project, model, profile);
+    let mut out = format!(
+        "\nFlags of {} (from {}/Guild{}):\n",
+        model.name,
+        project.dir,
+        profile.map(|p| format!(", profile {}", p.name)).unwrap_or_default()
+    );
+    if flags.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    let width = flags.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, value) in &flags {
+        out.push_str(&format!("  {name:<width$}  {value}\n"));
+    }
+    out.push_str("Set one with NAME=VALUE or -F NAME=VALUE.\n");
+    if !project.profiles.is_empty() {
+        let names: Vec<&str> = project.profiles.iter().map(|p| p.name.as_str()).collect();
+        out.push_str(&format!("Profiles (-p NAME): {}\n", names.join(", ")));
+    }
+    out
+}
+
+/// `--preview`: what a start would do.
+pub fn preview(preview: &pb::RunPreview) -> String {
+    let mut out = String::from("This command would use the settings below; nothing was started.\n");
+    out.push_str(&format!("Model:   {} ({})\n", preview.model, preview.op));
+    if !preview.runtime.is_empty() {
+        out.push_str(&format!("Runtime: {}\n", preview.runtime));
+    }
+    out.push_str("Command:\n");
+    let mut words = preview.argv.iter().map(|w| shell_word(w));
+    let mut line = format!("  {}", words.by_ref().take(3).collect::<Vec<_>>().join(" "));
+    let rest: Vec<String> = words.collect();
+    let mut i = 0;
+    while i < rest.len() {
+        out.push_str(&line);
+        out.push_str(" \\\n");
+        // An option and its value stay on one line.
+        line = if rest[i].starts_with("--") && i + 1 < rest.len() && !rest[i + 1].starts_with("--") {
+            i += 2;
+            format!("    {} {}", rest[i - 2], rest[i - 1])
+        } else {
+            i += 1;
+            format!("    {}", rest[i - 1])
+        };
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out.push_str("Flags:\n");
+    for flag in &preview.flags {
+        out.push_str(&format!("  {} = {}\n", flag.name, flag.value));
+    }
+    out.push_str(&format!(
+        "Run folder: {} (made when the run starts; a -2, -3... suffix if that second is taken)\n",
+        preview.run_dir
+    ));
+    out.push_str("Environment (besides yours):\n");
+    for var in &preview.env {
+        out.push_str(&format!("  {}={}\n", var.name, var.value));
+    }
+    out
+}
+
+/// A word as a shell would need it: quoted when it has spaces or quotes.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%$".contains(c)) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 pub fn series_keys(keys: &[pb::SeriesKey]) -> String {

@@ -13,6 +13,7 @@ pub mod project;
 pub mod runs;
 pub mod serve;
 pub mod store;
+pub mod sweep;
 pub mod tensorboard;
 pub mod web;
 

@@ -41,9 +41,9 @@ fn bad_guild_files() {
             ),
         ),
         (
-            "line without =",
-            "[model \"m\"]\ntrain: m\n",
-            format!("{g}:2: expected NAME = VALUE, got \"train: m\""),
+            "line without = or :",
+            "[model \"m\"]\ntrain m\n",
+            format!("{g}:2: expected NAME = VALUE, got \"train m\""),
         ),
         (
             "text before any section",
@@ -51,16 +51,32 @@ fn bad_guild_files() {
             format!("{g}:2: expected a section header like [model \"NAME\"] before \"x = 1\""),
         ),
         (
-            "duplicate key",
-            "[model \"m\"]\ntrain = m\n\n[flags]\nepochs = 1\nlr = 0.1\nepochs = 2\n",
-            format!("{g}:7: duplicate key \"epochs\" in [flags] (first set on line 5)"),
+            "unknown runtime",
+            "[model \"m\"]\n  runtime = tensorflw\n  train = m\n",
+            format!(
+                "{g}:2: unknown runtime \"tensorflw\" in [model \"m\"] (known runtimes: tensorflow, tflearn, python)"
+            ),
+        ),
+        (
+            "unknown directive",
+            "[model \"m\"]\n  train = m\n  @include \"x\"\n",
+            format!(
+                "{g}:3: unknown directive \"@include\" (expected @attrs KIND \"NAME\", like @attrs template \"accuracy-field\")"
+            ),
+        ),
+        (
+            "continuation past the end",
+            "[model \"m\"]\n  train = m \\\n",
+            format!("{g}:2: the value continues (\\ at the end of the line) past the end of the file"),
         ),
         (
             "unknown section kind",
             "[model \"m\"]\ntrain = m\n[models \"x\"]\n",
             format!(
                 "{g}:3: unknown section kind \"models\" \
-                 (expected one of [project], [model \"NAME\"], [flags], [flags \"NAME\"])"
+                 (expected one of [project], [model \"NAME\"], [resource \"NAME\"], [flags], [flags \"NAME\"], \
+                 [view], [field \"NAME\"], [train-field \"NAME\"], [compare-field \"NAME\"], [series \"NAME\"], \
+                 [template \"NAME\"])"
             ),
         ),
         (

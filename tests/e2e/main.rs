@@ -16,6 +16,7 @@ mod example;
 mod hostile_import;
 mod load;
 mod manage;
+mod original;
 mod python_client;
 mod reliability;
 mod security;

@@ -178,18 +178,31 @@ fn a_refused_daemon_names_the_lock_holder_or_says_its_pid_is_unknown() {
 #[test]
 fn a_project_answer_over_4_mib_arrives() {
     let env = Env::new();
-    // 400 profiles of 100 flags with 100-byte values: about 4.6 MB as the API answers it.
-    let mut guild = String::from("[project]\nname = big\n\n[model \"m\"]\ntrain = ok\n\n");
-    let value = "v".repeat(100);
-    for p in 0..400 {
-        guild.push_str(&format!("[flags \"p{p}\"]\n"));
-        for f in 0..100 {
-            guild.push_str(&format!("f{f} = {value}\n"));
-        }
+    // Guild files are bounded (1 MiB), but one view applies to every model: 120 models
+    // sharing a view of 2,000 fields make an answer over tonic's default 4 MiB.
+    let mut guild = String::from("[project]\nname = big\n\n[view]\nfields =");
+    for f in 0..2000 {
+        guild.push_str(&format!(" field_{f:04}"));
     }
+    guild.push_str("\n\n");
+    for m in 0..120 {
+        guild.push_str(&format!("[model \"m{m}\"]\ntrain = ok\n\n"));
+    }
+    assert!(guild.len() < 1 << 20);
     env.write("Guild", &guild);
     env.write("ok.py", OK_PY);
+    env.start_guildd(&["--listen", "none"]);
+    // A client with tonic's default limit cannot take the answer: it is over 4 MiB.
+    env.block_on(async {
+        let err = pb::project_service_client::ProjectServiceClient::new(env.channel().await)
+            .get_project(pb::GetProjectRequest {
+                project_dir: env.project.to_string_lossy().into_owned(),
+            })
+            .await
+            .expect_err("the answer fits in 4 MiB: the test needs a larger one");
+        assert!(err.message().contains("message length too large"), "{err:?}");
+    });
     let out = env.guild(&["list-models"]).ok();
-    assert!(out.stdout.starts_with("m (default)"), "{}", &out.stdout[..out.stdout.len().min(300)]);
-    assert!(out.stdout.contains("profiles: p0, p1"), "the profiles are missing");
+    assert!(out.stdout.contains("model m0 (default)"), "{}", &out.stdout[..out.stdout.len().min(300)]);
+    assert!(out.stdout.contains("model m119"), "the last model is missing");
 }

@@ -125,17 +125,16 @@ fn crafted_archives_cannot_write_outside_the_import() {
 }
 
 #[test]
-fn run_selectors_are_never_paths() {
+fn run_selectors_are_paths_of_known_run_folders_only() {
     let env = train_env();
     let id = train(&env, &["lr=0.1"]);
     let run_dir = env.get_run(&id).run.unwrap().run_dir;
-    for selector in [
-        "../../../../etc/passwd",
-        "/etc/passwd",
-        "..",
-        run_dir.as_str(),
-        "runs/../runs",
-    ] {
+    // A run's own folder selects it; no other path means anything.
+    let out = env.guild(&["runs", "info", &run_dir]).ok();
+    assert!(out.stdout.contains(&id), "{out:?}");
+    let guild_d = format!("{run_dir}/guild.d");
+    let parent = format!("{run_dir}/..");
+    for selector in ["../../../../etc/passwd", "/etc/passwd", "..", "runs/../runs", &guild_d, &parent] {
         for args in [
             vec!["runs", "info", selector],
             vec!["series", selector, "loss"],
@@ -143,17 +142,28 @@ fn run_selectors_are_never_paths() {
             vec!["label", selector, "x"],
         ] {
             let out = env.guild(&args).exits(1);
-            assert!(out.stderr.contains("no run matches"), "{args:?}: {out:?}");
+            assert!(
+                out.stderr.contains("no run has the folder") || out.stderr.contains("no run matches"),
+                "{args:?}: {out:?}"
+            );
         }
     }
     env.block_on(async {
         let mut runs = env.runs_client().await;
+        // A relative path means nothing to the daemon (its folder is not the caller's).
         let err = runs
             .get_run(pb::GetRunRequest {
                 run: "../../etc/passwd".into(),
             })
             .await
-            .expect_err("GetRun of a path");
+            .expect_err("GetRun of a relative path");
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        let err = runs
+            .get_run(pb::GetRunRequest {
+                run: "/etc/passwd".into(),
+            })
+            .await
+            .expect_err("GetRun of a path that is no run folder");
         assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
     });
 }

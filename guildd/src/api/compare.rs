@@ -1,7 +1,10 @@
 //! CompareService: every selected run's attributes, tags, flags and series summaries
 //! in one streamed answer, read from the index in one pass or from the last such read
-//! while the index is unchanged (`store::compare::CompareCache`).
+//! while the index is unchanged (`store::compare::CompareCache`); with `view`, also the
+//! compare columns of the runs' views (each project's Guild file) and their values.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use guild_proto::v1::{self as pb, compare_service_server::CompareService};
@@ -9,7 +12,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::Shared;
-use crate::store::compare::{CompareCache, CompareRow, is_stat_key};
+use crate::project::view::{Field, View};
+use crate::runs::view::{FieldValue, RunData, field_values, view_of};
+use crate::store::SeriesSummary;
+use crate::store::compare::{CompareCache, CompareRow, CompareTable, Compared, is_stat_key};
 
 pub struct Compare {
     cache: Arc<CompareCache>,
@@ -38,9 +44,14 @@ impl CompareService for Compare {
         let selection = super::manage::selection(req.selection)?;
         let cache = self.cache.clone();
         let sys = req.sys;
-        let compared = tokio::task::spawn_blocking(move || cache.compare(&selection, sys))
-            .await
-            .map_err(|e| Status::internal(format!("compare failed: {e}")))??;
+        let with_view = req.view;
+        let (compared, views) = tokio::task::spawn_blocking(move || {
+            let compared = cache.compare(&selection, sys)?;
+            let views = if with_view { view_columns(&compared) } else { ViewColumns::default() };
+            Ok::<_, crate::error::Error>((compared, views))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("compare failed: {e}")))??;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
             let table = compared.table;
@@ -50,6 +61,8 @@ impl CompareService for Compare {
                 table.scalar_keys.clone(),
                 table.flag_values.clone(),
             ));
+            let mut columns = Some(views.columns.iter().map(super::projects::field_proto).collect());
+            let mut values = views.values;
             let mut rows = compared.rows.chunks(CHUNK_ROWS).peekable();
             // Always one message, even for no rows: it carries the (empty) name lists.
             loop {
@@ -59,7 +72,18 @@ impl CompareService for Compare {
                     new_flag_names,
                     new_scalar_keys,
                     new_flag_values,
-                    rows: chunk.iter().map(|&i| row_proto(&table.rows[i], &wanted)).collect(),
+                    new_view_columns: columns.take().unwrap_or_default(),
+                    rows: chunk
+                        .iter()
+                        .map(|&i| {
+                            let mut row = row_proto(&table.rows[i], &wanted);
+                            for (column, value) in values.remove(&i).unwrap_or_default() {
+                                row.view_columns.push(column);
+                                row.view_values.push(super::projects::value_proto(value));
+                            }
+                            row
+                        })
+                        .collect(),
                 };
                 if tx.send(Ok(message)).await.is_err() || rows.peek().is_none() {
                     return;
@@ -80,6 +104,8 @@ fn row_proto(row: &CompareRow, wanted: &[bool]) -> pb::CompareRow {
         scalar_last: Vec::with_capacity(row.scalars.len()),
         scalar_min: Vec::with_capacity(row.scalars.len()),
         scalar_max: Vec::with_capacity(row.scalars.len()),
+        view_columns: Vec::new(),
+        view_values: Vec::new(),
     };
     for &(name, value) in &row.flags {
         out.flag_names.push(name);
@@ -92,4 +118,80 @@ fn row_proto(row: &CompareRow, wanted: &[bool]) -> pb::CompareRow {
         out.scalar_max.push(max);
     }
     out
+}
+
+/// The view compare columns of compared runs and each run's values.
+#[derive(Default)]
+struct ViewColumns {
+    /// In order of first use; a name used by several views is one column.
+    columns: Vec<Field>,
+    /// Per table row: (column position, value).
+    values: HashMap<usize, Vec<(u32, FieldValue)>>,
+}
+
+/// Each run's view comes from its project's Guild file (one read per project, not one
+/// per run); a run whose model has no view there has no view values.
+fn view_columns(compared: &Compared) -> ViewColumns {
+    let table = &compared.table;
+    let mut out = ViewColumns::default();
+    let mut positions: HashMap<String, u32> = HashMap::new();
+    let mut views: HashMap<(String, String), Option<View>> = HashMap::new();
+    let mut projects: HashMap<String, Option<crate::project::Project>> = HashMap::new();
+    for &i in &compared.rows {
+        let Some(row) = table.rows.get(i) else { continue };
+        let run = &row.selected.run;
+        let view = views
+            .entry((run.project_dir.clone(), run.model.clone()))
+            .or_insert_with(|| {
+                let project = projects.entry(run.project_dir.clone()).or_insert_with(|| {
+                    crate::project::load(&Path::new(&run.project_dir).join(crate::project::FILE_NAME)).ok()
+                });
+                project.as_ref().and_then(|p| view_of(p, &run.model))
+            });
+        let Some(view) = view.as_ref().filter(|v| !v.compare.is_empty()) else {
+            continue;
+        };
+        let mut cells = Vec::with_capacity(view.compare.len());
+        let values = row_values(table, row, &view.compare);
+        for (field, value) in view.compare.iter().zip(values) {
+            let position = *positions.entry(field.name.clone()).or_insert_with(|| {
+                out.columns.push(field.clone());
+                (out.columns.len() - 1) as u32
+            });
+            cells.push((position, value));
+        }
+        out.values.insert(i, cells);
+    }
+    out
+}
+
+/// A compared run's values for fields: its flags and series summaries from the table,
+/// run.db for what they lack.
+fn row_values(table: &CompareTable, row: &CompareRow, fields: &[Field]) -> Vec<FieldValue> {
+    let name = |list: &[String], at: u32| list.get(at as usize).cloned().unwrap_or_default();
+    let flags: Vec<(String, String)> = row
+        .flags
+        .iter()
+        .map(|&(n, v)| (name(&table.flag_names, n), name(&table.flag_values, v)))
+        .collect();
+    let summaries: Vec<SeriesSummary> = row
+        .scalars
+        .iter()
+        .map(|&(key, last, min, max)| SeriesSummary {
+            key: name(&table.scalar_keys, key),
+            last,
+            min,
+            max,
+            count: 0,
+            last_step: None,
+            last_time: 0,
+        })
+        .collect();
+    let data = RunData {
+        run: &row.selected.run,
+        flags: &flags,
+        attrs: None,
+        summaries: &summaries,
+    };
+    field_values(&data, fields)
 }

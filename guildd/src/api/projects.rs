@@ -1,11 +1,14 @@
-//! ProjectService: a project's Guild file as models, operations, flags and profiles.
+//! ProjectService: a project's Guild file as models, resources, operations, flags,
+//! profiles and each model's view; and the view messages other services share.
 
 use std::path::Path;
 
 use guild_proto::v1::{self as pb, GetProjectRequest, project_service_server::ProjectService};
 use tonic::{Request, Response, Status};
 
-use crate::project;
+use crate::project::view::{Field, View};
+use crate::project::{self, Model, Project};
+use crate::runs::view::FieldValue;
 
 pub struct Projects;
 
@@ -17,6 +20,16 @@ fn flags(pairs: &[(String, String)]) -> Vec<pb::Flag> {
             value: value.clone(),
         })
         .collect()
+}
+
+/// Parses a project's Guild file on a blocking thread: a large file must not hold up
+/// the async workers (it is bounded too: `project::MAX_FILE_BYTES`).
+pub(super) async fn load_project(guild_file: &Path) -> Result<Project, Status> {
+    let path = guild_file.to_path_buf();
+    tokio::task::spawn_blocking(move || project::load(&path))
+        .await
+        .map_err(|_| Status::internal("reading the Guild file failed"))?
+        .map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
 #[tonic::async_trait]
@@ -33,30 +46,31 @@ impl ProjectService for Projects {
         if !guild_file.is_file() {
             return Err(Status::not_found(format!("no Guild file in {}", crate::error::quote(dir))));
         }
-        let parsed = project::load(&guild_file).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let parsed = load_project(&guild_file).await?;
+        let model = |m: &Model| pb::Model {
+            name: m.name.clone(),
+            description: m.description.clone(),
+            operations: m
+                .ops
+                .iter()
+                .map(|op| pb::Operation {
+                    name: op.name.clone(),
+                    command: op.command.clone(),
+                    requires: op.requires.clone(),
+                })
+                .collect(),
+            flags: flags(&m.flags),
+            runtime: m.runtime.clone().unwrap_or_default(),
+            sources: m.sources.clone(),
+            view: parsed.view(m).as_ref().map(view_proto),
+        };
         Ok(Response::new(pb::Project {
             dir: dir.to_string(),
             name: parsed.name.clone(),
             description: parsed.description.clone(),
             runroot: parsed.runroot.clone(),
-            models: parsed
-                .models
-                .iter()
-                .map(|m| pb::Model {
-                    name: m.name.clone(),
-                    description: m.description.clone(),
-                    operations: m
-                        .ops
-                        .iter()
-                        .map(|op| pb::Operation {
-                            name: op.name.clone(),
-                            command: op.command.clone(),
-                            requires: op.requires.clone(),
-                        })
-                        .collect(),
-                    flags: flags(&m.flags),
-                })
-                .collect(),
+            models: parsed.models.iter().map(model).collect(),
+            resources: parsed.resources.iter().map(model).collect(),
             flags: flags(&parsed.flags),
             profiles: parsed
                 .profiles
@@ -66,6 +80,56 @@ impl ProjectService for Projects {
                     flags: flags(&p.flags),
                 })
                 .collect(),
+            tags: parsed.tags.clone(),
         }))
+    }
+}
+
+pub(super) fn view_proto(view: &View) -> pb::View {
+    pb::View {
+        origin: view.origin.clone(),
+        fields: view.fields.iter().map(field_proto).collect(),
+        rows: view
+            .rows
+            .iter()
+            .map(|row| pb::ViewRow {
+                name: row.name.clone(),
+                series: row
+                    .series
+                    .iter()
+                    .map(|s| pb::ViewSeries {
+                        name: s.name.clone(),
+                        title: s.title.clone(),
+                        label: s.label.clone(),
+                        format: s.format.clone(),
+                        pattern: s.source.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        compare: view.compare.iter().map(field_proto).collect(),
+    }
+}
+
+pub(super) fn field_proto(field: &Field) -> pb::ViewField {
+    pb::ViewField {
+        name: field.name.clone(),
+        label: field.label.clone(),
+        source: field.source.clone(),
+        attribute: field.attribute.clone(),
+        reduce: field.reduce.clone(),
+        format: field.format.clone(),
+        color: field.color.clone(),
+        icon: field.icon.clone(),
+    }
+}
+
+pub(super) fn value_proto(value: FieldValue) -> pb::FieldValue {
+    pb::FieldValue {
+        name: value.name,
+        present: value.present,
+        value: value.value,
+        text: value.text,
+        key: value.key,
     }
 }

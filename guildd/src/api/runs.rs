@@ -18,42 +18,46 @@ pub struct Runs(pub Arc<Shared>);
 const MAX_FLAGS: usize = 1000;
 const MAX_ENV: usize = 10_000;
 
+/// A start request checked and turned into what the run manager takes.
+fn start_spec(req: pb::StartRunRequest) -> Result<StartSpec, Status> {
+    let project_dir = required("project_dir", &req.project_dir)?;
+    if !Path::new(project_dir).is_absolute() {
+        return Err(Status::invalid_argument(format!(
+            "project_dir must be an absolute path, got {}",
+            crate::error::quote(project_dir)
+        )));
+    }
+    let op = required("op", &req.op)?.to_string();
+    if req.flags.len() > MAX_FLAGS {
+        return Err(Status::invalid_argument(format!("flags: at most {MAX_FLAGS} flags")));
+    }
+    crate::runs::trash::check_label(req.label.trim())?;
+    if req.env.len() > MAX_ENV {
+        return Err(Status::invalid_argument(format!("env: at most {MAX_ENV} variables")));
+    }
+    if let Some(bad) = req.flags.iter().find(|f| f.name.trim().is_empty()) {
+        return Err(Status::invalid_argument(format!(
+            "flags: a flag has no name (value {})",
+            crate::error::quote(&bad.value)
+        )));
+    }
+    let nonempty = |s: String| (!s.trim().is_empty()).then_some(s);
+    Ok(StartSpec {
+        project_dir: project_dir.into(),
+        model: nonempty(req.model),
+        op,
+        profile: nonempty(req.profile),
+        flags: req.flags.into_iter().map(|f| (f.name, f.value)).collect(),
+        source_run: nonempty(req.source_run),
+        label: req.label,
+        env: req.env.into_iter().collect(),
+    })
+}
+
 #[tonic::async_trait]
 impl RunService for Runs {
     async fn start_run(&self, request: Request<pb::StartRunRequest>) -> Result<Response<pb::Run>, Status> {
-        let req = request.into_inner();
-        let project_dir = required("project_dir", &req.project_dir)?;
-        if !Path::new(project_dir).is_absolute() {
-            return Err(Status::invalid_argument(format!(
-                "project_dir must be an absolute path, got {}",
-                crate::error::quote(project_dir)
-            )));
-        }
-        let op = required("op", &req.op)?.to_string();
-        if req.flags.len() > MAX_FLAGS {
-            return Err(Status::invalid_argument(format!("flags: at most {MAX_FLAGS} flags")));
-        }
-        crate::runs::trash::check_label(req.label.trim())?;
-        if req.env.len() > MAX_ENV {
-            return Err(Status::invalid_argument(format!("env: at most {MAX_ENV} variables")));
-        }
-        if let Some(bad) = req.flags.iter().find(|f| f.name.trim().is_empty()) {
-            return Err(Status::invalid_argument(format!(
-                "flags: a flag has no name (value {})",
-                crate::error::quote(&bad.value)
-            )));
-        }
-        let nonempty = |s: String| (!s.trim().is_empty()).then_some(s);
-        let spec = StartSpec {
-            project_dir: project_dir.into(),
-            model: nonempty(req.model),
-            op,
-            profile: nonempty(req.profile),
-            flags: req.flags.into_iter().map(|f| (f.name, f.value)).collect(),
-            source_run: nonempty(req.source_run),
-            label: req.label,
-            env: req.env.into_iter().collect(),
-        };
+        let spec = start_spec(request.into_inner())?;
         let run = self.0.manager.start(spec).await?;
         Ok(Response::new(run.to_proto()))
     }
@@ -96,6 +100,53 @@ impl RunService for Runs {
                 .map(|(name, value)| pb::Attr { name, value })
                 .collect(),
             series: series.iter().map(|s| s.to_proto()).collect(),
+        }))
+    }
+
+    async fn get_run_view(&self, request: Request<pb::GetRunViewRequest>) -> Result<Response<pb::RunView>, Status> {
+        let selector = required("run", &request.get_ref().run)?;
+        let index = self.0.manager.index();
+        let run = index.resolve(selector).await?;
+        let flags = index.run_flags(&run.id).await?;
+        let summaries = index.summaries(&run.id).await?;
+        let id = run.id.clone();
+        let (view, values) = tokio::task::spawn_blocking(move || {
+            let Some(view) = crate::runs::view::run_view(&run) else {
+                return (None, Vec::new());
+            };
+            let data = crate::runs::view::RunData {
+                run: &run,
+                flags: &flags,
+                attrs: None,
+                summaries: &summaries,
+            };
+            let values = crate::runs::view::field_values(&data, &view.fields);
+            (Some(view), values)
+        })
+        .await
+        .map_err(|_| Status::internal("reading the run's view failed"))?;
+        Ok(Response::new(pb::RunView {
+            run: id,
+            view: view.as_ref().map(super::projects::view_proto),
+            fields: values.into_iter().map(super::projects::value_proto).collect(),
+        }))
+    }
+
+    async fn preview_run(&self, request: Request<pb::StartRunRequest>) -> Result<Response<pb::RunPreview>, Status> {
+        let spec = start_spec(request.into_inner())?;
+        let preview = self.0.manager.preview(spec).await?;
+        let pairs = |items: Vec<(String, String)>| -> Vec<pb::Flag> {
+            items.into_iter().map(|(name, value)| pb::Flag { name, value }).collect()
+        };
+        Ok(Response::new(pb::RunPreview {
+            model: preview.plan.model.clone(),
+            op: preview.plan.op.clone(),
+            argv: preview.argv,
+            flags: pairs(preview.plan.flags.clone()),
+            run_dir: preview.run_dir.to_string_lossy().into_owned(),
+            env: pairs(preview.env),
+            project_dir: preview.plan.project_dir.to_string_lossy().into_owned(),
+            runtime: preview.plan.runtime.clone().unwrap_or_default(),
         }))
     }
 

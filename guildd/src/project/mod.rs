@@ -1,34 +1,41 @@
-//! The `Guild` project file: an extended INI file that names the project,
-//! defines its models and their operations, and lists flags and profiles.
+//! The `Guild` project file: an extended INI file that names the project, defines its
+//! models (and the original's resources) and their operations, lists flags and
+//! profiles, and may describe the dashboard's view of a run.
 //!
 //! ```text
 //! [project]
 //! name = MNIST
 //!
 //! [model "intro"]
-//! train          = intro
-//! train_requires = ./data
+//!   runtime        = tensorflow
+//!   train          = intro
+//!   train_requires = ./data
 //!
 //! [flags]
-//! epochs = 10
+//!   epochs = 10
 //!
-//! [flags "fast"]
-//! epochs = 2
+//! [view]
+//!   fields   = validation-accuracy steps time
+//!   series-b = loss accuracy op-cpu-percent
 //! ```
 //!
-//! [`parse`] turns the text into a [`Project`]; [`load`] reads a file first.
-//! Every parse error names the file and line (`Guild:7: ...`). Operation
-//! values are kept raw; [`parse_op_command`] splits one into what to run.
+//! Files of the original Guild (2016–17) read as it read them (`ini`); [`parse`] turns
+//! the text into a [`Project`], [`load`] reads a file first. Every error names the file
+//! and line (`Guild:7: ...`). Operation values are kept raw; [`parse_op_command`] splits
+//! one into what to run. The view is resolved per model by [`Project::view`].
 
 mod command;
 mod flags;
+mod ini;
 mod parse;
+pub mod view;
 
 #[cfg(test)]
 mod tests;
 
 pub use command::{OpCommand, parse_op_command};
 pub use flags::parse_cli_flag;
+pub use ini::MAX_FILE_BYTES;
 pub use parse::{load, parse};
 
 /// The operations a model may define, in their canonical order.
@@ -40,8 +47,11 @@ pub const DEFAULT_RUNROOT: &str = "runs";
 /// The usual file name of a project file.
 pub const FILE_NAME: &str = "Guild";
 
+/// Runtimes a model may name: the original's two, and `python` for what every op is.
+pub const RUNTIMES: [&str; 3] = ["tensorflow", "tflearn", "python"];
+
 /// A parsed `Guild` file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Project {
     pub name: String,
     pub description: String,
@@ -49,25 +59,47 @@ pub struct Project {
     pub runroot: String,
     /// Seconds between stats samples, when set (always positive and finite).
     pub stats_interval: Option<f64>,
-    /// Models in file order; the first is the default model. Never empty
-    /// in a parsed project.
+    /// Project tags (`tags = a b`): every run of the project carries them.
+    pub tags: Vec<String>,
+    /// Models in file order; the first is the default model. Never empty in a parsed
+    /// project.
     pub models: Vec<Model>,
+    /// `[resource "NAME"]` sections: prepare-only targets, in file order.
+    pub resources: Vec<Model>,
     /// The `[flags]` section, in file order.
     pub flags: Vec<(String, String)>,
-    /// `[flags "NAME"]` sections whose name is not a model, in file order.
+    /// `[flags "NAME"]` sections whose name is not a model or resource, in file order.
     pub profiles: Vec<Profile>,
+    /// What the view is made of: `[view]`, fields, series and templates.
+    pub view: view::ViewSections,
 }
 
-/// A `[model "NAME"]` section.
+/// What a model or resource section defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Model,
+    Resource,
+}
+
+/// A `[model "NAME"]` (or `[model]`) or `[resource "NAME"]` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
+    /// The section's name; for `[model]` without one, the first word of its train op.
     pub name: String,
+    pub kind: TargetKind,
+    /// Whether the header named it (`[model]` alone does not).
+    pub named: bool,
     pub description: String,
     /// Line of the section header.
     pub line: usize,
+    /// `runtime`, the section's own or the project's; recorded as the run's attr.
+    pub runtime: Option<String>,
+    /// Globs of source files to snapshot (`sources`, the section's or the project's);
+    /// empty means the default snapshot.
+    pub sources: Vec<String>,
     /// Defined operations, in the order of [`OPERATIONS`].
     pub ops: Vec<Op>,
-    /// The `[flags "MODEL"]` section for this model, in file order.
+    /// The `[flags "NAME"]` section for this model, in file order.
     pub flags: Vec<(String, String)>,
 }
 
@@ -190,6 +222,25 @@ impl Project {
                     name: name.to_string(),
                     models: self.models.iter().map(|m| m.name.clone()).collect(),
                 }),
+        }
+    }
+
+    /// The named model, else the named resource (as `guild prepare NAME` looks them up),
+    /// or the default model for `None`.
+    pub fn target(&self, name: Option<&str>) -> Result<&Model, ResolveError> {
+        match name {
+            Some(name) if !self.models.iter().any(|m| m.name == name) => {
+                self.resources.iter().find(|r| r.name == name).ok_or_else(|| ResolveError::UnknownModel {
+                    name: name.to_string(),
+                    models: self
+                        .models
+                        .iter()
+                        .chain(&self.resources)
+                        .map(|m| m.name.clone())
+                        .collect(),
+                })
+            }
+            _ => self.model(name),
         }
     }
 

@@ -1,30 +1,38 @@
-//! The `Guild` file parser.
+//! From the file's sections (`ini`) to a [`Project`]: which sections and keys exist,
+//! what their values must be, and which flags belong to which model.
 //!
-//! One pass over the lines. Header and key lines are checked as they are
-//! read; a value is checked when its entry is complete (after any
-//! continuation lines), and a model when its section ends, so the error
-//! reported is the first one in the file.
+//! Errors are reported in file order: the first problem in the file wins, whether it is
+//! a syntax error or a key or value that does not belong.
 
-use std::fmt;
 use std::path::Path;
 
 use super::flags::{FLAG_NAME_RULE, is_valid_flag_name};
-use super::{DEFAULT_RUNROOT, GuildFileError, Model, OPERATIONS, Op, Profile, Project};
+use super::ini::{self, Attr, Section};
+use super::view::{self, ViewSections};
+use super::{
+    DEFAULT_RUNROOT, GuildFileError, MAX_FILE_BYTES, Model, OPERATIONS, Op, Profile, Project, RUNTIMES, TargetKind,
+};
 
-const SECTION_KINDS: &str = r#"[project], [model "NAME"], [flags], [flags "NAME"]"#;
-const PROJECT_KEYS: &str = "name, description, runroot, stats_interval";
+const SECTION_KINDS: &str = r#"[project], [model "NAME"], [resource "NAME"], [flags], [flags "NAME"], [view], [field "NAME"], [train-field "NAME"], [compare-field "NAME"], [series "NAME"], [template "NAME"]"#;
+const PROJECT_KEYS: [&str; 7] = ["name", "description", "runroot", "stats_interval", "sources", "tags", "runtime"];
 const OP_LIST: &str = "prepare, train, evaluate, serve";
 const REQUIRES_LIST: &str = "prepare_requires, train_requires, evaluate_requires, serve_requires";
 const REQUIRES_SUFFIX: &str = "_requires";
+/// Sections of the original's last design that shape its own pages; read and let be.
+const QUIET_KINDS: [&str; 5] = ["train-view", "evaluate-view", "compare-view", "component", "var"];
 
-/// Reads and parses the `Guild` file at `path`; errors are labelled with
-/// the path as given.
+/// Reads and parses the `Guild` file at `path`; errors are labelled with the path as
+/// given. A file over [`MAX_FILE_BYTES`] is refused before it is read whole.
 pub fn load(path: &Path) -> Result<Project, GuildFileError> {
     let label = path.display().to_string();
     let read_error = |reason: String| GuildFileError::Read {
         path: label.clone(),
         reason,
     };
+    let size = std::fs::metadata(path).map_err(|e| read_error(e.to_string()))?.len();
+    if size > MAX_FILE_BYTES as u64 {
+        return Err(too_large(&label, size));
+    }
     let bytes = std::fs::read(path).map_err(|e| read_error(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         read_error(format!(
@@ -35,267 +43,379 @@ pub fn load(path: &Path) -> Result<Project, GuildFileError> {
     parse(&text, &label)
 }
 
-/// Parses the text of a `Guild` file. `label` names the file in errors
-/// (usually `"Guild"` or a path).
+fn too_large(label: &str, size: u64) -> GuildFileError {
+    GuildFileError::File {
+        label: label.to_string(),
+        message: format!(
+            "the file is {size} bytes; a Guild file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"
+        ),
+    }
+}
+
+/// Parses the text of a `Guild` file. `label` names the file in errors (usually
+/// `"Guild"` or a path).
 pub fn parse(text: &str, label: &str) -> Result<Project, GuildFileError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut parser = Parser {
-        label,
-        sections: Vec::new(),
-        open: None,
+    if text.len() > MAX_FILE_BYTES {
+        return Err(too_large(label, text.len() as u64));
+    }
+    let line_error = |line: usize, message: String| GuildFileError::Line {
+        label: label.to_string(),
+        line,
+        message,
     };
-    for (index, raw) in text.lines().enumerate() {
-        parser.line(index + 1, raw)?;
+    let (sections, syntax) = ini::read(text, view::builtins());
+    // The first problem in the file wins: a section's problem above a syntax error is
+    // reported before it.
+    let mut problems = Checks::default();
+    for section in &sections {
+        check_section(section, &mut problems);
     }
-    parser.close_entry()?;
-    parser.close_section()?;
-    parser.build()
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
-    Project,
-    Flags,
-    Model(String),
-    NamedFlags(String),
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Kind::Project => f.write_str("[project]"),
-            Kind::Flags => f.write_str("[flags]"),
-            Kind::Model(name) => write!(f, "[model {name:?}]"),
-            Kind::NamedFlags(name) => write!(f, "[flags {name:?}]"),
-        }
+    let first = [problems.first.take(), syntax]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(line, _)| *line);
+    if let Some((line, message)) = first {
+        return Err(line_error(line, message));
     }
+    build(sections, label)
 }
 
-#[derive(Debug)]
-struct Entry {
-    key: String,
-    value: String,
-    line: usize,
+/// The first problem found, by line.
+#[derive(Default)]
+struct Checks {
+    first: Option<(usize, String)>,
 }
 
-#[derive(Debug)]
-struct Section {
-    kind: Kind,
-    line: usize,
-    entries: Vec<Entry>,
-}
-
-struct Parser<'a> {
-    label: &'a str,
-    sections: Vec<Section>,
-    /// The entry still open for continuation lines; it belongs to the
-    /// last section.
-    open: Option<Entry>,
-}
-
-impl Parser<'_> {
-    fn error(&self, line: usize, message: impl Into<String>) -> GuildFileError {
-        GuildFileError::Line {
-            label: self.label.to_string(),
-            line,
-            message: message.into(),
+impl Checks {
+    fn add(&mut self, line: usize, message: String) {
+        if self.first.as_ref().is_none_or(|(l, _)| line < *l) {
+            self.first = Some((line, message));
         }
     }
+}
 
-    fn line(&mut self, number: usize, raw: &str) -> Result<(), GuildFileError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            // A blank line ends a value: no continuation after it.
-            return self.close_entry();
-        }
-        if trimmed.starts_with('#') || trimmed.starts_with(';') {
-            return Ok(());
-        }
-        let content = strip_inline_comment(raw).trim();
-        if raw.starts_with(char::is_whitespace)
-            && let Some(open) = self.open.as_mut()
-        {
-            if !open.value.is_empty() {
-                open.value.push(' ');
+/// What a section's header says it is.
+fn section_title(section: &Section) -> String {
+    match &section.name {
+        Some(name) => format!("[{} {name:?}]", section.kind),
+        None => format!("[{}]", section.kind),
+    }
+}
+
+fn check_section(section: &Section, checks: &mut Checks) {
+    let title = section_title(section);
+    match (section.kind.as_str(), &section.name) {
+        ("project", None) => {
+            for attr in &section.attrs {
+                if let Err(m) = check_project_attr(attr) {
+                    checks.add(attr.line, m);
+                }
             }
-            open.value.push_str(content);
-            return Ok(());
         }
-        self.close_entry()?;
-        if content.starts_with('[') {
-            self.close_section()?;
-            self.header(number, content)
-        } else {
-            self.key_line(number, content)
-        }
-    }
-
-    fn header(&mut self, number: usize, content: &str) -> Result<(), GuildFileError> {
-        let kind = parse_header(content).map_err(|m| self.error(number, m))?;
-        if let Some(first) = self.sections.iter().find(|s| s.kind == kind) {
-            return Err(self.error(
-                number,
-                format!("duplicate section {kind} (first defined on line {})", first.line),
-            ));
-        }
-        self.sections.push(Section {
-            kind,
-            line: number,
-            entries: Vec::new(),
-        });
-        Ok(())
-    }
-
-    fn key_line(&mut self, number: usize, content: &str) -> Result<(), GuildFileError> {
-        let Some(section) = self.sections.last() else {
-            return Err(self.error(
-                number,
-                format!("expected a section header like [model \"NAME\"] before {content:?}"),
-            ));
-        };
-        let Some((key, value)) = content.split_once('=') else {
-            return Err(self.error(number, format!("expected NAME = VALUE, got {content:?}")));
-        };
-        let (key, value) = (key.trim(), value.trim());
-        if key.is_empty() {
-            return Err(self.error(
-                number,
-                format!("missing name before \"=\" in {content:?} (expected NAME = VALUE)"),
-            ));
-        }
-        check_key(&section.kind, key).map_err(|m| self.error(number, m))?;
-        if let Some(first) = section.entries.iter().find(|e| e.key == key) {
-            return Err(self.error(
-                number,
-                format!(
-                    "duplicate key {key:?} in {} (first set on line {})",
-                    section.kind, first.line
-                ),
-            ));
-        }
-        self.open = Some(Entry {
-            key: key.to_string(),
-            value: value.to_string(),
-            line: number,
-        });
-        Ok(())
-    }
-
-    /// Checks the open entry's complete value and files it in its section.
-    fn close_entry(&mut self) -> Result<(), GuildFileError> {
-        let Some(entry) = self.open.take() else {
-            return Ok(());
-        };
-        let Some(section) = self.sections.last_mut() else {
-            return Ok(());
-        };
-        if let Err(message) = check_value(&section.kind, &entry) {
-            return Err(self.error(entry.line, message));
-        }
-        section.entries.push(entry);
-        Ok(())
-    }
-
-    /// Checks what needs a whole section: `<op>_requires` needs `<op>`.
-    fn close_section(&mut self) -> Result<(), GuildFileError> {
-        let Some(section) = self.sections.last() else {
-            return Ok(());
-        };
-        let Kind::Model(model) = &section.kind else {
-            return Ok(());
-        };
-        for entry in &section.entries {
-            if let Some(op) = entry.key.strip_suffix(REQUIRES_SUFFIX)
-                && !section.entries.iter().any(|e| e.key == op)
+        ("project", Some(name)) => checks.add(
+            section.line,
+            format!("[project] does not take a name (got [project {name:?}]); use [project]"),
+        ),
+        ("model" | "resource", name) => {
+            if let Some(name) = name
+                && let Err(m) = check_target_name(&section.kind, name)
             {
-                let message = format!("{:?} is set but model {model:?} defines no {op:?} operation", entry.key);
-                return Err(self.error(entry.line, message));
+                checks.add(section.line, m);
+            }
+            if section.kind == "resource" && name.is_none() {
+                checks.add(section.line, "[resource] needs a name, like [resource \"NAME\"]".to_string());
+            }
+            check_target(section, checks);
+        }
+        ("flags", name) => {
+            if let Some(name) = name
+                && let Err(m) = check_target_name("flags", name)
+            {
+                checks.add(section.line, m);
+            }
+            for attr in &section.attrs {
+                if !is_valid_flag_name(&attr.key) {
+                    checks.add(
+                        attr.line,
+                        format!("invalid flag name {:?} in {title} ({FLAG_NAME_RULE})", attr.key),
+                    );
+                }
             }
         }
-        Ok(())
+        (kind, _) if view::is_view_kind(kind) => {
+            for (line, message) in view::check_section(section) {
+                checks.add(line, message);
+            }
+        }
+        (kind, _) if QUIET_KINDS.contains(&kind) => {}
+        (kind, _) => checks.add(
+            section.line,
+            format!("unknown section kind {kind:?} (expected one of {SECTION_KINDS})"),
+        ),
     }
+}
 
-    fn build(self) -> Result<Project, GuildFileError> {
-        let mut project = Project {
-            name: String::new(),
-            description: String::new(),
-            runroot: DEFAULT_RUNROOT.to_string(),
-            stats_interval: None,
-            models: Vec::new(),
-            flags: Vec::new(),
-            profiles: Vec::new(),
+/// Names that become part of run ids and flag profile names.
+fn check_target_name(kind: &str, name: &str) -> Result<(), String> {
+    if name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+        return Err(format!(
+            "invalid name {name:?} in [{kind}] header (names cannot contain whitespace or \"/\")"
+        ));
+    }
+    Ok(())
+}
+
+fn check_project_attr(attr: &Attr) -> Result<(), String> {
+    let (key, value) = (attr.key.as_str(), attr.value.as_str());
+    match key {
+        "stats_interval" if parse_interval(value).is_none() => Err(format!(
+            "invalid stats_interval {value:?} in [project] (expected a number of seconds, 0 for no stats)"
+        )),
+        "runroot" if value.is_empty() => Err(format!(
+            "empty runroot in [project] (expected a folder for runs; leave it out to use {DEFAULT_RUNROOT:?})"
+        )),
+        "runtime" => check_runtime(value, "[project]"),
+        "sources" => view::check_globs(value).map_err(|m| format!("sources in [project]: {m}")),
+        _ if PROJECT_KEYS.contains(&key) => Ok(()),
+        _ => Err(format!(
+            "unknown key {key:?} in [project] (expected one of {})",
+            PROJECT_KEYS.join(", ")
+        )),
+    }
+}
+
+fn check_runtime(value: &str, place: &str) -> Result<(), String> {
+    if RUNTIMES.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown runtime {value:?} in {place} (known runtimes: {})",
+            RUNTIMES.join(", ")
+        ))
+    }
+}
+
+fn target_label(section: &Section) -> String {
+    match (&section.name, section.kind.as_str()) {
+        (Some(name), "resource") => format!("resource {name:?}"),
+        (Some(name), _) => format!("model {name:?}"),
+        (None, _) => "[model]".to_string(),
+    }
+}
+
+fn check_target(section: &Section, checks: &mut Checks) {
+    let what = target_label(section);
+    let resource = section.kind == "resource";
+    for attr in &section.attrs {
+        let (key, value) = (attr.key.as_str(), attr.value.as_str());
+        let problem = match key {
+            "description" => None,
+            "runtime" => check_runtime(value, &section_title(section)).err(),
+            "sources" => view::check_globs(value).err().map(|m| format!("sources in {what}: {m}")),
+            "prepare" | "prepare_requires" if resource => None,
+            _ if resource => Some(format!(
+                "unknown key {key:?} in {what} (a resource has description, runtime, sources, \
+                 prepare and prepare_requires)"
+            )),
+            _ if OPERATIONS.contains(&key) => None,
+            _ => check_model_key(&what, key).err(),
         };
-        let mut named_flags = Vec::new();
-        for section in self.sections {
-            match section.kind {
-                Kind::Project => {
-                    for entry in section.entries {
-                        match entry.key.as_str() {
-                            "name" => project.name = entry.value,
-                            "description" => project.description = entry.value,
-                            "runroot" => project.runroot = entry.value,
-                            "stats_interval" => {
-                                project.stats_interval = parse_interval(&entry.value);
-                            }
-                            _ => {}
-                        }
+        if let Some(message) = problem {
+            checks.add(attr.line, message);
+            continue;
+        }
+        if OPERATIONS.contains(&key) && value.is_empty() {
+            checks.add(attr.line, format!("empty command for operation {key:?} in {what}"));
+        }
+        if let Some(op) = key.strip_suffix(REQUIRES_SUFFIX)
+            && section.get(op).is_none()
+        {
+            checks.add(attr.line, format!("{key:?} is set but {what} defines no {op:?} operation"));
+        }
+    }
+}
+
+fn check_model_key(what: &str, key: &str) -> Result<(), String> {
+    if let Some(op) = key.strip_suffix(REQUIRES_SUFFIX) {
+        if OPERATIONS.contains(&op) {
+            return Ok(());
+        }
+        return Err(format!(
+            "unknown key {key:?} in {what}: {op:?} is not an operation (expected one of {REQUIRES_LIST})"
+        ));
+    }
+    if looks_like_op(key) {
+        Err(format!("unknown operation {key:?} in {what} (expected one of {OP_LIST})"))
+    } else {
+        Err(format!(
+            "unknown key {key:?} in {what} \
+             (expected one of description, runtime, sources, {OP_LIST}, {REQUIRES_LIST})"
+        ))
+    }
+}
+
+fn build(sections: Vec<Section>, label: &str) -> Result<Project, GuildFileError> {
+    let mut project = Project {
+        runroot: DEFAULT_RUNROOT.to_string(),
+        ..Project::default()
+    };
+    let mut project_runtime: Option<String> = None;
+    let mut project_sources: Vec<String> = Vec::new();
+    let mut named_flags = Vec::new();
+    let mut targets: Vec<&Section> = Vec::new();
+    let mut view_sections = Vec::new();
+    for section in &sections {
+        match section.kind.as_str() {
+            "project" => {
+                for attr in &section.attrs {
+                    let value = attr.value.clone();
+                    match attr.key.as_str() {
+                        "name" => project.name = value,
+                        "description" => project.description = value,
+                        "runroot" => project.runroot = value,
+                        "stats_interval" => project.stats_interval = parse_interval(&value),
+                        "tags" => project.tags = words(&value),
+                        "sources" => project_sources = words(&value),
+                        "runtime" => project_runtime = Some(value),
+                        _ => {}
                     }
                 }
-                Kind::Flags => project.flags = pairs(section.entries),
-                Kind::Model(name) => {
-                    project.models.push(build_model(name, section.line, &section.entries));
-                }
-                Kind::NamedFlags(name) => named_flags.push((name, section.line, section.entries)),
             }
+            "flags" => match &section.name {
+                None => project.flags = pairs(&section.attrs),
+                Some(name) => named_flags.push((name.clone(), section.line, pairs(&section.attrs))),
+            },
+            "model" | "resource" => targets.push(section),
+            kind if view::is_view_kind(kind) => view_sections.push(section.clone()),
+            _ => {}
         }
-        if project.models.is_empty() {
-            return Err(GuildFileError::File {
-                label: self.label.to_string(),
-                message: "no [model \"NAME\"] section; define at least one model".to_string(),
+    }
+    for section in targets {
+        let target = build_target(section, project_runtime.as_deref(), &project_sources);
+        if let Some(other) = project
+            .models
+            .iter()
+            .chain(&project.resources)
+            .find(|m| m.name == target.name)
+        {
+            let message = if target.named {
+                format!(
+                    "{} {:?} has the name of the {} defined on line {}",
+                    section.kind,
+                    target.name,
+                    kind_word(other.kind),
+                    other.line
+                )
+            } else {
+                format!(
+                    "[model] without a name reads as model {:?} (its train op), which is also defined on line {}; name it",
+                    target.name, other.line
+                )
+            };
+            return Err(GuildFileError::Line {
+                label: label.to_string(),
+                line: section.line,
+                message,
             });
         }
-        for (name, line, entries) in named_flags {
-            match project.models.iter_mut().find(|m| m.name == name) {
-                Some(model) => model.flags = pairs(entries),
-                None => project.profiles.push(Profile {
-                    name,
-                    flags: pairs(entries),
-                    line,
-                }),
-            }
+        match target.kind {
+            TargetKind::Model => project.models.push(target),
+            TargetKind::Resource => project.resources.push(target),
         }
-        Ok(project)
+    }
+    if project.models.is_empty() {
+        return Err(GuildFileError::File {
+            label: label.to_string(),
+            message: "no [model \"NAME\"] section; define at least one model".to_string(),
+        });
+    }
+    for (name, line, flags) in named_flags {
+        match project
+            .models
+            .iter_mut()
+            .chain(project.resources.iter_mut())
+            .find(|m| m.named && m.name == name)
+        {
+            Some(target) => target.flags = flags,
+            None => project.profiles.push(Profile { name, flags, line }),
+        }
+    }
+    project.view = ViewSections::new(view_sections);
+    Ok(project)
+}
+
+fn kind_word(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Model => "model",
+        TargetKind::Resource => "resource",
     }
 }
 
-fn pairs(entries: Vec<Entry>) -> Vec<(String, String)> {
-    entries.into_iter().map(|e| (e.key, e.value)).collect()
+fn pairs(attrs: &[Attr]) -> Vec<(String, String)> {
+    attrs.iter().map(|a| (a.key.clone(), a.value.clone())).collect()
 }
 
-fn build_model(name: String, line: usize, entries: &[Entry]) -> Model {
-    let get = |key: &str| entries.iter().find(|e| e.key == key);
-    let ops = OPERATIONS
+/// Whitespace-separated words.
+pub(super) fn words(value: &str) -> Vec<String> {
+    value.split_whitespace().map(str::to_string).collect()
+}
+
+fn build_target(section: &Section, project_runtime: Option<&str>, project_sources: &[String]) -> Model {
+    let ops: Vec<Op> = OPERATIONS
         .iter()
         .filter_map(|&op| {
-            let entry = get(op)?;
-            let requires = get(&format!("{op}{REQUIRES_SUFFIX}"))
-                .map(|e| split_requires(&e.value))
+            let attr = section.get(op)?;
+            let requires = section
+                .get(&format!("{op}{REQUIRES_SUFFIX}"))
+                .map(|a| split_requires(&a.value))
                 .unwrap_or_default();
             Some(Op {
                 name: op.to_string(),
-                command: entry.value.clone(),
+                command: attr.value.clone(),
                 requires,
-                line: entry.line,
+                line: attr.line,
             })
         })
         .collect();
+    let (name, named) = match &section.name {
+        Some(name) => (name.clone(), true),
+        None => (unnamed_model_name(&ops), false),
+    };
+    let sources = match section.value("sources") {
+        Some(value) => words(value),
+        None => project_sources.to_vec(),
+    };
     Model {
         name,
-        description: get("description").map(|e| e.value.clone()).unwrap_or_default(),
-        line,
+        kind: if section.kind == "resource" {
+            TargetKind::Resource
+        } else {
+            TargetKind::Model
+        },
+        named,
+        description: section.value("description").unwrap_or_default().to_string(),
+        line: section.line,
+        runtime: section.value("runtime").or(project_runtime).map(str::to_string),
+        sources,
         ops,
         flags: Vec::new(),
     }
+}
+
+/// A `[model]` without a name is known by its train op's module (the original named its
+/// runs so): `train = mnist_softmax --x` is model `mnist_softmax`.
+fn unnamed_model_name(ops: &[Op]) -> String {
+    let op = ops.iter().find(|o| o.name == "train").or_else(|| ops.first());
+    let word = op
+        .and_then(|o| o.command.trim_start_matches(['!', ' ']).split_whitespace().next())
+        .unwrap_or("model");
+    let base = word.rsplit('/').next().unwrap_or(word);
+    let stem = base.strip_suffix(".py").unwrap_or(base);
+    let name: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' })
+        .collect();
+    if name.is_empty() { "model".to_string() } else { name }
 }
 
 fn split_requires(value: &str) -> Vec<String> {
@@ -311,128 +431,8 @@ fn parse_interval(value: &str) -> Option<f64> {
     value.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
 }
 
-/// Cuts a `#` or `;` comment that follows whitespace (`a=b#c` keeps `b#c`).
-fn strip_inline_comment(s: &str) -> &str {
-    let mut after_space = false;
-    for (i, c) in s.char_indices() {
-        if after_space && (c == '#' || c == ';') {
-            return s.get(..i).unwrap_or(s);
-        }
-        after_space = c.is_whitespace();
-    }
-    s
-}
-
-/// Parses a header line (comment removed, trimmed, starting with `[`).
-fn parse_header(content: &str) -> Result<Kind, String> {
-    let Some(inner) = content.strip_prefix('[').and_then(|s| s.strip_suffix(']')) else {
-        let problem = if content.contains(']') {
-            "unexpected text after \"]\""
-        } else {
-            "missing closing \"]\""
-        };
-        return Err(format!("malformed section header {content:?}: {problem}"));
-    };
-    let inner = inner.trim();
-    let split = inner
-        .find(|c: char| c.is_whitespace() || c == '"')
-        .unwrap_or(inner.len());
-    let (kind, rest) = inner.split_at_checked(split).unwrap_or((inner, ""));
-    let rest = rest.trim();
-    if kind.is_empty() {
-        return Err(format!(
-            "malformed section header {content:?} (expected one of {SECTION_KINDS})"
-        ));
-    }
-    if !matches!(kind, "project" | "model" | "flags") {
-        return Err(format!(
-            "unknown section kind {kind:?} (expected one of {SECTION_KINDS})"
-        ));
-    }
-    let name = if rest.is_empty() {
-        None
-    } else {
-        Some(parse_section_name(kind, rest)?)
-    };
-    match (kind, name) {
-        ("project", None) => Ok(Kind::Project),
-        ("project", Some(name)) => Err(format!(
-            "[project] does not take a name (got [project {name:?}]); use [project]"
-        )),
-        ("model", Some(name)) => Ok(Kind::Model(name)),
-        ("model", None) => Err("[model] needs a name, like [model \"NAME\"]".to_string()),
-        (_, Some(name)) => Ok(Kind::NamedFlags(name)),
-        (_, None) => Ok(Kind::Flags),
-    }
-}
-
-fn parse_section_name(kind: &str, rest: &str) -> Result<String, String> {
-    let Some(name) = rest.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
-        return Err(format!(
-            "malformed section header: the name must be in double quotes, like [{kind} \"NAME\"]"
-        ));
-    };
-    if name.is_empty() {
-        return Err(format!("empty name in [{kind} \"\"] (expected [{kind} \"NAME\"])"));
-    }
-    if name.chars().any(|c| c.is_whitespace() || c == '"') {
-        return Err(format!(
-            "invalid name {name:?} in [{kind}] header (names cannot contain whitespace or quotes)"
-        ));
-    }
-    Ok(name.to_string())
-}
-
-/// Checks a key against its section kind.
-fn check_key(kind: &Kind, key: &str) -> Result<(), String> {
-    match kind {
-        Kind::Project => {
-            if matches!(key, "name" | "description" | "runroot" | "stats_interval") {
-                Ok(())
-            } else {
-                Err(format!(
-                    "unknown key {key:?} in [project] (expected one of {PROJECT_KEYS})"
-                ))
-            }
-        }
-        Kind::Flags | Kind::NamedFlags(_) => {
-            if is_valid_flag_name(key) {
-                Ok(())
-            } else {
-                Err(format!("invalid flag name {key:?} in {kind} ({FLAG_NAME_RULE})"))
-            }
-        }
-        Kind::Model(model) => check_model_key(model, key),
-    }
-}
-
-fn check_model_key(model: &str, key: &str) -> Result<(), String> {
-    if key == "description" || OPERATIONS.contains(&key) {
-        return Ok(());
-    }
-    if let Some(op) = key.strip_suffix(REQUIRES_SUFFIX) {
-        if OPERATIONS.contains(&op) {
-            return Ok(());
-        }
-        return Err(format!(
-            "unknown key {key:?} in model {model:?}: {op:?} is not an operation \
-             (expected one of {REQUIRES_LIST})"
-        ));
-    }
-    if looks_like_op(key) {
-        Err(format!(
-            "unknown operation {key:?} in model {model:?} (expected one of {OP_LIST})"
-        ))
-    } else {
-        Err(format!(
-            "unknown key {key:?} in model {model:?} \
-             (expected one of description, {OP_LIST}, {REQUIRES_LIST})"
-        ))
-    }
-}
-
-/// Whether a key is most likely a misspelled operation: at most two edits
-/// (a swap of neighbours counts as one) from one, ignoring case.
+/// Whether a key is most likely a misspelled operation: at most two edits (a swap of
+/// neighbours counts as one) from one, ignoring case.
 fn looks_like_op(key: &str) -> bool {
     let key = key.to_lowercase();
     OPERATIONS.iter().any(|op| edit_distance(&key, op) <= 2)
@@ -464,23 +464,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev.last().copied().unwrap_or(0)
 }
 
-/// Checks a complete value against its key and section kind.
-fn check_value(kind: &Kind, entry: &Entry) -> Result<(), String> {
-    let (key, value) = (entry.key.as_str(), entry.value.as_str());
-    match kind {
-        Kind::Project if key == "stats_interval" && parse_interval(value).is_none() => Err(format!(
-            "invalid stats_interval {value:?} in [project] (expected a number of seconds, 0 for no stats)"
-        )),
-        Kind::Project if key == "runroot" && value.is_empty() => Err(format!(
-            "empty runroot in [project] (expected a folder for runs; leave it out to use {DEFAULT_RUNROOT:?})"
-        )),
-        Kind::Model(model) if OPERATIONS.contains(&key) && value.is_empty() => {
-            Err(format!("empty command for operation {key:?} in model {model:?}"))
-        }
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,10 +484,16 @@ mod tests {
     }
 
     #[test]
-    fn inline_comment_stripping() {
-        assert_eq!(strip_inline_comment("a = b # c"), "a = b ");
-        assert_eq!(strip_inline_comment("a = b#c"), "a = b#c");
-        assert_eq!(strip_inline_comment("a = é ;c"), "a = é ");
-        assert_eq!(strip_inline_comment("#x"), "#x");
+    fn unnamed_models_take_their_train_module() {
+        let op = |name: &str, command: &str| Op {
+            name: name.into(),
+            command: command.into(),
+            requires: vec![],
+            line: 1,
+        };
+        assert_eq!(unnamed_model_name(&[op("train", "mnist_softmax --train")]), "mnist_softmax");
+        assert_eq!(unnamed_model_name(&[op("train", "!./bin/train.sh x")]), "train.sh");
+        assert_eq!(unnamed_model_name(&[op("prepare", "src/prep.py")]), "prep");
+        assert_eq!(unnamed_model_name(&[]), "model");
     }
 }

@@ -17,6 +17,7 @@ pub mod supervisor;
 pub mod tail;
 pub mod trash;
 pub mod unpack;
+pub mod view;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -30,6 +31,23 @@ use crate::collectors::sampler::StatsService;
 use crate::error::{Error, Result};
 use crate::store::{Index, RunDb, RunRecord, Status};
 pub use prepare::StartSpec;
+
+/// What a start would do (`Manager::preview`).
+pub struct Preview {
+    pub plan: prepare::Plan,
+    pub argv: Vec<String>,
+    pub run_dir: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+/// Resolves a start against its Guild file on a blocking thread: reading and parsing the
+/// file must not hold up the async workers.
+async fn plan_off_thread(spec: &StartSpec) -> Result<prepare::Plan> {
+    let spec = spec.clone();
+    tokio::task::spawn_blocking(move || prepare::plan(&spec))
+        .await
+        .map_err(|_| Error::Invalid("resolving the run against its Guild file failed".into()))?
+}
 
 /// How far a live run has got: the last committed output seq and sample cursor, and
 /// whether it ended.
@@ -159,7 +177,7 @@ impl Manager {
             }
             None => None,
         };
-        let plan = prepare::plan(&spec)?;
+        let plan = plan_off_thread(&spec).await?;
         let created_ms = guild_proto::time::now_ms();
         // Run ids are unique across projects, and a deleted or moved run keeps its id: a
         // new run skips every id the index has or another start is taking.
@@ -184,6 +202,10 @@ impl Manager {
             .map(|s| s.run_dir.clone())
             .unwrap_or_else(|| run_dir.clone());
         let argv = prepare::command_line(&plan, &self.inner.settings.python, &work_dir);
+        // The project's tags are the run's first ones.
+        let mut tags = plan.tags.clone();
+        tags.sort();
+        tags.dedup();
 
         let mut record = RunRecord {
             id: id.clone(),
@@ -217,9 +239,16 @@ impl Manager {
         // The source snapshot is taken on a blocking thread while run.db is made; both are
         // done before the op starts.
         let mut snapshot = Some({
-            let (plan_dir, runroot, requires) = (plan.project_dir.clone(), plan.runroot.clone(), plan.requires.clone());
+            let (plan_dir, runroot, requires, globs) = (
+                plan.project_dir.clone(),
+                plan.runroot.clone(),
+                plan.requires.clone(),
+                plan.sources.clone(),
+            );
             let sources = guild_d.join("sources");
-            tokio::task::spawn_blocking(move || prepare::snapshot_sources(&plan_dir, &runroot, &requires, &sources))
+            tokio::task::spawn_blocking(move || {
+                prepare::snapshot_sources(&plan_dir, &runroot, &requires, &globs, &sources)
+            })
         });
         let setup = async {
             std::fs::File::create(guild_d.join("errors.log"))
@@ -266,6 +295,12 @@ impl Manager {
             if !spec.label.is_empty() {
                 attrs.push(("label".to_string(), spec.label.clone()));
             }
+            if let Some(runtime) = &plan.runtime {
+                attrs.push(("runtime".to_string(), runtime.clone()));
+            }
+            if !tags.is_empty() {
+                attrs.push(("tags".to_string(), serde_json::to_string(&tags).unwrap_or_default()));
+            }
             db.put_attrs(&attrs).await?;
 
             std::fs::copy(&plan.guild_file, guild_d.join("Guild"))
@@ -278,6 +313,9 @@ impl Manager {
                 append_error(&guild_d, &format!("source snapshot incomplete: {err}"));
             }
             self.inner.index.insert_run(&record, &plan.flags).await?;
+            if !tags.is_empty() {
+                self.inner.index.set_tags(&id, &tags).await?;
+            }
             Ok::<_, Error>(db)
         };
         let mut db = match setup.await {
@@ -322,6 +360,39 @@ impl Manager {
         // first step: StartRun answers without waiting for those writes.
         self.track(record.clone(), db, Some((child, plan.stats_interval))).await?;
         Ok(record)
+    }
+
+    /// What `start` would run, without running it (`guild train --preview`): the
+    /// command, flags, run folder (as it would be named now) and what Guild adds to
+    /// the environment.
+    pub async fn preview(&self, spec: StartSpec) -> Result<Preview> {
+        let source = match &spec.source_run {
+            Some(selector) => Some(self.inner.index.resolve(selector).await?),
+            None => None,
+        };
+        let plan = plan_off_thread(&spec).await?;
+        let stamp = guild_proto::time::run_stamp(guild_proto::time::now_ms());
+        let id = format!("{stamp}-{}", plan.model);
+        let run_dir = plan.runroot.join(&id);
+        let work_dir = source.as_ref().map_or_else(|| run_dir.clone(), |s| s.run_dir.clone());
+        let argv = prepare::command_line(&plan, &self.inner.settings.python, &work_dir);
+        let client_env = if spec.env.is_empty() {
+            std::env::vars().collect()
+        } else {
+            spec.env.clone()
+        };
+        let env = vec![
+            ("RUNDIR".to_string(), work_dir.to_string_lossy().into_owned()),
+            ("GUILD_RUN_ID".to_string(), id),
+            ("GPU_COUNT".to_string(), prepare::gpu_count(&client_env).to_string()),
+            ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
+        ];
+        Ok(Preview {
+            argv,
+            run_dir,
+            env,
+            plan,
+        })
     }
 
     /// Hands a live run to its own task: a run just started (its process and stats

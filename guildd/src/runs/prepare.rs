@@ -41,6 +41,12 @@ pub struct Plan {
     pub requires: Vec<String>,
     /// Seconds between stats samples (0: none).
     pub stats_interval: f64,
+    /// The model's runtime, recorded as the `runtime` attr.
+    pub runtime: Option<String>,
+    /// Globs that pick the source files to snapshot (empty: the default rules).
+    pub sources: Vec<String>,
+    /// The project's tags: the run's first tags.
+    pub tags: Vec<String>,
 }
 
 pub fn plan(spec: &StartSpec) -> Result<Plan> {
@@ -52,9 +58,13 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
         )));
     }
     let project = project::load(&guild_file).map_err(|e| Error::Invalid(e.to_string()))?;
-    let model = project
-        .model(spec.model.as_deref())
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    // `guild prepare NAME` looks for a model, then a resource, as the original did.
+    let model = if spec.op == "prepare" {
+        project.target(spec.model.as_deref())
+    } else {
+        project.model(spec.model.as_deref())
+    }
+    .map_err(|e| Error::Invalid(e.to_string()))?;
     let op = model.op(&spec.op).map_err(|e| Error::Invalid(e.to_string()))?;
     let flags = project
         .resolve_flags(model, spec.profile.as_deref(), &spec.flags)
@@ -107,9 +117,13 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
         requires: project
             .models
             .iter()
+            .chain(&project.resources)
             .flat_map(|m| m.ops.iter().flat_map(|o| o.requires.iter().cloned()))
             .collect(),
         stats_interval,
+        runtime: model.runtime.clone(),
+        sources: model.sources.clone(),
+        tags: project.tags.clone(),
     })
 }
 
@@ -190,10 +204,20 @@ pub fn command_line(plan: &Plan, python: &str, run_dir: &Path) -> Vec<String> {
     argv
 }
 
-/// Copies the project's source files into `guild.d/sources`: everything but the run
-/// root, hidden entries, `__pycache__`, the op's required inputs, and files over the limit.
-/// Returns how many files were copied.
-pub fn snapshot_sources(project_dir: &Path, runroot: &Path, requires: &[String], dest: &Path) -> Result<usize> {
+/// Copies the project's source files into `guild.d/sources`. With `sources` globs (the
+/// Guild file's `sources = *.py ...`), the files whose path in the project matches one
+/// (`*` stays within a folder: `*.py` is the top level, `**/*.py` every level), and the
+/// Guild file; without, everything but what is never source (below). Either way the run
+/// root, hidden entries, `__pycache__`, the ops' required inputs and files over the limit
+/// stay out. Returns how many files were copied.
+pub fn snapshot_sources(
+    project_dir: &Path,
+    runroot: &Path,
+    requires: &[String],
+    sources: &[String],
+    dest: &Path,
+) -> Result<usize> {
+    let globs = source_globs(sources)?;
     let skip: Vec<PathBuf> = std::iter::once(runroot.to_path_buf())
         .chain(requires.iter().map(|r| project_dir.join(r)))
         .filter_map(|p| std::path::absolute(&p).ok())
@@ -216,25 +240,50 @@ pub fn snapshot_sources(project_dir: &Path, runroot: &Path, requires: &[String],
                 continue;
             }
             let Ok(meta) = entry.metadata() else { continue };
+            let Ok(rel) = path.strip_prefix(project_dir) else {
+                continue;
+            };
             if meta.is_dir() {
                 stack.push(path);
-            } else if meta.is_file() && meta.len() <= SOURCE_FILE_LIMIT {
-                if copied >= SOURCE_COUNT_LIMIT {
-                    return Ok(copied);
-                }
-                let Ok(rel) = path.strip_prefix(project_dir) else {
-                    continue;
-                };
-                let target = dest.join(rel);
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-                }
-                std::fs::copy(&path, &target).map_err(|e| Error::io("cannot copy source", &path, e))?;
-                copied += 1;
+                continue;
             }
+            let wanted = match &globs {
+                None => true,
+                Some(set) => set.is_match(rel) || rel == Path::new(crate::project::FILE_NAME),
+            };
+            if !(meta.is_file() && meta.len() <= SOURCE_FILE_LIMIT && wanted) {
+                continue;
+            }
+            if copied >= SOURCE_COUNT_LIMIT {
+                return Ok(copied);
+            }
+            let target = dest.join(rel);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+            }
+            std::fs::copy(&path, &target).map_err(|e| Error::io("cannot copy source", &path, e))?;
+            copied += 1;
         }
     }
     Ok(copied)
+}
+
+/// The `sources` globs as one matcher; None for none.
+fn source_globs(sources: &[String]) -> Result<Option<globset::GlobSet>> {
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    let mut set = globset::GlobSetBuilder::new();
+    for pattern in sources {
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::Invalid(format!("sources: invalid pattern {pattern:?}: {}", e.kind())))?;
+        set.add(glob);
+    }
+    set.build()
+        .map(Some)
+        .map_err(|e| Error::Invalid(format!("sources: {e}")))
 }
 
 /// `a/./b/../c` -> `a/c`, without touching the file system.

@@ -32,7 +32,13 @@ pub async fn resolve(
         return Err(format!("the run's folder {} is gone", run.run_dir.display()));
     }
     let project_dir = PathBuf::from(&run.project_dir);
-    let (guild_file, op_value, op_line) = serve_op(&project_dir, &guild_d, &run.model)?;
+    // Reading and parsing the Guild files is blocking work: not on the async workers.
+    let (guild_file, op_value, op_line) = {
+        let (project_dir, guild_d, model) = (project_dir.clone(), guild_d.clone(), run.model.clone());
+        tokio::task::spawn_blocking(move || serve_op(&project_dir, &guild_d, &model))
+            .await
+            .map_err(|_| "reading the Guild file failed".to_string())??
+    };
     let op_command =
         project::parse_op_command(&op_value).map_err(|e| format!("{}:{op_line}: {e}", guild_file.display()))?;
     let flags = run_flags(run, index).await;
@@ -53,6 +59,9 @@ pub async fn resolve(
         guild_file,
         requires: Vec::new(),
         stats_interval: 0.0,
+        runtime: None,
+        sources: Vec::new(),
+        tags: Vec::new(),
     };
     let argv = prepare::command_line(&plan, python, &run.run_dir);
     let mut env = if client_env.is_empty() {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
+use super::index::RunRecord;
 use super::select::{SCAN_ABOVE, Selected, Selection, matches, pick, select_with};
 use super::{open_mapped, sqlite};
 use crate::error::Result;
@@ -186,7 +187,7 @@ impl CompareCache {
         }
         *table = None;
         let all = select_with(conn, path, &Selection::default())?;
-        let ids: Vec<&str> = all.iter().map(|s| s.run.id.as_str()).collect();
+        let ids: Vec<&RunRecord> = all.iter().map(|s| &s.run).collect();
         let picked: Vec<usize> = pick(&ids, selection)?
             .into_iter()
             .filter(|&i| matches(&all[i], selection))
@@ -214,7 +215,7 @@ impl CompareCache {
 
 /// Positions in a table of every run (newest first) that a selection picks.
 fn pick_rows(table: &CompareTable, selection: &Selection) -> Result<Vec<usize>> {
-    let ids: Vec<&str> = table.rows.iter().map(|r| r.selected.run.id.as_str()).collect();
+    let ids: Vec<&RunRecord> = table.rows.iter().map(|r| &r.selected.run).collect();
     Ok(pick(&ids, selection)?
         .into_iter()
         .filter(|&i| matches(&table.rows[i].selected, selection))

@@ -338,6 +338,14 @@ impl Index {
                 None => Err(Error::NotFound(format!("no run at index {index} (see `guild runs`)"))),
             };
         }
+        if selector.starts_with('/') {
+            return self.resolve_folder(Path::new(selector)).await;
+        }
+        if selector.contains('/') {
+            return Err(Error::Invalid(format!(
+                "run \"{selector}\": a run folder must be given as an absolute path (guild makes relative ones absolute)"
+            )));
+        }
         if let Some(run) = self.get_run(selector).await? {
             return Ok(run);
         }
@@ -364,6 +372,28 @@ impl Index {
                     if ids.len() > 5 { ", ..." } else { "" }
                 )))
             }
+        }
+    }
+
+    /// The run whose folder `dir` is (see `select::position_of_folder`).
+    async fn resolve_folder(&self, dir: &Path) -> Result<RunRecord> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM run ORDER BY seq DESC")))
+            .fetch_all(&self.read)
+            .await
+            .map_err(self.err())?;
+        let runs = rows
+            .iter()
+            .map(RunRecord::from_row)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        let dir_owned = dir.to_path_buf();
+        let refs: Vec<&RunRecord> = runs.iter().collect();
+        match super::select::position_of_folder(&refs, &dir_owned) {
+            Some(i) => Ok(runs[i].clone()),
+            None => Err(Error::NotFound(format!(
+                "no run has the folder {} (see `guild runs`)",
+                dir.display()
+            ))),
         }
     }
 

@@ -38,16 +38,27 @@ pub enum Selector {
     Index(usize),
     /// Inclusive; open ends are None.
     Range(Option<usize>, Option<usize>),
+    /// A run folder, by its absolute path: only a known run's folder selects it.
+    Path(PathBuf),
 }
 
 impl Selector {
-    /// `ID`, `PREFIX`, `N` (an index: digits, under 8 of them), `A:B`, `:B`, `A:`.
+    /// `ID`, `PREFIX`, `N` (an index: digits, under 8 of them), `A:B`, `:B`, `A:`, or
+    /// `/ABS/PATH` of a run folder.
     pub fn parse(text: &str) -> Result<Selector> {
         let text = text.trim();
         if text.is_empty() {
             return Err(Error::Invalid(
                 "run: expected a run id, id prefix, index or range (1:5)".into(),
             ));
+        }
+        if text.starts_with('/') {
+            return Ok(Selector::Path(PathBuf::from(text)));
+        }
+        if text.contains('/') {
+            return Err(Error::Invalid(format!(
+                "run \"{text}\": a run folder must be given as an absolute path (guild makes relative ones absolute)"
+            )));
         }
         let index = |part: &str| -> Result<Option<usize>> {
             if part.is_empty() {
@@ -214,9 +225,9 @@ pub fn select(index_db: &Path, selection: &Selection) -> Result<Vec<Selected>> {
 pub(super) fn select_with(conn: &Connection, path: &Path, selection: &Selection) -> Result<Vec<Selected>> {
     let runs = load_runs(conn, path, selection.deleted)?;
     let mut tags = load_tags(conn, path)?;
-    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
-    let picked = pick(&ids, selection)?;
-    drop(ids);
+    let records: Vec<&RunRecord> = runs.iter().collect();
+    let picked = pick(&records, selection)?;
+    drop(records);
     let mut runs: Vec<Option<RunRecord>> = runs.into_iter().map(Some).collect();
     Ok(picked
         .into_iter()
@@ -234,7 +245,7 @@ pub(super) fn select_with(conn: &Connection, path: &Path, selection: &Selection)
 
 /// Positions (0 = latest) of the runs the selectors name, newest first, each once; every
 /// run when none is named.
-pub(super) fn pick(runs: &[&str], selection: &Selection) -> Result<Vec<usize>> {
+pub(super) fn pick(runs: &[&RunRecord], selection: &Selection) -> Result<Vec<usize>> {
     if selection.runs.is_empty() {
         return Ok((0..runs.len()).collect());
     }
@@ -268,12 +279,22 @@ pub(super) fn pick(runs: &[&str], selection: &Selection) -> Result<Vec<usize>> {
                     *c = true;
                 }
             }
+            Selector::Path(dir) => match position_of_folder(runs, dir) {
+                Some(i) => chosen[i] = true,
+                None => {
+                    return Err(Error::NotFound(format!(
+                        "no {}run has the folder {} (see `{listing}`)",
+                        if selection.deleted { "deleted " } else { "" },
+                        dir.display()
+                    )));
+                }
+            },
             Selector::Id(id) => {
-                if let Some(i) = runs.iter().position(|r| *r == id.as_str()) {
+                if let Some(i) = runs.iter().position(|r| r.id == id.as_str()) {
                     chosen[i] = true;
                     continue;
                 }
-                let matching: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].starts_with(id.as_str())).collect();
+                let matching: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].id.starts_with(id.as_str())).collect();
                 match matching.as_slice() {
                     [] => {
                         return Err(Error::NotFound(format!(
@@ -284,7 +305,7 @@ pub(super) fn pick(runs: &[&str], selection: &Selection) -> Result<Vec<usize>> {
                     }
                     [i] => chosen[*i] = true,
                     _ => {
-                        let ids: Vec<&str> = matching.iter().take(5).map(|&i| runs[i]).collect();
+                        let ids: Vec<&str> = matching.iter().take(5).map(|&i| runs[i].id.as_str()).collect();
                         return Err(Error::Invalid(format!(
                             "{} matches several runs ({}{}); give more of the id",
                             crate::error::quote(id),
@@ -297,6 +318,27 @@ pub(super) fn pick(runs: &[&str], selection: &Selection) -> Result<Vec<usize>> {
         }
     }
     Ok((0..runs.len()).filter(|&i| chosen[i]).collect())
+}
+
+/// The run whose folder `dir` is: as recorded, else as the file system resolves it (a
+/// project reached through a symbolic link). Only known runs' folders count.
+pub(crate) fn position_of_folder(runs: &[&RunRecord], dir: &Path) -> Option<usize> {
+    let wanted = normalize(dir);
+    if let Some(i) = runs.iter().position(|r| normalize(&r.run_dir) == wanted) {
+        return Some(i);
+    }
+    let real = std::fs::canonicalize(dir).ok()?;
+    // Only runs whose folder has that name can be it: no need to resolve every folder.
+    let name = real.file_name()?;
+    runs.iter()
+        .position(|r| r.run_dir.file_name() == Some(name) && std::fs::canonicalize(&r.run_dir).ok().as_ref() == Some(&real))
+}
+
+/// `a/./b/` -> `a/b`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 pub(super) fn matches(selected: &Selected, selection: &Selection) -> bool {
@@ -371,8 +413,8 @@ pub(crate) mod tests {
         ]
     }
 
-    fn ids(runs: &[RunRecord]) -> Vec<&str> {
-        runs.iter().map(|r| r.id.as_str()).collect()
+    fn ids(runs: &[RunRecord]) -> Vec<&RunRecord> {
+        runs.iter().collect()
     }
 
     pub(crate) fn sel(items: &[&str]) -> Selection {

@@ -481,6 +481,32 @@ pub fn open_blocking(path: &Path) -> Result<Connection> {
     super::open_mapped(path)
 }
 
+/// Every series key of a run.db, sorted.
+pub fn keys(conn: &Connection, path: &Path) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT key FROM series_key ORDER BY key")
+        .map_err(sqlite(path))?;
+    let keys = stmt
+        .query_map([], |row| row.get(0))
+        .map_err(sqlite(path))?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(sqlite(path))?;
+    Ok(keys)
+}
+
+/// A run.db's attributes (`attr`), in the order written.
+pub fn attrs(conn: &Connection, path: &Path) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn
+        .prepare("SELECT name, value FROM attr ORDER BY rowid")
+        .map_err(sqlite(path))?;
+    let attrs = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(sqlite(path))?
+        .collect::<rusqlite::Result<Vec<(String, String)>>>()
+        .map_err(sqlite(path))?;
+    Ok(attrs)
+}
+
 fn key_id(conn: &Connection, path: &Path, key: &str) -> Result<Option<i64>> {
     let mut stmt = conn
         .prepare("SELECT id FROM series_key WHERE key = ?1")
