@@ -12,7 +12,8 @@ use guild_proto::v1::{
 };
 use tonic::transport::Channel;
 
-/// Largest response the CLI accepts (a list of every run).
+/// Largest response the CLI accepts (a list of every run, a large Guild file's project),
+/// on every service: tonic's default of 4 MiB is far below what a daemon may answer.
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
@@ -28,16 +29,16 @@ pub struct Client {
 
 impl Client {
     pub fn daemon(&self) -> DaemonServiceClient<Channel> {
-        DaemonServiceClient::new(self.channel.clone())
+        DaemonServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
     pub fn runs(&self) -> RunServiceClient<Channel> {
         RunServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
     pub fn output(&self) -> OutputServiceClient<Channel> {
-        OutputServiceClient::new(self.channel.clone())
+        OutputServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
     pub fn projects(&self) -> ProjectServiceClient<Channel> {
-        ProjectServiceClient::new(self.channel.clone())
+        ProjectServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
     pub fn series(&self) -> SeriesServiceClient<Channel> {
         SeriesServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)

@@ -9,6 +9,7 @@ use guild_proto::time;
 use guild_proto::v1::{self as pb, RunStatus};
 
 use crate::client::{self, Client, Target};
+use crate::out::clean;
 use crate::select::run_arg;
 use crate::{Cli, Command, DaemonCommand, OpArgs, RunsCommand, follow, table};
 
@@ -16,7 +17,7 @@ use crate::{Cli, Command, DaemonCommand, OpArgs, RunsCommand, follow, table};
 pub fn rpc<T>(result: Result<tonic::Response<T>, tonic::Status>) -> anyhow::Result<T> {
     result
         .map(|r| r.into_inner())
-        .map_err(|status| anyhow!("{}", status.message()))
+        .map_err(|status| anyhow!("{}", crate::out::clean_message(status.message())))
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
@@ -90,7 +91,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let client = client::connect(&target).await?;
             let detail = rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(&run) }).await)?;
-            print!("{}", table::run_info(&detail));
+            out!("{}", table::run_info(&detail))?;
             Ok(0)
         }
         Command::Runs {
@@ -139,15 +140,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let select = crate::select::SelectArgs { runs: args, filter };
             crate::manage::export(&client::connect(&target).await?, select).await
         }
-        Command::Import { src, rename } => {
-            crate::manage::import(&client::connect(&target).await?, &project, &src, rename).await
+        Command::Import { src, rename, max_size } => {
+            crate::manage::import(&client::connect(&target).await?, &project, &src, rename, max_size).await
         }
         Command::Status => {
             let Some(client) = client::try_connect(&target).await? else {
-                println!("guildd is not running (socket {})", target.locations.socket.display());
+                outln!("guildd is not running (socket {})", target.locations.socket.display())?;
                 return Ok(1);
             };
-            print_daemon_status(&client.status);
+            print_daemon_status(&client.status)?;
             let list = rpc(client.runs().list_runs(pb::ListRunsRequest::default()).await)?;
             let running: Vec<pb::Run> = list
                 .runs
@@ -155,9 +156,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .filter(|r| matches!(r.status(), RunStatus::Running | RunStatus::Pending))
                 .collect();
             if running.is_empty() {
-                println!("No runs are running.");
+                outln!("No runs are running.")?;
             } else {
-                print!("{}", table::runs(&running, 0));
+                out!("{}", table::runs(&running, 0))?;
             }
             crate::serve::print_status(&client).await?;
             Ok(0)
@@ -165,7 +166,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Stop { run } => {
             let client = client::connect(&target).await?;
             let stopped = rpc(client.runs().stop_run(pb::StopRunRequest { run: run_arg(&run) }).await)?;
-            eprintln!("Stopping {}", stopped.id);
+            eprintln!("Stopping {}", clean(&stopped.id));
             Ok(0)
         }
         Command::Watch { run } => {
@@ -183,14 +184,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                     project_dir: path_string(&project),
                 })
                 .await)?;
-            print!("{}", table::models(&project));
+            out!("{}", table::models(&project))?;
             Ok(0)
         }
         Command::ListAttrs { run } => {
             let client = client::connect(&target).await?;
             let detail = rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(&run) }).await)?;
             for attr in detail.attrs {
-                println!("{}: {}", attr.name, attr.value);
+                outln!("{}: {}", clean(&attr.name), clean(&attr.value))?;
             }
             Ok(0)
         }
@@ -200,7 +201,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .series()
                 .list_series(pb::ListSeriesRequest { run: run_arg(&run) })
                 .await)?;
-            print!("{}", table::series_keys(&list.keys));
+            out!("{}", table::series_keys(&list.keys))?;
             Ok(0)
         }
         Command::Series { run, key, csv } => {
@@ -215,13 +216,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .await)?;
             let samples = reply.series.into_iter().next().map(|s| s.samples).unwrap_or_default();
             if csv {
-                println!("step,time_ms,value");
+                outln!("step,time_ms,value")?;
             }
             for s in samples {
                 if csv {
-                    println!("{},{},{}", s.step, s.time_ms, s.value);
+                    outln!("{},{},{}", s.step, s.time_ms, s.value)?;
                 } else {
-                    println!("{:>8}  {}  {}", s.step, time::display(s.time_ms), s.value);
+                    outln!("{:>8}  {}  {}", s.step, time::display(s.time_ms), s.value)?;
                 }
             }
             Ok(0)
@@ -229,62 +230,69 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => crate::serve::serve(&target, args).await,
         Command::Tensorboard(args) => crate::serve::tensorboard(&target, &project, args).await,
         Command::Daemon { command } => daemon(&target, command).await,
-        Command::View { no_open } => {
-            let client = client::connect(&target).await?;
-            let status = &client.status;
-            if status.tcp_address.is_empty() {
-                bail!(
-                    "guildd (pid {}) serves no TCP port (it was started with --listen none): \
-                     `guild daemon stop`, then `guild view` starts one that does",
-                    status.pid
-                );
-            }
-            let token_file = std::path::Path::new(&status.data_dir).join("token");
-            let token = std::fs::read_to_string(&token_file)
-                .with_context(|| format!("cannot read the dashboard token {}", token_file.display()))?;
-            let url = format!("http://{}/?token={}", status.tcp_address, token.trim());
-            println!("{url}");
-            if !no_open {
-                let opened = std::process::Command::new("xdg-open")
-                    .arg(&url)
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn();
-                if opened.is_err() {
-                    eprintln!("(no browser could be opened here: open the URL above)");
-                }
-            }
-            Ok(0)
-        }
+        Command::View { no_open } => view(&target, no_open).await,
     }
 }
 
-fn print_daemon_status(status: &pb::DaemonStatus) {
-    println!(
+/// `guild view`: the dashboard's URL with a one-time code (never the token: a browser's
+/// command line is visible to every user in `ps`). The page trades the code for the token
+/// once; the browser gets a code of its own, so the printed URL still works once.
+async fn view(target: &Target, no_open: bool) -> anyhow::Result<u8> {
+    let client = client::connect(target).await?;
+    let code = || async {
+        match client.daemon().create_view_code(pb::CreateViewCodeRequest {}).await {
+            Ok(reply) => Ok(reply.into_inner().url),
+            Err(status) if status.code() == tonic::Code::Unimplemented => Err(anyhow!(
+                "guildd (pid {}) is older than this guild and cannot make a one-time code: \
+                 `guild daemon stop`, then `guild view` again",
+                client.status.pid
+            )),
+            Err(status) => Err(anyhow!("{}", crate::out::clean_message(status.message()))),
+        }
+    };
+    outln!("{}", clean(&code().await?))?;
+    if !no_open {
+        let url = code().await?;
+        let opened = std::process::Command::new("xdg-open")
+            .arg(&url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if opened.is_err() {
+            eprintln!("(no browser could be opened here: open the URL above)");
+        }
+    }
+    eprintln!("(the URL opens the dashboard once, within 5 minutes; `guild view` makes another)");
+    Ok(0)
+}
+
+fn print_daemon_status(status: &pb::DaemonStatus) -> anyhow::Result<()> {
+    outln!(
         "guildd {} (protocol {}) pid {}",
         status.version, status.protocol, status.pid
-    );
-    println!("  socket:   {}", status.socket);
-    println!("  data dir: {}", status.data_dir);
+    )?;
+    outln!("  socket:   {}", status.socket)?;
+    outln!("  data dir: {}", status.data_dir)?;
     if !status.tcp_address.is_empty() {
-        println!("  tcp:      {}", status.tcp_address);
+        outln!("  tcp:      {}", status.tcp_address)?;
     }
-    println!("  running:  {}", status.running_runs);
+    outln!("  running:  {}", status.running_runs)?;
     for problem in &status.problems {
-        println!("  problem:  {problem}");
+        outln!("  problem:  {problem}")?;
     }
+    Ok(())
 }
 
 async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
     match command {
         DaemonCommand::Start { listen } => {
             if let Some(client) = client::try_connect(target).await? {
-                println!("guildd is already running (pid {})", client.status.pid);
+                outln!("guildd is already running (pid {})", client.status.pid)?;
                 return Ok(0);
             }
             let client = client::start_daemon(target, listen.as_deref()).await?;
-            print_daemon_status(&client.status);
+            print_daemon_status(&client.status)?;
             Ok(0)
         }
         DaemonCommand::Stop {
@@ -292,7 +300,7 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
             leave_runs,
         } => {
             let Some(client) = client::try_connect(target).await? else {
-                println!("guildd is not running");
+                outln!("guildd is not running")?;
                 return Ok(0);
             };
             let pid = client.status.pid;
@@ -314,12 +322,12 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
             match (stop_runs, reply.running_runs) {
-                (_, 0) => println!("Stopped guildd (pid {pid})"),
-                (true, n) => println!("Stopped guildd (pid {pid}) and {n} running run(s)"),
-                (false, n) => println!(
+                (_, 0) => outln!("Stopped guildd (pid {pid})")?,
+                (true, n) => outln!("Stopped guildd (pid {pid}) and {n} running run(s)")?,
+                (false, n) => outln!(
                     "Stopped guildd (pid {pid}); {n} run(s) keep running and are adopted by the next daemon \
                      (use --stop-runs to stop them)"
-                ),
+                )?,
             }
             Ok(0)
         }
@@ -329,11 +337,11 @@ async fn daemon(target: &Target, command: DaemonCommand) -> anyhow::Result<u8> {
         }
         DaemonCommand::Status => match client::try_connect(target).await? {
             Some(client) => {
-                print_daemon_status(&client.status);
+                print_daemon_status(&client.status)?;
                 Ok(0)
             }
             None => {
-                println!("guildd is not running (socket {})", target.locations.socket.display());
+                outln!("guildd is not running (socket {})", target.locations.socket.display())?;
                 Ok(1)
             }
         },
@@ -367,10 +375,10 @@ fn install_units(dir: Option<PathBuf>) -> anyhow::Result<()> {
     for (name, text) in [("guildd.service", service.as_str()), ("guildd.socket", SOCKET_UNIT)] {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("Wrote {}", path.display());
+        outln!("Wrote {}", path.display())?;
     }
-    println!("Enable them with:\n  systemctl --user daemon-reload && systemctl --user enable --now guildd.socket");
-    println!("(guildd then starts on the first guild command; `systemctl --user start guildd` starts it now)");
+    outln!("Enable them with:\n  systemctl --user daemon-reload && systemctl --user enable --now guildd.socket")?;
+    outln!("(guildd then starts on the first guild command; `systemctl --user start guildd` starts it now)")?;
     Ok(())
 }
 
@@ -498,17 +506,23 @@ async fn start_with(
     };
     if args.preview {
         let preview = rpc(client.runs().preview_run(request).await)?;
-        print!("{}", table::preview(&preview));
+        out!("{}", table::preview(&preview))?;
         return Ok(0);
     }
     let mut sigint = sigint()?;
     let run = rpc(client.runs().start_run(request).await)?;
-    eprintln!("Run {} ({}:{}) in {}", run.id, run.model, run.op, run.run_dir);
+    eprintln!(
+        "Run {} ({}:{}) in {}",
+        clean(&run.id),
+        clean(&run.model),
+        clean(&run.op),
+        clean(&run.run_dir)
+    );
     if run.status() == RunStatus::Failed {
         bail!("run {} failed to start: {}", run.id, run.reason);
     }
     if args.background {
-        println!("{}", run.id);
+        outln!("{}", clean(&run.id))?;
         return Ok(0);
     }
     follow::follow(client, &run, &mut sigint).await
@@ -528,10 +542,10 @@ async fn op_help(
     command.build();
     let sub = if model.is_some() { "run" } else { op };
     if let Some(sub) = command.find_subcommand_mut(sub) {
-        print!("{}", sub.render_help());
+        out!("{}", sub.render_help())?;
     }
     if !project.join("Guild").is_file() {
-        println!("\nNo Guild file in {}: no model flags to list.", project.display());
+        outln!("\nNo Guild file in {}: no model flags to list.", project.display())?;
         return Ok(0);
     }
     let (named, _) = split_op_args(&args.args)?;
@@ -564,6 +578,6 @@ async fn op_help(
         ),
         None => None,
     };
-    print!("{}", table::model_flags(&parsed, chosen, profile));
+    out!("{}", table::model_flags(&parsed, chosen, profile))?;
     Ok(0)
 }

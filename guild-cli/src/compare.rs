@@ -701,7 +701,12 @@ fn terminal_width() -> Option<usize> {
     (rc == 0 && size.ws_col > 0).then_some(size.ws_col as usize)
 }
 
+/// A table cell: control characters from the daemon escaped, cut to [`MAX_CELL`].
 fn cut(text: String) -> String {
+    let text = match crate::out::clean(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clean) => clean,
+    };
     if text.chars().count() <= MAX_CELL {
         return text;
     }

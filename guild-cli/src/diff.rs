@@ -105,7 +105,7 @@ pub async fn run(client: &Client, run_a: &str, run_b: &str, all: bool) -> anyhow
     if out.lines().count() == 1 {
         out.push_str("no differences\n");
     }
-    print!("{out}");
+    out!("{out}")?;
     Ok(0)
 }
 

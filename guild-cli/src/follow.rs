@@ -65,28 +65,27 @@ struct Tail {
 }
 
 impl Tail {
-    /// Copies what the file gained to `out`. Returns whether anything was copied.
-    fn copy(&mut self, out: &mut dyn Write) -> bool {
+    /// Copies what the file gained to `out`. Returns whether anything was copied; a
+    /// failed write to `out` is the error.
+    fn copy(&mut self, out: &mut dyn Write) -> std::io::Result<bool> {
         if self.file.is_none() {
             self.file = File::open(&self.path).ok();
         }
-        let Some(file) = &self.file else { return false };
+        let Some(file) = &self.file else { return Ok(false) };
         let mut buf = vec![0u8; 1 << 20];
         let mut copied = false;
         loop {
             match file.read_at(&mut buf, self.offset) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
+                    out.write_all(&buf[..n])?;
                     self.offset += n as u64;
                     copied = true;
                 }
             }
         }
-        let _ = out.flush();
-        copied
+        out.flush()?;
+        Ok(copied)
     }
 }
 
@@ -126,14 +125,14 @@ async fn follow_files(
                 interrupt(client, &run.id).await?;
             }
             _ = tick.tick() => {
-                out.copy(&mut std::io::stdout().lock());
-                err.copy(&mut std::io::stderr().lock());
+                out.copy(&mut std::io::stdout().lock()).map_err(crate::out::StdoutError)?;
+                let _ = err.copy(&mut std::io::stderr().lock());
             }
         }
     };
     // The run has ended and its files are complete: copy the rest.
-    out.copy(&mut std::io::stdout().lock());
-    err.copy(&mut std::io::stderr().lock());
+    out.copy(&mut std::io::stdout().lock()).map_err(crate::out::StdoutError)?;
+    let _ = err.copy(&mut std::io::stderr().lock());
     Ok(last)
 }
 
@@ -154,7 +153,7 @@ async fn follow_stream(
     loop {
         tokio::select! {
             chunk = stream.next() => match chunk {
-                Some(chunk) => print_chunk(chunk.map_err(|s| anyhow!("{}", s.message()))?),
+                Some(chunk) => print_chunk(chunk.map_err(|s| anyhow!("{}", s.message()))?)?,
                 None => break,
             },
             _ = sigint.recv(), if !*interrupted => {
@@ -173,17 +172,18 @@ async fn follow_stream(
     .ok_or_else(|| anyhow!("run {run_id} vanished"))
 }
 
-fn print_chunk(chunk: pb::OutputChunk) {
+/// The run's lines as it printed them (its own output, so not escaped). A failed write
+/// to stdout ends following (the run goes on); stderr is best effort.
+fn print_chunk(chunk: pb::OutputChunk) -> Result<(), crate::out::StdoutError> {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     for line in chunk.lines {
-        let target: &mut dyn Write = if line.stream == pb::Stream::Stderr as i32 {
-            &mut err
+        if line.stream == pb::Stream::Stderr as i32 {
+            let _ = writeln!(err, "{}", line.text);
         } else {
-            &mut out
-        };
-        let _ = writeln!(target, "{}", line.text);
+            writeln!(out, "{}", line.text).map_err(crate::out::StdoutError)?;
+        }
     }
-    let _ = out.flush();
+    out.flush().map_err(crate::out::StdoutError)
 }
 
 /// The run's own exit status where it has one; 130 after Ctrl-C, as a shell would.
@@ -192,7 +192,11 @@ fn exit_code(run: &pb::Run, interrupted: bool) -> u8 {
         RunStatus::Completed => 0,
         RunStatus::Terminated if interrupted => 130,
         RunStatus::Failed => {
-            eprintln!("guild: run {} failed: {}", run.id, run.reason);
+            eprintln!(
+                "guild: run {} failed: {}",
+                crate::out::clean(&run.id),
+                crate::out::clean_message(&run.reason)
+            );
             1
         }
         _ => match run.exit_status {

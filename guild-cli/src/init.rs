@@ -193,14 +193,14 @@ pub fn run(dir: &Path, name: Option<String>, force: bool) -> anyhow::Result<u8> 
     let text = guild_file_text(&project_name, &read);
     std::fs::write(&guild_file, &text).with_context(|| format!("cannot write {}", guild_file.display()))?;
     let models: Vec<String> = read.iter().map(|s| module_name(&s.path)).collect();
-    println!(
+    outln!(
         "Wrote {} with {} model{}: {}",
         guild_file.display(),
         models.len(),
         if models.len() == 1 { "" } else { "s" },
         models.join(", ")
-    );
-    println!("Try: guild list-models, guild train --help, guild train");
+    )?;
+    outln!("Try: guild list-models, guild train --help, guild train")?;
     Ok(0)
 }
 

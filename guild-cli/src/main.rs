@@ -1,5 +1,9 @@
 //! `guild`: a thin client of guildd over its Unix socket.
 
+// First: its macros (outln!, out!) serve every module below.
+#[macro_use]
+mod out;
+
 mod client;
 mod commands;
 mod compare;
@@ -171,6 +175,10 @@ pub enum Command {
         /// Give runs whose id is taken a new id (ID-2...) instead of refusing.
         #[arg(long)]
         rename: bool,
+        /// Most a .tar.gz may unpack to, like 20G or 500M (default: 256M plus 32 times
+        /// the archive's size).
+        #[arg(long, value_name = "SIZE", value_parser = manage::parse_size)]
+        max_size: Option<u64>,
     },
     /// The daemon and its running runs.
     Status,
@@ -258,8 +266,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::dispatch(cli)) {
+    let result = runtime
+        .block_on(commands::dispatch(cli))
+        .and_then(|code| out::finish().map(|_| code).map_err(anyhow::Error::from));
+    match result {
         Ok(code) => std::process::ExitCode::from(code),
+        // The reader of a pipe went away (`guild runs | head -1`): nothing to report.
+        Err(err) if out::is_closed_pipe(&err) => std::process::ExitCode::from(141),
         Err(err) => {
             eprintln!("guild: {err:#}");
             std::process::ExitCode::FAILURE

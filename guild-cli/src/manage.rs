@@ -8,6 +8,7 @@ use guild_proto::v1 as pb;
 
 use crate::client::Client;
 use crate::commands::rpc;
+use crate::out::clean;
 use crate::select::{self, SelectArgs};
 use crate::table;
 
@@ -41,15 +42,15 @@ pub async fn list(client: &Client, all: bool, json: bool, deleted: bool, args: &
         runs.into_iter().take(20).collect()
     };
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::Value::Array(shown.iter().map(|(_, r)| table::run_json(r)).collect())
-        );
+        )?;
         return Ok(0);
     }
     let indexes: Vec<u32> = shown.iter().map(|(i, _)| *i).collect();
     let runs: Vec<pb::Run> = shown.into_iter().map(|(_, r)| r).collect();
-    print!("{}", table::runs_indexed(&runs, &indexes));
+    out!("{}", table::runs_indexed(&runs, &indexes))?;
     if runs.len() < total {
         eprintln!("Showing {} of {} runs (use --all to show all)", runs.len(), total);
     }
@@ -78,7 +79,7 @@ pub async fn delete(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
             .runs()
             .delete_run(pb::DeleteRunRequest { run: run.id.clone() })
             .await)?;
-        println!("Deleted {}", deleted.id);
+        outln!("Deleted {}", clean(&deleted.id))?;
     }
     eprintln!(
         "Moved {} run{} to the trash: `guild runs restore` brings {} back, `guild runs purge` removes {} for good",
@@ -94,7 +95,7 @@ pub async fn restore(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
     let runs = select::select_some(client, args, true, "restore").await?;
     for run in runs {
         let restored = rpc(client.runs().restore_run(pb::RestoreRunRequest { run: run.id }).await)?;
-        println!("Restored {}", restored.id);
+        outln!("Restored {}", clean(&restored.id))?;
     }
     Ok(0)
 }
@@ -103,7 +104,7 @@ pub async fn purge(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
     let runs = select::select_some(client, args, true, "purge").await?;
     for run in runs {
         let purged = rpc(client.runs().purge_run(pb::PurgeRunRequest { run: run.id }).await)?;
-        println!("Purged {}", purged.id);
+        outln!("Purged {}", clean(&purged.id))?;
     }
     Ok(0)
 }
@@ -127,9 +128,9 @@ pub async fn label(client: &Client, select: &SelectArgs, text: &[String], clear:
             })
             .await)?;
         if labelled.label.is_empty() {
-            println!("Cleared the label of {}", labelled.id);
+            outln!("Cleared the label of {}", clean(&labelled.id))?;
         } else {
-            println!("Labelled {}: {}", labelled.id, labelled.label);
+            outln!("Labelled {}: {}", clean(&labelled.id), clean(&labelled.label))?;
         }
     }
     Ok(0)
@@ -164,7 +165,7 @@ pub async fn tag(client: &Client, select: &SelectArgs, changes: &[String]) -> an
                 })
                 .await)?
         };
-        println!("{}: {}", tagged.id, tagged.tags.join(" "));
+        outln!("{}: {}", clean(&tagged.id), clean(&tagged.tags.join(" ")))?;
     }
     Ok(0)
 }
@@ -195,7 +196,7 @@ pub async fn export(client: &Client, mut args: SelectArgs) -> anyhow::Result<u8>
         })
         .await)?;
     for id in &reply.ids {
-        println!("Exported {id}");
+        outln!("Exported {}", clean(id))?;
     }
     eprintln!(
         "{} run{} in {}",
@@ -207,7 +208,13 @@ pub async fn export(client: &Client, mut args: SelectArgs) -> anyhow::Result<u8>
 }
 
 /// `guild import SRC [--rename]`: into the current project when it has a Guild file.
-pub async fn import(client: &Client, project: &Path, src: &Path, rename: bool) -> anyhow::Result<u8> {
+pub async fn import(
+    client: &Client,
+    project: &Path,
+    src: &Path,
+    rename: bool,
+    max_size: Option<u64>,
+) -> anyhow::Result<u8> {
     let src = std::path::absolute(src).with_context(|| format!("bad source {}", src.display()))?;
     let reply = rpc(client
         .runs()
@@ -215,14 +222,59 @@ pub async fn import(client: &Client, project: &Path, src: &Path, rename: bool) -
             src: src.to_string_lossy().into_owned(),
             rename,
             project_dir: project.to_string_lossy().into_owned(),
+            max_unpacked_bytes: max_size.unwrap_or(0),
         })
         .await)?;
     for run in &reply.runs {
         if run.original_id.is_empty() {
-            println!("Imported {} into {}", run.id, run.run_dir);
+            outln!("Imported {} into {}", clean(&run.id), clean(&run.run_dir))?;
         } else {
-            println!("Imported {} as {} into {}", run.original_id, run.id, run.run_dir);
+            outln!(
+                "Imported {} as {} into {}",
+                clean(&run.original_id),
+                clean(&run.id),
+                clean(&run.run_dir)
+            )?;
         }
     }
     Ok(0)
+}
+
+/// `20G`, `500M`, `64k`, `1GiB` or a number of bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a size like 20G or 500M, got \"{text}\""))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().trim_end_matches("ib").trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return Err(format!("unknown size unit in \"{text}\" (use K, M, G or T)")),
+    };
+    let bytes = number * scale as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(format!("size \"{text}\" is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("20G"), Ok(20 << 30));
+        assert_eq!(parse_size("500M"), Ok(500 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5X").is_err());
+    }
 }

@@ -86,7 +86,7 @@ pub async fn serve(target: &Target, args: ServeArgs) -> anyhow::Result<u8> {
             max_queue: args.queue.unwrap_or(0),
         })
         .await)?;
-    println!("{}", started.url);
+    outln!("{}", started.url)?;
     if started.existing {
         eprintln!(
             "Run {} ({}) is already served at {} ({})",
@@ -171,38 +171,38 @@ pub fn state_name(state: ServeState) -> &'static str {
 pub async fn print_status(client: &Client) -> anyhow::Result<()> {
     let list = rpc(serves(client).list_serves(pb::ListServesRequest::default()).await)?;
     if list.serves.is_empty() {
-        println!("No runs are served.");
+        outln!("No runs are served.")?;
     } else {
-        println!("Served runs:");
+        outln!("Served runs:")?;
         for s in &list.serves {
             let pid = if s.pid > 0 {
                 format!("pid {}", s.pid)
             } else {
                 "no worker".into()
             };
-            println!(
+            outln!(
                 "  {}  {}  {}  {}  requests {}  errors {}  restarts {}",
-                s.run,
-                s.url,
+                crate::out::clean(&s.run),
+                crate::out::clean(&s.url),
                 state_name(s.state()),
                 pid,
                 s.requests,
                 s.errors,
                 s.restarts
-            );
+            )?;
         }
     }
     let tb = rpc(tensorboards(client)
         .get_tensor_board(pb::GetTensorBoardRequest {})
         .await)?;
     if tb.running {
-        println!(
+        outln!(
             "TensorBoard: pid {}, {} run(s), http://{}{}",
             tb.pid,
             tb.runs.len(),
             tb.address,
             tb.path
-        );
+        )?;
     }
     Ok(())
 }
@@ -240,9 +240,9 @@ pub async fn tensorboard(target: &Target, project: &Path, args: TensorBoardArgs)
         let token_file = Path::new(&client.status.data_dir).join("token");
         let token = std::fs::read_to_string(&token_file)
             .with_context(|| format!("cannot read the dashboard token {}", token_file.display()))?;
-        println!("http://{}{}?token={}", tb.proxy_address, tb.path, token.trim());
+        outln!("http://{}{}?token={}", tb.proxy_address, tb.path, token.trim())?;
     }
-    println!("http://{}{}", tb.address, tb.path);
+    outln!("http://{}{}", tb.address, tb.path)?;
     eprintln!(
         "TensorBoard (pid {}{}) shows {} run(s); it stops after {} min without a request through the dashboard's port",
         tb.pid,

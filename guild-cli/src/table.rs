@@ -3,6 +3,8 @@
 use guild_proto::time;
 use guild_proto::v1::{self as pb};
 
+use crate::out::clean;
+
 pub fn status_name(run: &pb::Run) -> &'static str {
     match run.status() {
         pb::RunStatus::Pending => "pending",
@@ -27,8 +29,14 @@ fn run_time(run: &pb::Run) -> String {
     time::duration(end - run.started_ms)
 }
 
-/// Columns padded to their widest cell; the last column is not padded.
+/// Columns padded to their widest cell; the last column is not padded. Cells are text
+/// from the daemon: control characters are escaped first, so none can break a row.
 fn render(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| clean(cell).into_owned()).collect())
+        .collect();
+    let rows = &rows;
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -167,17 +175,17 @@ pub fn run_info(detail: &pb::RunDetail) -> String {
             fields.push(("reason", run.reason.clone()));
         }
         for (name, value) in fields {
-            out.push_str(&format!("{name}: {value}\n"));
+            out.push_str(&format!("{name}: {}\n", clean(&value)));
         }
     }
     out.push_str("flags:\n");
     for flag in &detail.flags {
-        out.push_str(&format!("  {}: {}\n", flag.name, flag.value));
+        out.push_str(&format!("  {}: {}\n", clean(&flag.name), clean(&flag.value)));
     }
     if !detail.series.is_empty() {
         out.push_str("scalars:\n");
         for key in &detail.series {
-            out.push_str(&format!("  {}: {} (step {})\n", key.key, key.last, key.last_step));
+            out.push_str(&format!("  {}: {} (step {})\n", clean(&key.key), key.last, key.last_step));
         }
     }
     out
@@ -187,7 +195,7 @@ pub fn run_info(detail: &pb::RunDetail) -> String {
 pub fn models(project: &pb::Project) -> String {
     let mut out = String::new();
     if !project.tags.is_empty() {
-        out.push_str(&format!("tags: {}\n", project.tags.join(" ")));
+        out.push_str(&format!("tags: {}\n", clean(&project.tags.join(" "))));
     }
     let targets = project
         .models
@@ -202,20 +210,23 @@ pub fn models(project: &pb::Project) -> String {
             format!(" [{}]", target.runtime)
         };
         out.push_str(&format!(
-            "{} {}{default}{runtime}  {}\n",
-            kind, target.name, target.description
+            "{} {}{default}{}  {}\n",
+            kind,
+            clean(&target.name),
+            clean(&runtime),
+            clean(&target.description)
         ));
         for op in &target.operations {
-            out.push_str(&format!("  {:<9} {}\n", op.name, op.command));
+            out.push_str(&format!("  {:<9} {}\n", clean(&op.name), clean(&op.command)));
         }
         let flags = resolved_flags(project, target, None);
         if !flags.is_empty() {
-            let shown: Vec<String> = flags.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let shown: Vec<String> = flags.iter().map(|(n, v)| format!("{}={}", clean(n), clean(v))).collect();
             out.push_str(&format!("  flags     {}\n", shown.join(" ")));
         }
     }
     if !project.profiles.is_empty() {
-        let names: Vec<&str> = project.profiles.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<String> = project.profiles.iter().map(|p| clean(&p.name).into_owned()).collect();
         out.push_str(&format!("profiles: {}\n", names.join(", ")));
     }
     out

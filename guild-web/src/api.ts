@@ -25,14 +25,36 @@ import { decodeGetSeries, type SeriesColumns } from "./series-wire";
 export const TOKEN_HEADER = "x-guild-token";
 const TOKEN_KEY = "guild-token";
 
-/** Takes `?token=` from the address into session storage and drops it from the address. */
-export function adoptTokenFromUrl(): void {
+/** Why a one-time code from the address gave no token (used, expired), if it did not. */
+export let codeProblem: string | null = null;
+
+/**
+ * Takes the token from the address into session storage and drops it from the address:
+ * `?code=` is a one-time code (what `guild view` opens), traded once for the token at
+ * `/auth/code`; `?token=` is the token itself (what scripts and bookmarks may carry).
+ */
+export async function adoptTokenFromUrl(): Promise<void> {
   const url = new URL(window.location.href);
   const token = url.searchParams.get("token");
-  if (token !== null) {
-    if (token) sessionStorage.setItem(TOKEN_KEY, token);
-    url.searchParams.delete("token");
-    history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+  const code = url.searchParams.get("code");
+  if (token === null && code === null) return;
+  url.searchParams.delete("token");
+  url.searchParams.delete("code");
+  history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  if (!code) return;
+  try {
+    const res = await fetch("/auth/code", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code }),
+      cache: "no-store",
+    });
+    const body = (await res.json()) as { token?: string; error?: string };
+    if (res.ok && typeof body.token === "string") sessionStorage.setItem(TOKEN_KEY, body.token);
+    else codeProblem = body.error ?? `the one-time code was refused (HTTP ${res.status})`;
+  } catch (err) {
+    codeProblem = `cannot trade the one-time code for the token: ${String(err)}`;
   }
 }
 
@@ -40,9 +62,11 @@ export function token(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-adoptTokenFromUrl();
+/** Settles once the address's code (if any) has been traded for the token. */
+export const tokenReady: Promise<void> = adoptTokenFromUrl();
 
 const withToken: Interceptor = (next) => async (req) => {
+  await tokenReady;
   const t = token();
   if (t) req.header.set(TOKEN_HEADER, t);
   return next(req);
@@ -71,6 +95,7 @@ export async function getSeriesColumns(
   opts: { signal?: AbortSignal } = {},
 ): Promise<SeriesColumns[]> {
   const method = SeriesService.method.getSeries;
+  await tokenReady;
   const header = requestHeader(true, undefined, undefined, false);
   const t = token();
   if (t) header.set(TOKEN_HEADER, t);
@@ -187,8 +212,9 @@ class Connection {
   }
 
   async start(): Promise<void> {
+    await tokenReady;
     if (!token()) {
-      this.lastError = "no token";
+      this.lastError = codeProblem ?? "no token";
       this.set("unauthenticated");
       return;
     }
@@ -201,7 +227,8 @@ class Connection {
     const ce = ConnectError.from(err);
     if (ce.code === Code.Canceled) return;
     if (ce.code === Code.Unauthenticated) {
-      this.lastError = ce.rawMessage;
+      // A spent or expired code says more than the daemon's "a token is required".
+      this.lastError = codeProblem ?? ce.rawMessage;
       this.set("unauthenticated");
       return;
     }
@@ -228,7 +255,7 @@ class Connection {
         } catch (err) {
           const ce = ConnectError.from(err);
           if (ce.code === Code.Unauthenticated) {
-            this.lastError = ce.rawMessage;
+            this.lastError = codeProblem ?? ce.rawMessage;
             this.set("unauthenticated");
             return;
           }

@@ -287,7 +287,11 @@ describe("dashboard", { skip: skip ?? false }, () => {
       await page.waitForSelector(`${row}[data-state="ready"]`, WAIT);
       assert.equal((await page.textContent(`${row} .serve-requests`)).trim(), "0");
       // A request to the serve shows in the count at the next poll.
-      const res = await fetch(`${serveUrl}/run`, { method: "POST", body: JSON.stringify([Array(64).fill(0)]) });
+      const res = await fetch(`${serveUrl}/run`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify([Array(64).fill(0)]),
+      });
       assert.equal(res.status, 200, await res.text());
       await page.waitForFunction((sel) => document.querySelector(`${sel} .serve-requests`)?.textContent.trim() === "1", row, WAIT);
       await page.locator("#run-serves").scrollIntoViewIfNeeded();
@@ -458,6 +462,26 @@ describe("dashboard", { skip: skip ?? false }, () => {
     await bare.reload();
     await bare.waitForSelector("#auth-banner", WAIT);
     await bare.close();
+  });
+
+  test("guild view opens the page with a one-time code, never the token", async () => {
+    const view = await daemon.guild(["view", "--no-open"]);
+    const printed = view.stdout.trim();
+    assert.match(printed, /^http:\/\/127\.0\.0\.1:\d+\/\?code=[0-9a-f]{32}$/, printed);
+    assert.ok(!printed.includes(daemon.token), "the printed URL carries the token");
+    const first = await context.newPage();
+    await first.goto(`${printed}#/runs`);
+    await first.waitForSelector(`.run-row[data-run-id="${liveId}"]`, WAIT);
+    assert.equal(new URL(first.url()).searchParams.get("code"), null, "the code stays in the address bar");
+    assert.equal(await first.evaluate(() => sessionStorage.getItem("guild-token")), daemon.token);
+    await first.close();
+    // The code is spent: a second page with the same URL is not let in, and says why.
+    const second = await context.newPage();
+    await second.goto(`${printed}#/runs`);
+    await second.waitForSelector("#auth-banner", WAIT);
+    assert.match(await second.textContent("#auth-banner"), /used already or has expired/);
+    await screenshot(second, "spent-code");
+    await second.close();
   });
 
   test("the page survives a daemon restart", async () => {

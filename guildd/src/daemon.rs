@@ -132,17 +132,45 @@ pub fn take_activated_sockets() -> Vec<OwnedFd> {
         .collect()
 }
 
+/// Creates a folder only this user may enter (0700), or makes an existing one so: a data
+/// folder others can read would hand them the token. A folder another user owns is
+/// refused.
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     if !dir.is_dir() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot set the mode of {}", dir.display()))?;
+        return Ok(());
+    }
+    let meta = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        bail!(
+            "{} belongs to uid {}, not to you (uid {me}): guildd keeps its token there, so it must be yours alone",
+            dir.display(),
+            meta.uid()
+        );
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot set the mode of {}", dir.display()))?;
+        tracing::warn!(
+            "{} was mode {mode:04o} (others could enter it); it is 0700 now",
+            dir.display()
+        );
     }
     Ok(())
 }
 
+/// Takes the data dir's lock and records this daemon's pid in it. The pid is written over
+/// the old one and the file cut after it, so a second daemon never reads an empty file
+/// from a daemon that holds the lock (only from one that has not written yet).
 fn lock_data_dir(path: &Path) -> anyhow::Result<File> {
-    let mut file = std::fs::OpenOptions::new()
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -152,17 +180,35 @@ fn lock_data_dir(path: &Path) -> anyhow::Result<File> {
         .with_context(|| format!("cannot open {}", path.display()))?;
     // SAFETY: flock on a file descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let mut pid = String::new();
-        let _ = file.read_to_string(&mut pid);
-        bail!(
-            "another guildd (pid {}) is running for data dir {}",
-            pid.trim(),
-            path.parent().unwrap_or(path).display()
-        );
+        let data_dir = path.parent().unwrap_or(path).display();
+        return Err(match lock_holder(&file) {
+            Some(pid) => anyhow::anyhow!("another guildd (pid {pid}) is running for data dir {data_dir}"),
+            None => anyhow::anyhow!(
+                "another guildd (pid unknown: it holds the lock but has not recorded its pid) is running for data dir {data_dir}"
+            ),
+        });
     }
-    file.set_len(0)?;
-    writeln!(file, "{}", std::process::id())?;
+    let pid = format!("{}\n", std::process::id());
+    file.write_all_at(pid.as_bytes(), 0)?;
+    file.set_len(pid.len() as u64)?;
     Ok(file)
+}
+
+/// The pid a lock holder recorded: the first line of its lock file. A daemon that has
+/// just taken the lock writes it a moment later, so an empty file is read again for up
+/// to half a second.
+fn lock_holder(file: &File) -> Option<u32> {
+    use std::os::unix::fs::FileExt;
+    for _ in 0..50 {
+        let mut buf = [0u8; 32];
+        let n = file.read_at(&mut buf, 0).unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        if let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) {
+            return Some(pid);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
 }
 
 async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
@@ -187,12 +233,29 @@ async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-/// The data dir's TCP token: created once (32 random bytes, hex, mode 0600), then reused.
+/// The data dir's TCP token: created once (32 random bytes, hex, mode 0600), then reused
+/// while it is this user's alone. A token file others could read (or that another user
+/// owns) is replaced by a new one: the old token may be known.
 pub fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
-    if let Ok(token) = std::fs::read_to_string(path) {
-        let token = token.trim().to_string();
-        if token.len() >= 32 {
-            return Ok(token);
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let private = meta.is_file() && meta.uid() == me && meta.mode() & 0o077 == 0;
+        if private {
+            if let Ok(token) = std::fs::read_to_string(path) {
+                let token = token.trim().to_string();
+                if token.len() >= 32 {
+                    return Ok(token);
+                }
+            }
+        } else {
+            tracing::warn!(
+                "{} was mode {:04o} (uid {}): others may have read the token, so it is replaced",
+                path.display(),
+                meta.mode() & 0o7777,
+                meta.uid()
+            );
         }
     }
     let mut bytes = [0u8; 32];
@@ -200,13 +263,49 @@ pub fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("cannot read /dev/urandom for the token")?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(token.as_bytes())?;
+    // Written beside it and renamed over it: a new file gets mode 0600 from its first
+    // byte, whatever the old one's mode was.
+    let fresh = path.with_extension(format!("new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fresh);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&fresh)?;
+        file.write_all(token.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&fresh, path)
+    })();
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&fresh);
+        return Err(err).with_context(|| format!("cannot write {}", path.display()));
+    }
     Ok(token)
+}
+
+/// Raises this process's open-file limit to its hard limit: every connection, run file
+/// and database holds descriptors, and a soft limit of 1,024 is soon reached. Returns the
+/// limit in force.
+pub fn raise_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit on a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return raised.rlim_cur as u64;
+            }
+        }
+    }
+    limit.rlim_cur as u64
 }

@@ -59,9 +59,47 @@ impl Error {
     }
 }
 
+/// The most of a client's text an error message quotes, in characters.
+pub const MAX_QUOTED: usize = 80;
+/// The longest error message sent to a client, in bytes: it travels in a header.
+pub const MAX_MESSAGE: usize = 4096;
+
+/// Text from a request as an error message quotes it: in double quotes, control
+/// characters escaped, cut after [`MAX_QUOTED`] characters with an ellipsis (a 1 MB
+/// selector must not come back whole).
+pub fn quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_QUOTED {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || c == '"' || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A message cut to at most `max` bytes (on a character boundary), ending in an ellipsis
+/// when cut.
+pub fn bounded(message: String, max: usize) -> String {
+    if message.len() <= max {
+        return message;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
-        let message = err.to_string();
+        let message = bounded(err.to_string(), MAX_MESSAGE);
         match err {
             Error::Invalid(_) => tonic::Status::invalid_argument(message),
             Error::NotFound(_) => tonic::Status::not_found(message),
@@ -88,5 +126,22 @@ impl From<Error> for tonic::Status {
                 tonic::Status::internal(message)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_bounded_and_escaped() {
+        assert_eq!(quote("abc"), "\"abc\"");
+        assert_eq!(quote("a\x1b[2Jb\n"), "\"a\\u{1b}[2Jb\\n\"");
+        let long = quote(&"x".repeat(1_000_000));
+        assert_eq!(long.chars().count(), MAX_QUOTED + 3);
+        assert!(long.ends_with("…\""));
+        let cut = bounded("é".repeat(5000), 100);
+        assert!(cut.len() <= 100 && cut.ends_with('…'), "{cut}");
+        assert_eq!(bounded("short".into(), 100), "short");
     }
 }

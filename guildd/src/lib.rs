@@ -8,6 +8,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod fxhash;
 pub mod group;
+pub mod net;
 pub mod project;
 pub mod runs;
 pub mod serve;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use guild_proto::locations::Locations;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_stream::wrappers::UnixListenerStream;
 
 pub use daemon::{Listen, Listeners};
 
@@ -49,6 +50,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             supervisor_exe: config.supervisor_exe.clone(),
         },
     );
+    manager.recover().await;
     manager
         .reconcile()
         .await
@@ -61,7 +63,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     };
     let serves = serve::Manager::new(manager.index().clone(), config.python.clone());
     let tensorboard = tensorboard::Manager::new(manager.index().clone(), config.python.clone(), &locations.data_dir);
+    let view_codes = Arc::new(web::ViewCodes::default());
     let shared = Arc::new(api::Shared {
+        view_codes: view_codes.clone(),
         serves: serves.clone(),
         tensorboard: tensorboard.clone(),
         manager: manager.clone(),
@@ -97,17 +101,33 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         });
     }
     if let (Some(tcp), Some(token)) = (listeners.tcp, token) {
-        let mut stopped = stop_serving.subscribe();
-        let incoming = TcpListenerStream::new(tcp);
-        let router = tonic::transport::Server::builder()
-            .accept_http1(true)
-            .add_routes(web::tcp_routes(routes, token.into(), tensorboard.clone()));
+        let host_check = net::HostCheck {
+            bound: tcp.local_addr()?.ip(),
+        };
+        let router = web::tcp_router(routes, token.into(), tensorboard.clone(), view_codes);
+        let service = tower::ServiceBuilder::new()
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(host_check.layer())
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(net::BODY_TIMEOUT))
+            .service(router);
+        let limits = net::Limits::standard();
+        let mut http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        http.http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read);
+        http.http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .max_concurrent_streams(net::MAX_STREAMS)
+            .keep_alive_interval(Some(std::time::Duration::from_secs(20)))
+            .keep_alive_timeout(std::time::Duration::from_secs(20));
+        let stopped = stop_serving.subscribe();
         servers.spawn(async move {
-            router
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await
+            net::serve(tcp, limits, stopped, move |io, connection| {
+                let service = hyper_util::service::TowerToHyperService::new(connection.clone().track(service.clone()));
+                http.serve_connection_with_upgrades(io, service).into_owned()
+            })
+            .await;
+            Ok(())
         });
     }
     eprintln!(

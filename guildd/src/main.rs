@@ -113,6 +113,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
         supervisor_exe: std::env::current_exe()?,
     };
     let activated = guildd::daemon::take_activated_sockets();
+    let file_limit = guildd::daemon::raise_file_limit();
+    tracing::info!(file_limit, "open-file limit");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listeners = guildd::Listeners::bind(&locations, listen, activated).await?;

@@ -331,7 +331,7 @@ fn serve_the_example_for_real() {
                 let mut conn = Conn::open(&address);
                 for i in 0..25 {
                     let k = (client * 7 + i * 3) % singles.len();
-                    let reply = conn.request("POST", "/run", &[], singles[k].as_bytes());
+                    let reply = conn.request("POST", "/run", &[("Content-Type", "application/json")], singles[k].as_bytes());
                     assert_eq!(reply.status, 200, "client {client} request {i}: {reply:?}");
                     assert_eq!(
                         reply.json(),

@@ -83,7 +83,7 @@ fn crafted_archives_cannot_write_outside_the_import() {
     craft_archive(&good, &evil, &outside, &["dotdot", "absolute", "symlink"]);
     let out = env.guild(&["import", evil.to_str().unwrap(), "--rename"]).exits(1);
     assert!(
-        out.stderr.contains("not a .tar.gz of runs") && out.stderr.contains("outside of destination"),
+        out.stderr.contains("leaves the archive's folder") && out.stderr.contains("nothing was imported"),
         "{out:?}"
     );
     assert_eq!(escaped_files(&env.root), Vec::<String>::new());
@@ -103,21 +103,17 @@ fn crafted_archives_cannot_write_outside_the_import() {
     );
     assert_eq!(env.runs_json().len(), 1);
 
-    // `..` and absolute entries are kept inside the unpack folder (or skipped); the run
-    // itself imports, and nothing lands outside.
+    // `..` and absolute entries alone (no link) refuse the archive as well: an entry that
+    // leaves its folder is never skipped quietly. Nothing lands anywhere.
     let sly = env.root.join("sly.tar.gz");
     craft_archive(&good, &sly, &outside, &["dotdot", "absolute"]);
-    let out = env.guild(&["import", sly.to_str().unwrap(), "--rename"]).ok();
-    assert!(out.stdout.contains(&format!("{id}-2")), "{out:?}");
+    let out = env.guild(&["import", sly.to_str().unwrap(), "--rename"]).exits(1);
+    assert!(out.stderr.contains("leaves the archive's folder"), "{out:?}");
     assert!(
         std::fs::read_dir(&outside).unwrap().next().is_none(),
         "outside stays empty"
     );
-    let escaped: Vec<String> = escaped_files(&env.root)
-        .into_iter()
-        .filter(|p| !p.contains("/.import-"))
-        .collect();
-    assert_eq!(escaped, Vec::<String>::new());
+    assert_eq!(escaped_files(&env.root), Vec::<String>::new());
     assert!(
         !std::fs::read_dir(&runs_dir)
             .unwrap()
@@ -125,6 +121,7 @@ fn crafted_archives_cannot_write_outside_the_import() {
             .any(|e| e.file_name().to_string_lossy().starts_with(".import-")),
         "the unpack folder is removed"
     );
+    assert_eq!(env.runs_json().len(), 1);
 }
 
 #[test]

@@ -42,8 +42,8 @@ export class GuildApp extends LitElement {
     const s = this.connState;
     if (s === "unauthenticated") {
       return html`<div class="banner error" id="auth-banner" role="alert">
-        <strong>Not authorized.</strong> This page needs the daemon's token: open the URL that
-        <code>guild view</code> prints (it ends in <code>?token=…</code>).
+        <strong>Not authorized.</strong> This page needs the daemon's token: run <code>guild view</code>
+        and open the URL it prints (its <code>?code=…</code> opens the page once, within 5 minutes).
         ${conn.lastError && conn.lastError !== "no token" ? html`<span class="muted">(${conn.lastError})</span>` : nothing}
       </div>`;
     }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use guild_proto::v1::{
-    DaemonStatus, GetStatusRequest, ShutdownRequest, ShutdownResponse, daemon_service_server::DaemonService,
+    CreateViewCodeRequest, DaemonStatus, GetStatusRequest, ShutdownRequest, ShutdownResponse, ViewCode,
+    daemon_service_server::DaemonService,
 };
 use tonic::{Request, Response, Status};
 
@@ -25,6 +26,25 @@ impl DaemonService for Daemon {
             running_runs: shared.manager.running_count() as u32,
             started_ms: shared.started_ms,
             problems: shared.manager.problems(),
+        }))
+    }
+
+    async fn create_view_code(&self, _: Request<CreateViewCodeRequest>) -> Result<Response<ViewCode>, Status> {
+        let shared = &self.0;
+        if shared.tcp_address.is_empty() {
+            return Err(Status::failed_precondition(
+                "this guildd serves no TCP port (it was started with --listen none): \
+                 `guild daemon stop`, then `guild view` starts one that does",
+            ));
+        }
+        let code = shared
+            .view_codes
+            .issue()
+            .map_err(|e| Status::internal(format!("cannot make a code: {e}")))?;
+        Ok(Response::new(ViewCode {
+            url: format!("http://{}/?code={code}", shared.tcp_address),
+            code,
+            expires_ms: guild_proto::time::now_ms() + crate::web::codes::CODE_LIFETIME.as_millis() as i64,
         }))
     }
 

@@ -35,7 +35,8 @@ pub(crate) fn selection(selection: Option<pb::RunSelection>) -> Result<Selection
             Some(s) => status.push(s),
             None => {
                 return Err(Status::invalid_argument(format!(
-                    "selection.status: unknown status \"{name}\" (expected pending, running, completed, error, terminated or failed)"
+                    "selection.status: unknown status {} (expected pending, running, completed, error, terminated or failed)",
+                    crate::error::quote(&name)
                 )));
             }
         }
@@ -109,7 +110,8 @@ fn absolute<'a>(field: &str, path: &'a str) -> Result<&'a Path, Status> {
     let path = required(field, path)?;
     if !Path::new(path).is_absolute() {
         return Err(Status::invalid_argument(format!(
-            "{field} must be an absolute path, got \"{path}\""
+            "{field} must be an absolute path, got {}",
+            crate::error::quote(path)
         )));
     }
     Ok(Path::new(path))
@@ -137,7 +139,8 @@ pub(crate) async fn import_runs(shared: &Shared, req: pb::ImportRunsRequest) -> 
     } else {
         Some(absolute("project_dir", &req.project_dir)?)
     };
-    let imported = shared.manager.import(src, req.rename, project).await?;
+    let max_unpacked = (req.max_unpacked_bytes > 0).then_some(req.max_unpacked_bytes);
+    let imported = shared.manager.import(src, req.rename, project, max_unpacked).await?;
     Ok(pb::ImportRunsResponse {
         runs: imported
             .into_iter()

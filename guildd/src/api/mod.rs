@@ -40,9 +40,12 @@ pub struct Shared {
     pub serves: crate::serve::Manager,
     /// The TensorBoard behind `/tb/`.
     pub tensorboard: crate::tensorboard::Manager,
+    /// One-time codes that open the dashboard (`guild view`).
+    pub view_codes: Arc<crate::web::ViewCodes>,
 }
 
-/// Largest request or response message.
+/// Largest response message (a whole run list, a large project, a GetSeries answer); a
+/// larger one fails with an error that names the size.
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 pub fn routes(shared: Arc<Shared>) -> Routes {
@@ -50,9 +53,9 @@ pub fn routes(shared: Arc<Shared>) -> Routes {
     let shared_for_compare = shared.clone();
     routes
         .add_service(DaemonServiceServer::new(daemon::Daemon(shared.clone())))
-        .add_service(ProjectServiceServer::new(projects::Projects))
+        .add_service(ProjectServiceServer::new(projects::Projects).max_encoding_message_size(MAX_MESSAGE))
         .add_service(RunServiceServer::new(runs::Runs(shared.clone())).max_encoding_message_size(MAX_MESSAGE))
-        .add_service(OutputServiceServer::new(output::Output(shared.clone())))
+        .add_service(OutputServiceServer::new(output::Output(shared.clone())).max_encoding_message_size(MAX_MESSAGE))
         .add_service(SeriesServiceServer::new(series::Series(shared.clone())).max_encoding_message_size(MAX_MESSAGE))
         .add_service(ServeServiceServer::new(serve::Serves(shared.clone())))
         .add_service(TensorBoardServiceServer::new(tensorboard::TensorBoards(shared)));
@@ -149,7 +152,7 @@ impl tonic::service::Interceptor for PeerCheck {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

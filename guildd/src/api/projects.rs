@@ -38,49 +38,61 @@ impl ProjectService for Projects {
         let dir = super::required("project_dir", &request.get_ref().project_dir)?;
         if !Path::new(dir).is_absolute() {
             return Err(Status::invalid_argument(format!(
-                "project_dir must be an absolute path, got \"{dir}\""
+                "project_dir must be an absolute path, got {}",
+                crate::error::quote(dir)
             )));
         }
         let guild_file = Path::new(dir).join("Guild");
         if !guild_file.is_file() {
-            return Err(Status::not_found(format!("no Guild file in {dir}")));
+            return Err(Status::not_found(format!("no Guild file in {}", crate::error::quote(dir))));
         }
         let parsed = load_project(&guild_file).await?;
-        let model = |m: &Model| pb::Model {
-            name: m.name.clone(),
-            description: m.description.clone(),
-            operations: m
-                .ops
-                .iter()
-                .map(|op| pb::Operation {
-                    name: op.name.clone(),
-                    command: op.command.clone(),
-                    requires: op.requires.clone(),
-                })
-                .collect(),
-            flags: flags(&m.flags),
-            runtime: m.runtime.clone().unwrap_or_default(),
-            sources: m.sources.clone(),
-            view: parsed.view(m).as_ref().map(view_proto),
-        };
-        Ok(Response::new(pb::Project {
-            dir: dir.to_string(),
-            name: parsed.name.clone(),
-            description: parsed.description.clone(),
-            runroot: parsed.runroot.clone(),
-            models: parsed.models.iter().map(model).collect(),
-            resources: parsed.resources.iter().map(model).collect(),
-            flags: flags(&parsed.flags),
-            profiles: parsed
-                .profiles
-                .iter()
-                .map(|p| pb::Profile {
-                    name: p.name.clone(),
-                    flags: flags(&p.flags),
-                })
-                .collect(),
-            tags: parsed.tags.clone(),
-        }))
+        // Each model's view may repeat a large [view]: the answer is built off the async
+        // workers, as the file was read.
+        let dir = dir.to_string();
+        let answer = tokio::task::spawn_blocking(move || project_proto(dir, &parsed))
+            .await
+            .map_err(|_| Status::internal("building the project's answer failed"))?;
+        Ok(Response::new(answer))
+    }
+}
+
+/// A parsed Guild file as the API answers it.
+fn project_proto(dir: String, parsed: &Project) -> pb::Project {
+    let model = |m: &Model| pb::Model {
+        name: m.name.clone(),
+        description: m.description.clone(),
+        operations: m
+            .ops
+            .iter()
+            .map(|op| pb::Operation {
+                name: op.name.clone(),
+                command: op.command.clone(),
+                requires: op.requires.clone(),
+            })
+            .collect(),
+        flags: flags(&m.flags),
+        runtime: m.runtime.clone().unwrap_or_default(),
+        sources: m.sources.clone(),
+        view: parsed.view(m).as_ref().map(view_proto),
+    };
+    pb::Project {
+        dir,
+        name: parsed.name.clone(),
+        description: parsed.description.clone(),
+        runroot: parsed.runroot.clone(),
+        models: parsed.models.iter().map(model).collect(),
+        resources: parsed.resources.iter().map(model).collect(),
+        flags: flags(&parsed.flags),
+        profiles: parsed
+            .profiles
+            .iter()
+            .map(|p| pb::Profile {
+                name: p.name.clone(),
+                flags: flags(&p.flags),
+            })
+            .collect(),
+        tags: parsed.tags.clone(),
     }
 }
 

@@ -16,7 +16,6 @@ pub struct Runs(pub Arc<Shared>);
 
 /// Most flags one start request may carry.
 const MAX_FLAGS: usize = 1000;
-const MAX_LABEL: usize = 1000;
 const MAX_ENV: usize = 10_000;
 
 /// A start request checked and turned into what the run manager takes.
@@ -24,23 +23,22 @@ fn start_spec(req: pb::StartRunRequest) -> Result<StartSpec, Status> {
     let project_dir = required("project_dir", &req.project_dir)?;
     if !Path::new(project_dir).is_absolute() {
         return Err(Status::invalid_argument(format!(
-            "project_dir must be an absolute path, got \"{project_dir}\""
+            "project_dir must be an absolute path, got {}",
+            crate::error::quote(project_dir)
         )));
     }
     let op = required("op", &req.op)?.to_string();
     if req.flags.len() > MAX_FLAGS {
         return Err(Status::invalid_argument(format!("flags: at most {MAX_FLAGS} flags")));
     }
-    if req.label.len() > MAX_LABEL {
-        return Err(Status::invalid_argument(format!("label: at most {MAX_LABEL} bytes")));
-    }
+    crate::runs::trash::check_label(req.label.trim())?;
     if req.env.len() > MAX_ENV {
         return Err(Status::invalid_argument(format!("env: at most {MAX_ENV} variables")));
     }
     if let Some(bad) = req.flags.iter().find(|f| f.name.trim().is_empty()) {
         return Err(Status::invalid_argument(format!(
-            "flags: a flag has no name (value \"{}\")",
-            bad.value
+            "flags: a flag has no name (value {})",
+            crate::error::quote(&bad.value)
         )));
     }
     let nonempty = |s: String| (!s.trim().is_empty()).then_some(s);

@@ -2,6 +2,11 @@
 //! flags, output and series — so export copies it (run.db written whole with VACUUM
 //! INTO) to a folder or a `.tar.gz`, and import copies it into place and rebuilds its
 //! index rows (flags, tags, series summaries) from its run.db, keeping its id.
+//!
+//! Both are crash-safe through `journal`: an export writes `.partial` names and renames
+//! them into place when whole; an import records each run before it claims its folder
+//! and marks it done once indexed. What comes in is checked by `unpack` (no links out of
+//! a run, normalised modes, a bounded size) and here (valid ids, labels and tags).
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -10,7 +15,9 @@ use std::path::{Path, PathBuf};
 use sqlx::Row;
 
 use super::Manager;
-use super::trash::{refuse_active, run_db_path};
+use super::journal::{Intent, Record, remove_any};
+use super::trash::{check_label, check_run_id, check_tag, refuse_active, run_db_path};
+use super::unpack::{self, copy_tree, walk};
 use crate::error::{Error, Result};
 use crate::project;
 use crate::store::select;
@@ -49,11 +56,12 @@ impl Manager {
         let dest = dest.to_path_buf();
         let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
         let runs: Vec<(String, PathBuf)> = runs.into_iter().map(|r| (r.id, r.run_dir)).collect();
+        let data_dir = self.data_dir();
         tokio::task::spawn_blocking(move || {
             if is_archive(&dest) {
-                export_archive(&runs, &dest)
+                export_archive(&runs, &dest, &data_dir)
             } else {
-                export_folder(&runs, &dest)
+                export_folder(&runs, &dest, &data_dir)
             }
         })
         .await
@@ -63,10 +71,28 @@ impl Manager {
 
     /// Indexes the runs found in `src` (a run folder, a folder of them, or a `.tar.gz`).
     /// Runs go to the runroot of `project_dir` when it holds a Guild file, else to
-    /// DATA_DIR/runs. An id already indexed is refused, or renamed when `rename`.
-    pub async fn import(&self, src: &Path, rename: bool, project_dir: Option<&Path>) -> Result<Vec<Imported>> {
-        if !src.exists() {
-            return Err(Error::NotFound(format!("{} does not exist", src.display())));
+    /// DATA_DIR/runs. An id already indexed is refused, or renamed when `rename`. An
+    /// archive may unpack to at most `max_unpacked` bytes (None: [`unpack::default_limit`]).
+    pub async fn import(
+        &self,
+        src: &Path,
+        rename: bool,
+        project_dir: Option<&Path>,
+        max_unpacked: Option<u64>,
+    ) -> Result<Vec<Imported>> {
+        let meta = match std::fs::metadata(src) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(format!("{} does not exist", src.display())));
+            }
+            Err(e) => return Err(Error::io("cannot read", src, e)),
+        };
+        if !meta.is_file() && !meta.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{} is not a file or a folder (a device, pipe or socket): import takes a run folder, \
+                 a folder of runs, or a .tar.gz made by `guild export`",
+                src.display()
+            )));
         }
         let project = match project_dir {
             Some(dir) if dir.join(project::FILE_NAME).is_file() => {
@@ -77,46 +103,81 @@ impl Manager {
         };
         let dest_root = match &project {
             Some((dir, parsed)) => dir.join(&parsed.runroot),
-            None => self
-                .inner
-                .index
-                .db_path()
-                .parent()
-                .map(|d| d.join("runs"))
-                .unwrap_or_else(|| PathBuf::from("runs")),
+            None => self.data_dir().join("runs"),
         };
         std::fs::create_dir_all(&dest_root).map_err(|e| Error::io("cannot create", &dest_root, e))?;
-        let staging = if src.is_file() {
-            let staging = dest_root.join(format!(
+        let staging = meta.is_file().then(|| {
+            dest_root.join(format!(
                 ".import-{}-{}",
                 std::process::id(),
                 guild_proto::time::now_ms()
-            ));
-            let (archive, into) = (src.to_path_buf(), staging.clone());
-            let unpacked = tokio::task::spawn_blocking(move || unpack_archive(&archive, &into))
-                .await
-                .map_err(|e| Error::Invalid(format!("import failed: {e}")));
-            if !matches!(unpacked, Ok(Ok(()))) {
-                let _ = std::fs::remove_dir_all(&staging);
+            ))
+        });
+        let mut record = Record::begin(
+            &self.data_dir(),
+            Intent::Import {
+                staging: staging.clone(),
+                runs: Vec::new(),
+                done: Vec::new(),
+            },
+        )?;
+        let result = async {
+            if let Some(staging) = &staging {
+                let limit = max_unpacked.unwrap_or_else(|| unpack::default_limit(meta.len()));
+                let (archive, into) = (src.to_path_buf(), staging.clone());
+                tokio::task::spawn_blocking(move || unpack::unpack_archive(&archive, &into, limit))
+                    .await
+                    .map_err(|e| Error::Invalid(format!("import failed: {e}")))??;
             }
-            unpacked??;
-            Some(staging)
-        } else {
-            None
-        };
-        let result = self
-            .import_from(
+            self.import_from(
                 staging.as_deref().unwrap_or(src),
                 staging.is_some(),
                 rename,
                 &dest_root,
                 project.as_ref().map(|(d, p)| (d.as_path(), p.name.as_str())),
+                &mut record,
             )
-            .await;
-        if let Some(staging) = staging {
-            let _ = std::fs::remove_dir_all(staging);
+            .await
         }
+        .await;
+        // Runs not fully imported are taken out again; the staging folder goes either way.
+        self.undo_import(&record.intent).await;
+        record.done();
         result
+    }
+
+    /// Takes out what an import did for runs it did not finish (their folders and any
+    /// index rows), and its staging folder. Runs it finished stay.
+    pub(super) async fn undo_import(&self, intent: &Intent) {
+        let Intent::Import { staging, runs, done } = intent else {
+            return;
+        };
+        for (id, target) in runs.iter().filter(|(id, _)| !done.contains(id)) {
+            if let Ok(Some(run)) = self.inner.index.get_run(id).await
+                && run.run_dir == *target
+                && let Err(err) = self.inner.index.forget_run(id).await
+            {
+                tracing::error!("cannot take run {id} out of the index after a failed import: {err}");
+            }
+            if let Err(err) = remove_any(target) {
+                tracing::error!("cannot remove {} after a failed import: {err}", target.display());
+            }
+        }
+        if let Some(staging) = staging
+            && let Err(err) = remove_any(staging)
+        {
+            tracing::error!("cannot remove {}: {err}", staging.display());
+        }
+    }
+
+    /// The data folder (index.db's).
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.inner
+            .index
+            .db_path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
     }
 
     async fn import_from(
@@ -126,22 +187,35 @@ impl Manager {
         rename: bool,
         dest_root: &Path,
         project: Option<(&Path, &str)>,
+        record: &mut Record,
     ) -> Result<Vec<Imported>> {
         let folders = find_run_folders(src)?;
-        // Read every run's attrs first: nothing is imported when one would be refused.
+        // Read and check every run first: nothing is imported when one would be refused.
         let mut plans = Vec::new();
         for folder in folders {
+            let checked = folder.clone();
+            tokio::task::spawn_blocking(move || unpack::check_folder(&checked))
+                .await
+                .map_err(|e| Error::Invalid(format!("import failed: {e}")))??;
             let attrs = read_attrs(&run_db_path(&folder)).await?;
             let get = |name: &str| attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
             let id = get("id")
                 .filter(|id| !id.is_empty())
                 .or_else(|| folder.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_default();
-            if id.is_empty() || id.contains(['/', '\0']) || id.starts_with('.') {
-                return Err(Error::Invalid(format!(
-                    "{}: its run id \"{id}\" cannot name a folder",
-                    folder.display()
-                )));
+            let bad = |what: String| Error::Invalid(format!("{}: {what}; nothing was imported", folder.display()));
+            check_run_id(&id).map_err(|e| bad(e.to_string()))?;
+            check_label(&get("label").unwrap_or_default()).map_err(|e| bad(e.to_string()))?;
+            if let Some(tags) = get("tags").filter(|t| !t.trim().is_empty()) {
+                let tags: Vec<String> = serde_json::from_str(&tags).map_err(|_| {
+                    bad(format!(
+                        "its tags attr {} is not a JSON list of tags",
+                        crate::error::quote(&tags)
+                    ))
+                })?;
+                for tag in &tags {
+                    check_tag(tag).map_err(|e| bad(e.to_string()))?;
+                }
             }
             plans.push((folder, id, attrs));
         }
@@ -205,7 +279,30 @@ impl Manager {
         let mut imported = Vec::new();
         for ((folder, original, _), id) in work {
             let target = dest_root.join(&id);
+            // Recorded before the folder is claimed: a daemon killed from here on leaves
+            // a record that takes the folder out again.
+            let Intent::Import { staging, mut runs, done } = record.intent.clone() else {
+                unreachable!("an import's record is an import")
+            };
+            runs.push((id.clone(), target.clone()));
+            record.update(Intent::Import {
+                staging: staging.clone(),
+                runs: runs.clone(),
+                done: done.clone(),
+            })?;
+            if let Err(e) = std::fs::create_dir(&target) {
+                runs.pop();
+                record.update(Intent::Import { staging, runs, done })?;
+                return Err(match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => Error::Conflict(format!(
+                        "{} appeared while importing; run {id} was not imported",
+                        target.display()
+                    )),
+                    _ => Error::io("cannot create", &target, e),
+                });
+            }
             if movable {
+                // Onto the empty folder just made: it claimed the name.
                 std::fs::rename(&folder, &target).map_err(|e| Error::io("cannot move", &folder, e))?;
             } else {
                 let (from, to) = (folder.clone(), target.clone());
@@ -213,8 +310,13 @@ impl Manager {
                     .await
                     .map_err(|e| Error::Invalid(format!("import failed: {e}")))??;
             }
-            let record = self.index_imported(&target, &id, project).await?;
-            self.publish(&record);
+            let indexed = self.index_imported(&target, &id, project).await?;
+            let Intent::Import { staging, runs, mut done } = record.intent.clone() else {
+                unreachable!("an import's record is an import")
+            };
+            done.push(id.clone());
+            record.update(Intent::Import { staging, runs, done })?;
+            self.publish(&indexed);
             imported.push(Imported {
                 original_id: (original != id).then_some(original),
                 id,
@@ -392,7 +494,9 @@ fn snapshot_db(src: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn export_folder(runs: &[(String, PathBuf)], dest: &Path) -> Result<()> {
+/// Copies each run to `DEST/.<id>.partial`, then renames it to `DEST/<id>`: a run in
+/// `DEST` under its id is always whole.
+fn export_folder(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> Result<()> {
     for (id, _) in runs {
         let target = dest.join(id);
         if target.exists() {
@@ -403,15 +507,32 @@ fn export_folder(runs: &[(String, PathBuf)], dest: &Path) -> Result<()> {
         }
     }
     std::fs::create_dir_all(dest).map_err(|e| Error::io("cannot create", dest, e))?;
-    for (id, run_dir) in runs {
-        let target = dest.join(id);
-        copy_tree(run_dir, &target, &is_live_db)?;
-        snapshot_db(&run_db_path(run_dir), &run_db_path(&target))?;
+    let partials: Vec<PathBuf> = runs.iter().map(|(id, _)| dest.join(format!(".{id}.partial"))).collect();
+    let record = Record::begin(
+        data_dir,
+        Intent::Export {
+            partials: partials.clone(),
+        },
+    )?;
+    let written = (|| -> Result<()> {
+        for ((id, run_dir), partial) in runs.iter().zip(&partials) {
+            remove_any(partial).map_err(|e| Error::io("cannot remove", partial, e))?;
+            copy_tree(run_dir, partial, &is_live_db)?;
+            snapshot_db(&run_db_path(run_dir), &run_db_path(partial))?;
+            let target = dest.join(id);
+            std::fs::rename(partial, &target).map_err(|e| Error::io("cannot write", &target, e))?;
+        }
+        Ok(())
+    })();
+    for partial in &partials {
+        let _ = remove_any(partial);
     }
-    Ok(())
+    record.done();
+    written
 }
 
-fn export_archive(runs: &[(String, PathBuf)], dest: &Path) -> Result<()> {
+/// Writes `DEST.partial` (with each run.db snapshot beside it), then renames it to DEST.
+fn export_archive(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> Result<()> {
     if dest.exists() {
         return Err(Error::Conflict(format!(
             "{} exists; nothing was exported (remove it or name another file)",
@@ -422,6 +543,20 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path) -> Result<()> {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
     }
     let partial = PathBuf::from(format!("{}.partial", dest.display()));
+    let snapshot_of = |id: &str| PathBuf::from(format!("{}.{id}.db", partial.display()));
+    let mut partials = vec![partial.clone()];
+    for (id, _) in runs {
+        // VACUUM INTO writes a rollback journal beside its file while it works.
+        let snapshot = snapshot_of(id);
+        partials.push(PathBuf::from(format!("{}-journal", snapshot.display())));
+        partials.push(snapshot);
+    }
+    let record = Record::begin(
+        data_dir,
+        Intent::Export {
+            partials: partials.clone(),
+        },
+    )?;
     let written = (|| -> Result<()> {
         let file = File::create(&partial).map_err(|e| Error::io("cannot create", &partial, e))?;
         let gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
@@ -429,7 +564,7 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path) -> Result<()> {
         tar.follow_symlinks(false);
         let io = |e| Error::io("cannot write", &partial, e);
         for (id, run_dir) in runs {
-            let snapshot = PathBuf::from(format!("{}.{id}.db", partial.display()));
+            let snapshot = snapshot_of(id);
             let _ = std::fs::remove_file(&snapshot);
             snapshot_db(&run_db_path(run_dir), &snapshot)?;
             let mut files = Vec::new();
@@ -453,59 +588,11 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path) -> Result<()> {
             .map_err(|e| io(e.into_error()))?
             .sync_all()
             .map_err(io)?;
-        Ok(())
+        std::fs::rename(&partial, dest).map_err(|e| Error::io("cannot write", dest, e))
     })();
-    if let Err(err) = written {
-        let _ = std::fs::remove_file(&partial);
-        return Err(err);
+    for path in &partials {
+        let _ = remove_any(path);
     }
-    std::fs::rename(&partial, dest).map_err(|e| Error::io("cannot write", dest, e))
-}
-
-fn unpack_archive(archive: &Path, into: &Path) -> Result<()> {
-    let file = File::open(archive).map_err(|e| Error::io("cannot open", archive, e))?;
-    std::fs::create_dir_all(into).map_err(|e| Error::io("cannot create", into, e))?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
-    tar.set_overwrite(false);
-    // unpack refuses entries that would land outside `into` (absolute paths, `..`).
-    tar.unpack(into)
-        .map_err(|e| Error::Invalid(format!("{}: not a .tar.gz of runs: {e}", archive.display())))
-}
-
-/// Relative paths of everything under `dir` (folders before their contents).
-fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(root.join(rel))?.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let rel = rel.join(entry.file_name());
-        let kind = entry.file_type()?;
-        out.push(rel.clone());
-        if kind.is_dir() {
-            walk(root, &rel, out)?;
-        }
-    }
-    Ok(())
-}
-
-/// Copies a folder (files, folders, symlinks as links), leaving out what `skip` names.
-fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
-    let mut entries = Vec::new();
-    walk(from, Path::new(""), &mut entries).map_err(|e| Error::io("cannot read", from, e))?;
-    std::fs::create_dir_all(to).map_err(|e| Error::io("cannot create", to, e))?;
-    for rel in entries {
-        if skip(&rel) {
-            continue;
-        }
-        let (src, dst) = (from.join(&rel), to.join(&rel));
-        let meta = std::fs::symlink_metadata(&src).map_err(|e| Error::io("cannot read", &src, e))?;
-        if meta.is_dir() {
-            std::fs::create_dir_all(&dst).map_err(|e| Error::io("cannot create", &dst, e))?;
-        } else if meta.file_type().is_symlink() {
-            let link = std::fs::read_link(&src).map_err(|e| Error::io("cannot read", &src, e))?;
-            std::os::unix::fs::symlink(link, &dst).map_err(|e| Error::io("cannot create", &dst, e))?;
-        } else if meta.is_file() {
-            std::fs::copy(&src, &dst).map_err(|e| Error::io("cannot copy", &src, e))?;
-        }
-    }
-    Ok(())
+    record.done();
+    written
 }

@@ -7,15 +7,18 @@
 
 pub mod archive;
 pub mod errlog;
+pub mod journal;
 pub mod live;
 pub mod notify;
 pub mod output;
 pub mod prepare;
 mod retry;
+pub mod secrets;
 pub mod summary;
 pub mod supervisor;
 pub mod tail;
 pub mod trash;
+pub mod unpack;
 pub mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -281,8 +284,8 @@ impl Manager {
             db.put_flags(&plan.flags).await?;
             let recorded_env: serde_json::Map<String, serde_json::Value> = env
                 .iter()
-                .filter(|(name, _)| !prepare::is_secret(name))
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .filter(|(name, _)| !secrets::is_secret_name(name))
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(secrets::redact_value(v).into_owned())))
                 .collect();
             let host = hostname();
             let mut attrs = vec![

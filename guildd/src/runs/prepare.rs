@@ -301,25 +301,6 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// Names that look like they hold secrets are not recorded in the `env` attr.
-pub fn is_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    [
-        "SECRET",
-        "TOKEN",
-        "PASSWORD",
-        "PASSWD",
-        "KEY",
-        "CREDENTIAL",
-        "AUTH",
-        "COOKIE",
-        "SESSION",
-        "PRIVATE",
-    ]
-    .iter()
-    .any(|word| upper.contains(word))
-}
-
 /// Number of GPUs the run may use: `CUDA_VISIBLE_DEVICES` when set, else the NVIDIA
 /// driver's count in /proc (0 without one).
 pub fn gpu_count(env: &BTreeMap<String, String>) -> usize {
@@ -336,15 +317,6 @@ pub fn gpu_count(env: &BTreeMap<String, String>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_recognised() {
-        assert!(is_secret("AWS_SECRET_ACCESS_KEY"));
-        assert!(is_secret("GITHUB_TOKEN"));
-        assert!(is_secret("api_key"));
-        assert!(!is_secret("PATH"));
-        assert!(!is_secret("CUDA_VISIBLE_DEVICES"));
-    }
 
     #[test]
     fn gpu_count_honours_cuda_visible_devices() {

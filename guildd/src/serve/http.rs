@@ -1,7 +1,9 @@
 //! A serve's HTTP port: `POST /run` (a JSON list of instances in, a JSON list of outputs
-//! out, in order) and `GET /stats`. HTTP/1.1 with keep-alive, straight on hyper: every
-//! request is a small body and a small answer, and the less between the socket and the
-//! worker's pipe, the less latency guildd adds.
+//! out, in order) and `GET /stats`. HTTP/1.1 with keep-alive on hyper: every request is
+//! a small body and a small answer, and the less between the socket and the worker's
+//! pipe, the less latency guildd adds. Connection limits, timeouts and the Host and
+//! Origin check are `net`'s; `POST /run` takes `application/json` only, so a page
+//! elsewhere cannot post to it as a "simple" cross-site request.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,10 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
@@ -35,43 +35,42 @@ pub struct Endpoint {
 }
 
 /// Accepts connections until `stop` turns true; open connections end with it.
-pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>, mut stop: watch::Receiver<bool>) {
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(err) => {
-                        // Out of file descriptors and the like: pause rather than spin.
-                        tracing::warn!(run = %endpoint.run_id, "serve: accept failed: {err}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                // Replies are small and awaited: never hold them back (Nagle).
-                let _ = stream.set_nodelay(true);
-                let endpoint = endpoint.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let endpoint = endpoint.clone();
-                        async move { Ok::<_, Infallible>(handle(&endpoint, request).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = super::stopped(&mut stop) => break,
-        }
-    }
-    connections.abort_all();
+pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>, stop: watch::Receiver<bool>) {
+    let host_check = crate::net::HostCheck {
+        bound: listener
+            .local_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+    };
+    let limits = crate::net::Limits::standard();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read);
+    let service = tower::ServiceBuilder::new()
+        .layer(host_check.layer())
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(crate::net::BODY_TIMEOUT))
+        .service_fn(move |request| {
+            let endpoint = endpoint.clone();
+            async move { Ok::<_, Infallible>(handle(&endpoint, request).await) }
+        });
+    crate::net::serve(listener, limits, stop, move |io, connection| {
+        let service = hyper_util::service::TowerToHyperService::new(connection.clone().track(service.clone()));
+        http.serve_connection(io, service)
+    })
+    .await;
 }
 
-async fn handle(endpoint: &Endpoint, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle<B>(endpoint: &Endpoint, request: Request<B>) -> Response<Full<Bytes>>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let path = request.uri().path();
     match (request.method(), path) {
+        (&Method::POST, "/run") if !crate::web::is_json(request.headers()) => error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the instances as JSON with `Content-Type: application/json`",
+        ),
         (&Method::POST, "/run") => {
             let started = Instant::now();
             let (response, batch, instances) = run(endpoint, request.into_body()).await;
@@ -117,8 +116,12 @@ async fn handle(endpoint: &Endpoint, request: Request<Incoming>) -> Response<Ful
 
 /// Answers `POST /run`; also returns the worker's time and the number of instances for
 /// the stats.
-async fn run(endpoint: &Endpoint, body: Incoming) -> (Response<Full<Bytes>>, Option<Duration>, usize) {
-    let body = match Limited::new(body, MAX_BODY).collect().await {
+async fn run<B>(endpoint: &Endpoint, body: B) -> (Response<Full<Bytes>>, Option<Duration>, usize)
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let body = match BodyExt::collect(Limited::new(body, MAX_BODY)).await {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => {
             let message = format!("the request body is over {} MiB", MAX_BODY / (1024 * 1024));

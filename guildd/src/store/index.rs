@@ -378,13 +378,15 @@ impl Index {
         .map_err(self.err())?;
         match rows.len() {
             0 => Err(Error::NotFound(format!(
-                "no run matches \"{selector}\" (see `guild runs`)"
+                "no run matches {} (see `guild runs`)",
+                crate::error::quote(selector)
             ))),
             1 => RunRecord::from_row(&rows[0]).map_err(self.err()),
             _ => {
                 let ids: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("id").ok()).collect();
                 Err(Error::Invalid(format!(
-                    "\"{selector}\" matches several runs ({}{}); give more of the id",
+                    "{} matches several runs ({}{}); give more of the id",
+                    crate::error::quote(selector),
                     ids.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
                     if ids.len() > 5 { ", ..." } else { "" }
                 )))

@@ -102,6 +102,24 @@ impl Index {
         self.get_run(id).await
     }
 
+    /// Forgets a listed run whose import did not finish: its row, flags, summaries and tags.
+    pub async fn forget_run(&self, id: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(self.err())?;
+        for table in [
+            "run WHERE id",
+            "run_flag WHERE run_id",
+            "run_series WHERE run_id",
+            "run_tag WHERE run_id",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} = ?")))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())
+    }
+
     /// Forgets a deleted run: its trash row, flags, summaries and tags.
     pub async fn purge_run(&self, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(self.err())?;

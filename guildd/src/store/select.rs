@@ -66,11 +66,13 @@ impl Selector {
             }
             match part.parse::<usize>() {
                 Ok(0) => Err(Error::Invalid(format!(
-                    "run range \"{text}\": indexes start at 1 (the latest run)"
+                    "run range {}: indexes start at 1 (the latest run)",
+                    crate::error::quote(text)
                 ))),
                 Ok(n) if part.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
                 _ => Err(Error::Invalid(format!(
-                    "run range \"{text}\": expected FIRST:LAST indexes, like 1:5, :3 or 10:"
+                    "run range {}: expected FIRST:LAST indexes, like 1:5, :3 or 10:",
+                    crate::error::quote(text)
                 ))),
             }
         };
@@ -80,7 +82,8 @@ impl Selector {
                 && a > b
             {
                 return Err(Error::Invalid(format!(
-                    "run range \"{text}\": {a} is after {b} (1 is the latest run)"
+                    "run range {}: {a} is after {b} (1 is the latest run)",
+                    crate::error::quote(text)
                 )));
             }
             return Ok(Selector::Range(first, last));
@@ -295,15 +298,17 @@ pub(super) fn pick(runs: &[&RunRecord], selection: &Selection) -> Result<Vec<usi
                 match matching.as_slice() {
                     [] => {
                         return Err(Error::NotFound(format!(
-                            "no {}run matches \"{id}\" (see `{listing}`)",
-                            if selection.deleted { "deleted " } else { "" }
+                            "no {}run matches {} (see `{listing}`)",
+                            if selection.deleted { "deleted " } else { "" },
+                            crate::error::quote(id)
                         )));
                     }
                     [i] => chosen[*i] = true,
                     _ => {
                         let ids: Vec<&str> = matching.iter().take(5).map(|&i| runs[i].id.as_str()).collect();
                         return Err(Error::Invalid(format!(
-                            "\"{id}\" matches several runs ({}{}); give more of the id",
+                            "{} matches several runs ({}{}); give more of the id",
+                            crate::error::quote(id),
                             ids.join(", "),
                             if matching.len() > 5 { ", ..." } else { "" }
                         )));
