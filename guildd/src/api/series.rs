@@ -55,6 +55,11 @@ impl SeriesService for Series {
         if req.buckets > MAX_BUCKETS {
             return Err(Status::invalid_argument(format!("buckets: at most {MAX_BUCKETS}")));
         }
+        if req.until_cursor < 0 {
+            return Err(Status::invalid_argument(
+                "until_cursor must be 0 (every sample) or more",
+            ));
+        }
         if [req.min, req.max].iter().flatten().any(|v| v.is_nan()) {
             return Err(Status::invalid_argument("min/max: NaN is not a bound"));
         }
@@ -152,14 +157,19 @@ fn get_series_blocking(
     axis: Axis,
 ) -> Result<Vec<pb::Series>, Status> {
     let conn = series::open_blocking(path)?;
+    let bounds = series::Bounds {
+        min: req.min,
+        max: req.max,
+        until: (req.until_cursor > 0).then_some(req.until_cursor),
+    };
     let mut out = Vec::with_capacity(req.keys.len());
     for key in req.keys {
         let (count, samples, buckets) = if req.buckets == 0 {
-            let points = series::read_range(&conn, path, &key, axis, req.min, req.max)?;
+            let points = series::read_range(&conn, path, &key, axis, bounds)?;
             (points.len() as u64, points.iter().map(sample).collect(), Vec::new())
         } else {
             // Buckets need no order: the samples as stored, straight into buckets.
-            let (count, buckets) = series::read_buckets(&conn, path, &key, axis, req.min, req.max, req.buckets)?;
+            let (count, buckets) = series::read_buckets(&conn, path, &key, axis, bounds, req.buckets)?;
             let buckets = buckets
                 .into_iter()
                 .map(|b| pb::Bucket {

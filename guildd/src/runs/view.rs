@@ -213,7 +213,7 @@ impl Reader<'_, '_> {
             }
         }
         let path = self.db_path();
-        let samples = series::read_samples(self.conn()?, &path, &key, Axis::Step, None, None).ok()?;
+        let samples = series::read_samples(self.conn()?, &path, &key, Axis::Step, Default::default()).ok()?;
         let samples: Vec<reduce::Sample> = samples
             .iter()
             .map(|s| reduce::Sample {
