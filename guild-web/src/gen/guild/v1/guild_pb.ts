@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file guild/v1/guild.proto.
  */
 export const file_guild_v1_guild: GenFile = /*@__PURE__*/
-  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCKfAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAyIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIq8BCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZSJyCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnIjwKCU9wZXJhdGlvbhIMCgRuYW1lGAEgASgJEg8KB2NvbW1hbmQYAiABKAkSEAoIcmVxdWlyZXMYAyADKAkiNgoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEh0KBWZsYWdzGAIgAygLMg4uZ3VpbGQudjEuRmxhZyIjCgRGbGFnEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAki8QEKD1N0YXJ0UnVuUmVxdWVzdBITCgtwcm9qZWN0X2RpchgBIAEoCRINCgVtb2RlbBgCIAEoCRIKCgJvcBgDIAEoCRIPCgdwcm9maWxlGAQgASgJEh0KBWZsYWdzGAUgAygLMg4uZ3VpbGQudjEuRmxhZxISCgpzb3VyY2VfcnVuGAYgASgJEg0KBWxhYmVsGAcgASgJEi8KA2VudhgIIAMoCzIiLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdC5FbnZFbnRyeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsECCgNSdW4SCgoCaWQYASABKAkSEwoLcHJvamVjdF9kaXIYAiABKAkSFAoMcHJvamVjdF9uYW1lGAMgASgJEg0KBW1vZGVsGAQgASgJEgoKAm9wGAUgASgJEiMKBnN0YXR1cxgGIAEoDjITLmd1aWxkLnYxLlJ1blN0YXR1cxISCgpjcmVhdGVkX21zGAcgASgDEhIKCnN0YXJ0ZWRfbXMYCCABKAMSEgoKc3RvcHBlZF9tcxgJIAEoAxIYCgtleGl0X3N0YXR1cxgKIAEoBUgAiAEBEg8KB3J1bl9kaXIYCyABKAkSDQoFbGFiZWwYDCABKAkSCwoDcGlkGA0gASgNEg4KBnJlYXNvbhgOIAEoCRISCgpzb3VyY2VfcnVuGA8gASgJEgwKBHRhZ3MYECADKAlCDgoMX2V4aXRfc3RhdHVzIkUKD0xpc3RSdW5zUmVxdWVzdBINCgVsaW1pdBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SEwoLcHJvamVjdF9kaXIYAyABKAkiPgoQTGlzdFJ1bnNSZXNwb25zZRIbCgRydW5zGAEgAygLMg0uZ3VpbGQudjEuUnVuEg0KBXRvdGFsGAIgASgNIhwKDUdldFJ1blJlcXVlc3QSCwoDcnVuGAEgASgJIiMKBEF0dHISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSKKAQoJUnVuRGV0YWlsEhoKA3J1bhgBIAEoCzINLmd1aWxkLnYxLlJ1bhIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWcSHQoFYXR0cnMYAyADKAsyDi5ndWlsZC52MS5BdHRyEiMKBnNlcmllcxgEIAMoCzITLmd1aWxkLnYxLlNlcmllc0tleSIdCg5TdG9wUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoQRGVsZXRlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoRRGVsZXRlUnVuUmVzcG9uc2USCgoCaWQYASABKAkiHwoQV2F0Y2hSdW5zUmVxdWVzdBILCgNydW4YASABKAkiTgoIUnVuRXZlbnQSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg8KB3JlbW92ZWQYAiABKAgSFQoNc25hcHNob3RfZG9uZRgDIAEoCCJCChFSZWFkT3V0cHV0UmVxdWVzdBILCgNydW4YASABKAkSEAoIZnJvbV9zZXEYAiABKAMSDgoGZm9sbG93GAMgASgIIloKCk91dHB1dExpbmUSCwoDc2VxGAEgASgDEg8KB3RpbWVfbXMYAiABKAMSIAoGc3RyZWFtGAMgASgOMhAuZ3VpbGQudjEuU3RyZWFtEgwKBHRleHQYBCABKAkiMgoLT3V0cHV0Q2h1bmsSIwoFbGluZXMYASADKAsyFC5ndWlsZC52MS5PdXRwdXRMaW5lIiAKEUxpc3RTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJ4CglTZXJpZXNLZXkSCwoDa2V5GAEgASgJEgwKBGxhc3QYAiABKAESCwoDbWluGAMgASgBEgsKA21heBgEIAEoARINCgVjb3VudBgFIAEoAxIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDIjcKEkxpc3RTZXJpZXNSZXNwb25zZRIhCgRrZXlzGAEgAygLMhMuZ3VpbGQudjEuU2VyaWVzS2V5IpABChBHZXRTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRrZXlzGAIgAygJEhwKBGF4aXMYAyABKA4yDi5ndWlsZC52MS5BeGlzEhAKA21pbhgEIAEoAUgAiAEBEhAKA21heBgFIAEoAUgBiAEBEg8KB2J1Y2tldHMYBiABKA1CBgoEX21pbkIGCgRfbWF4IjYKBlNhbXBsZRIPCgd0aW1lX21zGAEgASgDEgwKBHN0ZXAYAiABKAMSDQoFdmFsdWUYAyABKAEiiAEKBkJ1Y2tldBIPCgd4X3N0YXJ0GAEgASgBEg0KBXhfZW5kGAIgASgBEgsKA21pbhgDIAEoARILCgNtYXgYBCABKAESDAoEbGFzdBgFIAEoARIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDEg0KBWNvdW50GAggASgEImoKBlNlcmllcxILCgNrZXkYASABKAkSIQoHc2FtcGxlcxgCIAMoCzIQLmd1aWxkLnYxLlNhbXBsZRIhCgdidWNrZXRzGAMgAygLMhAuZ3VpbGQudjEuQnVja2V0Eg0KBWNvdW50GAQgASgEIjUKEUdldFNlcmllc1Jlc3BvbnNlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcyJFChJXYXRjaFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgDIkAKDFNlcmllc1VwZGF0ZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMSDgoGY3Vyc29yGAIgASgDInAKDFJ1blNlbGVjdGlvbhIMCgRydW5zGAEgAygJEg0KBW1vZGVsGAIgASgJEg4KBnN0YXR1cxgDIAMoCRINCgVsYWJlbBgEIAEoCRIPCgdkZWxldGVkGAUgASgIEhMKC3Byb2plY3RfZGlyGAYgASgJIj4KEVNlbGVjdFJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbiJCChJTZWxlY3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhIPCgdpbmRleGVzGAIgAygNIi0KD1NldExhYmVsUmVxdWVzdBILCgNydW4YASABKAkSDQoFbGFiZWwYAiABKAkiOQoNVGFnUnVuUmVxdWVzdBILCgNydW4YASABKAkSCwoDYWRkGAIgAygJEg4KBnJlbW92ZRgDIAMoCSIgChFSZXN0b3JlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPUHVyZ2VSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeChBQdXJnZVJ1blJlc3BvbnNlEgoKAmlkGAEgASgJIi8KEUV4cG9ydFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkSDAoEZGVzdBgCIAEoCSIvChJFeHBvcnRSdW5zUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBGRlc3QYAiABKAkiRQoRSW1wb3J0UnVuc1JlcXVlc3QSCwoDc3JjGAEgASgJEg4KBnJlbmFtZRgCIAEoCBITCgtwcm9qZWN0X2RpchgDIAEoCSI/CgtJbXBvcnRlZFJ1bhIKCgJpZBgBIAEoCRITCgtvcmlnaW5hbF9pZBgCIAEoCRIPCgdydW5fZGlyGAMgASgJIjkKEkltcG9ydFJ1bnNSZXNwb25zZRIjCgRydW5zGAEgAygLMhUuZ3VpbGQudjEuSW1wb3J0ZWRSdW4iTAoSQ29tcGFyZVJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbhILCgNzeXMYAiABKAgifAoMQ29tcGFyZUNodW5rEhYKDm5ld19mbGFnX25hbWVzGAEgAygJEhcKD25ld19zY2FsYXJfa2V5cxgCIAMoCRIiCgRyb3dzGAMgAygLMhQuZ3VpbGQudjEuQ29tcGFyZVJvdxIXCg9uZXdfZmxhZ192YWx1ZXMYBCADKAkisgEKCkNvbXBhcmVSb3cSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg0KBWluZGV4GAIgASgNEhIKCmZsYWdfbmFtZXMYAyADKA0SEwoLZmxhZ192YWx1ZXMYBCADKA0SEwoLc2NhbGFyX2tleXMYBSADKA0SEwoLc2NhbGFyX2xhc3QYBiADKAESEgoKc2NhbGFyX21pbhgHIAMoARISCgpzY2FsYXJfbWF4GAggAygBItABChFTdGFydFNlcnZlUmVxdWVzdBILCgNydW4YASABKAkSDAoEaG9zdBgCIAEoCRIRCgRwb3J0GAMgASgNSACIAQESMQoDZW52GAQgAygLMiQuZ3VpbGQudjEuU3RhcnRTZXJ2ZVJlcXVlc3QuRW52RW50cnkSEgoKdGltZW91dF9tcxgFIAEoDRIRCgltYXhfcXVldWUYBiABKA0aKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVfcG9ydCIfChBTdG9wU2VydmVSZXF1ZXN0EgsKA3J1bhgBIAEoCSIgChFMaXN0U2VydmVzUmVxdWVzdBILCgNydW4YASABKAkiNQoSTGlzdFNlcnZlc1Jlc3BvbnNlEh8KBnNlcnZlcxgBIAMoCzIPLmd1aWxkLnYxLlNlcnZlIqMCCgVTZXJ2ZRILCgNydW4YASABKAkSDQoFbW9kZWwYAiABKAkSDwoHcnVuX2RpchgDIAEoCRIPCgdhZGRyZXNzGAQgASgJEgsKA3VybBgFIAEoCRIjCgVzdGF0ZRgGIAEoDjIULmd1aWxkLnYxLlNlcnZlU3RhdGUSDgoGcmVhc29uGAcgASgJEgsKA3BpZBgIIAEoDRIMCgRhcmd2GAkgAygJEhIKCnN0YXJ0ZWRfbXMYCiABKAMSEAoIcmVxdWVzdHMYCyABKAQSDgoGZXJyb3JzGAwgASgEEhAKCHJlc3RhcnRzGA0gASgNEhAKCGV4aXN0aW5nGA4gASgIEhIKCnRpbWVvdXRfbXMYDyABKA0SEQoJbWF4X3F1ZXVlGBAgASgNIrcBChdTdGFydFRlbnNvckJvYXJkUmVxdWVzdBIMCgRydW5zGAEgAygJEhMKC3Byb2plY3RfZGlyGAIgASgJEjcKA2VudhgDIAMoCzIqLmd1aWxkLnYxLlN0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0LkVudkVudHJ5EhQKDGlkbGVfc2Vjb25kcxgEIAEoDRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhgKFlN0b3BUZW5zb3JCb2FyZFJlcXVlc3QiFwoVR2V0VGVuc29yQm9hcmRSZXF1ZXN0IjsKDlRlbnNvckJvYXJkUnVuEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHcnVuX2RpchgDIAEoCSLZAQoLVGVuc29yQm9hcmQSDwoHcnVubmluZxgBIAEoCBILCgNwaWQYAiABKA0SDwoHYWRkcmVzcxgDIAEoCRIMCgRwYXRoGAQgASgJEiYKBHJ1bnMYBSADKAsyGC5ndWlsZC52MS5UZW5zb3JCb2FyZFJ1bhISCgpzdGFydGVkX21zGAYgASgDEhQKDGxhc3RfdXNlZF9tcxgHIAEoAxIUCgxpZGxlX3NlY29uZHMYCCABKA0SDgoGcmV1c2VkGAkgASgIEhUKDXByb3h5X2FkZHJlc3MYCiABKAkquQEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19QRU5ESU5HEAESFgoSUlVOX1NUQVRVU19SVU5OSU5HEAISGAoUUlVOX1NUQVRVU19DT01QTEVURUQQAxIUChBSVU5fU1RBVFVTX0VSUk9SEAQSGQoVUlVOX1NUQVRVU19URVJNSU5BVEVEEAUSFQoRUlVOX1NUQVRVU19GQUlMRUQQBipGCgZTdHJlYW0SFgoSU1RSRUFNX1VOU1BFQ0lGSUVEEAASEQoNU1RSRUFNX1NURE9VVBABEhEKDVNUUkVBTV9TVERFUlIQAiokCgRBeGlzEg0KCUFYSVNfU1RFUBAAEg0KCUFYSVNfVElNRRABKqkBCgpTZXJ2ZVN0YXRlEhsKF1NFUlZFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUU0VSVkVfU1RBVEVfU1RBUlRJTkcQARIVChFTRVJWRV9TVEFURV9SRUFEWRACEhoKFlNFUlZFX1NUQVRFX1JFU1RBUlRJTkcQAxIYChRTRVJWRV9TVEFURV9OT19NT0RFTBAEEhcKE1NFUlZFX1NUQVRFX1NUT1BQRUQQBTKTAQoNRGFlbW9uU2VydmljZRI/CglHZXRTdGF0dXMSGi5ndWlsZC52MS5HZXRTdGF0dXNSZXF1ZXN0GhYuZ3VpbGQudjEuRGFlbW9uU3RhdHVzEkEKCFNodXRkb3duEhkuZ3VpbGQudjEuU2h1dGRvd25SZXF1ZXN0GhouZ3VpbGQudjEuU2h1dGRvd25SZXNwb25zZTJOCg5Qcm9qZWN0U2VydmljZRI8CgpHZXRQcm9qZWN0EhsuZ3VpbGQudjEuR2V0UHJvamVjdFJlcXVlc3QaES5ndWlsZC52MS5Qcm9qZWN0MrYGCgpSdW5TZXJ2aWNlEjQKCFN0YXJ0UnVuEhkuZ3VpbGQudjEuU3RhcnRSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEkEKCExpc3RSdW5zEhkuZ3VpbGQudjEuTGlzdFJ1bnNSZXF1ZXN0GhouZ3VpbGQudjEuTGlzdFJ1bnNSZXNwb25zZRI2CgZHZXRSdW4SFy5ndWlsZC52MS5HZXRSdW5SZXF1ZXN0GhMuZ3VpbGQudjEuUnVuRGV0YWlsEjIKB1N0b3BSdW4SGC5ndWlsZC52MS5TdG9wUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJECglEZWxldGVSdW4SGi5ndWlsZC52MS5EZWxldGVSdW5SZXF1ZXN0GhsuZ3VpbGQudjEuRGVsZXRlUnVuUmVzcG9uc2USPQoJV2F0Y2hSdW5zEhouZ3VpbGQudjEuV2F0Y2hSdW5zUmVxdWVzdBoSLmd1aWxkLnYxLlJ1bkV2ZW50MAESRwoKU2VsZWN0UnVucxIbLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuU2VsZWN0UnVuc1Jlc3BvbnNlEjQKCFNldExhYmVsEhkuZ3VpbGQudjEuU2V0TGFiZWxSZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjAKBlRhZ1J1bhIXLmd1aWxkLnYxLlRhZ1J1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SOAoKUmVzdG9yZVJ1bhIbLmd1aWxkLnYxLlJlc3RvcmVSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEkEKCFB1cmdlUnVuEhkuZ3VpbGQudjEuUHVyZ2VSdW5SZXF1ZXN0GhouZ3VpbGQudjEuUHVyZ2VSdW5SZXNwb25zZRJHCgpFeHBvcnRSdW5zEhsuZ3VpbGQudjEuRXhwb3J0UnVuc1JlcXVlc3QaHC5ndWlsZC52MS5FeHBvcnRSdW5zUmVzcG9uc2USRwoKSW1wb3J0UnVucxIbLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuSW1wb3J0UnVuc1Jlc3BvbnNlMlMKDU91dHB1dFNlcnZpY2USQgoKUmVhZE91dHB1dBIbLmd1aWxkLnYxLlJlYWRPdXRwdXRSZXF1ZXN0GhUuZ3VpbGQudjEuT3V0cHV0Q2h1bmswATLlAQoNU2VyaWVzU2VydmljZRJHCgpMaXN0U2VyaWVzEhsuZ3VpbGQudjEuTGlzdFNlcmllc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VyaWVzUmVzcG9uc2USRAoJR2V0U2VyaWVzEhouZ3VpbGQudjEuR2V0U2VyaWVzUmVxdWVzdBobLmd1aWxkLnYxLkdldFNlcmllc1Jlc3BvbnNlEkUKC1dhdGNoU2VyaWVzEhwuZ3VpbGQudjEuV2F0Y2hTZXJpZXNSZXF1ZXN0GhYuZ3VpbGQudjEuU2VyaWVzVXBkYXRlMAEyVwoOQ29tcGFyZVNlcnZpY2USRQoLQ29tcGFyZVJ1bnMSHC5ndWlsZC52MS5Db21wYXJlUnVuc1JlcXVlc3QaFi5ndWlsZC52MS5Db21wYXJlQ2h1bmswATLNAQoMU2VydmVTZXJ2aWNlEjoKClN0YXJ0U2VydmUSGy5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdBoPLmd1aWxkLnYxLlNlcnZlEjgKCVN0b3BTZXJ2ZRIaLmd1aWxkLnYxLlN0b3BTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRJHCgpMaXN0U2VydmVzEhsuZ3VpbGQudjEuTGlzdFNlcnZlc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VydmVzUmVzcG9uc2Uy+AEKElRlbnNvckJvYXJkU2VydmljZRJMChBTdGFydFRlbnNvckJvYXJkEiEuZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZBJKCg9TdG9wVGVuc29yQm9hcmQSIC5ndWlsZC52MS5TdG9wVGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSAoOR2V0VGVuc29yQm9hcmQSHy5ndWlsZC52MS5HZXRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZGIGcHJvdG8z");
+  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCKfAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAyIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIuEBCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZRIiCglyZXNvdXJjZXMYCCADKAsyDy5ndWlsZC52MS5Nb2RlbBIMCgR0YWdzGAkgAygJIrIBCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnEg8KB3J1bnRpbWUYBSABKAkSDwoHc291cmNlcxgGIAMoCRIcCgR2aWV3GAcgASgLMg4uZ3VpbGQudjEuVmlldyI8CglPcGVyYXRpb24SDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgASgJEhAKCHJlcXVpcmVzGAMgAygJIjYKB1Byb2ZpbGUSDAoEbmFtZRgBIAEoCRIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWciIwoERmxhZxIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIoIBCgRWaWV3Eg4KBm9yaWdpbhgBIAEoCRIjCgZmaWVsZHMYAiADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQSHwoEcm93cxgDIAMoCzIRLmd1aWxkLnYxLlZpZXdSb3cSJAoHY29tcGFyZRgEIAMoCzITLmd1aWxkLnYxLlZpZXdGaWVsZCKIAQoJVmlld0ZpZWxkEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSDgoGc291cmNlGAMgASgJEhEKCWF0dHJpYnV0ZRgEIAEoCRIOCgZyZWR1Y2UYBSABKAkSDgoGZm9ybWF0GAYgASgJEg0KBWNvbG9yGAcgASgJEgwKBGljb24YCCABKAkiPQoHVmlld1JvdxIMCgRuYW1lGAEgASgJEiQKBnNlcmllcxgCIAMoCzIULmd1aWxkLnYxLlZpZXdTZXJpZXMiWQoKVmlld1NlcmllcxIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEg0KBWxhYmVsGAMgASgJEg4KBmZvcm1hdBgEIAEoCRIPCgdwYXR0ZXJuGAUgASgJIlUKCkZpZWxkVmFsdWUSDAoEbmFtZRgBIAEoCRIPCgdwcmVzZW50GAIgASgIEg0KBXZhbHVlGAMgASgBEgwKBHRleHQYBCABKAkSCwoDa2V5GAUgASgJIvEBCg9TdGFydFJ1blJlcXVlc3QSEwoLcHJvamVjdF9kaXIYASABKAkSDQoFbW9kZWwYAiABKAkSCgoCb3AYAyABKAkSDwoHcHJvZmlsZRgEIAEoCRIdCgVmbGFncxgFIAMoCzIOLmd1aWxkLnYxLkZsYWcSEgoKc291cmNlX3J1bhgGIAEoCRINCgVsYWJlbBgHIAEoCRIvCgNlbnYYCCADKAsyIi5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QuRW52RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLBAgoDUnVuEgoKAmlkGAEgASgJEhMKC3Byb2plY3RfZGlyGAIgASgJEhQKDHByb2plY3RfbmFtZRgDIAEoCRINCgVtb2RlbBgEIAEoCRIKCgJvcBgFIAEoCRIjCgZzdGF0dXMYBiABKA4yEy5ndWlsZC52MS5SdW5TdGF0dXMSEgoKY3JlYXRlZF9tcxgHIAEoAxISCgpzdGFydGVkX21zGAggASgDEhIKCnN0b3BwZWRfbXMYCSABKAMSGAoLZXhpdF9zdGF0dXMYCiABKAVIAIgBARIPCgdydW5fZGlyGAsgASgJEg0KBWxhYmVsGAwgASgJEgsKA3BpZBgNIAEoDRIOCgZyZWFzb24YDiABKAkSEgoKc291cmNlX3J1bhgPIAEoCRIMCgR0YWdzGBAgAygJQg4KDF9leGl0X3N0YXR1cyJFCg9MaXN0UnVuc1JlcXVlc3QSDQoFbGltaXQYASABKA0SDgoGb2Zmc2V0GAIgASgNEhMKC3Byb2plY3RfZGlyGAMgASgJIj4KEExpc3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhINCgV0b3RhbBgCIAEoDSIcCg1HZXRSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIgChFHZXRSdW5WaWV3UmVxdWVzdBILCgNydW4YASABKAkiWgoHUnVuVmlldxILCgNydW4YASABKAkSHAoEdmlldxgCIAEoCzIOLmd1aWxkLnYxLlZpZXcSJAoGZmllbGRzGAMgAygLMhQuZ3VpbGQudjEuRmllbGRWYWx1ZSKoAQoKUnVuUHJldmlldxINCgVtb2RlbBgBIAEoCRIKCgJvcBgCIAEoCRIMCgRhcmd2GAMgAygJEh0KBWZsYWdzGAQgAygLMg4uZ3VpbGQudjEuRmxhZxIPCgdydW5fZGlyGAUgASgJEhsKA2VudhgGIAMoCzIOLmd1aWxkLnYxLkZsYWcSEwoLcHJvamVjdF9kaXIYByABKAkSDwoHcnVudGltZRgIIAEoCSIjCgRBdHRyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkimgEKCVJ1bkRldGFpbBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SHQoFZmxhZ3MYAiADKAsyDi5ndWlsZC52MS5GbGFnEh0KBWF0dHJzGAMgAygLMg4uZ3VpbGQudjEuQXR0chIjCgZzZXJpZXMYBCADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkSDgoGY3Vyc29yGAUgASgDIh0KDlN0b3BSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChBEZWxldGVSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChFEZWxldGVSdW5SZXNwb25zZRIKCgJpZBgBIAEoCSIfChBXYXRjaFJ1bnNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJOCghSdW5FdmVudBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SDwoHcmVtb3ZlZBgCIAEoCBIVCg1zbmFwc2hvdF9kb25lGAMgASgIIkIKEVJlYWRPdXRwdXRSZXF1ZXN0EgsKA3J1bhgBIAEoCRIQCghmcm9tX3NlcRgCIAEoAxIOCgZmb2xsb3cYAyABKAgiWgoKT3V0cHV0TGluZRILCgNzZXEYASABKAMSDwoHdGltZV9tcxgCIAEoAxIgCgZzdHJlYW0YAyABKA4yEC5ndWlsZC52MS5TdHJlYW0SDAoEdGV4dBgEIAEoCSIyCgtPdXRwdXRDaHVuaxIjCgVsaW5lcxgBIAMoCzIULmd1aWxkLnYxLk91dHB1dExpbmUiIAoRTGlzdFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJIngKCVNlcmllc0tleRILCgNrZXkYASABKAkSDAoEbGFzdBgCIAEoARILCgNtaW4YAyABKAESCwoDbWF4GAQgASgBEg0KBWNvdW50GAUgASgDEhEKCWxhc3Rfc3RlcBgGIAEoAxIUCgxsYXN0X3RpbWVfbXMYByABKAMiNwoSTGlzdFNlcmllc1Jlc3BvbnNlEiEKBGtleXMYASADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkipgEKEEdldFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSHAoEYXhpcxgDIAEoDjIOLmd1aWxkLnYxLkF4aXMSEAoDbWluGAQgASgBSACIAQESEAoDbWF4GAUgASgBSAGIAQESDwoHYnVja2V0cxgGIAEoDRIUCgx1bnRpbF9jdXJzb3IYByABKANCBgoEX21pbkIGCgRfbWF4IjYKBlNhbXBsZRIPCgd0aW1lX21zGAEgASgDEgwKBHN0ZXAYAiABKAMSDQoFdmFsdWUYAyABKAEiiAEKBkJ1Y2tldBIPCgd4X3N0YXJ0GAEgASgBEg0KBXhfZW5kGAIgASgBEgsKA21pbhgDIAEoARILCgNtYXgYBCABKAESDAoEbGFzdBgFIAEoARIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDEg0KBWNvdW50GAggASgEImoKBlNlcmllcxILCgNrZXkYASABKAkSIQoHc2FtcGxlcxgCIAMoCzIQLmd1aWxkLnYxLlNhbXBsZRIhCgdidWNrZXRzGAMgAygLMhAuZ3VpbGQudjEuQnVja2V0Eg0KBWNvdW50GAQgASgEIjUKEUdldFNlcmllc1Jlc3BvbnNlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcyJFChJXYXRjaFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgDIkAKDFNlcmllc1VwZGF0ZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMSDgoGY3Vyc29yGAIgASgDInAKDFJ1blNlbGVjdGlvbhIMCgRydW5zGAEgAygJEg0KBW1vZGVsGAIgASgJEg4KBnN0YXR1cxgDIAMoCRINCgVsYWJlbBgEIAEoCRIPCgdkZWxldGVkGAUgASgIEhMKC3Byb2plY3RfZGlyGAYgASgJIj4KEVNlbGVjdFJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbiJCChJTZWxlY3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhIPCgdpbmRleGVzGAIgAygNIi0KD1NldExhYmVsUmVxdWVzdBILCgNydW4YASABKAkSDQoFbGFiZWwYAiABKAkiOQoNVGFnUnVuUmVxdWVzdBILCgNydW4YASABKAkSCwoDYWRkGAIgAygJEg4KBnJlbW92ZRgDIAMoCSIgChFSZXN0b3JlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPUHVyZ2VSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeChBQdXJnZVJ1blJlc3BvbnNlEgoKAmlkGAEgASgJIi8KEUV4cG9ydFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkSDAoEZGVzdBgCIAEoCSIvChJFeHBvcnRSdW5zUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBGRlc3QYAiABKAkiRQoRSW1wb3J0UnVuc1JlcXVlc3QSCwoDc3JjGAEgASgJEg4KBnJlbmFtZRgCIAEoCBITCgtwcm9qZWN0X2RpchgDIAEoCSI/CgtJbXBvcnRlZFJ1bhIKCgJpZBgBIAEoCRITCgtvcmlnaW5hbF9pZBgCIAEoCRIPCgdydW5fZGlyGAMgASgJIjkKEkltcG9ydFJ1bnNSZXNwb25zZRIjCgRydW5zGAEgAygLMhUuZ3VpbGQudjEuSW1wb3J0ZWRSdW4iWgoSQ29tcGFyZVJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbhILCgNzeXMYAiABKAgSDAoEdmlldxgDIAEoCCKrAQoMQ29tcGFyZUNodW5rEhYKDm5ld19mbGFnX25hbWVzGAEgAygJEhcKD25ld19zY2FsYXJfa2V5cxgCIAMoCRIiCgRyb3dzGAMgAygLMhQuZ3VpbGQudjEuQ29tcGFyZVJvdxIXCg9uZXdfZmxhZ192YWx1ZXMYBCADKAkSLQoQbmV3X3ZpZXdfY29sdW1ucxgFIAMoCzITLmd1aWxkLnYxLlZpZXdGaWVsZCLzAQoKQ29tcGFyZVJvdxIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SDQoFaW5kZXgYAiABKA0SEgoKZmxhZ19uYW1lcxgDIAMoDRITCgtmbGFnX3ZhbHVlcxgEIAMoDRITCgtzY2FsYXJfa2V5cxgFIAMoDRITCgtzY2FsYXJfbGFzdBgGIAMoARISCgpzY2FsYXJfbWluGAcgAygBEhIKCnNjYWxhcl9tYXgYCCADKAESFAoMdmlld19jb2x1bW5zGAkgAygNEikKC3ZpZXdfdmFsdWVzGAogAygLMhQuZ3VpbGQudjEuRmllbGRWYWx1ZSLQAQoRU3RhcnRTZXJ2ZVJlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGhvc3QYAiABKAkSEQoEcG9ydBgDIAEoDUgAiAEBEjEKA2VudhgEIAMoCzIkLmd1aWxkLnYxLlN0YXJ0U2VydmVSZXF1ZXN0LkVudkVudHJ5EhIKCnRpbWVvdXRfbXMYBSABKA0SEQoJbWF4X3F1ZXVlGAYgASgNGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFX3BvcnQiHwoQU3RvcFNlcnZlUmVxdWVzdBILCgNydW4YASABKAkiIAoRTGlzdFNlcnZlc1JlcXVlc3QSCwoDcnVuGAEgASgJIjUKEkxpc3RTZXJ2ZXNSZXNwb25zZRIfCgZzZXJ2ZXMYASADKAsyDy5ndWlsZC52MS5TZXJ2ZSKjAgoFU2VydmUSCwoDcnVuGAEgASgJEg0KBW1vZGVsGAIgASgJEg8KB3J1bl9kaXIYAyABKAkSDwoHYWRkcmVzcxgEIAEoCRILCgN1cmwYBSABKAkSIwoFc3RhdGUYBiABKA4yFC5ndWlsZC52MS5TZXJ2ZVN0YXRlEg4KBnJlYXNvbhgHIAEoCRILCgNwaWQYCCABKA0SDAoEYXJndhgJIAMoCRISCgpzdGFydGVkX21zGAogASgDEhAKCHJlcXVlc3RzGAsgASgEEg4KBmVycm9ycxgMIAEoBBIQCghyZXN0YXJ0cxgNIAEoDRIQCghleGlzdGluZxgOIAEoCBISCgp0aW1lb3V0X21zGA8gASgNEhEKCW1heF9xdWV1ZRgQIAEoDSK3AQoXU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QSDAoEcnVucxgBIAMoCRITCgtwcm9qZWN0X2RpchgCIAEoCRI3CgNlbnYYAyADKAsyKi5ndWlsZC52MS5TdGFydFRlbnNvckJvYXJkUmVxdWVzdC5FbnZFbnRyeRIUCgxpZGxlX3NlY29uZHMYBCABKA0aKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIYChZTdG9wVGVuc29yQm9hcmRSZXF1ZXN0IhcKFUdldFRlbnNvckJvYXJkUmVxdWVzdCI7Cg5UZW5zb3JCb2FyZFJ1bhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3J1bl9kaXIYAyABKAki2QEKC1RlbnNvckJvYXJkEg8KB3J1bm5pbmcYASABKAgSCwoDcGlkGAIgASgNEg8KB2FkZHJlc3MYAyABKAkSDAoEcGF0aBgEIAEoCRImCgRydW5zGAUgAygLMhguZ3VpbGQudjEuVGVuc29yQm9hcmRSdW4SEgoKc3RhcnRlZF9tcxgGIAEoAxIUCgxsYXN0X3VzZWRfbXMYByABKAMSFAoMaWRsZV9zZWNvbmRzGAggASgNEg4KBnJldXNlZBgJIAEoCBIVCg1wcm94eV9hZGRyZXNzGAogASgJKrkBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUEVORElORxABEhYKElJVTl9TVEFUVVNfUlVOTklORxACEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAMSFAoQUlVOX1NUQVRVU19FUlJPUhAEEhkKFVJVTl9TVEFUVVNfVEVSTUlOQVRFRBAFEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAYqRgoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAIqJAoEQXhpcxINCglBWElTX1NURVAQABINCglBWElTX1RJTUUQASqpAQoKU2VydmVTdGF0ZRIbChdTRVJWRV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFNFUlZFX1NUQVRFX1NUQVJUSU5HEAESFQoRU0VSVkVfU1RBVEVfUkVBRFkQAhIaChZTRVJWRV9TVEFURV9SRVNUQVJUSU5HEAMSGAoUU0VSVkVfU1RBVEVfTk9fTU9ERUwQBBIXChNTRVJWRV9TVEFURV9TVE9QUEVEEAUykwEKDURhZW1vblNlcnZpY2USPwoJR2V0U3RhdHVzEhouZ3VpbGQudjEuR2V0U3RhdHVzUmVxdWVzdBoWLmd1aWxkLnYxLkRhZW1vblN0YXR1cxJBCghTaHV0ZG93bhIZLmd1aWxkLnYxLlNodXRkb3duUmVxdWVzdBoaLmd1aWxkLnYxLlNodXRkb3duUmVzcG9uc2UyTgoOUHJvamVjdFNlcnZpY2USPAoKR2V0UHJvamVjdBIbLmd1aWxkLnYxLkdldFByb2plY3RSZXF1ZXN0GhEuZ3VpbGQudjEuUHJvamVjdDKzBwoKUnVuU2VydmljZRI0CghTdGFydFJ1bhIZLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghMaXN0UnVucxIZLmd1aWxkLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmd1aWxkLnYxLkxpc3RSdW5zUmVzcG9uc2USNgoGR2V0UnVuEhcuZ3VpbGQudjEuR2V0UnVuUmVxdWVzdBoTLmd1aWxkLnYxLlJ1bkRldGFpbBIyCgdTdG9wUnVuEhguZ3VpbGQudjEuU3RvcFJ1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SRAoJRGVsZXRlUnVuEhouZ3VpbGQudjEuRGVsZXRlUnVuUmVxdWVzdBobLmd1aWxkLnYxLkRlbGV0ZVJ1blJlc3BvbnNlEj0KCVdhdGNoUnVucxIaLmd1aWxkLnYxLldhdGNoUnVuc1JlcXVlc3QaEi5ndWlsZC52MS5SdW5FdmVudDABEkcKClNlbGVjdFJ1bnMSGy5ndWlsZC52MS5TZWxlY3RSdW5zUmVxdWVzdBocLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXNwb25zZRI0CghTZXRMYWJlbBIZLmd1aWxkLnYxLlNldExhYmVsUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhIwCgZUYWdSdW4SFy5ndWlsZC52MS5UYWdSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjgKClJlc3RvcmVSdW4SGy5ndWlsZC52MS5SZXN0b3JlUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghQdXJnZVJ1bhIZLmd1aWxkLnYxLlB1cmdlUnVuUmVxdWVzdBoaLmd1aWxkLnYxLlB1cmdlUnVuUmVzcG9uc2USRwoKRXhwb3J0UnVucxIbLmd1aWxkLnYxLkV4cG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuRXhwb3J0UnVuc1Jlc3BvbnNlEkcKCkltcG9ydFJ1bnMSGy5ndWlsZC52MS5JbXBvcnRSdW5zUmVxdWVzdBocLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXNwb25zZRI8CgpHZXRSdW5WaWV3EhsuZ3VpbGQudjEuR2V0UnVuVmlld1JlcXVlc3QaES5ndWlsZC52MS5SdW5WaWV3Ej0KClByZXZpZXdSdW4SGS5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QaFC5ndWlsZC52MS5SdW5QcmV2aWV3MlMKDU91dHB1dFNlcnZpY2USQgoKUmVhZE91dHB1dBIbLmd1aWxkLnYxLlJlYWRPdXRwdXRSZXF1ZXN0GhUuZ3VpbGQudjEuT3V0cHV0Q2h1bmswATLlAQoNU2VyaWVzU2VydmljZRJHCgpMaXN0U2VyaWVzEhsuZ3VpbGQudjEuTGlzdFNlcmllc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VyaWVzUmVzcG9uc2USRAoJR2V0U2VyaWVzEhouZ3VpbGQudjEuR2V0U2VyaWVzUmVxdWVzdBobLmd1aWxkLnYxLkdldFNlcmllc1Jlc3BvbnNlEkUKC1dhdGNoU2VyaWVzEhwuZ3VpbGQudjEuV2F0Y2hTZXJpZXNSZXF1ZXN0GhYuZ3VpbGQudjEuU2VyaWVzVXBkYXRlMAEyVwoOQ29tcGFyZVNlcnZpY2USRQoLQ29tcGFyZVJ1bnMSHC5ndWlsZC52MS5Db21wYXJlUnVuc1JlcXVlc3QaFi5ndWlsZC52MS5Db21wYXJlQ2h1bmswATLNAQoMU2VydmVTZXJ2aWNlEjoKClN0YXJ0U2VydmUSGy5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdBoPLmd1aWxkLnYxLlNlcnZlEjgKCVN0b3BTZXJ2ZRIaLmd1aWxkLnYxLlN0b3BTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRJHCgpMaXN0U2VydmVzEhsuZ3VpbGQudjEuTGlzdFNlcnZlc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VydmVzUmVzcG9uc2Uy+AEKElRlbnNvckJvYXJkU2VydmljZRJMChBTdGFydFRlbnNvckJvYXJkEiEuZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZBJKCg9TdG9wVGVuc29yQm9hcmQSIC5ndWlsZC52MS5TdG9wVGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSAoOR2V0VGVuc29yQm9hcmQSHy5ndWlsZC52MS5HZXRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZGIGcHJvdG8z");
 
 /**
  * @generated from message guild.v1.GetStatusRequest
@@ -173,6 +173,20 @@ export type Project = Message<"guild.v1.Project"> & {
    * @generated from field: repeated guild.v1.Profile profiles = 7;
    */
   profiles: Profile[];
+
+  /**
+   * [resource "NAME"] sections: prepare-only targets (`guild prepare NAME`).
+   *
+   * @generated from field: repeated guild.v1.Model resources = 8;
+   */
+  resources: Model[];
+
+  /**
+   * Project tags ([project] tags): every run of the project carries them.
+   *
+   * @generated from field: repeated string tags = 9;
+   */
+  tags: string[];
 };
 
 /**
@@ -205,6 +219,27 @@ export type Model = Message<"guild.v1.Model"> & {
    * @generated from field: repeated guild.v1.Flag flags = 4;
    */
   flags: Flag[];
+
+  /**
+   * The model's runtime (its own or [project]'s), recorded as the run's `runtime` attr.
+   *
+   * @generated from field: string runtime = 5;
+   */
+  runtime: string;
+
+  /**
+   * Globs of the source files a run snapshots (empty: every source file).
+   *
+   * @generated from field: repeated string sources = 6;
+   */
+  sources: string[];
+
+  /**
+   * The view of the model's runs, when the Guild file describes one.
+   *
+   * @generated from field: guild.v1.View view = 7;
+   */
+  view?: View | undefined;
 };
 
 /**
@@ -286,6 +321,231 @@ export const FlagSchema: GenMessage<Flag> = /*@__PURE__*/
   messageDesc(file_guild_v1_guild, 9);
 
 /**
+ * A model's view as its Guild file describes it: [view] (or [view "MODEL"]) naming
+ * fields and series, built in or defined by [field], [train-field], [compare-field]
+ * and [series] sections.
+ *
+ * @generated from message guild.v1.View
+ */
+export type View = Message<"guild.v1.View"> & {
+  /**
+   * Where it comes from: `[view "MODEL"]`, `[view]`, or `sections` (a file of field
+   * and series sections without a view section).
+   *
+   * @generated from field: string origin = 1;
+   */
+  origin: string;
+
+  /**
+   * Summary cards, in order.
+   *
+   * @generated from field: repeated guild.v1.ViewField fields = 2;
+   */
+  fields: ViewField[];
+
+  /**
+   * Rows of charts (series, series-a, series-b, ...), in order.
+   *
+   * @generated from field: repeated guild.v1.ViewRow rows = 3;
+   */
+  rows: ViewRow[];
+
+  /**
+   * Compare columns, in order.
+   *
+   * @generated from field: repeated guild.v1.ViewField compare = 4;
+   */
+  compare: ViewField[];
+};
+
+/**
+ * Describes the message guild.v1.View.
+ * Use `create(ViewSchema)` to create a new message.
+ */
+export const ViewSchema: GenMessage<View> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 10);
+
+/**
+ * @generated from message guild.v1.ViewField
+ */
+export type ViewField = Message<"guild.v1.ViewField"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string label = 2;
+   */
+  label: string;
+
+  /**
+   * `series/PATTERN` (the first series key PATTERN matches whole, reduced), `flags` or
+   * `attrs` (with attribute); empty when nothing defines the field.
+   *
+   * @generated from field: string source = 3;
+   */
+  source: string;
+
+  /**
+   * The flag or attribute a `flags` or `attrs` source shows.
+   *
+   * @generated from field: string attribute = 4;
+   */
+  attribute: string;
+
+  /**
+   * last, first, average, last_5_average, min, max, steps, steps0 or duration.
+   *
+   * @generated from field: string reduce = 5;
+   */
+  reduce: string;
+
+  /**
+   * A Numeral.js pattern: 0.00%, %, 0.0 b, 0,0, 00:00:00, 0.0e ...
+   *
+   * @generated from field: string format = 6;
+   */
+  format: string;
+
+  /**
+   * A Material palette name such as green-700.
+   *
+   * @generated from field: string color = 7;
+   */
+  color: string;
+
+  /**
+   * accuracy, steps, time, loss, or another icon name.
+   *
+   * @generated from field: string icon = 8;
+   */
+  icon: string;
+};
+
+/**
+ * Describes the message guild.v1.ViewField.
+ * Use `create(ViewFieldSchema)` to create a new message.
+ */
+export const ViewFieldSchema: GenMessage<ViewField> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 11);
+
+/**
+ * @generated from message guild.v1.ViewRow
+ */
+export type ViewRow = Message<"guild.v1.ViewRow"> & {
+  /**
+   * series, series-a, series-b, ...
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated guild.v1.ViewSeries series = 2;
+   */
+  series: ViewSeries[];
+};
+
+/**
+ * Describes the message guild.v1.ViewRow.
+ * Use `create(ViewRowSchema)` to create a new message.
+ */
+export const ViewRowSchema: GenMessage<ViewRow> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 12);
+
+/**
+ * One chart: a line for each series key that `pattern` matches whole.
+ *
+ * @generated from message guild.v1.ViewSeries
+ */
+export type ViewSeries = Message<"guild.v1.ViewSeries"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string title = 2;
+   */
+  title: string;
+
+  /**
+   * The y axis's label.
+   *
+   * @generated from field: string label = 3;
+   */
+  label: string;
+
+  /**
+   * @generated from field: string format = 4;
+   */
+  format: string;
+
+  /**
+   * A regular expression over series keys (the source without `series/`); empty
+   * matches nothing.
+   *
+   * @generated from field: string pattern = 5;
+   */
+  pattern: string;
+};
+
+/**
+ * Describes the message guild.v1.ViewSeries.
+ * Use `create(ViewSeriesSchema)` to create a new message.
+ */
+export const ViewSeriesSchema: GenMessage<ViewSeries> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 13);
+
+/**
+ * A field's value for one run.
+ *
+ * @generated from message guild.v1.FieldValue
+ */
+export type FieldValue = Message<"guild.v1.FieldValue"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * False while the run has no such value.
+   *
+   * @generated from field: bool present = 2;
+   */
+  present: boolean;
+
+  /**
+   * The number (NaN for a flag or attribute that is not one).
+   *
+   * @generated from field: double value = 3;
+   */
+  value: number;
+
+  /**
+   * The value in the field's format; flags and attributes as written.
+   *
+   * @generated from field: string text = 4;
+   */
+  text: string;
+
+  /**
+   * The series key it was reduced from.
+   *
+   * @generated from field: string key = 5;
+   */
+  key: string;
+};
+
+/**
+ * Describes the message guild.v1.FieldValue.
+ * Use `create(FieldValueSchema)` to create a new message.
+ */
+export const FieldValueSchema: GenMessage<FieldValue> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 14);
+
+/**
  * @generated from message guild.v1.StartRunRequest
  */
 export type StartRunRequest = Message<"guild.v1.StartRunRequest"> & {
@@ -344,7 +604,7 @@ export type StartRunRequest = Message<"guild.v1.StartRunRequest"> & {
  * Use `create(StartRunRequestSchema)` to create a new message.
  */
 export const StartRunRequestSchema: GenMessage<StartRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 10);
+  messageDesc(file_guild_v1_guild, 15);
 
 /**
  * @generated from message guild.v1.Run
@@ -440,7 +700,7 @@ export type Run = Message<"guild.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 11);
+  messageDesc(file_guild_v1_guild, 16);
 
 /**
  * @generated from message guild.v1.ListRunsRequest
@@ -469,7 +729,7 @@ export type ListRunsRequest = Message<"guild.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 12);
+  messageDesc(file_guild_v1_guild, 17);
 
 /**
  * @generated from message guild.v1.ListRunsResponse
@@ -491,14 +751,14 @@ export type ListRunsResponse = Message<"guild.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 13);
+  messageDesc(file_guild_v1_guild, 18);
 
 /**
  * @generated from message guild.v1.GetRunRequest
  */
 export type GetRunRequest = Message<"guild.v1.GetRunRequest"> & {
   /**
-   * Run id, unique id prefix, or index (1 = latest).
+   * Run id, unique id prefix, index (1 = latest), or the absolute path of a run folder.
    *
    * @generated from field: string run = 1;
    */
@@ -510,7 +770,115 @@ export type GetRunRequest = Message<"guild.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 14);
+  messageDesc(file_guild_v1_guild, 19);
+
+/**
+ * @generated from message guild.v1.GetRunViewRequest
+ */
+export type GetRunViewRequest = Message<"guild.v1.GetRunViewRequest"> & {
+  /**
+   * @generated from field: string run = 1;
+   */
+  run: string;
+};
+
+/**
+ * Describes the message guild.v1.GetRunViewRequest.
+ * Use `create(GetRunViewRequestSchema)` to create a new message.
+ */
+export const GetRunViewRequestSchema: GenMessage<GetRunViewRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 20);
+
+/**
+ * @generated from message guild.v1.RunView
+ */
+export type RunView = Message<"guild.v1.RunView"> & {
+  /**
+   * The run's id.
+   *
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * Absent when the run's Guild file describes no view.
+   *
+   * @generated from field: guild.v1.View view = 2;
+   */
+  view?: View | undefined;
+
+  /**
+   * The view's fields (its cards), in order.
+   *
+   * @generated from field: repeated guild.v1.FieldValue fields = 3;
+   */
+  fields: FieldValue[];
+};
+
+/**
+ * Describes the message guild.v1.RunView.
+ * Use `create(RunViewSchema)` to create a new message.
+ */
+export const RunViewSchema: GenMessage<RunView> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 21);
+
+/**
+ * @generated from message guild.v1.RunPreview
+ */
+export type RunPreview = Message<"guild.v1.RunPreview"> & {
+  /**
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * @generated from field: string op = 2;
+   */
+  op: string;
+
+  /**
+   * The command as it would run; `$RUNDIR` stands for the run folder, made at start.
+   *
+   * @generated from field: repeated string argv = 3;
+   */
+  argv: string[];
+
+  /**
+   * @generated from field: repeated guild.v1.Flag flags = 4;
+   */
+  flags: Flag[];
+
+  /**
+   * The run folder it would make now (`<runroot>/<time>-<model>`).
+   *
+   * @generated from field: string run_dir = 5;
+   */
+  runDir: string;
+
+  /**
+   * What Guild adds to the environment (RUNDIR, GUILD_RUN_ID, GPU_COUNT, ...).
+   *
+   * @generated from field: repeated guild.v1.Flag env = 6;
+   */
+  env: Flag[];
+
+  /**
+   * @generated from field: string project_dir = 7;
+   */
+  projectDir: string;
+
+  /**
+   * @generated from field: string runtime = 8;
+   */
+  runtime: string;
+};
+
+/**
+ * Describes the message guild.v1.RunPreview.
+ * Use `create(RunPreviewSchema)` to create a new message.
+ */
+export const RunPreviewSchema: GenMessage<RunPreview> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 22);
 
 /**
  * @generated from message guild.v1.Attr
@@ -532,7 +900,7 @@ export type Attr = Message<"guild.v1.Attr"> & {
  * Use `create(AttrSchema)` to create a new message.
  */
 export const AttrSchema: GenMessage<Attr> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 15);
+  messageDesc(file_guild_v1_guild, 23);
 
 /**
  * @generated from message guild.v1.RunDetail
@@ -557,6 +925,16 @@ export type RunDetail = Message<"guild.v1.RunDetail"> & {
    * @generated from field: repeated guild.v1.SeriesKey series = 4;
    */
   series: SeriesKey[];
+
+  /**
+   * The run's series cursor as it was read: its last committed sample (0: none yet).
+   * GetSeries with until_cursor = cursor reads the samples up to it and WatchSeries with
+   * after_cursor = cursor every one after, each sample once: a page loads a live run's
+   * history as buckets and follows only what is new.
+   *
+   * @generated from field: int64 cursor = 5;
+   */
+  cursor: bigint;
 };
 
 /**
@@ -564,7 +942,7 @@ export type RunDetail = Message<"guild.v1.RunDetail"> & {
  * Use `create(RunDetailSchema)` to create a new message.
  */
 export const RunDetailSchema: GenMessage<RunDetail> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 16);
+  messageDesc(file_guild_v1_guild, 24);
 
 /**
  * @generated from message guild.v1.StopRunRequest
@@ -581,7 +959,7 @@ export type StopRunRequest = Message<"guild.v1.StopRunRequest"> & {
  * Use `create(StopRunRequestSchema)` to create a new message.
  */
 export const StopRunRequestSchema: GenMessage<StopRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 17);
+  messageDesc(file_guild_v1_guild, 25);
 
 /**
  * @generated from message guild.v1.DeleteRunRequest
@@ -598,7 +976,7 @@ export type DeleteRunRequest = Message<"guild.v1.DeleteRunRequest"> & {
  * Use `create(DeleteRunRequestSchema)` to create a new message.
  */
 export const DeleteRunRequestSchema: GenMessage<DeleteRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 18);
+  messageDesc(file_guild_v1_guild, 26);
 
 /**
  * @generated from message guild.v1.DeleteRunResponse
@@ -615,7 +993,7 @@ export type DeleteRunResponse = Message<"guild.v1.DeleteRunResponse"> & {
  * Use `create(DeleteRunResponseSchema)` to create a new message.
  */
 export const DeleteRunResponseSchema: GenMessage<DeleteRunResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 19);
+  messageDesc(file_guild_v1_guild, 27);
 
 /**
  * @generated from message guild.v1.WatchRunsRequest
@@ -634,7 +1012,7 @@ export type WatchRunsRequest = Message<"guild.v1.WatchRunsRequest"> & {
  * Use `create(WatchRunsRequestSchema)` to create a new message.
  */
 export const WatchRunsRequestSchema: GenMessage<WatchRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 20);
+  messageDesc(file_guild_v1_guild, 28);
 
 /**
  * @generated from message guild.v1.RunEvent
@@ -668,7 +1046,7 @@ export type RunEvent = Message<"guild.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 21);
+  messageDesc(file_guild_v1_guild, 29);
 
 /**
  * @generated from message guild.v1.ReadOutputRequest
@@ -695,7 +1073,7 @@ export type ReadOutputRequest = Message<"guild.v1.ReadOutputRequest"> & {
  * Use `create(ReadOutputRequestSchema)` to create a new message.
  */
 export const ReadOutputRequestSchema: GenMessage<ReadOutputRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 22);
+  messageDesc(file_guild_v1_guild, 30);
 
 /**
  * @generated from message guild.v1.OutputLine
@@ -727,7 +1105,7 @@ export type OutputLine = Message<"guild.v1.OutputLine"> & {
  * Use `create(OutputLineSchema)` to create a new message.
  */
 export const OutputLineSchema: GenMessage<OutputLine> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 23);
+  messageDesc(file_guild_v1_guild, 31);
 
 /**
  * @generated from message guild.v1.OutputChunk
@@ -744,7 +1122,7 @@ export type OutputChunk = Message<"guild.v1.OutputChunk"> & {
  * Use `create(OutputChunkSchema)` to create a new message.
  */
 export const OutputChunkSchema: GenMessage<OutputChunk> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 24);
+  messageDesc(file_guild_v1_guild, 32);
 
 /**
  * @generated from message guild.v1.ListSeriesRequest
@@ -761,7 +1139,7 @@ export type ListSeriesRequest = Message<"guild.v1.ListSeriesRequest"> & {
  * Use `create(ListSeriesRequestSchema)` to create a new message.
  */
 export const ListSeriesRequestSchema: GenMessage<ListSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 25);
+  messageDesc(file_guild_v1_guild, 33);
 
 /**
  * @generated from message guild.v1.SeriesKey
@@ -808,7 +1186,7 @@ export type SeriesKey = Message<"guild.v1.SeriesKey"> & {
  * Use `create(SeriesKeySchema)` to create a new message.
  */
 export const SeriesKeySchema: GenMessage<SeriesKey> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 26);
+  messageDesc(file_guild_v1_guild, 34);
 
 /**
  * @generated from message guild.v1.ListSeriesResponse
@@ -825,7 +1203,7 @@ export type ListSeriesResponse = Message<"guild.v1.ListSeriesResponse"> & {
  * Use `create(ListSeriesResponseSchema)` to create a new message.
  */
 export const ListSeriesResponseSchema: GenMessage<ListSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 27);
+  messageDesc(file_guild_v1_guild, 35);
 
 /**
  * @generated from message guild.v1.GetSeriesRequest
@@ -866,6 +1244,14 @@ export type GetSeriesRequest = Message<"guild.v1.GetSeriesRequest"> & {
    * @generated from field: uint32 buckets = 6;
    */
   buckets: number;
+
+  /**
+   * Only the samples committed up to this cursor (RunDetail.cursor or a SeriesUpdate's);
+   * 0: every sample.
+   *
+   * @generated from field: int64 until_cursor = 7;
+   */
+  untilCursor: bigint;
 };
 
 /**
@@ -873,7 +1259,7 @@ export type GetSeriesRequest = Message<"guild.v1.GetSeriesRequest"> & {
  * Use `create(GetSeriesRequestSchema)` to create a new message.
  */
 export const GetSeriesRequestSchema: GenMessage<GetSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 28);
+  messageDesc(file_guild_v1_guild, 36);
 
 /**
  * @generated from message guild.v1.Sample
@@ -902,7 +1288,7 @@ export type Sample = Message<"guild.v1.Sample"> & {
  * Use `create(SampleSchema)` to create a new message.
  */
 export const SampleSchema: GenMessage<Sample> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 29);
+  messageDesc(file_guild_v1_guild, 37);
 
 /**
  * @generated from message guild.v1.Bucket
@@ -958,7 +1344,7 @@ export type Bucket = Message<"guild.v1.Bucket"> & {
  * Use `create(BucketSchema)` to create a new message.
  */
 export const BucketSchema: GenMessage<Bucket> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 30);
+  messageDesc(file_guild_v1_guild, 38);
 
 /**
  * @generated from message guild.v1.Series
@@ -992,7 +1378,7 @@ export type Series = Message<"guild.v1.Series"> & {
  * Use `create(SeriesSchema)` to create a new message.
  */
 export const SeriesSchema: GenMessage<Series> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 31);
+  messageDesc(file_guild_v1_guild, 39);
 
 /**
  * @generated from message guild.v1.GetSeriesResponse
@@ -1009,7 +1395,7 @@ export type GetSeriesResponse = Message<"guild.v1.GetSeriesResponse"> & {
  * Use `create(GetSeriesResponseSchema)` to create a new message.
  */
 export const GetSeriesResponseSchema: GenMessage<GetSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 32);
+  messageDesc(file_guild_v1_guild, 40);
 
 /**
  * @generated from message guild.v1.WatchSeriesRequest
@@ -1040,7 +1426,7 @@ export type WatchSeriesRequest = Message<"guild.v1.WatchSeriesRequest"> & {
  * Use `create(WatchSeriesRequestSchema)` to create a new message.
  */
 export const WatchSeriesRequestSchema: GenMessage<WatchSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 33);
+  messageDesc(file_guild_v1_guild, 41);
 
 /**
  * @generated from message guild.v1.SeriesUpdate
@@ -1064,7 +1450,7 @@ export type SeriesUpdate = Message<"guild.v1.SeriesUpdate"> & {
  * Use `create(SeriesUpdateSchema)` to create a new message.
  */
 export const SeriesUpdateSchema: GenMessage<SeriesUpdate> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 34);
+  messageDesc(file_guild_v1_guild, 42);
 
 /**
  * Which runs a request means. Every selector form combines: the runs named (or every
@@ -1075,7 +1461,8 @@ export const SeriesUpdateSchema: GenMessage<SeriesUpdate> = /*@__PURE__*/
 export type RunSelection = Message<"guild.v1.RunSelection"> & {
   /**
    * Run ids, unique id prefixes, indexes (1 = latest, as `guild runs` numbers them) and
-   * inclusive index ranges ("1:5", ":3", "10:"). Empty: every run.
+   * inclusive index ranges ("1:5", ":3", "10:"), and absolute paths of run folders.
+   * Empty: every run.
    *
    * @generated from field: repeated string runs = 1;
    */
@@ -1122,7 +1509,7 @@ export type RunSelection = Message<"guild.v1.RunSelection"> & {
  * Use `create(RunSelectionSchema)` to create a new message.
  */
 export const RunSelectionSchema: GenMessage<RunSelection> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 35);
+  messageDesc(file_guild_v1_guild, 43);
 
 /**
  * @generated from message guild.v1.SelectRunsRequest
@@ -1139,7 +1526,7 @@ export type SelectRunsRequest = Message<"guild.v1.SelectRunsRequest"> & {
  * Use `create(SelectRunsRequestSchema)` to create a new message.
  */
 export const SelectRunsRequestSchema: GenMessage<SelectRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 36);
+  messageDesc(file_guild_v1_guild, 44);
 
 /**
  * @generated from message guild.v1.SelectRunsResponse
@@ -1163,7 +1550,7 @@ export type SelectRunsResponse = Message<"guild.v1.SelectRunsResponse"> & {
  * Use `create(SelectRunsResponseSchema)` to create a new message.
  */
 export const SelectRunsResponseSchema: GenMessage<SelectRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 37);
+  messageDesc(file_guild_v1_guild, 45);
 
 /**
  * @generated from message guild.v1.SetLabelRequest
@@ -1185,7 +1572,7 @@ export type SetLabelRequest = Message<"guild.v1.SetLabelRequest"> & {
  * Use `create(SetLabelRequestSchema)` to create a new message.
  */
 export const SetLabelRequestSchema: GenMessage<SetLabelRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 38);
+  messageDesc(file_guild_v1_guild, 46);
 
 /**
  * @generated from message guild.v1.TagRunRequest
@@ -1214,7 +1601,7 @@ export type TagRunRequest = Message<"guild.v1.TagRunRequest"> & {
  * Use `create(TagRunRequestSchema)` to create a new message.
  */
 export const TagRunRequestSchema: GenMessage<TagRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 39);
+  messageDesc(file_guild_v1_guild, 47);
 
 /**
  * @generated from message guild.v1.RestoreRunRequest
@@ -1233,7 +1620,7 @@ export type RestoreRunRequest = Message<"guild.v1.RestoreRunRequest"> & {
  * Use `create(RestoreRunRequestSchema)` to create a new message.
  */
 export const RestoreRunRequestSchema: GenMessage<RestoreRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 40);
+  messageDesc(file_guild_v1_guild, 48);
 
 /**
  * @generated from message guild.v1.PurgeRunRequest
@@ -1252,7 +1639,7 @@ export type PurgeRunRequest = Message<"guild.v1.PurgeRunRequest"> & {
  * Use `create(PurgeRunRequestSchema)` to create a new message.
  */
 export const PurgeRunRequestSchema: GenMessage<PurgeRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 41);
+  messageDesc(file_guild_v1_guild, 49);
 
 /**
  * @generated from message guild.v1.PurgeRunResponse
@@ -1269,7 +1656,7 @@ export type PurgeRunResponse = Message<"guild.v1.PurgeRunResponse"> & {
  * Use `create(PurgeRunResponseSchema)` to create a new message.
  */
 export const PurgeRunResponseSchema: GenMessage<PurgeRunResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 42);
+  messageDesc(file_guild_v1_guild, 50);
 
 /**
  * @generated from message guild.v1.ExportRunsRequest
@@ -1296,7 +1683,7 @@ export type ExportRunsRequest = Message<"guild.v1.ExportRunsRequest"> & {
  * Use `create(ExportRunsRequestSchema)` to create a new message.
  */
 export const ExportRunsRequestSchema: GenMessage<ExportRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 43);
+  messageDesc(file_guild_v1_guild, 51);
 
 /**
  * @generated from message guild.v1.ExportRunsResponse
@@ -1318,7 +1705,7 @@ export type ExportRunsResponse = Message<"guild.v1.ExportRunsResponse"> & {
  * Use `create(ExportRunsResponseSchema)` to create a new message.
  */
 export const ExportRunsResponseSchema: GenMessage<ExportRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 44);
+  messageDesc(file_guild_v1_guild, 52);
 
 /**
  * @generated from message guild.v1.ImportRunsRequest
@@ -1354,7 +1741,7 @@ export type ImportRunsRequest = Message<"guild.v1.ImportRunsRequest"> & {
  * Use `create(ImportRunsRequestSchema)` to create a new message.
  */
 export const ImportRunsRequestSchema: GenMessage<ImportRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 45);
+  messageDesc(file_guild_v1_guild, 53);
 
 /**
  * @generated from message guild.v1.ImportedRun
@@ -1383,7 +1770,7 @@ export type ImportedRun = Message<"guild.v1.ImportedRun"> & {
  * Use `create(ImportedRunSchema)` to create a new message.
  */
 export const ImportedRunSchema: GenMessage<ImportedRun> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 46);
+  messageDesc(file_guild_v1_guild, 54);
 
 /**
  * @generated from message guild.v1.ImportRunsResponse
@@ -1400,7 +1787,7 @@ export type ImportRunsResponse = Message<"guild.v1.ImportRunsResponse"> & {
  * Use `create(ImportRunsResponseSchema)` to create a new message.
  */
 export const ImportRunsResponseSchema: GenMessage<ImportRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 47);
+  messageDesc(file_guild_v1_guild, 55);
 
 /**
  * @generated from message guild.v1.CompareRunsRequest
@@ -1417,6 +1804,14 @@ export type CompareRunsRequest = Message<"guild.v1.CompareRunsRequest"> & {
    * @generated from field: bool sys = 2;
    */
   sys: boolean;
+
+  /**
+   * Also the compare columns of the runs' views (from each project's Guild file) and
+   * each run's values for them.
+   *
+   * @generated from field: bool view = 3;
+   */
+  view: boolean;
 };
 
 /**
@@ -1424,7 +1819,7 @@ export type CompareRunsRequest = Message<"guild.v1.CompareRunsRequest"> & {
  * Use `create(CompareRunsRequestSchema)` to create a new message.
  */
 export const CompareRunsRequestSchema: GenMessage<CompareRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 48);
+  messageDesc(file_guild_v1_guild, 56);
 
 /**
  * @generated from message guild.v1.CompareChunk
@@ -1455,6 +1850,13 @@ export type CompareChunk = Message<"guild.v1.CompareChunk"> & {
    * @generated from field: repeated string new_flag_values = 4;
    */
   newFlagValues: string[];
+
+  /**
+   * View compare columns (with `view`), kept the same way, in order of first use.
+   *
+   * @generated from field: repeated guild.v1.ViewField new_view_columns = 5;
+   */
+  newViewColumns: ViewField[];
 };
 
 /**
@@ -1462,7 +1864,7 @@ export type CompareChunk = Message<"guild.v1.CompareChunk"> & {
  * Use `create(CompareChunkSchema)` to create a new message.
  */
 export const CompareChunkSchema: GenMessage<CompareChunk> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 49);
+  messageDesc(file_guild_v1_guild, 57);
 
 /**
  * @generated from message guild.v1.CompareRow
@@ -1514,6 +1916,18 @@ export type CompareRow = Message<"guild.v1.CompareRow"> & {
    * @generated from field: repeated double scalar_max = 8;
    */
   scalarMax: number[];
+
+  /**
+   * View compare columns: positions in the column list and the run's values, pairwise.
+   *
+   * @generated from field: repeated uint32 view_columns = 9;
+   */
+  viewColumns: number[];
+
+  /**
+   * @generated from field: repeated guild.v1.FieldValue view_values = 10;
+   */
+  viewValues: FieldValue[];
 };
 
 /**
@@ -1521,7 +1935,7 @@ export type CompareRow = Message<"guild.v1.CompareRow"> & {
  * Use `create(CompareRowSchema)` to create a new message.
  */
 export const CompareRowSchema: GenMessage<CompareRow> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 50);
+  messageDesc(file_guild_v1_guild, 58);
 
 /**
  * @generated from message guild.v1.StartServeRequest
@@ -1575,7 +1989,7 @@ export type StartServeRequest = Message<"guild.v1.StartServeRequest"> & {
  * Use `create(StartServeRequestSchema)` to create a new message.
  */
 export const StartServeRequestSchema: GenMessage<StartServeRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 51);
+  messageDesc(file_guild_v1_guild, 59);
 
 /**
  * @generated from message guild.v1.StopServeRequest
@@ -1592,7 +2006,7 @@ export type StopServeRequest = Message<"guild.v1.StopServeRequest"> & {
  * Use `create(StopServeRequestSchema)` to create a new message.
  */
 export const StopServeRequestSchema: GenMessage<StopServeRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 52);
+  messageDesc(file_guild_v1_guild, 60);
 
 /**
  * @generated from message guild.v1.ListServesRequest
@@ -1611,7 +2025,7 @@ export type ListServesRequest = Message<"guild.v1.ListServesRequest"> & {
  * Use `create(ListServesRequestSchema)` to create a new message.
  */
 export const ListServesRequestSchema: GenMessage<ListServesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 53);
+  messageDesc(file_guild_v1_guild, 61);
 
 /**
  * @generated from message guild.v1.ListServesResponse
@@ -1628,7 +2042,7 @@ export type ListServesResponse = Message<"guild.v1.ListServesResponse"> & {
  * Use `create(ListServesResponseSchema)` to create a new message.
  */
 export const ListServesResponseSchema: GenMessage<ListServesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 54);
+  messageDesc(file_guild_v1_guild, 62);
 
 /**
  * @generated from message guild.v1.Serve
@@ -1734,7 +2148,7 @@ export type Serve = Message<"guild.v1.Serve"> & {
  * Use `create(ServeSchema)` to create a new message.
  */
 export const ServeSchema: GenMessage<Serve> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 55);
+  messageDesc(file_guild_v1_guild, 63);
 
 /**
  * @generated from message guild.v1.StartTensorBoardRequest
@@ -1773,7 +2187,7 @@ export type StartTensorBoardRequest = Message<"guild.v1.StartTensorBoardRequest"
  * Use `create(StartTensorBoardRequestSchema)` to create a new message.
  */
 export const StartTensorBoardRequestSchema: GenMessage<StartTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 56);
+  messageDesc(file_guild_v1_guild, 64);
 
 /**
  * @generated from message guild.v1.StopTensorBoardRequest
@@ -1786,7 +2200,7 @@ export type StopTensorBoardRequest = Message<"guild.v1.StopTensorBoardRequest"> 
  * Use `create(StopTensorBoardRequestSchema)` to create a new message.
  */
 export const StopTensorBoardRequestSchema: GenMessage<StopTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 57);
+  messageDesc(file_guild_v1_guild, 65);
 
 /**
  * @generated from message guild.v1.GetTensorBoardRequest
@@ -1799,7 +2213,7 @@ export type GetTensorBoardRequest = Message<"guild.v1.GetTensorBoardRequest"> & 
  * Use `create(GetTensorBoardRequestSchema)` to create a new message.
  */
 export const GetTensorBoardRequestSchema: GenMessage<GetTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 58);
+  messageDesc(file_guild_v1_guild, 66);
 
 /**
  * @generated from message guild.v1.TensorBoardRun
@@ -1828,7 +2242,7 @@ export type TensorBoardRun = Message<"guild.v1.TensorBoardRun"> & {
  * Use `create(TensorBoardRunSchema)` to create a new message.
  */
 export const TensorBoardRunSchema: GenMessage<TensorBoardRun> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 59);
+  messageDesc(file_guild_v1_guild, 67);
 
 /**
  * @generated from message guild.v1.TensorBoard
@@ -1900,7 +2314,7 @@ export type TensorBoard = Message<"guild.v1.TensorBoard"> & {
  * Use `create(TensorBoardSchema)` to create a new message.
  */
 export const TensorBoardSchema: GenMessage<TensorBoard> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 60);
+  messageDesc(file_guild_v1_guild, 68);
 
 /**
  * @generated from enum guild.v1.RunStatus
@@ -2216,6 +2630,28 @@ export const RunService: GenService<{
     methodKind: "unary";
     input: typeof ImportRunsRequestSchema;
     output: typeof ImportRunsResponseSchema;
+  },
+  /**
+   * A run's view, from the Guild file it ran with (its guild.d/Guild), and the values
+   * of its fields now.
+   *
+   * @generated from rpc guild.v1.RunService.GetRunView
+   */
+  getRunView: {
+    methodKind: "unary";
+    input: typeof GetRunViewRequestSchema;
+    output: typeof RunViewSchema;
+  },
+  /**
+   * What StartRun would do, without doing it: the command, flags, run folder and
+   * environment (`guild train --preview`).
+   *
+   * @generated from rpc guild.v1.RunService.PreviewRun
+   */
+  previewRun: {
+    methodKind: "unary";
+    input: typeof StartRunRequestSchema;
+    output: typeof RunPreviewSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_guild_v1_guild, 2);
