@@ -10,11 +10,11 @@ import { after, before, describe, test } from "node:test";
 import { build } from "esbuild";
 import { ROOT, WEB } from "./harness.mjs";
 
-let dir, cd, groups, fmt, outl, wire, pb, router, num, view;
+let dir, cd, groups, fmt, outl, wire, pb, router, num, view, axes;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "guild-web-unit-"));
-  for (const name of ["chart-data", "groups", "format", "output-lines", "series-wire", "router", "numeral", "view", "gen/guild/v1/guild_pb"]) {
+  for (const name of ["chart-data", "groups", "format", "output-lines", "series-wire", "router", "numeral", "view", "axes", "gen/guild/v1/guild_pb"]) {
     await build({
       absWorkingDir: WEB,
       entryPoints: [`src/${name}.ts`],
@@ -33,6 +33,7 @@ before(async () => {
   router = await import(pathToFileURL(join(dir, "router.mjs")).href);
   num = await import(pathToFileURL(join(dir, "numeral.mjs")).href);
   view = await import(pathToFileURL(join(dir, "view.mjs")).href);
+  axes = await import(pathToFileURL(join(dir, "axes.mjs")).href);
   pb = await import(pathToFileURL(join(dir, "gen_guild_v1_guild_pb.mjs")).href);
 });
 
@@ -348,5 +349,62 @@ describe("views", () => {
     assert.match(b[3].error, /^pattern tf\/\(: /);
     assert.deepEqual(b[4].keys, [], "the empty pattern matches nothing");
     assert.ok(view.keyRegex("(?i)TF/Train/Loss").test("tf/train/loss"));
+  });
+});
+
+describe("chart axes", () => {
+  /** The ticks an axis over [min, max] shows: the first step that leaves `space` between
+   * ticks on a `px` long axis (as uPlot chooses), the splits, and their labels. */
+  const axis = (f, min, max, px = 160, space = 30) => {
+    const incrs = axes.yIncrs(f)(min, max);
+    const step = incrs.find((i) => (i / (max - min)) * px >= space);
+    const splits = axes.splitsFor(min, max, step);
+    return { step, splits, labels: axes.yTicks(f, splits, step) };
+  };
+  const UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+  const bytesBack = (label) => {
+    const [n, unit] = label.split(" ");
+    return Number(n) * UNITS[unit];
+  };
+
+  test("bytes read in one binary unit per axis, at round steps of it, in order", () => {
+    // A process of 19.3 MB RSS and 35 MB VMS; the machine's memory (25 GB, 1.2 GB used).
+    for (const [min, max, unit] of [[18e6, 36e6, "MiB"], [0, 26e9, "GiB"], [0, 1, "B"], [1000, 900_000, "KiB"]]) {
+      const { splits, labels } = axis({ unit: "bytes" }, min, max);
+      assert.ok(splits.length >= 2, `${min}..${max}: ${labels}`);
+      assert.ok(labels.every((l) => l.endsWith(` ${unit}`)), `${min}..${max}: ${labels}`);
+      const back = labels.map(bytesBack);
+      back.forEach((b, i) => assert.ok(Math.abs(b - splits[i]) <= 0.5 * (splits[1] - splits[0]), `${labels[i]} for ${splits[i]}`));
+      for (let i = 1; i < back.length; i++) assert.ok(back[i] > back[i - 1], `${labels} in order`);
+      assert.ok(splits[0] >= min && splits.at(-1) <= max);
+    }
+    assert.deepEqual(axis({ unit: "bytes" }, 18e6, 36e6).labels, ["20 MiB", "25 MiB", "30 MiB"]);
+    assert.deepEqual(axis({ unit: "bytes" }, 18e6, 36e6, 400).labels, ["18 MiB", "20 MiB", "22 MiB", "24 MiB", "26 MiB", "28 MiB", "30 MiB", "32 MiB", "34 MiB"]);
+  });
+
+  test("fractions read as percents with the decimals their step needs", () => {
+    assert.deepEqual(axis({ unit: "fraction" }, 0.9944, 1.0006).labels, ["99.6%", "99.8%", "100.0%"]);
+    assert.deepEqual(axis({ unit: "fraction" }, 0.9944, 1.0006, 200).labels, ["99.5%", "99.6%", "99.7%", "99.8%", "99.9%", "100.0%"]);
+    assert.deepEqual(axis({ unit: "fraction" }, 0, 1).labels, ["0%", "20%", "40%", "60%", "80%", "100%"]);
+  });
+
+  test("a Guild file's format, with decimals added while two ticks read alike", () => {
+    assert.deepEqual(axis({ pattern: "0.00%" }, 0.5, 0.9).labels, ["50.00%", "60.00%", "70.00%", "80.00%", "90.00%"]);
+    const fine = axis({ pattern: "%" }, 0.501, 0.504);
+    assert.equal(new Set(fine.labels).size, fine.labels.length, fine.labels.join(" "));
+    assert.deepEqual(axis({ pattern: "0.0 b" }, 18e6, 36e6).labels.slice(0, 2), ["20.0 MB", "25.0 MB"]);
+    assert.deepEqual(axis({ pattern: "0.0 ib" }, 18e6, 36e6).labels, ["20.0 MiB", "25.0 MiB", "30.0 MiB"]);
+    assert.ok(axes.yIncrs({ pattern: "00:00:00" })(0, 10).every((s) => s >= 1), "no tick between seconds");
+  });
+
+  test("plain numbers, durations and steps stay distinct and in order", () => {
+    assert.deepEqual(axes.plainTicks([0, 0.5, 1, 1.5], 0.5), ["0.0", "0.5", "1.0", "1.5"]);
+    assert.deepEqual(axes.plainTicks([12000000, 14000000], 2000000), ["1.2e+7", "1.4e+7"]);
+    assert.deepEqual(axes.plainTicks([-0.0000001, 0, 0.0000001], 0.0000001), ["-1e-7", "0", "1e-7"]);
+    assert.deepEqual(axes.durationTicks([0, 30, 60, 90], 30), ["0:00", "0:30", "1:00", "1:30"]);
+    assert.deepEqual(axes.durationTicks([0.5, 1, 1.5], 0.5), ["0:00.5", "0:01.0", "0:01.5"]);
+    assert.deepEqual(axes.durationTicks([-1, 0, 1], 1), ["-0:01", "0:00", "0:01"]);
+    assert.deepEqual(axes.splitsFor(0.1, 0.35, 0.1), [0.1, 0.2, 0.3]);
+    assert.deepEqual(axes.splitsFor(1, 1, 1e-30), [], "a step too small for the range");
   });
 });

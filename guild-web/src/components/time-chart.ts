@@ -1,22 +1,27 @@
 // One uPlot chart of one or more lines (keys of one run, or one key across runs).
 //
-// A line's samples are either local (`raw`: every sample, fed by the page from GetSeries
-// or WatchSeries) or fetched by the chart as min/max/last buckets from GetSeries for the
-// visible range, as many buckets as the plot is wide, and fetched again, finer, when the
-// user zooms (drag to zoom, double-click to zoom out). A bucketed line of a live run also
-// gets `tail`: samples that arrived after the buckets were read, drawn after them.
+// The chart reads its lines from GetSeries itself: a short line whole (then zoomed
+// locally), a long one as min/max/last buckets for the visible range, as many buckets as
+// the plot is wide, fetched again, finer, when the user zooms (drag to zoom, double-click
+// to zoom out). A line of a live run has `until` (the run's series cursor when the page
+// read it: history is read up to it) and `tail` (every sample committed after it, fed by
+// the page from WatchSeries), drawn after the history.
+//
+// Ticks and their labels come from axes.ts; the y axis is as wide as its longest label.
+// Charts off screen still redraw, less often (every 2 s instead of 4 times a second).
 //
 // The element exposes what it draws for tests and benchmarks: data-state (loading,
 // ready, empty, error), data-points (finite points drawn), data-samples (samples they
 // stand for), data-drawn-ms (first load to first draw), data-fetch-ms (last zoom
-// refetch to redraw).
+// refetch to redraw), and axisReport() (each axis's ticks, labels and room).
 
 import { LitElement, html, nothing, type PropertyValues } from "lit";
 import uPlot from "uplot";
 import { Axis } from "../gen/guild/v1/guild_pb";
 import { conn, errorText, getSeriesColumns } from "../api";
+import { durationTicks, plainTicks, SECONDS_INCRS, splitsFor, STEP_INCRS, yIncrs, yTicks, yValue, type YFormat } from "../axes";
 import { align, Columns, emptyPoints, rawPoints, type AxisMode, type Points, type Specials } from "../chart-data";
-import { fmtBytes, fmtDuration, fmtNumber } from "../format";
+import { fmtDuration, fmtNumber } from "../format";
 
 export interface LineSpec {
   /** Unique within the chart. */
@@ -26,13 +31,13 @@ export interface LineSpec {
   key: string;
   /** The run's start (ms), the origin of the relative-time axis. */
   runStart: number;
-  /** Samples stored, from the series summary (decides raw fetch or buckets). */
+  /** Samples stored, from the series summary (decides whole fetch or buckets). */
   count: number;
   lastStep: number;
   lastTimeMs: number;
-  /** Every sample, kept current by the page. */
-  raw?: Columns;
-  /** For a bucketed line of a live run: samples that arrived while the page was open. */
+  /** A live run's series cursor when the page read the run: history is read up to it. */
+  until?: number;
+  /** A live run's samples committed after `until`, kept current by the page. */
   tail?: Columns;
 }
 
@@ -41,7 +46,24 @@ export type Unit = "" | "bytes" | "fraction";
 /** Lines with at most this many samples are fetched whole and zoomed locally. */
 export const RAW_FETCH_MAX = 4000;
 
-const STEP_INCRS = Array.from({ length: 16 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
+/** A line fetched whole: its samples up to `until` (every one when undefined), and with
+ * the tail's samples appended as they come (`merged`, `tailSeen` of them). */
+interface Whole {
+  history: Columns;
+  until: number | undefined;
+  merged: Columns | null;
+  tailSeen: number;
+}
+
+/** What an axis shows, for tests: ticks (values), their labels, the step between them,
+ * the room it takes and the widest label's width (CSS px). */
+export interface AxisTicks {
+  splits: number[];
+  labels: string[];
+  step: number;
+  size: number;
+  widest: number;
+}
 
 export const PALETTE = [
   "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -65,6 +87,8 @@ export class TimeChart extends LitElement {
     smoothing: { type: Number },
     log: { type: Boolean },
     unit: {},
+    format: {},
+    yLabel: {},
     heading: {},
     version: { type: Number },
     height: { type: Number },
@@ -75,6 +99,10 @@ export class TimeChart extends LitElement {
   smoothing = 0;
   log = false;
   unit: Unit = "";
+  /** A Guild file's Numeral pattern for the y values; empty: by `unit`. */
+  format = "";
+  /** The y axis's label. */
+  yLabel = "";
   heading = "";
   /** Bumped by the page when local samples changed. */
   version = 0;
@@ -83,7 +111,7 @@ export class TimeChart extends LitElement {
   private plot: uPlot | null = null;
   private plotShape = "";
   private fetched = new Map<string, Fetched>();
-  private localRaw = new Map<string, Columns>();
+  private whole = new Map<string, Whole>();
   private zoom: [number, number] | null = null;
   private loadToken = 0;
   /** Aborts the GetSeries calls of the load or zoom that a newer one replaced, so they do
@@ -99,8 +127,12 @@ export class TimeChart extends LitElement {
   private drawnOnce = false;
   private redrawTimer = 0;
   private lastRedraw = 0;
+  /** Something changed since the last draw. */
+  private dirty = false;
   private visible = false;
   private io: IntersectionObserver | null = null;
+  private ticks: (AxisTicks | null)[] = [null, null];
+  private dataRange: [number, number] = [NaN, NaN];
 
   protected override createRenderRoot() {
     return this;
@@ -120,7 +152,10 @@ export class TimeChart extends LitElement {
     this.io = new IntersectionObserver((entries) => {
       const vis = entries.some((e) => e.isIntersecting);
       if (vis && !this.visible) {
+        // Coming into view: draw what changed meanwhile now, not at the off-screen pace.
         this.visible = true;
+        clearTimeout(this.redrawTimer);
+        this.redrawTimer = 0;
         this.scheduleRedraw();
       } else this.visible = vis;
     }, { rootMargin: "200px" });
@@ -153,7 +188,15 @@ export class TimeChart extends LitElement {
         return;
       }
     }
-    if (changed.has("smoothing") || changed.has("log") || changed.has("version") || changed.has("lines")) {
+    if (changed.has("format") || changed.has("unit")) {
+      // Formats are baked into the plot's options: make a new one.
+      this.plotShape = "";
+    }
+    if (
+      changed.has("smoothing") || changed.has("log") || changed.has("version") || changed.has("lines") ||
+      changed.has("format") || changed.has("unit") || changed.has("yLabel")
+    ) {
+      this.dirty = true;
       this.scheduleRedraw();
     }
   }
@@ -180,7 +223,7 @@ export class TimeChart extends LitElement {
   /** Fetched as buckets: long lines, and lines whose length is not known (a bucket
    * of a short series holds one sample, so nothing is lost). */
   private lineBucketed(l: LineSpec): boolean {
-    return !l.raw && !(l.count <= RAW_FETCH_MAX);
+    return !(l.count <= RAW_FETCH_MAX);
   }
 
   /** Loads every line from scratch (new lines, a new axis, or zoom out). */
@@ -271,34 +314,56 @@ export class TimeChart extends LitElement {
         if (token === this.loadToken && !finished) this.redraw(range === null && !this.zoom, false);
       }), Math.max(0, 150 - (performance.now() - lastPartial)));
     };
+    const [from, to] = range ?? this.fullRange();
     const byRun = new Map<string, LineSpec[]>();
     for (const l of this.lines) {
-      if (l.raw) continue;
-      if (!this.lineBucketed(l) && this.localRaw.has(l.id) && this.localRaw.get(l.id)!.length >= l.count) continue;
+      if (range === null && l.until === 0) {
+        // A live run read before its first sample: no history, everything is in the tail.
+        if (this.lineBucketed(l)) this.fetched.set(l.id, { from, to, points: emptyPoints(), maxX: -Infinity });
+        else this.whole.set(wholeKey(l), { history: new Columns(16), until: 0, merged: null, tailSeen: 0 });
+        continue;
+      }
+      if (!this.lineBucketed(l)) {
+        // Whole lines zoom locally; their history is read once (again only while a
+        // finished run's summary says there is more).
+        if (range !== null) continue;
+        const w = this.whole.get(wholeKey(l));
+        if (w && w.until === l.until && (l.until !== undefined || w.history.length >= l.count)) continue;
+      }
       const list = byRun.get(l.run) ?? [];
       list.push(l);
       byRun.set(l.run, list);
     }
-    const full = this.fullRange();
-    const [from, to] = range ?? full;
     const nb = Math.max(16, Math.min(4000, Math.round(this.width)));
     await Promise.all(
       [...byRun.entries()].map(async ([run, lines]) => {
         const bucketed = lines.filter((l) => this.lineBucketed(l));
         const whole = lines.filter((l) => !this.lineBucketed(l));
         const runStart = lines[0].runStart;
+        // A live run's history: what was committed up to the cursor the page read (the
+        // page has every sample after it). A zoom reads everything in its range.
+        const until = range === null ? lines[0].until : undefined;
+        const untilCursor = until === undefined ? undefined : BigInt(until);
         if (whole.length) {
-          const got = await getSeriesColumns({ run, keys: whole.map((l) => l.key), axis: Axis.STEP, buckets: 0 }, { signal });
+          const got = await getSeriesColumns(
+            { run, keys: whole.map((l) => l.key), axis: Axis.STEP, buckets: 0, untilCursor },
+            { signal },
+          );
           if (token !== this.loadToken) return;
           for (const s of got) {
             const c = Columns.of(s.samples.step, s.samples.time, s.samples.value, s.samples.length);
-            for (const l of whole) if (l.key === s.key) this.localRaw.set(l.id, c);
+            for (const l of whole) {
+              if (l.key === s.key) this.whole.set(wholeKey(l), { history: c, until: l.until, merged: null, tailSeen: 0 });
+            }
           }
         }
         if (bucketed.length) {
-          // Unknown extents (no summaries): each run's own, as the daemon finds them.
+          // Unknown extents (no summaries, or a live run's, which the cursor may pass):
+          // each run's own, as the daemon finds them.
           const toAxis = (v: number) =>
-            Number.isNaN(v) ? undefined : this.axis === "step" ? v : this.axis === "wall" ? v * 1000 : runStart + v * 1000;
+            Number.isNaN(v) || (range === null && until !== undefined)
+              ? undefined
+              : this.axis === "step" ? v : this.axis === "wall" ? v * 1000 : runStart + v * 1000;
           const got = await getSeriesColumns({
             run,
             keys: bucketed.map((l) => l.key),
@@ -306,6 +371,7 @@ export class TimeChart extends LitElement {
             min: toAxis(from),
             max: toAxis(to),
             buckets: nb,
+            untilCursor,
           }, { signal });
           if (token !== this.loadToken) return;
           for (const s of got) {
@@ -362,21 +428,34 @@ export class TimeChart extends LitElement {
   }
 
   private scheduleRedraw() {
-    if (!this.drawnOnce || this.redrawTimer) return;
-    // At most four redraws a second, however fast samples arrive; none while off screen.
-    const wait = Math.max(0, 250 - (performance.now() - this.lastRedraw));
+    if (!this.drawnOnce || this.redrawTimer || !this.dirty) return;
+    // At most four redraws a second in view, however fast samples arrive; one every two
+    // seconds off screen (so a chart scrolled to, or looked at by a test, is current).
+    const every = this.visible ? 250 : 2000;
+    const wait = Math.max(0, every - (performance.now() - this.lastRedraw));
     this.redrawTimer = window.setTimeout(() => {
       this.redrawTimer = 0;
-      if (!this.visible) return;
       requestAnimationFrame(() => this.redraw(false));
     }, wait);
+  }
+
+  /** A whole line's history with the tail's new samples after it. */
+  private merged(l: LineSpec, w: Whole): Columns {
+    if (!l.tail || l.tail.length === 0) return w.history;
+    if (!w.merged) {
+      w.merged = Columns.of(w.history.step.slice(), w.history.time.slice(), w.history.value.slice(), w.history.length);
+      w.tailSeen = 0;
+    }
+    const t = l.tail;
+    for (; w.tailSeen < t.length; w.tailSeen++) w.merged.push(t.step[w.tailSeen], t.time[w.tailSeen], t.value[w.tailSeen]);
+    return w.merged;
   }
 
   private pointsOf(l: LineSpec): Points {
     const nb = Math.max(16, Math.round(this.width));
     const [from, to] = this.zoom ?? [-Infinity, Infinity];
-    const raw = l.raw ?? this.localRaw.get(l.id);
-    if (raw) return rawPoints(raw, this.axis, l.runStart, nb, from, to);
+    const w = this.whole.get(wholeKey(l));
+    if (w && !this.lineBucketed(l)) return rawPoints(this.merged(l, w), this.axis, l.runStart, nb, from, to);
     const f = this.fetched.get(l.id);
     if (!f) return emptyPoints();
     if (!l.tail || l.tail.length === 0 || this.zoom) return f.points;
@@ -408,6 +487,7 @@ export class TimeChart extends LitElement {
   private redraw(resetScale: boolean, final = true) {
     if (!this.width) return;
     this.lastRedraw = performance.now();
+    this.dirty = false;
     const lines = this.lines;
     const pts = lines.map((l) => this.pointsOf(l));
     // Bands (bucket min/max) only where they help: few lines, bucketed data.
@@ -428,7 +508,8 @@ export class TimeChart extends LitElement {
     }
     this.dataset.points = String(al.points);
     this.dataset.samples = String(samples);
-    const shape = JSON.stringify([lines.map((l) => l.id), bands, this.axis, this.log, this.unit, this.smoothing > 0]);
+    this.dataRange = finiteRange(al.data);
+    const shape = JSON.stringify([lines.map((l) => l.id), bands, this.axis, this.log, this.unit, this.format, this.yLabel, this.smoothing > 0]);
     const data = al.data as uPlot.AlignedData;
     try {
       if (shape !== this.plotShape || !this.plot) {
@@ -460,8 +541,8 @@ export class TimeChart extends LitElement {
   }
 
   private options(lines: LineSpec[], bands: boolean[]): uPlot.Options {
-    const fmtY = (v: number | null) =>
-      v === null ? "" : this.unit === "bytes" ? fmtBytes(v) : this.unit === "fraction" ? `${fmtNumber(+(v * 100).toFixed(2))}%` : fmtNumber(v);
+    const yFormat: YFormat = this.format ? { pattern: this.format } : { unit: this.unit };
+    const fmtY = (v: number | null) => (v === null ? "" : yValue(yFormat, v));
     const series: uPlot.Series[] = [
       {
         label: this.axis === "step" ? "step" : this.axis === "wall" ? "time" : "elapsed",
@@ -478,7 +559,8 @@ export class TimeChart extends LitElement {
         stroke: color,
         width: 1.5,
         spanGaps: true,
-        points: { show: false },
+        // A line of one point is a dot (a line needs two).
+        points: { show: (u, si) => this.lonePoint(u, si), size: 5 },
         value: (_u, v, sidx, didx) => {
           if (v === null || v === undefined) {
             const sp = didx === null ? undefined : this.specials.get(sidx)?.get(didx);
@@ -495,7 +577,30 @@ export class TimeChart extends LitElement {
         bandDefs.push({ series: [idx + 2, idx + 1], fill: color + "22" });
       }
     });
-    const yValues = (_u: uPlot, vals: number[]) => vals.map((v) => fmtY(v));
+    // Tick labels, remembered for axisReport().
+    const record = (axis: number, splits: number[], labels: string[], step: number) => {
+      const prev = this.ticks[axis];
+      this.ticks[axis] = { splits: [...splits], labels, step, size: prev?.size ?? 0, widest: prev?.widest ?? 0 };
+      return labels;
+    };
+    const yIncr = yIncrs(yFormat);
+    const yAxis: uPlot.Axis = {
+      values: (_u, splits, _i, _space, step) =>
+        record(1, splits, this.log ? splits.map((v) => fmtY(v)) : yTicks(yFormat, splits, step), step),
+      size: (u, values, axisIdx) => this.axisSize(u, values, axisIdx),
+    };
+    // A log scale places its own ticks (powers of ten and their multiples).
+    if (!this.log) {
+      yAxis.incrs = (_u, _i, min, max) => yIncr(min, max);
+      yAxis.splits = (_u, _i, min, max, step) => splitsFor(min, max, step);
+    }
+    if (this.yLabel) yAxis.label = this.yLabel;
+    const xAxis: uPlot.Axis =
+      this.axis === "relative"
+        ? { incrs: SECONDS_INCRS, values: (_u, splits, _i, _space, step) => record(0, splits, durationTicks(splits, step), step) }
+        : this.axis === "step"
+          ? { incrs: STEP_INCRS, values: (_u, splits, _i, _space, step) => record(0, splits, plainTicks(splits, step), step) }
+          : {};
     return {
       width: this.width,
       height: this.height,
@@ -523,21 +628,26 @@ export class TimeChart extends LitElement {
             return min === max ? [min - 1, max + 1] : [min, max];
           },
         },
-        y: this.log ? { distr: 3, log: 10 } : {},
+        // One value (or all alike): room around it, and 0 to 1 around a 0, so the ticks
+        // say the value (uPlot would give 0 a range of 0 to 100: 10000% for a fraction).
+        y: this.log
+          ? { distr: 3, log: 10 }
+          : {
+              range: (_u, min, max) => {
+                if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+                const mag = Math.max(Math.abs(min), Math.abs(max));
+                if (max - min <= mag * 1e-6) {
+                  // Alike to a millionth: uPlot would make a range of nothing.
+                  if (mag === 0) return [0, 1];
+                  const mid = (min + max) / 2;
+                  return [mid - mag * 0.1, mid + mag * 0.1];
+                }
+                const r = uPlot.rangeNum(min, max, 0.1, true);
+                return r[0] !== null && r[1] !== null && r[0] < r[1] ? r : [min, max];
+              },
+            },
       },
-      axes: [
-        {
-          // Steps are whole numbers: no 2.5 between 0 and 5.
-          incrs: this.axis === "step" ? STEP_INCRS : undefined,
-          values:
-            this.axis === "relative"
-              ? (_u: uPlot, vals: number[]) => vals.map((v) => fmtDuration(v * 1000))
-              : this.axis === "step"
-                ? (_u: uPlot, vals: number[]) => vals.map((v) => fmtNumber(v))
-                : undefined,
-        },
-        { values: yValues, size: 60 },
-      ],
+      axes: [xAxis, yAxis],
       hooks: {
         setSelect: [
           (u) => {
@@ -549,6 +659,45 @@ export class TimeChart extends LitElement {
           },
         ],
       },
+    };
+  }
+
+  /** Whether series `si` has a single point to draw (shown as a dot). */
+  private lonePoint(u: uPlot, si: number): boolean {
+    const ys = u.data[si];
+    let n = 0;
+    for (let i = 0; i < ys.length && n < 2; i++) if (ys[i] !== null && ys[i] !== undefined) n++;
+    return n === 1;
+  }
+
+  /** The room an axis takes: ticks, gap and its longest label (so no label is cut). */
+  private axisSize(u: uPlot, values: string[] | null, axisIdx: number): number {
+    const axis = u.axes[axisIdx];
+    let widest = 0;
+    if (values?.length) {
+      // After init uPlot holds the font as [css font, size, css size], scaled to the pixels.
+      const font = axis.font as unknown as [string] | string;
+      u.ctx.font = Array.isArray(font) ? font[0] : font;
+      for (const v of values) widest = Math.max(widest, u.ctx.measureText(v).width / uPlot.pxRatio);
+    }
+    const size = Math.ceil(Math.max(40, widest + (axis.ticks?.size ?? 10) + (axis.gap ?? 5) + 4));
+    const t = this.ticks[axisIdx];
+    if (t) {
+      t.size = size;
+      t.widest = widest;
+    }
+    return size;
+  }
+
+  /** For tests: each axis's ticks and labels as last drawn (x: null on the wall-time
+   * axis, whose labels are uPlot's), the drawn data's finite range and the y scale. */
+  axisReport(): { x: AxisTicks | null; y: AxisTicks | null; data: [number, number]; scale: [number, number] } {
+    const y = this.plot?.scales.y;
+    return {
+      x: this.axis === "wall" ? null : this.ticks[0],
+      y: this.ticks[1],
+      data: this.dataRange,
+      scale: [y?.min ?? NaN, y?.max ?? NaN],
     };
   }
 
@@ -577,12 +726,34 @@ export class TimeChart extends LitElement {
   }
 }
 
+/** Whole lines are kept by run and key: the compare page's lines are runs, whose key
+ * changes with the overlay's. */
+function wholeKey(l: LineSpec): string {
+  return `${l.run}\u0000${l.key}`;
+}
+
 function sameIds(a: LineSpec[], b: LineSpec[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
-    if (a[i].id !== b[i].id || a[i].raw !== b[i].raw) return false;
+    if (a[i].id !== b[i].id || a[i].tail !== b[i].tail || a[i].until !== b[i].until) return false;
   }
   return true;
+}
+
+/** The finite min and max of uPlot's data (every series but x). */
+function finiteRange(data: ArrayLike<number | null>[]): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (let s = 1; s < data.length; s++) {
+    const ys = data[s];
+    for (let i = 0; i < ys.length; i++) {
+      const v = ys[i];
+      if (v !== null && Number.isFinite(v)) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+  }
+  return lo <= hi ? [lo, hi] : [NaN, NaN];
 }
 
 customElements.define("time-chart", TimeChart);
