@@ -1,11 +1,9 @@
 // One uPlot chart of one or more lines (keys of one run, or one key across runs).
 //
-// The chart reads its lines from GetSeries itself: a short line whole (then zoomed
-// locally), a long one as min/max/last buckets for the visible range, as many buckets as
-// the plot is wide, fetched again, finer, when the user zooms (drag to zoom, double-click
-// to zoom out). A line of a live run has `until` (the run's series cursor when the page
-// read it: history is read up to it) and `tail` (every sample committed after it, fed by
-// the page from WatchSeries), drawn after the history.
+// The chart reads its lines from GetSeries itself (chart-lines.ts: short lines whole,
+// long ones as buckets for the visible range, a live run's history up to the page's
+// cursor and its tail after), draws them, and reads again, finer, when the user zooms
+// (drag to zoom, double-click to zoom out).
 //
 // Ticks and their labels come from axes.ts; the y axis is as wide as its longest label.
 // Charts off screen still redraw, less often (every 2 s instead of 4 times a second).
@@ -17,43 +15,15 @@
 
 import { LitElement, html, nothing, type PropertyValues } from "lit";
 import uPlot from "uplot";
-import { Axis } from "../gen/guild/v1/guild_pb";
-import { conn, errorText, getSeriesColumns } from "../api";
+import { conn, errorText } from "../api";
 import { durationTicks, plainTicks, SECONDS_INCRS, splitsFor, STEP_INCRS, yIncrs, yTicks, yValue, type YFormat } from "../axes";
-import { align, Columns, emptyPoints, rawPoints, type AxisMode, type Points, type Specials } from "../chart-data";
+import { align, type AxisMode, type Specials } from "../chart-data";
+import { ChartLines, type LineSpec } from "../chart-lines";
 import { fmtDuration, fmtNumber } from "../format";
 
-export interface LineSpec {
-  /** Unique within the chart. */
-  id: string;
-  label: string;
-  run: string;
-  key: string;
-  /** The run's start (ms), the origin of the relative-time axis. */
-  runStart: number;
-  /** Samples stored, from the series summary (decides whole fetch or buckets). */
-  count: number;
-  lastStep: number;
-  lastTimeMs: number;
-  /** A live run's series cursor when the page read the run: history is read up to it. */
-  until?: number;
-  /** A live run's samples committed after `until`, kept current by the page. */
-  tail?: Columns;
-}
+export type { LineSpec } from "../chart-lines";
 
 export type Unit = "" | "bytes" | "fraction";
-
-/** Lines with at most this many samples are fetched whole and zoomed locally. */
-export const RAW_FETCH_MAX = 4000;
-
-/** A line fetched whole: its samples up to `until` (every one when undefined), and with
- * the tail's samples appended as they come (`merged`, `tailSeen` of them). */
-interface Whole {
-  history: Columns;
-  until: number | undefined;
-  merged: Columns | null;
-  tailSeen: number;
-}
 
 /** What an axis shows, for tests: ticks (values), their labels, the step between them,
  * the room it takes and the widest label's width (CSS px). */
@@ -70,15 +40,6 @@ export const PALETTE = [
   "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#e7969c", "#5254a3", "#8ca252",
   "#bd9e39", "#843c39", "#7b4173", "#3182bd",
 ];
-
-interface Fetched {
-  /** Display range the buckets cover. */
-  from: number;
-  to: number;
-  points: Points;
-  /** Highest x read (display units); tail samples beyond it are drawn after. */
-  maxX: number;
-}
 
 export class TimeChart extends LitElement {
   static override properties = {
@@ -110,8 +71,7 @@ export class TimeChart extends LitElement {
 
   private plot: uPlot | null = null;
   private plotShape = "";
-  private fetched = new Map<string, Fetched>();
-  private whole = new Map<string, Whole>();
+  private data = new ChartLines();
   private zoom: [number, number] | null = null;
   private loadToken = 0;
   /** Aborts the GetSeries calls of the load or zoom that a newer one replaced, so they do
@@ -220,19 +180,13 @@ export class TimeChart extends LitElement {
     this.requestUpdate();
   }
 
-  /** Fetched as buckets: long lines, and lines whose length is not known (a bucket
-   * of a short series holds one sample, so nothing is lost). */
-  private lineBucketed(l: LineSpec): boolean {
-    return !(l.count <= RAW_FETCH_MAX);
-  }
-
   /** Loads every line from scratch (new lines, a new axis, or zoom out). */
   private reload() {
     if (!this.width) return;
     const token = this.nextLoad();
     this.loadStart = performance.now();
     this.drawnOnce = false;
-    this.fetched.clear();
+    this.data.clearBuckets();
     this.setState("loading");
     void (async () => {
       try {
@@ -262,7 +216,7 @@ export class TimeChart extends LitElement {
     const token = this.nextLoad();
     void (async () => {
       try {
-        if (this.lines.some((l) => this.lineBucketed(l))) await this.fetchLines(token, null);
+        if (this.lines.some((l) => this.data.bucketed(l))) await this.fetchLines(token, null);
       } catch (err) {
         if (token === this.loadToken) conn.report(err);
         return;
@@ -271,33 +225,10 @@ export class TimeChart extends LitElement {
     })();
   };
 
-  /** The display range that covers every line, from the summaries. */
-  private fullRange(): [number, number] {
-    let lo = Infinity, hi = -Infinity;
-    for (const l of this.lines) {
-      let a: number, b: number;
-      if (this.axis === "step") {
-        a = Math.min(0, l.lastStep);
-        b = l.lastStep;
-      } else if (this.axis === "wall") {
-        a = l.runStart / 1000;
-        b = l.lastTimeMs / 1000;
-      } else {
-        a = 0;
-        b = (l.lastTimeMs - l.runStart) / 1000;
-      }
-      lo = Math.min(lo, a);
-      hi = Math.max(hi, b);
-    }
-    if (!(hi >= lo)) return [NaN, NaN];
-    return [lo, hi];
-  }
-
-  /** GetSeries for the lines the chart fetches itself: whole (small) or as buckets over
-   * `range` (null: everything). One request per run. */
+  /** Reads the lines that need it over `range` (null: everything), drawing what has
+   * arrived meanwhile on a first load. */
   private async fetchLines(token: number, range: [number, number] | null) {
     const t0 = performance.now();
-    const signal = this.loadAbort.signal;
     let partialQueued = false;
     let finished = false;
     let lastPartial = performance.now();
@@ -314,114 +245,15 @@ export class TimeChart extends LitElement {
         if (token === this.loadToken && !finished) this.redraw(range === null && !this.zoom, false);
       }), Math.max(0, 150 - (performance.now() - lastPartial)));
     };
-    const [from, to] = range ?? this.fullRange();
-    const byRun = new Map<string, LineSpec[]>();
-    for (const l of this.lines) {
-      if (range === null && l.until === 0) {
-        // A live run read before its first sample: no history, everything is in the tail.
-        if (this.lineBucketed(l)) this.fetched.set(l.id, { from, to, points: emptyPoints(), maxX: -Infinity });
-        else this.whole.set(wholeKey(l), { history: new Columns(16), until: 0, merged: null, tailSeen: 0 });
-        continue;
-      }
-      if (!this.lineBucketed(l)) {
-        // Whole lines zoom locally; their history is read once (again only while a
-        // finished run's summary says there is more).
-        if (range !== null) continue;
-        const w = this.whole.get(wholeKey(l));
-        if (w && w.until === l.until && (l.until !== undefined || w.history.length >= l.count)) continue;
-      }
-      const list = byRun.get(l.run) ?? [];
-      list.push(l);
-      byRun.set(l.run, list);
-    }
-    const nb = Math.max(16, Math.min(4000, Math.round(this.width)));
-    await Promise.all(
-      [...byRun.entries()].map(async ([run, lines]) => {
-        const bucketed = lines.filter((l) => this.lineBucketed(l));
-        const whole = lines.filter((l) => !this.lineBucketed(l));
-        const runStart = lines[0].runStart;
-        // A live run's history: what was committed up to the cursor the page read (the
-        // page has every sample after it). A zoom reads everything in its range.
-        const until = range === null ? lines[0].until : undefined;
-        const untilCursor = until === undefined ? undefined : BigInt(until);
-        if (whole.length) {
-          const got = await getSeriesColumns(
-            { run, keys: whole.map((l) => l.key), axis: Axis.STEP, buckets: 0, untilCursor },
-            { signal },
-          );
-          if (token !== this.loadToken) return;
-          for (const s of got) {
-            const c = Columns.of(s.samples.step, s.samples.time, s.samples.value, s.samples.length);
-            for (const l of whole) {
-              if (l.key === s.key) this.whole.set(wholeKey(l), { history: c, until: l.until, merged: null, tailSeen: 0 });
-            }
-          }
-        }
-        if (bucketed.length) {
-          // Unknown extents (no summaries, or a live run's, which the cursor may pass):
-          // each run's own, as the daemon finds them.
-          const toAxis = (v: number) =>
-            Number.isNaN(v) || (range === null && until !== undefined)
-              ? undefined
-              : this.axis === "step" ? v : this.axis === "wall" ? v * 1000 : runStart + v * 1000;
-          const got = await getSeriesColumns({
-            run,
-            keys: bucketed.map((l) => l.key),
-            axis: this.axis === "step" ? Axis.STEP : Axis.TIME,
-            min: toAxis(from),
-            max: toAxis(to),
-            buckets: nb,
-            untilCursor,
-          }, { signal });
-          if (token !== this.loadToken) return;
-          for (const s of got) {
-            const b = s.buckets;
-            const n = b.length;
-            const p: Points = {
-              x: new Float64Array(n),
-              y: new Float64Array(n),
-              lo: new Float64Array(n),
-              hi: new Float64Array(n),
-              samples: s.count,
-              nan: 0,
-              posInf: 0,
-              negInf: 0,
-            };
-            let maxX = -Infinity;
-            let k = 0;
-            for (let i = 0; i < n; i++) {
-              const x =
-                this.axis === "step"
-                  ? b.lastStep[i]
-                  : this.axis === "wall"
-                    ? b.lastTimeMs[i] / 1000
-                    : (b.lastTimeMs[i] - runStart) / 1000;
-              if (k > 0 && x <= p.x[k - 1]) continue;
-              const last = b.last[i];
-              p.x[k] = x;
-              p.y[k] = last;
-              p.lo![k] = b.min[i];
-              p.hi![k] = b.max[i];
-              if (Number.isNaN(last)) p.nan++;
-              else if (last === Infinity) p.posInf++;
-              else if (last === -Infinity) p.negInf++;
-              maxX = Math.max(maxX, x);
-              k++;
-            }
-            if (k < n) {
-              p.x = p.x.slice(0, k);
-              p.y = p.y.slice(0, k);
-              p.lo = p.lo!.slice(0, k);
-              p.hi = p.hi!.slice(0, k);
-            }
-            for (const l of bucketed) {
-              if (l.key === s.key) this.fetched.set(l.id, { from, to, points: p, maxX: range ? Infinity : maxX });
-            }
-          }
-        }
-        partial();
-      }),
-    );
+    await this.data.fetch({
+      lines: this.lines,
+      axis: this.axis,
+      width: this.width,
+      range,
+      signal: this.loadAbort.signal,
+      current: () => token === this.loadToken,
+      onRun: partial,
+    });
     finished = true;
     // Time spent waiting for the daemon, for the benchmark.
     this.dataset.netMs = String(Math.round(performance.now() - t0));
@@ -439,57 +271,13 @@ export class TimeChart extends LitElement {
     }, wait);
   }
 
-  /** A whole line's history with the tail's new samples after it. */
-  private merged(l: LineSpec, w: Whole): Columns {
-    if (!l.tail || l.tail.length === 0) return w.history;
-    if (!w.merged) {
-      w.merged = Columns.of(w.history.step.slice(), w.history.time.slice(), w.history.value.slice(), w.history.length);
-      w.tailSeen = 0;
-    }
-    const t = l.tail;
-    for (; w.tailSeen < t.length; w.tailSeen++) w.merged.push(t.step[w.tailSeen], t.time[w.tailSeen], t.value[w.tailSeen]);
-    return w.merged;
-  }
-
-  private pointsOf(l: LineSpec): Points {
-    const nb = Math.max(16, Math.round(this.width));
-    const [from, to] = this.zoom ?? [-Infinity, Infinity];
-    const w = this.whole.get(wholeKey(l));
-    if (w && !this.lineBucketed(l)) return rawPoints(this.merged(l, w), this.axis, l.runStart, nb, from, to);
-    const f = this.fetched.get(l.id);
-    if (!f) return emptyPoints();
-    if (!l.tail || l.tail.length === 0 || this.zoom) return f.points;
-    // Live samples after the buckets, reduced like the rest when there are many.
-    const t = rawPoints(l.tail, this.axis, l.runStart, nb, f.maxX, Infinity);
-    let start = 0;
-    while (start < t.x.length && t.x[start] <= f.maxX) start++;
-    if (start === t.x.length) return f.points;
-    const a = f.points;
-    const cat = (head: Float64Array, rest: Float64Array) => {
-      const out = new Float64Array(head.length + rest.length - start);
-      out.set(head);
-      out.set(rest.subarray(start), head.length);
-      return out;
-    };
-    return {
-      x: cat(a.x, t.x),
-      y: cat(a.y, t.y),
-      lo: cat(a.lo ?? a.y, t.lo ?? t.y),
-      hi: cat(a.hi ?? a.y, t.hi ?? t.y),
-      samples: a.samples + t.samples,
-      nan: a.nan + t.nan,
-      posInf: a.posInf + t.posInf,
-      negInf: a.negInf + t.negInf,
-    };
-  }
-
   /** Rebuilds the aligned data from the lines and draws it. */
   private redraw(resetScale: boolean, final = true) {
     if (!this.width) return;
     this.lastRedraw = performance.now();
     this.dirty = false;
     const lines = this.lines;
-    const pts = lines.map((l) => this.pointsOf(l));
+    const pts = lines.map((l) => this.data.points(l, this.axis, this.width, this.zoom));
     // Bands (bucket min/max) only where they help: few lines, bucketed data.
     const bands = pts.map((p) => p.lo !== undefined && p.samples > p.x.length && lines.length <= 3);
     const al = align(pts, bands, this.log, this.smoothing);
@@ -707,7 +495,7 @@ export class TimeChart extends LitElement {
     this.zoom = [min, max];
     this.requestUpdate();
     const token = this.nextLoad();
-    if (this.lines.some((l) => this.lineBucketed(l))) {
+    if (this.lines.some((l) => this.data.bucketed(l))) {
       try {
         await this.fetchLines(token, [min, max]);
       } catch (err) {
@@ -724,12 +512,6 @@ export class TimeChart extends LitElement {
     this.dataset.fetchMs = String(Math.round(ms));
     return ms;
   }
-}
-
-/** Whole lines are kept by run and key: the compare page's lines are runs, whose key
- * changes with the overlay's. */
-function wholeKey(l: LineSpec): string {
-  return `${l.run}\u0000${l.key}`;
 }
 
 function sameIds(a: LineSpec[], b: LineSpec[]): boolean {
