@@ -161,6 +161,33 @@ describe("the view of an original Guild file", { skip: skip ?? false }, () => {
     await screenshot(page, "view-run-live");
   });
 
+  test("a view without a [view] section (its field and series sections) shapes the page too; a chart that matches nothing says so", async () => {
+    const sections = fixtureProject(base, "sections");
+    await daemon.guild(["-C", sections, "prepare"]);
+    const id = runId(await daemon.guild(["-C", sections, "train", "epochs=2"]));
+    await page.goto(url(`#/runs/${id}`));
+    await page.waitForSelector(".field-card", WAIT);
+    const shown = await cards();
+    assert.deepEqual(shown.map((c) => [c.label, c.value]).slice(0, 3), [["Validation Accuracy", "90.00%"], ["Training Accuracy", "80.00%"], ["Steps", "190"]]);
+    assert.equal(shown[1].background, "rgb(38, 166, 154)", "teal-400, from the file's own template");
+    const titles = await page.$$eval('.view-row[data-row="series"] .chart-title', (ts) => ts.map((t) => t.textContent.trim()));
+    assert.deepEqual(titles, ["Loss", "Accuracy", "Process CPU %", "Process Memory", "GPU %", "GPU Memory"]);
+    // GPU charts: drawn where the run has GPU series, else a placeholder that says why.
+    const keys = (await daemon.guild(["list-series", id])).stdout;
+    for (const [series, pattern] of [["gpu-percent", /^sys\/gpu\S*\/gpu\/util\s/m], ["gpu-memory", /^sys\/gpu\S*\/mem\/used\s/m]]) {
+      const sel = `.view-row [data-series="${series}"]`;
+      await page.waitForSelector(sel, WAIT);
+      if (pattern.test(keys)) {
+        assert.equal(await page.$eval(sel, (el) => el.tagName.toLowerCase()), "time-chart");
+      } else {
+        assert.equal(await page.getAttribute(sel, "data-state"), "none");
+        assert.match(await page.textContent(`${sel} .chart-none-why`), /^no series matches sys\/gpu/);
+      }
+    }
+    await page.locator('.view-row [data-series="gpu-percent"]').scrollIntoViewIfNeeded();
+    await screenshot(page, "view-run-sections");
+  });
+
   test("compare shows the view's columns, sorts them by value, and all columns on demand", async () => {
     await page.goto(url(`#/compare?runs=${trainId},${shortId}`));
     await page.waitForSelector("#compare-table tbody tr", WAIT);
