@@ -16,8 +16,10 @@ import {
   ServeService,
   TensorBoardService,
   type DaemonStatus,
+  type FieldValue,
   type GetSeriesRequest,
   type Run,
+  type ViewField,
 } from "./gen/guild/v1/guild_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { decodeGetSeries, type SeriesColumns } from "./series-wire";
@@ -145,19 +147,35 @@ export interface CompareEntry {
   flags: Map<string, string>;
   /** Last, min and max of each key (NaN carried as NaN). */
   scalars: Map<string, { last: number; min: number; max: number }>;
+  /** With `view`: the run's values of the views' compare columns, by column name. */
+  view: Map<string, FieldValue>;
+}
+
+export interface Compared {
+  entries: CompareEntry[];
+  /** With `view`: the compare columns of the runs' views, in order of first use (none
+   * when no run's Guild file has a view with compare columns). */
+  viewColumns: ViewField[];
 }
 
 /** CompareRuns for these runs (ids, prefixes or indexes; empty: every run): each run
- * with its flags and series summaries, from the index, in one streamed answer. */
-export async function compareRuns(runs: string[], opts: { sys?: boolean; signal?: AbortSignal } = {}): Promise<CompareEntry[]> {
+ * with its flags and series summaries, from the index, and with `view` the compare
+ * columns of the runs' views and each run's values, in one streamed answer. */
+export async function compareRuns(
+  runs: string[],
+  opts: { sys?: boolean; view?: boolean; signal?: AbortSignal } = {},
+): Promise<Compared> {
   const flagNames: string[] = [];
   const flagValues: string[] = [];
   const keys: string[] = [];
-  const out: CompareEntry[] = [];
-  for await (const chunk of compare.compareRuns({ selection: { runs }, sys: opts.sys ?? false }, { signal: opts.signal })) {
+  const viewColumns: ViewField[] = [];
+  const entries: CompareEntry[] = [];
+  const req = { selection: { runs }, sys: opts.sys ?? false, view: opts.view ?? false };
+  for await (const chunk of compare.compareRuns(req, { signal: opts.signal })) {
     flagNames.push(...chunk.newFlagNames);
     flagValues.push(...chunk.newFlagValues);
     keys.push(...chunk.newScalarKeys);
+    viewColumns.push(...chunk.newViewColumns);
     for (const row of chunk.rows) {
       if (!row.run) continue;
       const flags = new Map<string, string>();
@@ -166,10 +184,15 @@ export async function compareRuns(runs: string[], opts: { sys?: boolean; signal?
       row.scalarKeys.forEach((k, i) =>
         scalars.set(keys[k], { last: row.scalarLast[i], min: row.scalarMin[i], max: row.scalarMax[i] }),
       );
-      out.push({ run: row.run, index: row.index, flags, scalars });
+      const view = new Map<string, FieldValue>();
+      row.viewColumns.forEach((c, i) => {
+        const col = viewColumns[c];
+        if (col && row.viewValues[i]) view.set(col.name, row.viewValues[i]);
+      });
+      entries.push({ run: row.run, index: row.index, flags, scalars, view });
     }
   }
-  return out;
+  return { entries, viewColumns };
 }
 
 export type ConnState = "connecting" | "up" | "reconnecting" | "unauthenticated";

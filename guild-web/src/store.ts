@@ -275,7 +275,7 @@ class SummaryCache {
       void (async () => {
         try {
           await conn.up();
-          const got = await compareRuns(ids);
+          const got = (await compareRuns(ids)).entries;
           const seen = new Set<string>();
           for (const e of got) {
             seen.add(e.run.id);

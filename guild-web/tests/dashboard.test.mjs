@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
+  axisProblems,
   cleanup,
   Daemon,
   envWithoutTensorBoard,
@@ -203,6 +204,79 @@ describe("dashboard", { skip: skip ?? false }, () => {
     await page.fill("#output-filter", "");
   });
 
+  test("a live run's page starts at its cursor; its System charts draw while it runs, on axes that read right", async () => {
+    await page.goto(url(`#/runs/${liveId}`));
+    await page.waitForSelector('run-page[data-loaded="true"]', WAIT);
+    // The run has been recording since the tests began: the page reads that history from
+    // GetSeries and follows from the run's cursor, not from its first sample.
+    await page.waitForFunction(() => Number(document.querySelector("run-page")?.dataset.watchFrom ?? 0) > 0, null, WAIT);
+    const sys = 'time-chart[data-group^="sys:"]';
+    await page.waitForFunction(
+      (sel) => {
+        const charts = [...document.querySelectorAll(sel)];
+        return charts.length >= 3 && charts.every((c) => c.dataset.state === "ready" && Number(c.dataset.points ?? 0) > 0);
+      },
+      sys,
+      WAIT,
+    );
+    const drawn = () => page.$$eval(sys, (cs) => Object.fromEntries(cs.map((c) => [c.dataset.group, Number(c.dataset.samples)])));
+    const before = await drawn();
+    // While it runs, every System chart (below the fold or not) draws what arrives.
+    await page.waitForFunction(
+      ([sel, was]) => [...document.querySelectorAll(sel)].every((c) => Number(c.dataset.samples) > (was[c.dataset.group] ?? 0)),
+      [sys, before],
+      { timeout: 90_000 },
+    );
+    assert.match(await page.textContent("#run-status"), /running/);
+    // Every axis of every chart: labels in order, saying the values they stand at, near
+    // the data, none wider than its axis.
+    const { problems, axes } = await axisProblems(page);
+    assert.deepEqual(problems, []);
+    assert.ok(axes >= 2 * (await page.locator("time-chart").count()) - 2, `${axes} axes checked`);
+    // Byte axes in one binary unit each.
+    for (const group of ["op:mem", "sys:mem"]) {
+      const labels = await page.$eval(`time-chart[data-group="${group}"]`, (el) => el.axisReport().y.labels);
+      assert.ok(labels.every((l) => /^\d+(\.\d+)? (B|KiB|MiB|GiB|TiB)$/.test(l)), `${group}: ${labels}`);
+      assert.equal(new Set(labels.map((l) => l.split(" ")[1])).size, 1, `${group}: ${labels}`);
+    }
+    await page.locator('time-chart[data-group="sys:mem"]').scrollIntoViewIfNeeded();
+    await screenshot(page, "run-live-system");
+  });
+
+  test("a live run followed to its end shows each of its samples once", async () => {
+    const started = await daemon.guild(["-C", live, "train", "--background", "seconds=6", "delay=0.02", "burst=0", "--label", "short live"]);
+    const id = started.stdout.trim();
+    const counts = async () => {
+      const out = (await daemon.guild(["list-series", id])).stdout;
+      return Object.fromEntries(
+        out.split("\n").slice(1).filter(Boolean).map((l) => {
+          const f = l.trim().split(/\s+/);
+          return [f[0], Number(f[4])];
+        }),
+      );
+    };
+    // Open it once it has recorded a little: that much is history, the rest follows.
+    const deadline = Date.now() + 60_000;
+    while (!((await counts()).loss > 20)) assert.ok(Date.now() < deadline, "no loss samples in 60 s");
+    await page.goto(url(`#/runs/${id}`));
+    await page.waitForFunction(() => Number(document.querySelector("run-page")?.dataset.watchFrom ?? 0) > 0, null, WAIT);
+    await page.waitForFunction(() => /completed/.test(document.querySelector("#run-status")?.textContent ?? ""), null, { timeout: 120_000 });
+    const final = await counts();
+    const want = {
+      "s:loss": final.loss + final.val_loss,
+      "tf:loss": final["tf/train/loss"] + final["tf/validation/loss"],
+      "s:acc": final.acc,
+    };
+    await page.waitForFunction(
+      (w) => Object.entries(w).every(([g, n]) => document.querySelector(`time-chart[data-group="${g}"]`)?.dataset.samples === String(n)),
+      want,
+      WAIT,
+    ).catch(async (err) => {
+      const got = await page.$$eval("time-chart", (cs) => cs.map((c) => `${c.dataset.group}=${c.dataset.samples}`).join(" "));
+      throw new Error(`${err.message}\nwanted ${JSON.stringify(want)}, drawn ${got}`);
+    });
+  });
+
   test("an output flood (200,000 lines at once) never hangs the page", async () => {
     // The run waits 3 s before its burst, so the page is open and following when the
     // lines arrive (and the run page's other streams are live meanwhile).
@@ -352,6 +426,10 @@ describe("dashboard", { skip: skip ?? false }, () => {
     assert.match(await page.textContent("#run-flags"), /epochs\s*2/);
     assert.match(await page.textContent("#run-attrs"), /guild_version/);
     assert.notEqual((await page.textContent("#run-loss")).trim(), "—");
+    // examples/mnist has no view: the automatic layout, cards and charts, as always.
+    assert.equal(await page.getAttribute("run-page", "data-view"), "false");
+    assert.equal(await page.locator(".field-card, .view-row, #chart-layout").count(), 0);
+    assert.ok((await page.locator("time-chart[data-group]").count()) >= 2);
     await screenshot(page, "run-finished");
     // Hovering a chart shows the values under the cursor.
     const chart = 'time-chart[data-group="s:loss"]';

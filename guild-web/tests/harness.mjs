@@ -360,3 +360,87 @@ export function envWithoutTensorBoard(base) {
     .join(delimiter);
   return { GUILD_PYTHON: python, PATH: path };
 }
+
+/** Whether the ops that write event files with tensorboardX can run here. Returns the
+ * reason to skip, or null. With GUILD_REQUIRE_TBX set (CI) its absence is a failure. */
+export function tensorboardxSkipReason() {
+  const python = process.env.GUILD_PYTHON || "python3";
+  const r = spawnSync(python, ["-c", "import tensorboardX"], { stdio: "ignore" });
+  if (r.status === 0) return null;
+  const why = `${python} cannot import tensorboardX (pip install tensorboardX)`;
+  if (process.env.GUILD_REQUIRE_TBX) throw new Error(`${why}, and GUILD_REQUIRE_TBX is set`);
+  console.log(`# skipping the view tests: ${why}`);
+  return why;
+}
+
+/** A project folder (`name`, default FORM) of an original-form fixture
+ * (tests/fixtures/guild-2017/FORM): its Guild file and the fixture scripts. `edit` may
+ * change the Guild file's text. */
+export function fixtureProject(base, form, { name = form, edit = (text) => text } = {}) {
+  const fixtures = join(ROOT, "tests", "fixtures", "guild-2017");
+  const dir = join(base, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "Guild"), edit(readFileSync(join(fixtures, form, "Guild"), "utf8")));
+  for (const script of ["digits.py", "samples.py"]) cpSync(join(fixtures, "scripts", script), join(dir, script));
+  return dir;
+}
+
+const TICK_UNITS = {
+  B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, PB: 1e15,
+  KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, PiB: 2 ** 50,
+};
+
+/** The number an axis label says: `20 MiB`, `1.5 KB`, `99.5%`, `1.2e+7`, `0:01:05`,
+ * `1:05`, `0:00.5`, `-0:01`, `12,345`; NaN when it says none. */
+export function tickValue(label) {
+  let m;
+  if ((m = /^(-?[\d.,]+) ?([KMGTP]?i?B)$/.exec(label)) && TICK_UNITS[m[2]]) return Number(m[1].replaceAll(",", "")) * TICK_UNITS[m[2]];
+  if ((m = /^(-?[\d.,]+) ?%$/.exec(label))) return Number(m[1].replaceAll(",", "")) / 100;
+  if ((m = /^(-?)(\d+):(\d\d)(?::(\d\d))?(?:\.(\d))?$/.exec(label))) {
+    const [a, b, c] = [Number(m[2]), Number(m[3]), m[4] === undefined ? null : Number(m[4])];
+    const s = (c === null ? a * 60 + b : a * 3600 + b * 60 + c) + (m[5] ? Number(m[5]) / 10 : 0);
+    return m[1] ? -s : s;
+  }
+  return label.trim() === "" ? NaN : Number(label.replaceAll(",", ""));
+}
+
+/**
+ * What is wrong with the axes of the charts `selector` finds (after they have drawn):
+ * every tick label must say a number, the labels in order, each within half a step of
+ * the tick it labels, the ticks within the y scale and near the data, the data within
+ * the scale, and no label wider than its axis. Returns one line per problem (none: []),
+ * and how many axes it looked at.
+ */
+export async function axisProblems(page, selector = "time-chart") {
+  const reports = await page.$$eval(selector, (els) =>
+    els.map((el) => ({ chart: el.dataset.group ?? `${el.dataset.row}/${el.dataset.series}`, state: el.dataset.state, ...el.axisReport() })),
+  );
+  const problems = [];
+  let axes = 0;
+  for (const r of reports) {
+    if (r.state !== "ready") continue;
+    for (const [name, a] of [["x", r.x], ["y", r.y]]) {
+      if (!a || a.splits.length === 0) continue;
+      axes++;
+      const where = `${r.chart} ${name} [${a.labels.join(", ")}]`;
+      const values = a.labels.map(tickValue);
+      if (values.some(Number.isNaN)) problems.push(`${where}: a label says no number`);
+      for (let i = 1; i < values.length; i++) {
+        if (!(values[i] > values[i - 1])) problems.push(`${where}: labels out of order`);
+      }
+      values.forEach((v, i) => {
+        const tol = a.step / 2 + 1e-9 * Math.abs(a.splits[i]);
+        if (!(Math.abs(v - a.splits[i]) <= tol)) problems.push(`${where}: ${a.labels[i]} labels ${a.splits[i]}`);
+      });
+      if (a.widest > a.size) problems.push(`${where}: a label (${a.widest} px) is wider than its axis (${a.size} px)`);
+      if (name === "y") {
+        const [lo, hi] = r.scale;
+        const [dlo, dhi] = r.data;
+        if (a.splits[0] < lo - a.step * 1e-6 || a.splits.at(-1) > hi + a.step * 1e-6) problems.push(`${where}: ticks outside the scale ${lo}..${hi}`);
+        if (Number.isFinite(dlo) && (dlo < lo || dhi > hi)) problems.push(`${where}: data ${dlo}..${dhi} outside the scale ${lo}..${hi}`);
+        if (Number.isFinite(dlo) && (a.splits[0] > dhi + a.step || a.splits.at(-1) < dlo - a.step)) problems.push(`${where}: ticks away from the data ${dlo}..${dhi}`);
+      }
+    }
+  }
+  return { problems, axes };
+}

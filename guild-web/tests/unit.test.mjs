@@ -2,19 +2,19 @@
 // esbuild and run in Node: no browser or daemon needed.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { build } from "esbuild";
-import { WEB } from "./harness.mjs";
+import { ROOT, WEB } from "./harness.mjs";
 
-let dir, cd, groups, fmt, outl, wire, pb, router;
+let dir, cd, groups, fmt, outl, wire, pb, router, num, view, axes;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "guild-web-unit-"));
-  for (const name of ["chart-data", "groups", "format", "output-lines", "series-wire", "router", "gen/guild/v1/guild_pb"]) {
+  for (const name of ["chart-data", "groups", "format", "output-lines", "series-wire", "router", "numeral", "view", "axes", "gen/guild/v1/guild_pb"]) {
     await build({
       absWorkingDir: WEB,
       entryPoints: [`src/${name}.ts`],
@@ -31,6 +31,9 @@ before(async () => {
   outl = await import(pathToFileURL(join(dir, "output-lines.mjs")).href);
   wire = await import(pathToFileURL(join(dir, "series-wire.mjs")).href);
   router = await import(pathToFileURL(join(dir, "router.mjs")).href);
+  num = await import(pathToFileURL(join(dir, "numeral.mjs")).href);
+  view = await import(pathToFileURL(join(dir, "view.mjs")).href);
+  axes = await import(pathToFileURL(join(dir, "axes.mjs")).href);
   pb = await import(pathToFileURL(join(dir, "gen_guild_v1_guild_pb.mjs")).href);
 });
 
@@ -236,5 +239,172 @@ describe("routes", () => {
     assert.equal(router.parseRoute("").page, "runs");
     assert.deepEqual(router.listedRuns(router.parseRoute("#/compare?runs=a,%20b,,c&key=loss").params), ["a", "b", "c"]);
     assert.deepEqual(router.listedRuns(router.parseRoute("#/tensorboard").params), []);
+  });
+});
+
+describe("Numeral formats", () => {
+  // The cases the daemon's formatter (guildd/src/project/view/format.rs) is tested on.
+  const cases = JSON.parse(readFileSync(join(ROOT, "tests", "fixtures", "formats.json"), "utf8"));
+  const valueOf = (v) => (v === "NaN" ? NaN : v === "inf" ? Infinity : v === "-inf" ? -Infinity : v);
+
+  test("every shared case of tests/fixtures/formats.json", () => {
+    assert.ok(cases.length >= 40, `only ${cases.length} cases`);
+    const wrong = cases
+      .map((c) => ({ ...c, got: num.numeral(valueOf(c.value), c.format) }))
+      .filter((c) => c.got !== c.text);
+    assert.deepEqual(wrong, []);
+  });
+
+  test("as the daemon writes them: exact ties to even in exponents, huge and tiny numbers", () => {
+    // Each expected text is what format.rs gives for the same value and pattern.
+    const more = [
+      [1.25, "0.0e", "1.2e+0"],
+      [0.125, "0.0e", "1.2e-1"],
+      [1.35, "0.0e", "1.4e+0"],
+      [9.5, "0e", "1e+1"],
+      [-1234, "0.0e", "-1.2e+3"],
+      [-0, "0.0e", "-0.0e+0"],
+      [1e21, "0,0", "1,000,000,000,000,000,000,000"],
+      [123456789012345680000, "0", "123456789012345683968"],
+      [1e16, "", "1e16"],
+      [0.30000000000000004, "", "0.30000000000000004"],
+      [1.5e-7, "", "1.5e-7"],
+      [-0, "", "0"],
+      [-0.4, "0.0", "-0.4"],
+      [1536, "0.0 ib", "1.5 KiB"],
+      [-2048, "0 b", "-2 KB"],
+      [3725.4, "00:00:00", "1:02:05"],
+      [-65, "00:00:00", "-0:01:05"],
+      [111, "0o", "111th"],
+      [1.5, "0.00$", "1.50$"],
+      [0.256, "0.0 %", "25.6 %"],
+      [2500000000, "0.0a", "2.5b"],
+    ];
+    for (const [v, p, want] of more) assert.equal(num.numeral(v, p), want, `${v} in ${JSON.stringify(p)}`);
+  });
+
+  test("more decimals for ticks closer than a pattern tells apart", () => {
+    assert.equal(num.moreDecimals("%", 1), "0.0%");
+    assert.equal(num.moreDecimals("0.00%", 2), "0.0000%");
+    assert.equal(num.moreDecimals("0,0", 1), "0,0.0");
+    assert.equal(num.moreDecimals("0.0 b", 1), "0.00 b");
+    assert.equal(num.moreDecimals("0.0e", 1), "0.00e");
+    assert.equal(num.moreDecimals("$0", 2), "$0.00");
+    assert.equal(num.moreDecimals("00:00:00", 2), "00:00:00");
+    assert.equal(num.numeral(0.4567, num.moreDecimals("%", 1)), "45.7%");
+  });
+});
+
+describe("views", () => {
+  test("Material palette names and the neutral colour for others", () => {
+    assert.equal(view.materialColor("green-700"), "#388E3C");
+    assert.equal(view.materialColor("teal-400"), "#26A69A");
+    assert.equal(view.materialColor("red-700"), "#D32F2F");
+    assert.equal(view.materialColor("blue-700"), "#1976D2");
+    assert.equal(view.materialColor("yellow-700"), "#FBC02D");
+    assert.equal(view.materialColor("grey"), "#9E9E9E");
+    assert.equal(view.materialColor("Blue-Grey-800"), "#37474F");
+    assert.equal(view.materialColor("light-blue-a200"), "#40C4FF");
+    assert.equal(view.materialColor("gray-300"), "#E0E0E0");
+    assert.equal(view.materialColor("brown-a200"), null, "brown has no accents");
+    assert.equal(view.materialColor("chartreuse-500"), null);
+    assert.deepEqual(view.cardColors("no-such-colour"), { background: view.NEUTRAL, color: "#FFFFFF" });
+    assert.equal(view.cardColors("green-700").color, "#FFFFFF");
+    assert.equal(view.cardColors("yellow-300").color, "rgba(0,0,0,0.87)", "dark text on a light card");
+  });
+
+  test("icon aliases and the generic glyph", () => {
+    assert.deepEqual(["accuracy", "steps", "time", "loss", "rocket", ""].map(view.iconGlyph), ["bullseye", "repeat", "clock", "shuffle", "chart", "chart"]);
+  });
+
+  test("a chart's lines are the keys its pattern matches whole, in natural order", async () => {
+    const { create } = await import("@bufbuild/protobuf");
+    const v = create(pb.ViewSchema, {
+      rows: [
+        { name: "series-a", series: [{ name: "accuracy", title: "Accuracy", format: "0.00%", pattern: "tf/[^/]+/accuracy" }] },
+        {
+          name: "series-b",
+          series: [
+            { name: "loss", title: "Cross Entropy", pattern: "tf/.+/loss" },
+            { name: "op-cpu-percent", title: "Process CPU %", pattern: "op/cpu/util" },
+            { name: "gpu", title: "GPU %", pattern: "sys/gpu[^/]*/gpu/util" },
+            { name: "bad", title: "Bad", pattern: "tf/(" },
+            { name: "none", title: "None", pattern: "" },
+          ],
+        },
+      ],
+    });
+    const keys = ["tf/validation/accuracy", "tf/train/accuracy", "tf/train/accuracy_top5", "x/tf/train/loss", "tf/train/loss", "tf/eval/10/loss", "tf/eval/9/loss", "op/cpu/util", "op/cpu/util2"];
+    const rows = view.viewCharts(v, keys);
+    assert.deepEqual(rows.map((r) => r.name), ["series-a", "series-b"]);
+    assert.deepEqual(rows[0].charts[0].keys, ["tf/train/accuracy", "tf/validation/accuracy"]);
+    const b = rows[1].charts;
+    assert.deepEqual(b[0].keys, ["tf/eval/9/loss", "tf/eval/10/loss", "tf/train/loss"]);
+    assert.equal(b[0].stats, false);
+    assert.deepEqual(b[1].keys, ["op/cpu/util"]);
+    assert.equal(b[1].stats, true);
+    assert.deepEqual(b[2].keys, []);
+    assert.equal(b[2].error, undefined);
+    assert.deepEqual(b[3].keys, []);
+    assert.match(b[3].error, /^pattern tf\/\(: /);
+    assert.deepEqual(b[4].keys, [], "the empty pattern matches nothing");
+    assert.ok(view.keyRegex("(?i)TF/Train/Loss").test("tf/train/loss"));
+  });
+});
+
+describe("chart axes", () => {
+  /** The ticks an axis over [min, max] shows: the first step that leaves `space` between
+   * ticks on a `px` long axis (as uPlot chooses), the splits, and their labels. */
+  const axis = (f, min, max, px = 160, space = 30) => {
+    const incrs = axes.yIncrs(f)(min, max);
+    const step = incrs.find((i) => (i / (max - min)) * px >= space);
+    const splits = axes.splitsFor(min, max, step);
+    return { step, splits, labels: axes.yTicks(f, splits, step) };
+  };
+  const UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+  const bytesBack = (label) => {
+    const [n, unit] = label.split(" ");
+    return Number(n) * UNITS[unit];
+  };
+
+  test("bytes read in one binary unit per axis, at round steps of it, in order", () => {
+    // A process of 19.3 MB RSS and 35 MB VMS; the machine's memory (25 GB, 1.2 GB used).
+    for (const [min, max, unit] of [[18e6, 36e6, "MiB"], [0, 26e9, "GiB"], [0, 1, "B"], [1000, 900_000, "KiB"]]) {
+      const { splits, labels } = axis({ unit: "bytes" }, min, max);
+      assert.ok(splits.length >= 2, `${min}..${max}: ${labels}`);
+      assert.ok(labels.every((l) => l.endsWith(` ${unit}`)), `${min}..${max}: ${labels}`);
+      const back = labels.map(bytesBack);
+      back.forEach((b, i) => assert.ok(Math.abs(b - splits[i]) <= 0.5 * (splits[1] - splits[0]), `${labels[i]} for ${splits[i]}`));
+      for (let i = 1; i < back.length; i++) assert.ok(back[i] > back[i - 1], `${labels} in order`);
+      assert.ok(splits[0] >= min && splits.at(-1) <= max);
+    }
+    assert.deepEqual(axis({ unit: "bytes" }, 18e6, 36e6).labels, ["20 MiB", "25 MiB", "30 MiB"]);
+    assert.deepEqual(axis({ unit: "bytes" }, 18e6, 36e6, 400).labels, ["18 MiB", "20 MiB", "22 MiB", "24 MiB", "26 MiB", "28 MiB", "30 MiB", "32 MiB", "34 MiB"]);
+  });
+
+  test("fractions read as percents with the decimals their step needs", () => {
+    assert.deepEqual(axis({ unit: "fraction" }, 0.9944, 1.0006).labels, ["99.6%", "99.8%", "100.0%"]);
+    assert.deepEqual(axis({ unit: "fraction" }, 0.9944, 1.0006, 200).labels, ["99.5%", "99.6%", "99.7%", "99.8%", "99.9%", "100.0%"]);
+    assert.deepEqual(axis({ unit: "fraction" }, 0, 1).labels, ["0%", "20%", "40%", "60%", "80%", "100%"]);
+  });
+
+  test("a Guild file's format, with decimals added while two ticks read alike", () => {
+    assert.deepEqual(axis({ pattern: "0.00%" }, 0.5, 0.9).labels, ["50.00%", "60.00%", "70.00%", "80.00%", "90.00%"]);
+    const fine = axis({ pattern: "%" }, 0.501, 0.504);
+    assert.equal(new Set(fine.labels).size, fine.labels.length, fine.labels.join(" "));
+    assert.deepEqual(axis({ pattern: "0.0 b" }, 18e6, 36e6).labels.slice(0, 2), ["20.0 MB", "25.0 MB"]);
+    assert.deepEqual(axis({ pattern: "0.0 ib" }, 18e6, 36e6).labels, ["20.0 MiB", "25.0 MiB", "30.0 MiB"]);
+    assert.ok(axes.yIncrs({ pattern: "00:00:00" })(0, 10).every((s) => s >= 1), "no tick between seconds");
+  });
+
+  test("plain numbers, durations and steps stay distinct and in order", () => {
+    assert.deepEqual(axes.plainTicks([0, 0.5, 1, 1.5], 0.5), ["0.0", "0.5", "1.0", "1.5"]);
+    assert.deepEqual(axes.plainTicks([12000000, 14000000], 2000000), ["1.2e+7", "1.4e+7"]);
+    assert.deepEqual(axes.plainTicks([-0.0000001, 0, 0.0000001], 0.0000001), ["-1e-7", "0", "1e-7"]);
+    assert.deepEqual(axes.durationTicks([0, 30, 60, 90], 30), ["0:00", "0:30", "1:00", "1:30"]);
+    assert.deepEqual(axes.durationTicks([0.5, 1, 1.5], 0.5), ["0:00.5", "0:01.0", "0:01.5"]);
+    assert.deepEqual(axes.durationTicks([-1, 0, 1], 1), ["-0:01", "0:00", "0:01"]);
+    assert.deepEqual(axes.splitsFor(0.1, 0.35, 0.1), [0.1, 0.2, 0.3]);
+    assert.deepEqual(axes.splitsFor(1, 1, 1e-30), [], "a step too small for the range");
   });
 });

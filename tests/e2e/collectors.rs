@@ -412,3 +412,90 @@ fn a_corrupt_event_file_is_reported_once_and_the_rest_is_read() {
     // The fixture holds 20 scalars (loss and acc at 10 steps); the flipped record held one.
     assert_eq!(total, 19, "{:?}", detail.series);
 }
+
+/// A run's detail carries its series cursor: GetSeries up to a cursor and WatchSeries
+/// after it split the samples exactly (none lost, none twice), through the stored blocks
+/// as well as the rows after them; the dashboard loads a live run's history that way.
+#[test]
+fn get_series_up_to_a_cursor_and_watch_series_after_it_split_every_sample() {
+    let env = Env::new();
+    env.write(
+        "Guild",
+        "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = bursts\n",
+    );
+    env.write("bursts.py", BURSTS);
+    let (id, run_dir) = env.guild(&["train"]).ok().started_run();
+    let detail = env.get_run(&id);
+    // The detail's cursor is run.db's last sample; a cut well inside the blocks (1,024
+    // samples of a key each) and one among the rows after them.
+    let (last, cuts) = env.block_on(async {
+        let mut db = open_run_db(&run_dir).await;
+        let last: i64 = sqlx::query_scalar("SELECT max(rowid) FROM series")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        let mut cuts = Vec::new();
+        for step in [700, 2990] {
+            let cut: i64 = sqlx::query_scalar(
+                "SELECT s.rowid FROM series s JOIN series_key k ON k.id = s.key_id WHERE k.key = 'x' AND s.step = ?1",
+            )
+            .bind(step)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+            cuts.push(cut);
+        }
+        (last, cuts)
+    });
+    assert_eq!(detail.cursor, last);
+    let mut client = series_client(&env);
+    for cut in cuts.into_iter().chain([last]) {
+        let (history, buckets, after) = env.block_on(async {
+            let read = |buckets: u32| pb::GetSeriesRequest {
+                run: id.clone(),
+                keys: vec!["x".into()],
+                buckets,
+                until_cursor: cut,
+                ..Default::default()
+            };
+            let history = client.get_series(read(0)).await.unwrap().into_inner();
+            let buckets = client.get_series(read(10)).await.unwrap().into_inner();
+            let mut stream = client
+                .watch_series(pb::WatchSeriesRequest {
+                    run: id.clone(),
+                    keys: vec!["x".into()],
+                    after_cursor: cut,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let mut after = Vec::new();
+            while let Some(update) = stream.message().await.unwrap() {
+                after.extend(update.series.iter().flat_map(|s| s.samples.iter().map(|p| p.step)));
+            }
+            (history, buckets, after)
+        });
+        let before: Vec<i64> = history.series[0].samples.iter().map(|s| s.step).collect();
+        let both: Vec<i64> = before.iter().copied().chain(after.iter().copied()).collect();
+        assert_eq!(both, (0..3000).collect::<Vec<i64>>(), "cut at {cut}");
+        // Buckets up to the cursor count the same samples and end at the last of them.
+        let b = &buckets.series[0];
+        assert_eq!(b.count, before.len() as u64, "cut at {cut}");
+        assert_eq!(b.buckets.iter().map(|b| b.count).sum::<u64>(), before.len() as u64);
+        assert_eq!(b.buckets.last().map(|b| b.last_step), before.last().copied());
+    }
+    // A cursor below 0 is refused, by name.
+    let err = env.block_on(async {
+        client
+            .get_series(pb::GetSeriesRequest {
+                run: id.clone(),
+                keys: vec!["x".into()],
+                until_cursor: -1,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("until_cursor"), "{}", err.message());
+}

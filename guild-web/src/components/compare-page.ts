@@ -1,12 +1,15 @@
-// Runs side by side: a table of runs x flags x last/min/max of scalars (GetRun gives the
-// flags and the series summaries), sortable, filterable, with the columns the user
+// Runs side by side: a table of runs x flags x last/min/max of scalars (CompareRuns gives
+// the flags and the series summaries), sortable, filterable, with the columns the user
 // picks and a CSV download; an overlay chart of one key across the runs; and parallel
-// coordinates of flags against a metric.
+// coordinates of flags against a metric. When the runs' Guild files have views with
+// compare columns, the table shows the run and those columns (as the file formats them)
+// until the user asks for all columns.
 
 import { LitElement, html, nothing } from "lit";
 import { compareRuns, conn, errorText } from "../api";
 import type { AxisMode } from "../chart-data";
 import { compareValues, csvCell, fmtNumber, fmtTime, numericValue, statusName } from "../format";
+import type { FieldValue, ViewField } from "../gen/guild/v1/guild_pb";
 import { headline, selection, store, toRow, toSummary, type RunRow, type Summary } from "../store";
 import { listedRuns } from "../router";
 import type { LineSpec } from "./time-chart";
@@ -19,6 +22,8 @@ interface Entry {
   row: RunRow;
   flags: Map<string, string>;
   sums: Map<string, Summary>;
+  /** Values of the views' compare columns, by column name. */
+  view: Map<string, FieldValue>;
 }
 
 type Stat = "last" | "min" | "max";
@@ -26,7 +31,7 @@ type Stat = "last" | "min" | "max";
 interface Col {
   id: string;
   label: string;
-  kind: "run" | "flag" | "scalar";
+  kind: "run" | "flag" | "scalar" | "view";
   get: (e: Entry) => string | number | undefined;
   text: (e: Entry) => string;
 }
@@ -52,6 +57,7 @@ export class ComparePage extends LitElement {
     smoothing: { state: true },
     log: { state: true },
     picking: { state: true },
+    mode: { state: true },
   };
 
   params = "";
@@ -64,6 +70,8 @@ export class ComparePage extends LitElement {
   smoothing = 0;
   log = false;
   picking = false;
+  /** The views' compare columns, or every column. */
+  mode: "view" | "all" = "view";
 
   private ids: string[] = [];
   private entries: Entry[] = [];
@@ -71,6 +79,7 @@ export class ComparePage extends LitElement {
   private errors: string[] = [];
   /** Chosen columns: "f:<flag>" and "s:<stat>:<key>"; null: the default set. */
   private chosen: string[] | null = null;
+  private viewColumns: ViewField[] = [];
   private overlayLines: LineSpec[] = [];
   private overlayFor = "";
   private abort: AbortController | null = null;
@@ -101,7 +110,9 @@ export class ComparePage extends LitElement {
       if (signal.aborted) return;
       try {
         // One CompareRuns stream: each run's flags and series summaries from the index.
-        const got = await compareRuns(this.ids, { signal });
+        const compared = await compareRuns(this.ids, { view: true, signal });
+        const got = compared.entries;
+        this.viewColumns = compared.viewColumns;
         const byId = new Map(got.map((e) => [e.run.id, e]));
         this.entries = [];
         for (const id of this.ids) {
@@ -118,6 +129,7 @@ export class ComparePage extends LitElement {
             sums: new Map(
               [...e.scalars].map(([key, v]) => [key, { key, ...v, count: NaN, lastStep: NaN, lastTimeMs: NaN }]),
             ),
+            view: e.view,
           });
         }
         break;
@@ -161,7 +173,40 @@ export class ComparePage extends LitElement {
     return [...flags, ...keys];
   }
 
+  /** Whether the table shows the views' compare columns. */
+  private viewMode(): boolean {
+    return this.mode === "view" && this.viewColumns.length > 0;
+  }
+
   private columns(): Col[] {
+    return this.viewMode() ? this.viewCols() : this.allColumns();
+  }
+
+  /** The run's own columns, then the views' compare columns: headed by their labels,
+   * written as the files format them, sorted by their numbers. */
+  private viewCols(): Col[] {
+    const cols = [...BASE_COLS];
+    for (const f of this.viewColumns) {
+      const value = (e: Entry) => {
+        const v = e.view.get(f.name);
+        return v?.present ? v : undefined;
+      };
+      cols.push({
+        id: `v:${f.name}`,
+        label: f.label || f.name,
+        kind: "view",
+        get: (e) => {
+          const v = value(e);
+          if (!v) return undefined;
+          return Number.isNaN(v.value) ? v.text : v.value;
+        },
+        text: (e) => value(e)?.text ?? "",
+      });
+    }
+    return cols;
+  }
+
+  private allColumns(): Col[] {
     const chosen = this.chosen ?? this.defaultChosen();
     const cols = [...BASE_COLS];
     for (const c of chosen) {
@@ -280,7 +325,7 @@ export class ComparePage extends LitElement {
   }
 
   private parallel(rows: Entry[]): { axes: PcAxis[]; lines: PcLine[] } {
-    const cols = this.columns().filter((c) => c.kind === "flag");
+    const cols = this.allColumns().filter((c) => c.kind === "flag");
     // Flags with different values between the runs that have them (a constant flag, or
     // one only some runs have, says nothing).
     const varying = cols.filter((c) => new Set(rows.map((e) => c.text(e)).filter((v) => v !== "")).size > 1).slice(0, 10);
@@ -377,13 +422,22 @@ export class ComparePage extends LitElement {
       <div class="toolbar">
         <input id="compare-filter" type="search" placeholder="Filter (any cell, or name=value)" .value=${this.filter}
           @input=${(e: Event) => (this.filter = (e.target as HTMLInputElement).value)}>
-        <button id="compare-columns" @click=${() => (this.picking = !this.picking)}>Columns…</button>
+        ${this.viewColumns.length
+          ? html`<label>columns <select id="compare-mode" @change=${(e: Event) => {
+              this.mode = (e.target as HTMLSelectElement).value as "view" | "all";
+              this.picking = false;
+            }}>
+              <option value="view" ?selected=${this.mode === "view"}>the view's</option>
+              <option value="all" ?selected=${this.mode === "all"}>all</option>
+            </select></label>`
+          : nothing}
+        ${this.viewMode() ? nothing : html`<button id="compare-columns" @click=${() => (this.picking = !this.picking)}>Columns…</button>`}
         <button id="csv" @click=${this.downloadCsv}>Download CSV</button>
         <span class="spacer"></span>
         <span class="muted" id="compare-count">${rows.length} of ${this.entries.length} runs</span>
       </div>
       ${this.errors.length ? html`<div class="error">${this.errors.join("; ")}</div>` : nothing}
-      ${this.picking ? this.picker() : nothing}
+      ${this.picking && !this.viewMode() ? this.picker() : nothing}
       <div class="table-wrap">
         <table class="grid" id="compare-table">
           <thead><tr>${cols.map(

@@ -1,23 +1,28 @@
-// One run: status and timing, headline values, flags, attrs, charts grouped by what they
-// measure, and the output. While the run is live one WatchSeries stream (resumed from
-// its cursor after a daemon restart) feeds every chart; a finished run's charts read
-// GetSeries themselves.
+// One run: status and timing, headline values (or its Guild file's view cards), flags,
+// attrs, charts (grouped by what they measure, or in the view's rows), and the output.
+// Charts read their history from GetSeries themselves; while the run is live they read it
+// up to the series cursor the page got with the run (GetRun), and one WatchSeries stream
+// from that cursor (resumed from its own after a daemon restart) feeds every chart what
+// commits after. The view's card values follow the run through GetRunView, at most once a
+// second while samples arrive and once when the run ends.
 
 import { LitElement, html, nothing } from "lit";
 import { conn, errorText, keepStreaming, runs as runsApi } from "../api";
 import { Columns, type AxisMode } from "../chart-data";
 import { fmtDuration, fmtNumber, fmtTime, isLive, runDuration, statusName } from "../format";
-import type { RunDetail } from "../gen/guild/v1/guild_pb";
+import type { RunDetail, RunView } from "../gen/guild/v1/guild_pb";
 import { groupKeys, type ChartGroup } from "../groups";
 import { headline, store, toRow, toSummary, type RunRow, type Summary } from "../store";
 import { series as seriesApi } from "../api";
+import { viewCharts, type ViewChart, type ViewRowCharts } from "../view";
 import type { LineSpec } from "./time-chart";
+import { fieldCards } from "./view-cards";
 import "./time-chart";
 import "./output-view";
 import "./run-serves";
 
-/** Keys of a live run with at most this many samples are kept whole in the page. */
-const LOCAL_MAX = 50_000;
+/** The view's cards are asked for again at most this often while samples arrive. */
+const VIEW_REFRESH_MS = 1000;
 
 export class RunPage extends LitElement {
   static override properties = {
@@ -26,6 +31,7 @@ export class RunPage extends LitElement {
     smoothing: { state: true },
     log: { state: true },
     chartFilter: { state: true },
+    layout: { state: true },
   };
 
   runId = "";
@@ -33,13 +39,21 @@ export class RunPage extends LitElement {
   smoothing = Number(localStorage.getItem("guild-smoothing") ?? "0");
   log = false;
   chartFilter = "";
+  /** With a view: its rows of charts, or every series as without one. */
+  layout: "view" | "all" = "view";
 
   private detail: RunDetail | null = null;
   private row: RunRow | null = null;
   private sums = new Map<string, Summary>();
-  private raw = new Map<string, Columns>();
+  /** Samples per key when the page read the run: whether a chart reads a line whole. */
+  private histCount = new Map<string, number>();
+  /** A live run's samples committed after `until`, per key. */
   private tails = new Map<string, Columns>();
+  /** A live run's series cursor when the page read it: history is read up to it. */
+  private until: number | undefined = undefined;
   private groups: ChartGroup[] = [];
+  private runView: RunView | null = null;
+  private viewRows: ViewRowCharts[] = [];
   private lineCache = new Map<string, LineSpec[]>();
   private dataVersion = 0;
   private error = "";
@@ -49,6 +63,11 @@ export class RunPage extends LitElement {
   private watching = false;
   private bumpQueued = false;
   private tick = 0;
+  private viewTimer = 0;
+  private viewBusy = false;
+  private viewDirty = false;
+  private viewLast = 0;
+  private viewUpdates = 0;
 
   protected override createRenderRoot() {
     return this;
@@ -79,6 +98,7 @@ export class RunPage extends LitElement {
     this.abort?.abort();
     this.unsub?.();
     clearInterval(this.tick);
+    clearTimeout(this.viewTimer);
   }
 
   private async load(signal: AbortSignal) {
@@ -86,11 +106,28 @@ export class RunPage extends LitElement {
       await conn.up();
       if (signal.aborted) return;
       try {
-        const d = await runsApi.getRun({ run: this.runId }, { signal });
+        const [d, rv] = await Promise.all([
+          runsApi.getRun({ run: this.runId }, { signal }),
+          // A view that cannot be read leaves the automatic layout; the run still shows.
+          runsApi.getRunView({ run: this.runId }, { signal }).catch((err: unknown) => {
+            if (signal.aborted) throw err;
+            console.warn("GetRunView", errorText(err));
+            return null;
+          }),
+        ]);
         this.detail = d;
         this.row = (d.run && store.runs.get(d.run.id)) || (d.run ? toRow(d.run) : null);
-        for (const s of d.series) this.sums.set(s.key, toSummary(s));
+        this.runView = rv?.view ? rv : null;
+        for (const s of d.series) {
+          this.sums.set(s.key, toSummary(s));
+          this.histCount.set(s.key, Number(s.count));
+        }
+        if (this.row && isLive(this.row.status)) {
+          this.cursor = d.cursor;
+          this.until = Number(d.cursor);
+        }
         this.regroup();
+        this.dataset.view = this.runView ? "true" : "false";
         this.dataset.loaded = "true";
         this.requestUpdate();
         if (this.row && isLive(this.row.status)) this.watch();
@@ -107,17 +144,28 @@ export class RunPage extends LitElement {
     }
   }
 
-  /** Follows new samples of every key while the run is live. */
+  /** A key the page had not seen: a summary of what arrives, a tail for it, and no
+   * history counted (a chart reads what it has up to the cursor, if anything). */
+  private addKey(key: string): Summary {
+    const sum: Summary = { key, last: NaN, min: NaN, max: NaN, count: 0, lastStep: 0, lastTimeMs: 0 };
+    this.sums.set(key, sum);
+    if (!this.histCount.has(key)) this.histCount.set(key, 0);
+    if (this.watching) this.tails.set(key, new Columns());
+    return sum;
+  }
+
+  /** Follows what every key commits after the page's cursor while the run is live. */
   private watch() {
     if (this.watching || !this.detail?.run) return;
     this.watching = true;
     const id = this.detail.run.id;
-    // Keys already too long to keep whole are drawn from buckets; only their new
-    // samples are kept (as a tail after the buckets).
-    for (const [key, s] of this.sums) {
-      if (s.count <= LOCAL_MAX) this.raw.set(key, new Columns());
-      else this.tails.set(key, new Columns());
+    if (this.until === undefined) {
+      // A run that turned live after the page read it: its history is what the page has
+      // not read yet, so the charts read up to the cursor of the first update.
+      this.until = Number(this.cursor);
     }
+    for (const key of this.sums.keys()) this.tails.set(key, new Columns());
+    this.dataset.watchFrom = String(this.cursor);
     this.lineCache.clear();
     this.requestUpdate();
     void keepStreaming({
@@ -129,40 +177,53 @@ export class RunPage extends LitElement {
         for (const s of u.series) {
           let sum = this.sums.get(s.key);
           if (!sum) {
-            sum = { key: s.key, last: NaN, min: NaN, max: NaN, count: 0, lastStep: 0, lastTimeMs: 0 };
-            this.sums.set(s.key, sum);
-            this.raw.set(s.key, new Columns());
+            sum = this.addKey(s.key);
             newKeys = true;
           }
-          const raw = this.raw.get(s.key);
-          const tail = this.tails.get(s.key);
-          const loadedStep = sum.lastStep;
+          const tail = this.tails.get(s.key)!;
           for (const p of s.samples) {
-            const step = Number(p.step), t = Number(p.timeMs);
-            if (raw) raw.push(step, t, p.value);
-            else if (tail && (step > loadedStep || t > sum.lastTimeMs)) tail.push(step, t, p.value);
+            const v = p.value;
+            tail.push(Number(p.step), Number(p.timeMs), v);
+            if (Number.isFinite(v)) {
+              if (!(v >= sum.min)) sum.min = v;
+              if (!(v <= sum.max)) sum.max = v;
+            }
           }
           const lastS = s.samples[s.samples.length - 1];
-          if (lastS && raw) {
+          if (lastS) {
             sum.last = lastS.value;
             sum.lastStep = Math.max(sum.lastStep, Number(lastS.step));
             sum.lastTimeMs = Math.max(sum.lastTimeMs, Number(lastS.timeMs));
-            sum.count = Math.max(sum.count, raw.length);
-            for (const p of s.samples) {
-              if (Number.isFinite(p.value)) {
-                if (!(p.value >= sum.min)) sum.min = p.value;
-                if (!(p.value <= sum.max)) sum.max = p.value;
-              }
-            }
+            sum.count += s.samples.length;
           }
         }
         if (newKeys) this.regroup();
         this.bump();
+        this.scheduleView();
       },
       ended: async () => {
         const res = await runsApi.getRun({ run: id });
         if (res.run) store.upsert(res.run);
-        return !isLive(res.run?.status ?? 0);
+        const done = !isLive(res.run?.status ?? 0);
+        if (done) {
+          // Keys the index had not listed when the page read the run, and that committed
+          // nothing after it: their charts read them up to the cursor.
+          let newKeys = false;
+          for (const s of res.series) {
+            if (!this.sums.has(s.key)) {
+              this.addKey(s.key);
+              newKeys = true;
+            }
+          }
+          if (newKeys) {
+            this.regroup();
+            this.requestUpdate();
+          }
+          // The cards' final values.
+          this.viewDirty = true;
+          void this.refreshView();
+        }
+        return done;
       },
       onError: (err) => {
         this.error = errorText(err);
@@ -183,17 +244,52 @@ export class RunPage extends LitElement {
     });
   }
 
+  /** Asks for the view's card values again, at most once a second. */
+  private scheduleView() {
+    if (!this.runView) return;
+    this.viewDirty = true;
+    if (this.viewBusy || this.viewTimer) return;
+    const wait = Math.max(0, VIEW_REFRESH_MS - (performance.now() - this.viewLast));
+    this.viewTimer = window.setTimeout(() => {
+      this.viewTimer = 0;
+      void this.refreshView();
+    }, wait);
+  }
+
+  private async refreshView() {
+    if (!this.runView || !this.detail?.run || this.viewBusy || !this.viewDirty) return;
+    this.viewBusy = true;
+    this.viewDirty = false;
+    this.viewLast = performance.now();
+    try {
+      const rv = await runsApi.getRunView({ run: this.detail.run.id }, { signal: this.abort?.signal });
+      if (rv.view) {
+        this.runView = rv;
+        this.viewUpdates++;
+        this.dataset.viewUpdates = String(this.viewUpdates);
+        this.requestUpdate();
+      }
+    } catch (err) {
+      if (!this.abort?.signal.aborted) conn.report(err);
+    } finally {
+      this.viewBusy = false;
+      if (this.viewDirty) this.scheduleView();
+    }
+  }
+
   private regroup() {
     this.groups = groupKeys(this.sums.keys());
+    this.viewRows = this.runView?.view ? viewCharts(this.runView.view, this.sums.keys()) : [];
     this.lineCache.clear();
   }
 
-  private lines(g: ChartGroup): LineSpec[] {
-    const cached = this.lineCache.get(g.id);
+  /** One line per key, with the key's history count, the cursor and the live tail. */
+  private lineSpecs(cacheId: string, keys: { key: string; label: string }[]): LineSpec[] {
+    const cached = this.lineCache.get(cacheId);
     if (cached) return cached;
     const run = this.detail!.run!;
     const start = Number(run.startedMs || run.createdMs);
-    const lines = g.keys.map(({ key, label }) => {
+    const lines = keys.map(({ key, label }) => {
       const s = this.sums.get(key)!;
       return {
         id: key,
@@ -201,15 +297,19 @@ export class RunPage extends LitElement {
         run: run.id,
         key,
         runStart: start,
-        count: s.count,
+        count: this.histCount.get(key) ?? s.count,
         lastStep: s.lastStep,
         lastTimeMs: s.lastTimeMs,
-        raw: this.raw.get(key),
+        until: this.until,
         tail: this.tails.get(key),
       } satisfies LineSpec;
     });
-    this.lineCache.set(g.id, lines);
+    this.lineCache.set(cacheId, lines);
     return lines;
+  }
+
+  private lines(g: ChartGroup): LineSpec[] {
+    return this.lineSpecs(g.id, g.keys);
   }
 
   private async stop() {
@@ -235,6 +335,16 @@ export class RunPage extends LitElement {
 
   private summary() {
     const r = this.row!;
+    const view = this.runView?.view;
+    if (view && view.fields.length) {
+      // The view's fields are the cards; status and timing stay beside them.
+      return html`<div class="cards">
+          <div class="card"><div class="card-k">status</div><div class="card-v status status-${statusName(r.status)}" id="run-status">${statusName(r.status)}${r.exitStatus !== undefined ? html` <span class="muted">exit ${r.exitStatus}</span>` : nothing}</div></div>
+          <div class="card"><div class="card-k">started</div><div class="card-v">${fmtTime(r.startedMs || r.createdMs)}</div></div>
+          <div class="card"><div class="card-k">duration</div><div class="card-v">${fmtDuration(runDuration(r))}</div></div>
+        </div>
+        ${fieldCards(view.fields, this.runView!.fields)}`;
+    }
     const h = headline(this.sums.keys());
     let step: number | undefined;
     for (const s of this.sums.values()) {
@@ -261,7 +371,39 @@ export class RunPage extends LitElement {
     </table>`;
   }
 
+  private chartAxis(stats: boolean): AxisMode {
+    return stats && this.axis === "step" ? "relative" : this.axis;
+  }
+
+  /** The view's rows of charts: one line per key its pattern matches, in the series'
+   * format, titled and labelled as the file says. */
+  private viewChartRows() {
+    const f = this.chartFilter.toLowerCase();
+    const shows = (c: ViewChart) =>
+      !f || c.series.title.toLowerCase().includes(f) || c.keys.some((k) => k.toLowerCase().includes(f));
+    return html`<div id="view-charts">${this.viewRows.map(
+      (row) => html`<div class="view-row" data-row=${row.name}>
+        <div class="chart-grid">${row.charts.filter(shows).map((c) => this.viewChart(c))}</div>
+      </div>`,
+    )}</div>`;
+  }
+
+  private viewChart(c: ViewChart) {
+    if (!c.keys.length) {
+      const why = c.error ?? (c.series.pattern ? `no series matches ${c.series.pattern}` : "no series source");
+      return html`<div class="chart chart-none" data-row=${c.row} data-series=${c.series.name} data-state="none">
+        <div class="chart-head"><span class="chart-title">${c.series.title}</span></div>
+        <div class="chart-none-why">${why}</div>
+      </div>`;
+    }
+    const lines = this.lineSpecs(`view:${c.row}:${c.series.name}`, c.keys.map((key) => ({ key, label: key })));
+    return html`<time-chart class="chart" data-row=${c.row} data-series=${c.series.name} data-keys=${c.keys.join(",")}
+      .lines=${lines} .axis=${this.chartAxis(c.stats)} .smoothing=${this.smoothing} .log=${this.log}
+      .format=${c.series.format} .yLabel=${c.series.label} .heading=${c.series.title} .version=${this.dataVersion}></time-chart>`;
+  }
+
   private charts() {
+    if (this.runView && this.layout === "view" && this.viewRows.length) return this.viewChartRows();
     if (this.groups.length === 0) return html`<div class="empty" id="no-series">This run has no series.</div>`;
     const f = this.chartFilter.toLowerCase();
     const shown = this.groups.filter((g) => !f || g.title.toLowerCase().includes(f) || g.keys.some((k) => k.key.toLowerCase().includes(f)));
@@ -274,7 +416,7 @@ export class RunPage extends LitElement {
             .filter((g) => g.section === sec)
             .map(
               (g) => html`<time-chart class="chart" data-group=${g.id} data-keys=${g.keys.map((k) => k.key).join(",")}
-                .lines=${this.lines(g)} .axis=${g.section === "Scalars" || g.section === "Event-file scalars" || this.axis !== "step" ? this.axis : "relative"} .smoothing=${this.smoothing} .log=${this.log}
+                .lines=${this.lines(g)} .axis=${this.chartAxis(g.section !== "Scalars" && g.section !== "Event-file scalars")} .smoothing=${this.smoothing} .log=${this.log}
                 .unit=${g.unit} .heading=${g.title} .version=${this.dataVersion}></time-chart>`,
             )}
         </div>
@@ -316,6 +458,12 @@ export class RunPage extends LitElement {
       <run-serves .runId=${r.id}></run-serves>
       <h2>Charts</h2>
       <div class="toolbar chart-tools">
+        ${this.viewRows.length
+          ? html`<label>charts <select id="chart-layout" @change=${(e: Event) => (this.layout = (e.target as HTMLSelectElement).value as "view" | "all")}>
+              <option value="view" ?selected=${this.layout === "view"}>the view's</option>
+              <option value="all" ?selected=${this.layout === "all"}>every series</option>
+            </select></label>`
+          : nothing}
         <label>x axis
           <select id="axis" .value=${this.axis} @change=${(e: Event) => this.setAxis((e.target as HTMLSelectElement).value as AxisMode)}>
             <option value="step" ?selected=${this.axis === "step"}>step</option>

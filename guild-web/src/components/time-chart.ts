@@ -1,62 +1,45 @@
 // One uPlot chart of one or more lines (keys of one run, or one key across runs).
 //
-// A line's samples are either local (`raw`: every sample, fed by the page from GetSeries
-// or WatchSeries) or fetched by the chart as min/max/last buckets from GetSeries for the
-// visible range, as many buckets as the plot is wide, and fetched again, finer, when the
-// user zooms (drag to zoom, double-click to zoom out). A bucketed line of a live run also
-// gets `tail`: samples that arrived after the buckets were read, drawn after them.
+// The chart reads its lines from GetSeries itself (chart-lines.ts: short lines whole,
+// long ones as buckets for the visible range, a live run's history up to the page's
+// cursor and its tail after), draws them, and reads again, finer, when the user zooms
+// (drag to zoom, double-click to zoom out).
+//
+// Ticks and their labels come from axes.ts; the y axis is as wide as its longest label.
+// Charts off screen still redraw, less often (every 2 s instead of 4 times a second).
 //
 // The element exposes what it draws for tests and benchmarks: data-state (loading,
 // ready, empty, error), data-points (finite points drawn), data-samples (samples they
 // stand for), data-drawn-ms (first load to first draw), data-fetch-ms (last zoom
-// refetch to redraw).
+// refetch to redraw), and axisReport() (each axis's ticks, labels and room).
 
 import { LitElement, html, nothing, type PropertyValues } from "lit";
 import uPlot from "uplot";
-import { Axis } from "../gen/guild/v1/guild_pb";
-import { conn, errorText, getSeriesColumns } from "../api";
-import { align, Columns, emptyPoints, rawPoints, type AxisMode, type Points, type Specials } from "../chart-data";
-import { fmtBytes, fmtDuration, fmtNumber } from "../format";
+import { conn, errorText } from "../api";
+import { durationTicks, plainTicks, SECONDS_INCRS, splitsFor, STEP_INCRS, yIncrs, yTicks, yValue, type YFormat } from "../axes";
+import { align, type AxisMode, type Specials } from "../chart-data";
+import { ChartLines, type LineSpec } from "../chart-lines";
+import { fmtDuration, fmtNumber } from "../format";
 
-export interface LineSpec {
-  /** Unique within the chart. */
-  id: string;
-  label: string;
-  run: string;
-  key: string;
-  /** The run's start (ms), the origin of the relative-time axis. */
-  runStart: number;
-  /** Samples stored, from the series summary (decides raw fetch or buckets). */
-  count: number;
-  lastStep: number;
-  lastTimeMs: number;
-  /** Every sample, kept current by the page. */
-  raw?: Columns;
-  /** For a bucketed line of a live run: samples that arrived while the page was open. */
-  tail?: Columns;
-}
+export type { LineSpec } from "../chart-lines";
 
 export type Unit = "" | "bytes" | "fraction";
 
-/** Lines with at most this many samples are fetched whole and zoomed locally. */
-export const RAW_FETCH_MAX = 4000;
-
-const STEP_INCRS = Array.from({ length: 16 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
+/** What an axis shows, for tests: ticks (values), their labels, the step between them,
+ * the room it takes and the widest label's width (CSS px). */
+export interface AxisTicks {
+  splits: number[];
+  labels: string[];
+  step: number;
+  size: number;
+  widest: number;
+}
 
 export const PALETTE = [
   "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
   "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#e7969c", "#5254a3", "#8ca252",
   "#bd9e39", "#843c39", "#7b4173", "#3182bd",
 ];
-
-interface Fetched {
-  /** Display range the buckets cover. */
-  from: number;
-  to: number;
-  points: Points;
-  /** Highest x read (display units); tail samples beyond it are drawn after. */
-  maxX: number;
-}
 
 export class TimeChart extends LitElement {
   static override properties = {
@@ -65,6 +48,8 @@ export class TimeChart extends LitElement {
     smoothing: { type: Number },
     log: { type: Boolean },
     unit: {},
+    format: {},
+    yLabel: {},
     heading: {},
     version: { type: Number },
     height: { type: Number },
@@ -75,6 +60,10 @@ export class TimeChart extends LitElement {
   smoothing = 0;
   log = false;
   unit: Unit = "";
+  /** A Guild file's Numeral pattern for the y values; empty: by `unit`. */
+  format = "";
+  /** The y axis's label. */
+  yLabel = "";
   heading = "";
   /** Bumped by the page when local samples changed. */
   version = 0;
@@ -82,8 +71,7 @@ export class TimeChart extends LitElement {
 
   private plot: uPlot | null = null;
   private plotShape = "";
-  private fetched = new Map<string, Fetched>();
-  private localRaw = new Map<string, Columns>();
+  private data = new ChartLines();
   private zoom: [number, number] | null = null;
   private loadToken = 0;
   /** Aborts the GetSeries calls of the load or zoom that a newer one replaced, so they do
@@ -99,8 +87,12 @@ export class TimeChart extends LitElement {
   private drawnOnce = false;
   private redrawTimer = 0;
   private lastRedraw = 0;
+  /** Something changed since the last draw. */
+  private dirty = false;
   private visible = false;
   private io: IntersectionObserver | null = null;
+  private ticks: (AxisTicks | null)[] = [null, null];
+  private dataRange: [number, number] = [NaN, NaN];
 
   protected override createRenderRoot() {
     return this;
@@ -120,7 +112,10 @@ export class TimeChart extends LitElement {
     this.io = new IntersectionObserver((entries) => {
       const vis = entries.some((e) => e.isIntersecting);
       if (vis && !this.visible) {
+        // Coming into view: draw what changed meanwhile now, not at the off-screen pace.
         this.visible = true;
+        clearTimeout(this.redrawTimer);
+        this.redrawTimer = 0;
         this.scheduleRedraw();
       } else this.visible = vis;
     }, { rootMargin: "200px" });
@@ -153,7 +148,15 @@ export class TimeChart extends LitElement {
         return;
       }
     }
-    if (changed.has("smoothing") || changed.has("log") || changed.has("version") || changed.has("lines")) {
+    if (changed.has("format") || changed.has("unit")) {
+      // Formats are baked into the plot's options: make a new one.
+      this.plotShape = "";
+    }
+    if (
+      changed.has("smoothing") || changed.has("log") || changed.has("version") || changed.has("lines") ||
+      changed.has("format") || changed.has("unit") || changed.has("yLabel")
+    ) {
+      this.dirty = true;
       this.scheduleRedraw();
     }
   }
@@ -177,19 +180,13 @@ export class TimeChart extends LitElement {
     this.requestUpdate();
   }
 
-  /** Fetched as buckets: long lines, and lines whose length is not known (a bucket
-   * of a short series holds one sample, so nothing is lost). */
-  private lineBucketed(l: LineSpec): boolean {
-    return !l.raw && !(l.count <= RAW_FETCH_MAX);
-  }
-
   /** Loads every line from scratch (new lines, a new axis, or zoom out). */
   private reload() {
     if (!this.width) return;
     const token = this.nextLoad();
     this.loadStart = performance.now();
     this.drawnOnce = false;
-    this.fetched.clear();
+    this.data.clearBuckets();
     this.setState("loading");
     void (async () => {
       try {
@@ -219,7 +216,7 @@ export class TimeChart extends LitElement {
     const token = this.nextLoad();
     void (async () => {
       try {
-        if (this.lines.some((l) => this.lineBucketed(l))) await this.fetchLines(token, null);
+        if (this.lines.some((l) => this.data.bucketed(l))) await this.fetchLines(token, null);
       } catch (err) {
         if (token === this.loadToken) conn.report(err);
         return;
@@ -228,33 +225,10 @@ export class TimeChart extends LitElement {
     })();
   };
 
-  /** The display range that covers every line, from the summaries. */
-  private fullRange(): [number, number] {
-    let lo = Infinity, hi = -Infinity;
-    for (const l of this.lines) {
-      let a: number, b: number;
-      if (this.axis === "step") {
-        a = Math.min(0, l.lastStep);
-        b = l.lastStep;
-      } else if (this.axis === "wall") {
-        a = l.runStart / 1000;
-        b = l.lastTimeMs / 1000;
-      } else {
-        a = 0;
-        b = (l.lastTimeMs - l.runStart) / 1000;
-      }
-      lo = Math.min(lo, a);
-      hi = Math.max(hi, b);
-    }
-    if (!(hi >= lo)) return [NaN, NaN];
-    return [lo, hi];
-  }
-
-  /** GetSeries for the lines the chart fetches itself: whole (small) or as buckets over
-   * `range` (null: everything). One request per run. */
+  /** Reads the lines that need it over `range` (null: everything), drawing what has
+   * arrived meanwhile on a first load. */
   private async fetchLines(token: number, range: [number, number] | null) {
     const t0 = performance.now();
-    const signal = this.loadAbort.signal;
     let partialQueued = false;
     let finished = false;
     let lastPartial = performance.now();
@@ -271,145 +245,39 @@ export class TimeChart extends LitElement {
         if (token === this.loadToken && !finished) this.redraw(range === null && !this.zoom, false);
       }), Math.max(0, 150 - (performance.now() - lastPartial)));
     };
-    const byRun = new Map<string, LineSpec[]>();
-    for (const l of this.lines) {
-      if (l.raw) continue;
-      if (!this.lineBucketed(l) && this.localRaw.has(l.id) && this.localRaw.get(l.id)!.length >= l.count) continue;
-      const list = byRun.get(l.run) ?? [];
-      list.push(l);
-      byRun.set(l.run, list);
-    }
-    const full = this.fullRange();
-    const [from, to] = range ?? full;
-    const nb = Math.max(16, Math.min(4000, Math.round(this.width)));
-    await Promise.all(
-      [...byRun.entries()].map(async ([run, lines]) => {
-        const bucketed = lines.filter((l) => this.lineBucketed(l));
-        const whole = lines.filter((l) => !this.lineBucketed(l));
-        const runStart = lines[0].runStart;
-        if (whole.length) {
-          const got = await getSeriesColumns({ run, keys: whole.map((l) => l.key), axis: Axis.STEP, buckets: 0 }, { signal });
-          if (token !== this.loadToken) return;
-          for (const s of got) {
-            const c = Columns.of(s.samples.step, s.samples.time, s.samples.value, s.samples.length);
-            for (const l of whole) if (l.key === s.key) this.localRaw.set(l.id, c);
-          }
-        }
-        if (bucketed.length) {
-          // Unknown extents (no summaries): each run's own, as the daemon finds them.
-          const toAxis = (v: number) =>
-            Number.isNaN(v) ? undefined : this.axis === "step" ? v : this.axis === "wall" ? v * 1000 : runStart + v * 1000;
-          const got = await getSeriesColumns({
-            run,
-            keys: bucketed.map((l) => l.key),
-            axis: this.axis === "step" ? Axis.STEP : Axis.TIME,
-            min: toAxis(from),
-            max: toAxis(to),
-            buckets: nb,
-          }, { signal });
-          if (token !== this.loadToken) return;
-          for (const s of got) {
-            const b = s.buckets;
-            const n = b.length;
-            const p: Points = {
-              x: new Float64Array(n),
-              y: new Float64Array(n),
-              lo: new Float64Array(n),
-              hi: new Float64Array(n),
-              samples: s.count,
-              nan: 0,
-              posInf: 0,
-              negInf: 0,
-            };
-            let maxX = -Infinity;
-            let k = 0;
-            for (let i = 0; i < n; i++) {
-              const x =
-                this.axis === "step"
-                  ? b.lastStep[i]
-                  : this.axis === "wall"
-                    ? b.lastTimeMs[i] / 1000
-                    : (b.lastTimeMs[i] - runStart) / 1000;
-              if (k > 0 && x <= p.x[k - 1]) continue;
-              const last = b.last[i];
-              p.x[k] = x;
-              p.y[k] = last;
-              p.lo![k] = b.min[i];
-              p.hi![k] = b.max[i];
-              if (Number.isNaN(last)) p.nan++;
-              else if (last === Infinity) p.posInf++;
-              else if (last === -Infinity) p.negInf++;
-              maxX = Math.max(maxX, x);
-              k++;
-            }
-            if (k < n) {
-              p.x = p.x.slice(0, k);
-              p.y = p.y.slice(0, k);
-              p.lo = p.lo!.slice(0, k);
-              p.hi = p.hi!.slice(0, k);
-            }
-            for (const l of bucketed) {
-              if (l.key === s.key) this.fetched.set(l.id, { from, to, points: p, maxX: range ? Infinity : maxX });
-            }
-          }
-        }
-        partial();
-      }),
-    );
+    await this.data.fetch({
+      lines: this.lines,
+      axis: this.axis,
+      width: this.width,
+      range,
+      signal: this.loadAbort.signal,
+      current: () => token === this.loadToken,
+      onRun: partial,
+    });
     finished = true;
     // Time spent waiting for the daemon, for the benchmark.
     this.dataset.netMs = String(Math.round(performance.now() - t0));
   }
 
   private scheduleRedraw() {
-    if (!this.drawnOnce || this.redrawTimer) return;
-    // At most four redraws a second, however fast samples arrive; none while off screen.
-    const wait = Math.max(0, 250 - (performance.now() - this.lastRedraw));
+    if (!this.drawnOnce || this.redrawTimer || !this.dirty) return;
+    // At most four redraws a second in view, however fast samples arrive; one every two
+    // seconds off screen (so a chart scrolled to, or looked at by a test, is current).
+    const every = this.visible ? 250 : 2000;
+    const wait = Math.max(0, every - (performance.now() - this.lastRedraw));
     this.redrawTimer = window.setTimeout(() => {
       this.redrawTimer = 0;
-      if (!this.visible) return;
       requestAnimationFrame(() => this.redraw(false));
     }, wait);
-  }
-
-  private pointsOf(l: LineSpec): Points {
-    const nb = Math.max(16, Math.round(this.width));
-    const [from, to] = this.zoom ?? [-Infinity, Infinity];
-    const raw = l.raw ?? this.localRaw.get(l.id);
-    if (raw) return rawPoints(raw, this.axis, l.runStart, nb, from, to);
-    const f = this.fetched.get(l.id);
-    if (!f) return emptyPoints();
-    if (!l.tail || l.tail.length === 0 || this.zoom) return f.points;
-    // Live samples after the buckets, reduced like the rest when there are many.
-    const t = rawPoints(l.tail, this.axis, l.runStart, nb, f.maxX, Infinity);
-    let start = 0;
-    while (start < t.x.length && t.x[start] <= f.maxX) start++;
-    if (start === t.x.length) return f.points;
-    const a = f.points;
-    const cat = (head: Float64Array, rest: Float64Array) => {
-      const out = new Float64Array(head.length + rest.length - start);
-      out.set(head);
-      out.set(rest.subarray(start), head.length);
-      return out;
-    };
-    return {
-      x: cat(a.x, t.x),
-      y: cat(a.y, t.y),
-      lo: cat(a.lo ?? a.y, t.lo ?? t.y),
-      hi: cat(a.hi ?? a.y, t.hi ?? t.y),
-      samples: a.samples + t.samples,
-      nan: a.nan + t.nan,
-      posInf: a.posInf + t.posInf,
-      negInf: a.negInf + t.negInf,
-    };
   }
 
   /** Rebuilds the aligned data from the lines and draws it. */
   private redraw(resetScale: boolean, final = true) {
     if (!this.width) return;
     this.lastRedraw = performance.now();
+    this.dirty = false;
     const lines = this.lines;
-    const pts = lines.map((l) => this.pointsOf(l));
+    const pts = lines.map((l) => this.data.points(l, this.axis, this.width, this.zoom));
     // Bands (bucket min/max) only where they help: few lines, bucketed data.
     const bands = pts.map((p) => p.lo !== undefined && p.samples > p.x.length && lines.length <= 3);
     const al = align(pts, bands, this.log, this.smoothing);
@@ -428,7 +296,8 @@ export class TimeChart extends LitElement {
     }
     this.dataset.points = String(al.points);
     this.dataset.samples = String(samples);
-    const shape = JSON.stringify([lines.map((l) => l.id), bands, this.axis, this.log, this.unit, this.smoothing > 0]);
+    this.dataRange = finiteRange(al.data);
+    const shape = JSON.stringify([lines.map((l) => l.id), bands, this.axis, this.log, this.unit, this.format, this.yLabel, this.smoothing > 0]);
     const data = al.data as uPlot.AlignedData;
     try {
       if (shape !== this.plotShape || !this.plot) {
@@ -460,8 +329,8 @@ export class TimeChart extends LitElement {
   }
 
   private options(lines: LineSpec[], bands: boolean[]): uPlot.Options {
-    const fmtY = (v: number | null) =>
-      v === null ? "" : this.unit === "bytes" ? fmtBytes(v) : this.unit === "fraction" ? `${fmtNumber(+(v * 100).toFixed(2))}%` : fmtNumber(v);
+    const yFormat: YFormat = this.format ? { pattern: this.format } : { unit: this.unit };
+    const fmtY = (v: number | null) => (v === null ? "" : yValue(yFormat, v));
     const series: uPlot.Series[] = [
       {
         label: this.axis === "step" ? "step" : this.axis === "wall" ? "time" : "elapsed",
@@ -478,7 +347,8 @@ export class TimeChart extends LitElement {
         stroke: color,
         width: 1.5,
         spanGaps: true,
-        points: { show: false },
+        // A line of one point is a dot (a line needs two).
+        points: { show: (u, si) => this.lonePoint(u, si), size: 5 },
         value: (_u, v, sidx, didx) => {
           if (v === null || v === undefined) {
             const sp = didx === null ? undefined : this.specials.get(sidx)?.get(didx);
@@ -495,7 +365,30 @@ export class TimeChart extends LitElement {
         bandDefs.push({ series: [idx + 2, idx + 1], fill: color + "22" });
       }
     });
-    const yValues = (_u: uPlot, vals: number[]) => vals.map((v) => fmtY(v));
+    // Tick labels, remembered for axisReport().
+    const record = (axis: number, splits: number[], labels: string[], step: number) => {
+      const prev = this.ticks[axis];
+      this.ticks[axis] = { splits: [...splits], labels, step, size: prev?.size ?? 0, widest: prev?.widest ?? 0 };
+      return labels;
+    };
+    const yIncr = yIncrs(yFormat);
+    const yAxis: uPlot.Axis = {
+      values: (_u, splits, _i, _space, step) =>
+        record(1, splits, this.log ? splits.map((v) => fmtY(v)) : yTicks(yFormat, splits, step), step),
+      size: (u, values, axisIdx) => this.axisSize(u, values, axisIdx),
+    };
+    // A log scale places its own ticks (powers of ten and their multiples).
+    if (!this.log) {
+      yAxis.incrs = (_u, _i, min, max) => yIncr(min, max);
+      yAxis.splits = (_u, _i, min, max, step) => splitsFor(min, max, step);
+    }
+    if (this.yLabel) yAxis.label = this.yLabel;
+    const xAxis: uPlot.Axis =
+      this.axis === "relative"
+        ? { incrs: SECONDS_INCRS, values: (_u, splits, _i, _space, step) => record(0, splits, durationTicks(splits, step), step) }
+        : this.axis === "step"
+          ? { incrs: STEP_INCRS, values: (_u, splits, _i, _space, step) => record(0, splits, plainTicks(splits, step), step) }
+          : {};
     return {
       width: this.width,
       height: this.height,
@@ -523,21 +416,26 @@ export class TimeChart extends LitElement {
             return min === max ? [min - 1, max + 1] : [min, max];
           },
         },
-        y: this.log ? { distr: 3, log: 10 } : {},
+        // One value (or all alike): room around it, and 0 to 1 around a 0, so the ticks
+        // say the value (uPlot would give 0 a range of 0 to 100: 10000% for a fraction).
+        y: this.log
+          ? { distr: 3, log: 10 }
+          : {
+              range: (_u, min, max) => {
+                if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+                const mag = Math.max(Math.abs(min), Math.abs(max));
+                if (max - min <= mag * 1e-6) {
+                  // Alike to a millionth: uPlot would make a range of nothing.
+                  if (mag === 0) return [0, 1];
+                  const mid = (min + max) / 2;
+                  return [mid - mag * 0.1, mid + mag * 0.1];
+                }
+                const r = uPlot.rangeNum(min, max, 0.1, true);
+                return r[0] !== null && r[1] !== null && r[0] < r[1] ? r : [min, max];
+              },
+            },
       },
-      axes: [
-        {
-          // Steps are whole numbers: no 2.5 between 0 and 5.
-          incrs: this.axis === "step" ? STEP_INCRS : undefined,
-          values:
-            this.axis === "relative"
-              ? (_u: uPlot, vals: number[]) => vals.map((v) => fmtDuration(v * 1000))
-              : this.axis === "step"
-                ? (_u: uPlot, vals: number[]) => vals.map((v) => fmtNumber(v))
-                : undefined,
-        },
-        { values: yValues, size: 60 },
-      ],
+      axes: [xAxis, yAxis],
       hooks: {
         setSelect: [
           (u) => {
@@ -552,13 +450,52 @@ export class TimeChart extends LitElement {
     };
   }
 
+  /** Whether series `si` has a single point to draw (shown as a dot). */
+  private lonePoint(u: uPlot, si: number): boolean {
+    const ys = u.data[si];
+    let n = 0;
+    for (let i = 0; i < ys.length && n < 2; i++) if (ys[i] !== null && ys[i] !== undefined) n++;
+    return n === 1;
+  }
+
+  /** The room an axis takes: ticks, gap and its longest label (so no label is cut). */
+  private axisSize(u: uPlot, values: string[] | null, axisIdx: number): number {
+    const axis = u.axes[axisIdx];
+    let widest = 0;
+    if (values?.length) {
+      // After init uPlot holds the font as [css font, size, css size], scaled to the pixels.
+      const font = axis.font as unknown as [string] | string;
+      u.ctx.font = Array.isArray(font) ? font[0] : font;
+      for (const v of values) widest = Math.max(widest, u.ctx.measureText(v).width / uPlot.pxRatio);
+    }
+    const size = Math.ceil(Math.max(40, widest + (axis.ticks?.size ?? 10) + (axis.gap ?? 5) + 4));
+    const t = this.ticks[axisIdx];
+    if (t) {
+      t.size = size;
+      t.widest = widest;
+    }
+    return size;
+  }
+
+  /** For tests: each axis's ticks and labels as last drawn (x: null on the wall-time
+   * axis, whose labels are uPlot's), the drawn data's finite range and the y scale. */
+  axisReport(): { x: AxisTicks | null; y: AxisTicks | null; data: [number, number]; scale: [number, number] } {
+    const y = this.plot?.scales.y;
+    return {
+      x: this.axis === "wall" ? null : this.ticks[0],
+      y: this.ticks[1],
+      data: this.dataRange,
+      scale: [y?.min ?? NaN, y?.max ?? NaN],
+    };
+  }
+
   /** Zooms to [min, max] (display units): local lines re-reduce, bucketed ones refetch. */
   async zoomTo(min: number, max: number): Promise<number> {
     const t0 = performance.now();
     this.zoom = [min, max];
     this.requestUpdate();
     const token = this.nextLoad();
-    if (this.lines.some((l) => this.lineBucketed(l))) {
+    if (this.lines.some((l) => this.data.bucketed(l))) {
       try {
         await this.fetchLines(token, [min, max]);
       } catch (err) {
@@ -580,9 +517,25 @@ export class TimeChart extends LitElement {
 function sameIds(a: LineSpec[], b: LineSpec[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
-    if (a[i].id !== b[i].id || a[i].raw !== b[i].raw) return false;
+    if (a[i].id !== b[i].id || a[i].tail !== b[i].tail || a[i].until !== b[i].until) return false;
   }
   return true;
+}
+
+/** The finite min and max of uPlot's data (every series but x). */
+function finiteRange(data: ArrayLike<number | null>[]): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (let s = 1; s < data.length; s++) {
+    const ys = data[s];
+    for (let i = 0; i < ys.length; i++) {
+      const v = ys[i];
+      if (v !== null && Number.isFinite(v)) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+  }
+  return lo <= hi ? [lo, hi] : [NaN, NaN];
 }
 
 customElements.define("time-chart", TimeChart);

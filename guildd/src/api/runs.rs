@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, required};
 use crate::runs::{RunChange, StartSpec};
-use crate::store::rundb;
+use crate::store::{rundb, series};
 
 pub struct Runs(pub Arc<Shared>);
 
@@ -81,11 +81,14 @@ impl RunService for Runs {
         let run = index.resolve(selector).await?;
         let flags = index.run_flags(&run.id).await?;
         let db_path = run.run_dir.join("guild.d").join("run.db");
-        let attrs = match rundb::open_read(&db_path).await {
-            Ok(mut conn) => rundb::read_pairs(&mut conn, &db_path, "attr").await?,
-            Err(_) => Vec::new(),
+        let (attrs, cursor) = match rundb::open_read(&db_path).await {
+            Ok(mut conn) => (
+                rundb::read_pairs(&mut conn, &db_path, "attr").await?,
+                series::last_cursor(&mut conn, &db_path).await?,
+            ),
+            Err(_) => (Vec::new(), 0),
         };
-        let series = index.summaries(&run.id).await?;
+        let summaries = index.summaries(&run.id).await?;
         Ok(Response::new(pb::RunDetail {
             run: Some(pb::Run {
                 tags: index.tags(&run.id).await?,
@@ -99,7 +102,8 @@ impl RunService for Runs {
                 .into_iter()
                 .map(|(name, value)| pb::Attr { name, value })
                 .collect(),
-            series: series.iter().map(|s| s.to_proto()).collect(),
+            series: summaries.iter().map(|s| s.to_proto()).collect(),
+            cursor,
         }))
     }
 

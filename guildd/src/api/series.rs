@@ -69,6 +69,11 @@ impl SeriesService for Series {
                 req.buckets
             )));
         }
+        if req.until_cursor < 0 {
+            return Err(Status::invalid_argument(
+                "until_cursor must be 0 (every sample) or more",
+            ));
+        }
         if [req.min, req.max].iter().flatten().any(|v| v.is_nan()) {
             return Err(Status::invalid_argument("min/max: NaN is not a bound"));
         }
@@ -168,11 +173,16 @@ fn get_series_blocking(
     max_samples: usize,
 ) -> Result<Vec<pb::Series>, Status> {
     let conn = series::open_blocking(path)?;
+    let bounds = series::Bounds {
+        min: req.min,
+        max: req.max,
+        until: (req.until_cursor > 0).then_some(req.until_cursor),
+    };
     let mut out = Vec::with_capacity(req.keys.len());
     let mut samples_left = max_samples;
     for key in req.keys {
         let (count, samples, buckets) = if req.buckets == 0 {
-            let Some(points) = series::read_range(&conn, path, &key, axis, req.min, req.max, samples_left)? else {
+            let Some(points) = series::read_range(&conn, path, &key, axis, bounds, samples_left)? else {
                 return Err(Status::resource_exhausted(format!(
                     "more than {max_samples} samples in the range asked for (the limit of one answer): \
                      ask for buckets (buckets = N), a narrower range or fewer keys"
@@ -182,7 +192,7 @@ fn get_series_blocking(
             (points.len() as u64, points.iter().map(sample).collect(), Vec::new())
         } else {
             // Buckets need no order: the samples as stored, straight into buckets.
-            let (count, buckets) = series::read_buckets(&conn, path, &key, axis, req.min, req.max, req.buckets)?;
+            let (count, buckets) = series::read_buckets(&conn, path, &key, axis, bounds, req.buckets)?;
             let buckets = buckets
                 .into_iter()
                 .map(|b| pb::Bucket {

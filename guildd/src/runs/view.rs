@@ -217,7 +217,7 @@ impl Reader<'_, '_> {
         }
         let path = self.db_path();
         // A field reads at most what one GetSeries answer may hold.
-        let samples = series::read_samples(self.conn()?, &path, &key, Axis::Step, None, None, MAX_REDUCED)
+        let samples = series::read_samples(self.conn()?, &path, &key, Axis::Step, Default::default(), MAX_REDUCED)
             .ok()
             .flatten()?;
         let samples: Vec<reduce::Sample> = samples

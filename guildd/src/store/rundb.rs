@@ -1123,7 +1123,7 @@ mod tests {
         assert_eq!(blocked, 2 * (n / BLOCK_SAMPLES * BLOCK_SAMPLES) as i64);
         use crate::store::series::{self, Axis};
         let reader = series::open_blocking(&path).unwrap();
-        let points = series::read_range(&reader, &path, "a", Axis::Step, None, None, usize::MAX).unwrap().unwrap();
+        let points = series::read_range(&reader, &path, "a", Axis::Step, Default::default(), usize::MAX).unwrap().unwrap();
         assert_eq!(points.len(), n);
         assert!(
             points
@@ -1132,7 +1132,7 @@ mod tests {
                 .all(|(i, p)| p.step == i as i64 && p.time == 1000 + i as i64)
         );
         assert!(points[7].value.is_nan() && points[8].value == 8.0);
-        let (count, buckets) = series::read_buckets(&reader, &path, "b", Axis::Step, None, None, 10).unwrap();
+        let (count, buckets) = series::read_buckets(&reader, &path, "b", Axis::Step, Default::default(), 10).unwrap();
         assert_eq!(count, n as u64);
         assert_eq!(buckets, series::bucketize(&points, Axis::Step, None, None, 10));
         drop((conn, reader));

@@ -59,18 +59,26 @@ fn x_of(s: &BlockSample, axis: Axis) -> i64 {
     }
 }
 
-/// Samples of `key` within [min, max] on the axis, ordered by the axis (then commit order).
-/// A sample without a step counts as step 0. None when there are more than `limit`.
+/// Which samples of a key a read takes: those within [min, max] on the axis (open ends
+/// for None) committed up to the cursor `until` (None: every one).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bounds {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub until: Option<i64>,
+}
+
+/// Samples of `key` within `bounds`, ordered by the axis (then commit order). A sample
+/// without a step counts as step 0. None when there are more than `limit`.
 pub fn read_range(
     conn: &Connection,
     path: &Path,
     key: &str,
     axis: Axis,
-    min: Option<f64>,
-    max: Option<f64>,
+    bounds: Bounds,
     limit: usize,
 ) -> Result<Option<Vec<Point>>> {
-    let Some(mut samples) = read_samples(conn, path, key, axis, min, max, limit)? else {
+    let Some(mut samples) = read_samples(conn, path, key, axis, bounds, limit)? else {
         return Ok(None);
     };
     // Stable: samples come in commit order, which breaks ties on the axis.
@@ -87,22 +95,21 @@ pub fn read_range(
     ))
 }
 
-/// Samples of `key` within [min, max] on the axis, in commit order (`seq` is the rowid):
-/// its blocks (those that reach into the range), then the rows after its last block.
-/// None when there are more than `limit` (found holding at most a block more than that).
+/// Samples of `key` within `bounds`, in commit order (`seq` is the rowid): its blocks
+/// (those that reach into the range), then the rows after its last block. None when
+/// there are more than `limit` (found holding at most a block more than that).
 pub fn read_samples(
     conn: &Connection,
     path: &Path,
     key: &str,
     axis: Axis,
-    min: Option<f64>,
-    max: Option<f64>,
+    bounds: Bounds,
     limit: usize,
 ) -> Result<Option<Vec<BlockSample>>> {
     let Some(key_id) = key_id(conn, path, key)? else {
         return Ok(Some(Vec::new()));
     };
-    let range = Range::new(axis, min, max);
+    let range = Range::new(axis, bounds);
     let mut out = Vec::new();
     let mut sealed = 0;
     if has_blocks(conn, path)? {
@@ -133,25 +140,27 @@ pub fn read_samples(
     Ok((out.len() <= limit).then_some(out))
 }
 
-/// [min, max] on one axis (open ends for None).
+/// [`Bounds`] on one axis.
 struct Range {
     axis: Axis,
     lo: f64,
     hi: f64,
+    until: i64,
 }
 
 impl Range {
-    fn new(axis: Axis, min: Option<f64>, max: Option<f64>) -> Range {
+    fn new(axis: Axis, bounds: Bounds) -> Range {
         Range {
             axis,
-            lo: min.unwrap_or(f64::NEG_INFINITY),
-            hi: max.unwrap_or(f64::INFINITY),
+            lo: bounds.min.unwrap_or(f64::NEG_INFINITY),
+            hi: bounds.max.unwrap_or(f64::INFINITY),
+            until: bounds.until.unwrap_or(i64::MAX),
         }
     }
 
     fn holds(&self, s: &BlockSample) -> bool {
         let x = x_of(s, self.axis) as f64;
-        x >= self.lo && x <= self.hi
+        x >= self.lo && x <= self.hi && s.seq <= self.until
     }
 
     /// The block table's columns for this axis' bounds.
@@ -178,11 +187,13 @@ fn each_block(
     let (min_col, max_col) = range.columns();
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT first_seq, last_seq, CASE WHEN {max_col} >= ?2 AND {min_col} <= ?3 THEN data END \
+            "SELECT first_seq, last_seq, CASE WHEN {max_col} >= ?2 AND {min_col} <= ?3 AND first_seq <= ?4 THEN data END \
              FROM series_block WHERE key_id = ?1 ORDER BY first_seq"
         ))
         .map_err(err)?;
-    let mut rows = stmt.query((key_id, range.lo, range.hi)).map_err(sqlite(path))?;
+    let mut rows = stmt
+        .query((key_id, range.lo, range.hi, range.until))
+        .map_err(sqlite(path))?;
     let mut sealed = 0i64;
     while let Some(row) = rows.next().map_err(sqlite(path))? {
         sealed = sealed.max(row.get(1).map_err(sqlite(path))?);
@@ -403,7 +414,7 @@ impl Bucketer {
     }
 }
 
-/// `n` buckets of `key` within [min, max] (see [`bucketize`]) and how many samples they
+/// `n` buckets of `key` within `bounds` (see [`bucketize`]) and how many samples they
 /// hold, straight from the stored blocks: the samples' extent comes from the blocks'
 /// bounds, and each block is decoded into the buckets without collecting the samples.
 pub fn read_buckets(
@@ -411,17 +422,17 @@ pub fn read_buckets(
     path: &Path,
     key: &str,
     axis: Axis,
-    min: Option<f64>,
-    max: Option<f64>,
+    bounds: Bounds,
     n: u32,
 ) -> Result<(u64, Vec<Bucket>)> {
     let Some(key_id) = key_id(conn, path, key)? else {
         return Ok((0, Vec::new()));
     };
-    let range = Range::new(axis, min, max);
+    let range = Range::new(axis, bounds);
     // The extent first: from the bounds of the blocks that reach into the range (a block's
     // lowest sample is in the range unless the range has a finite lower bound, and then
-    // that bound is used), and from the tail's samples.
+    // that bound is used), and from the tail's samples. A block that runs past `until`
+    // widens the extent by what it holds after it: buckets there stay empty.
     let (mut min_x, mut max_x) = (i64::MAX, i64::MIN);
     let mut sealed = 0i64;
     let blocks = has_blocks(conn, path)?;
@@ -429,11 +440,13 @@ pub fn read_buckets(
         let (min_col, max_col) = range.columns();
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT last_seq, {min_col}, {max_col}, {max_col} >= ?2 AND {min_col} <= ?3 \
+                "SELECT last_seq, {min_col}, {max_col}, {max_col} >= ?2 AND {min_col} <= ?3 AND first_seq <= ?4 \
                  FROM series_block WHERE key_id = ?1"
             ))
             .map_err(sqlite(path))?;
-        let mut rows = stmt.query((key_id, range.lo, range.hi)).map_err(sqlite(path))?;
+        let mut rows = stmt
+            .query((key_id, range.lo, range.hi, range.until))
+            .map_err(sqlite(path))?;
         while let Some(row) = rows.next().map_err(sqlite(path))? {
             sealed = sealed.max(row.get(0).map_err(sqlite(path))?);
             if row.get::<_, bool>(3).map_err(sqlite(path))? {
@@ -455,7 +468,7 @@ pub fn read_buckets(
     if min_x > max_x {
         return Ok((0, Vec::new()));
     }
-    let mut bucketer = Bucketer::new(axis, min, max, min_x, max_x, n);
+    let mut bucketer = Bucketer::new(axis, bounds.min, bounds.max, min_x, max_x, n);
     let mut count = 0u64;
     if blocks {
         each_block(conn, path, key_id, &range, |first_seq, data| {
@@ -559,6 +572,15 @@ fn read_tail(conn: &Connection, path: &Path, key_id: i64, sealed: i64, mut f: im
         });
     }
     Ok(())
+}
+
+/// The cursor of the last committed sample (0: none yet): WatchSeries from it sends only
+/// what commits after, and GetSeries up to it reads everything before.
+pub async fn last_cursor(conn: &mut SqliteConnection, path: &Path) -> Result<i64> {
+    sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM series")
+        .fetch_one(conn)
+        .await
+        .map_err(Error::db(path))
 }
 
 pub struct CursorSample {
