@@ -2,10 +2,9 @@
 //! Unix socket (folder 0700, socket 0600, stale sockets probed and replaced), the optional
 //! TCP listener, and the TCP token.
 
-use std::fs::File;
-use std::io::{Read, Write};
+use std::fs::{File, TryLockError};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -40,22 +39,23 @@ impl Listeners {
     /// Takes the data dir's lock, then binds the socket and, when asked, TCP.
     /// `activated`: listening sockets systemd passed (see [`take_activated_sockets`]);
     /// a Unix one replaces binding the socket path, a TCP one replaces `listen`.
-    pub async fn bind(locations: &Locations, listen: Listen, activated: Vec<OwnedFd>) -> anyhow::Result<Listeners> {
+    pub async fn bind(locations: &Locations, listen: Listen, activated: Activated) -> anyhow::Result<Listeners> {
         create_private_dir(&locations.data_dir)?;
         let lock = lock_data_dir(&locations.lock_file())?;
-        let (mut passed_unix, mut passed_tcp) = (None, None);
-        for fd in activated {
-            let std_listener = std::os::unix::net::UnixListener::from(fd);
-            let is_unix = std_listener.local_addr().is_ok();
-            if is_unix {
-                std_listener.set_nonblocking(true)?;
-                passed_unix = Some(UnixListener::from_std(std_listener)?);
-            } else {
-                let tcp = std::net::TcpListener::from(OwnedFd::from(std_listener));
-                tcp.set_nonblocking(true)?;
-                passed_tcp = Some(TcpListener::from_std(tcp)?);
+        let passed_unix = match activated.unix {
+            Some(listener) => {
+                listener.set_nonblocking(true)?;
+                Some(UnixListener::from_std(listener)?)
             }
-        }
+            None => None,
+        };
+        let passed_tcp = match activated.tcp {
+            Some(listener) => {
+                listener.set_nonblocking(true)?;
+                Some(TcpListener::from_std(listener)?)
+            }
+            None => None,
+        };
         let activated = passed_unix.is_some();
         let unix = match passed_unix {
             Some(listener) => {
@@ -102,34 +102,39 @@ impl Listeners {
     }
 }
 
-/// Takes the listening sockets systemd passes to a socket-activated service
-/// (`LISTEN_PID` = this process, `LISTEN_FDS` = how many, from fd 3) and clears those
-/// variables so runs do not inherit them. Call before any thread starts.
-pub fn take_activated_sockets() -> Vec<OwnedFd> {
-    let for_us = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
-    let count = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|n| n.parse::<i32>().ok())
-        .unwrap_or(0);
+/// Listening sockets a service manager passed to this process (socket activation).
+#[derive(Debug, Default)]
+pub struct Activated {
+    pub unix: Option<std::os::unix::net::UnixListener>,
+    pub tcp: Option<std::net::TcpListener>,
+}
+
+/// Takes the listening sockets systemd passes to a socket-activated service (its
+/// `LISTEN_PID`/`LISTEN_FDS` protocol, read by `listenfd`, which checks each descriptor's
+/// kind): the first Unix stream listener is the API's socket, the first TCP listener the
+/// dashboard's port. Clears those variables so runs do not inherit them. Call before any
+/// thread starts.
+pub fn take_activated_sockets() -> Activated {
+    let mut passed = listenfd::ListenFd::from_env();
     // SAFETY: called from main before the runtime or any other thread exists.
-    unsafe {
-        std::env::remove_var("LISTEN_PID");
-        std::env::remove_var("LISTEN_FDS");
-        std::env::remove_var("LISTEN_FDNAMES");
+    unsafe { std::env::remove_var("LISTEN_FDNAMES") };
+    let mut activated = Activated::default();
+    for index in 0..passed.len() {
+        if activated.unix.is_none()
+            && let Ok(Some(listener)) = passed.take_unix_listener(index)
+        {
+            activated.unix = Some(listener);
+        } else if activated.tcp.is_none()
+            && let Ok(Some(listener)) = passed.take_tcp_listener(index)
+        {
+            activated.tcp = Some(listener);
+        } else {
+            tracing::warn!(
+                "ignoring passed socket {index} (of LISTEN_FDS): not a Unix or TCP stream listener, or one more of a kind already taken"
+            );
+        }
     }
-    if !for_us {
-        return Vec::new();
-    }
-    (0..count.clamp(0, 16))
-        .map(|i| {
-            let fd = 3 + i;
-            // SAFETY: systemd hands these descriptors to this process, which owns them from here.
-            unsafe {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-                OwnedFd::from_raw_fd(fd)
-            }
-        })
-        .collect()
+    activated
 }
 
 /// Creates a folder only this user may enter (0700), or makes an existing one so: a data
@@ -178,15 +183,19 @@ fn lock_data_dir(path: &Path) -> anyhow::Result<File> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    // SAFETY: flock on a file descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let data_dir = path.parent().unwrap_or(path).display();
-        return Err(match lock_holder(&file) {
-            Some(pid) => anyhow::anyhow!("another guildd (pid {pid}) is running for data dir {data_dir}"),
-            None => anyhow::anyhow!(
-                "another guildd (pid unknown: it holds the lock but has not recorded its pid) is running for data dir {data_dir}"
-            ),
-        });
+    // An exclusive flock(2): released by the kernel however the daemon ends.
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let data_dir = path.parent().unwrap_or(path).display();
+            return Err(match lock_holder(&file) {
+                Some(pid) => anyhow::anyhow!("another guildd (pid {pid}) is running for data dir {data_dir}"),
+                None => anyhow::anyhow!(
+                    "another guildd (pid unknown: it holds the lock but has not recorded its pid) is running for data dir {data_dir}"
+                ),
+            });
+        }
+        Err(TryLockError::Error(err)) => return Err(err).with_context(|| format!("cannot lock {}", path.display())),
     }
     let pid = format!("{}\n", std::process::id());
     file.write_all_at(pid.as_bytes(), 0)?;
@@ -258,11 +267,7 @@ pub fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
             );
         }
     }
-    let mut bytes = [0u8; 32];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom for the token")?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = crate::secret::random_hex(32).map_err(|e| anyhow::anyhow!("cannot make a token: {e}"))?;
     // Written beside it and renamed over it: a new file gets mode 0600 from its first
     // byte, whatever the old one's mode was.
     let fresh = path.with_extension(format!("new-{}", std::process::id()));
@@ -308,4 +313,32 @@ pub fn raise_file_limit() -> u64 {
         }
     }
     limit.rlim_cur as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// flock conflicts between two opens of the file even in one process, so a second
+    /// lock here stands for a second daemon.
+    #[test]
+    fn a_second_lock_is_refused_and_names_the_holder() {
+        let dir = std::env::temp_dir().join(format!("guild-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("guildd.lock");
+        let held = lock_data_dir(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
+        let refused = lock_data_dir(&path).unwrap_err().to_string();
+        assert_eq!(
+            refused,
+            format!(
+                "another guildd (pid {}) is running for data dir {}",
+                std::process::id(),
+                dir.display()
+            )
+        );
+        drop(held);
+        lock_data_dir(&path).expect("the lock is free once its holder is gone");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

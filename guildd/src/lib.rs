@@ -11,6 +11,7 @@ pub mod group;
 pub mod net;
 pub mod project;
 pub mod runs;
+pub mod secret;
 pub mod serve;
 pub mod store;
 pub mod sweep;

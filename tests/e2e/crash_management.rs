@@ -51,12 +51,8 @@ fn names(dir: &Path) -> Vec<String> {
 
 /// Whether nobody holds the data folder's lock (taken and released at once).
 fn lock_is_free(path: &Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let Ok(file) = std::fs::File::open(path) else {
-        return true;
-    };
-    // SAFETY: flock on a descriptor we own; closing it releases the lock.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    // Closing the file releases the lock.
+    std::fs::File::open(path).map_or(true, |file| file.try_lock().is_ok())
 }
 
 struct Rng(u64);

@@ -2,7 +2,6 @@
 //! pipe (no panic), errors that would quote a 1 MB selector, importing a device, the lock
 //! holder's pid, and project answers over 4 MiB.
 
-use std::os::fd::AsRawFd;
 use std::process::Stdio;
 
 use guild_proto::v1::{self as pb, run_service_client::RunServiceClient};
@@ -141,8 +140,7 @@ fn a_refused_daemon_names_the_lock_holder_or_says_its_pid_is_unknown() {
         .write(true)
         .open(env.data_dir.join("guildd.lock"))
         .unwrap();
-    // SAFETY: flock on a descriptor we own.
-    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    lock.try_lock().expect("the fresh lock file is free");
     let data_dir = env.data_dir.to_str().unwrap().to_string();
     let socket = env.socket.to_str().unwrap().to_string();
     let out = env

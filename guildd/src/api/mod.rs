@@ -119,7 +119,7 @@ impl tonic::service::Interceptor for TokenCheck {
                     .and_then(|v| v.strip_prefix("Bearer "))
             });
         match given {
-            Some(token) if constant_time_eq(token.as_bytes(), self.token.as_bytes()) => Ok(request),
+            Some(token) if crate::secret::same(token.as_bytes(), self.token.as_bytes()) => Ok(request),
             _ => Err(tonic::Status::unauthenticated(
                 "a token is required on TCP: use the URL `guild view` prints",
             )),
@@ -150,10 +150,6 @@ impl tonic::service::Interceptor for PeerCheck {
             None => Err(tonic::Status::permission_denied("cannot tell who is connecting")),
         }
     }
-}
-
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Fails with InvalidArgument naming the field when a required string is empty.

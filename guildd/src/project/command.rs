@@ -16,11 +16,12 @@ pub enum OpCommand {
 /// is an executable plus arguments (`!./train.sh --fast`, also
 /// `! ./train.sh`); otherwise it is a Python module plus arguments.
 ///
-/// Splitting is shell-like, as Python's `shlex.split`: whitespace
-/// separates words; `'...'` quotes literally; `"..."` quotes, and inside
-/// it a backslash escapes `"` and `\` (before any other character the
-/// backslash is kept); outside quotes a backslash escapes any character.
-/// Quoted and unquoted parts next to each other join into one word.
+/// Splitting is shell-like, as Python's `shlex.split` (what the original
+/// Guild used): spaces and tabs separate words; `'...'` quotes literally;
+/// `"..."` quotes, and inside it a backslash escapes `"` and `\` (before
+/// any other character the backslash is kept); outside quotes a backslash
+/// escapes any character. Quoted and unquoted parts next to each other
+/// join into one word. `#`, `$` and `` ` `` are plain characters.
 pub fn parse_op_command(value: &str) -> Result<OpCommand, ResolveError> {
     let bad = |reason: &str| ResolveError::BadCommand {
         command: value.to_string(),
@@ -50,65 +51,45 @@ pub fn parse_op_command(value: &str) -> Result<OpCommand, ResolveError> {
     }
 }
 
-/// Shell-like word splitting; see [`parse_op_command`].
+/// Shell-like word splitting; see [`parse_op_command`]. The `shlex` crate splits; it
+/// reads as a POSIX shell does where Python's `shlex.split` differs in three ways that
+/// Guild files keep (a `#` opening a word starts a comment there, and in double quotes
+/// `\$` and `` \` `` lose their backslash), so `#`, `$` and `` ` `` stand aside as
+/// characters no shell treats specially while it splits.
 fn split_words(s: &str) -> Result<Vec<String>, &'static str> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("unterminated single quote"),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err("unterminated double quote"),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err("unterminated double quote"),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(c) => word.push(c),
-                    None => return Err("trailing backslash"),
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
+    const ASIDE: [char; 3] = ['#', '$', '`'];
+    if !s.contains(ASIDE) {
+        return shlex::split(s).ok_or_else(|| why_unsplittable(s));
     }
-    if in_word {
-        words.push(word);
+    let used: std::collections::HashSet<char> = s.chars().filter(|c| *c >= STAND_INS).collect();
+    let mut free = (STAND_INS..=char::MAX).filter(|c| !used.contains(c));
+    let aside: Vec<(char, char)> = ASIDE.iter().filter_map(|&c| Some((c, free.next()?))).collect();
+    let back: Vec<(char, char)> = aside.iter().map(|&(c, stand_in)| (stand_in, c)).collect();
+    let hidden = replace_chars(s, &aside);
+    let words = shlex::split(&hidden).ok_or_else(|| why_unsplittable(&hidden))?;
+    Ok(words.iter().map(|word| replace_chars(word, &back)).collect())
+}
+
+fn replace_chars(text: &str, pairs: &[(char, char)]) -> String {
+    text.chars()
+        .map(|c| pairs.iter().find(|(from, _)| *from == c).map_or(c, |(_, to)| *to))
+        .collect()
+}
+
+/// The first of the private-use characters that stand in for `#`, `$` and `` ` ``.
+const STAND_INS: char = '\u{E000}';
+
+/// Why `shlex` could not split `s`. Splitting fails only at the end of the text, so
+/// what would complete it says what was open: any character completes a trailing
+/// backslash, a `'` an open single quote, and only a `"` an open double quote.
+fn why_unsplittable(s: &str) -> &'static str {
+    if shlex::split(&format!("{s}x")).is_some() {
+        "trailing backslash"
+    } else if shlex::split(&format!("{s}'")).is_some() {
+        "unterminated single quote"
+    } else {
+        "unterminated double quote"
     }
-    Ok(words)
 }
 
 #[cfg(test)]
@@ -181,6 +162,31 @@ mod tests {
         assert_eq!(words(r#""a\\b""#), [r"a\b"]);
         assert_eq!(words(r#""a\nb""#), [r"a\nb"]);
         assert_eq!(words(r"a\\b"), [r"a\b"]);
+    }
+
+    /// Where a POSIX shell (and the `shlex` crate) reads these otherwise, Guild files
+    /// keep Python's `shlex.split`: no comments, backslashes kept before `$` and `` ` ``
+    /// in double quotes.
+    #[test]
+    fn hash_dollar_and_backtick_are_plain() {
+        assert_eq!(words("train #1 --tag #x"), ["train", "#1", "--tag", "#x"]);
+        assert_eq!(words("#first"), ["#first"]);
+        assert_eq!(words(r#""\$RUNDIR" "\`x\`" \$y"#), [r"\$RUNDIR", r"\`x\`", "$y"]);
+        assert_eq!(words("--out $RUNDIR/x '#' \"#\""), ["--out", "$RUNDIR/x", "#", "#"]);
+        assert_eq!(
+            parse_op_command("!./run.sh --note #1").unwrap(),
+            exec("./run.sh", &["--note", "#1"])
+        );
+        // The private-use characters that stand in for them while splitting are kept too.
+        assert_eq!(words("a\u{E000}# \u{E001}$`"), ["a\u{E000}#", "\u{E001}$`"]);
+    }
+
+    /// Spaces and tabs separate words, as in a shell; other white space (a no-break
+    /// space, a carriage return) is part of a word.
+    #[test]
+    fn only_spaces_and_tabs_separate() {
+        assert_eq!(words("a\u{a0}b\tc d"), ["a\u{a0}b", "c", "d"]);
+        assert_eq!(words("a\rb"), ["a\rb"]);
     }
 
     #[test]

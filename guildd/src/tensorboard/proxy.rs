@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use tonic::service::AxumBody;
 
 use super::{Manager, PATH_PREFIX};
+use crate::secret::same;
 
 /// The cookie that carries the token for TensorBoard's own requests.
 pub const COOKIE: &str = "guild_token";
@@ -55,8 +56,8 @@ async fn forward(
     let (mut parts, body) = request.into_parts();
     let query = parts.uri.query().unwrap_or("");
     let (query_token, rest) = take_token(query);
-    let authorized = query_token.as_deref().is_some_and(|t| same(t, token))
-        || header_token(&parts.headers).is_some_and(|t| same(&t, token));
+    let authorized = query_token.as_deref().is_some_and(|t| same(t.as_bytes(), token.as_bytes()))
+        || header_token(&parts.headers).is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
     if !authorized {
         return text(
             StatusCode::UNAUTHORIZED,
@@ -207,10 +208,6 @@ fn text(status: StatusCode, body: &str) -> Response<AxumBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

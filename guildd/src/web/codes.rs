@@ -5,7 +5,6 @@
 //! works once, and expires after [`CODE_LIFETIME`]; a browser's command line (visible to
 //! every user in `ps`) then shows only a spent code.
 
-use std::io::Read;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,9 +21,7 @@ pub struct ViewCodes {
 impl ViewCodes {
     /// A new code, valid once for [`CODE_LIFETIME`].
     pub fn issue(&self) -> std::io::Result<String> {
-        let mut bytes = [0u8; 16];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-        let code: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let code = crate::secret::random_hex(16).map_err(std::io::Error::other)?;
         let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
         codes.retain(|(_, issued)| issued.elapsed() < CODE_LIFETIME);
         if codes.len() >= MAX_CODES {
@@ -38,7 +35,7 @@ impl ViewCodes {
     pub fn redeem(&self, code: &str) -> bool {
         let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
         codes.retain(|(_, issued)| issued.elapsed() < CODE_LIFETIME);
-        match codes.iter().position(|(c, _)| crate::api::constant_time_eq(c.as_bytes(), code.as_bytes())) {
+        match codes.iter().position(|(c, _)| crate::secret::same(code.as_bytes(), c.as_bytes())) {
             Some(i) => {
                 codes.remove(i);
                 true
