@@ -327,7 +327,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("guildd.lock");
         let held = lock_data_dir(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
         let refused = lock_data_dir(&path).unwrap_err().to_string();
         assert_eq!(
             refused,

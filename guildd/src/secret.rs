@@ -27,7 +27,10 @@ mod tests {
         let a = random_hex(32).unwrap();
         let b = random_hex(32).unwrap();
         assert_eq!(a.len(), 64);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{a}");
+        assert!(
+            a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{a}"
+        );
         assert_ne!(a, b, "two tokens alike");
     }
 

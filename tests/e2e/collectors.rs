@@ -8,23 +8,6 @@ use guild_proto::v1::{self as pb, RunStatus, series_service_client::SeriesServic
 
 use crate::helpers::*;
 
-/// tensorboardX writes the event files. CI installs it and sets GUILD_REQUIRE_TBX=1,
-/// which makes its absence a failure; elsewhere the test says why it skips.
-fn tensorboardx_available() -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", "import tensorboardX"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("GUILD_REQUIRE_TBX").is_none(),
-            "tensorboardX is required (GUILD_REQUIRE_TBX is set): pip install tensorboardX"
-        );
-        eprintln!("skipped: tensorboardX is not installed (pip install tensorboardX)");
-    }
-    found
-}
-
 const TBX_GUILD: &str = "[project]\nname = tbx\nstats_interval = 0.3\n\n[model \"m\"]\ntrain = writer\n";
 
 /// Writes scalars, a histogram and an image with tensorboardX: 5 steps, then waits for

@@ -4,7 +4,7 @@
 //! closes the silent connections. Every HTTP port refuses foreign Host and Origin headers,
 //! and a serve's `POST /run` takes JSON only.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -92,14 +92,6 @@ fn descriptors(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
-fn token(env: &Env) -> String {
-    let path = env.data_dir.join("token");
-    wait_until("guildd to write its token", || {
-        std::fs::read_to_string(&path).is_ok_and(|t| t.trim().len() == 64)
-    });
-    std::fs::read_to_string(&path).unwrap().trim().to_string()
-}
-
 /// GetStatus over TCP with the token, on a fresh connection; how long it took.
 fn tcp_status(env: &Env, addr: SocketAddr, token: &str) -> Duration {
     let started = Instant::now();
@@ -168,7 +160,7 @@ fn a_thousand_idle_connections_from_another_user_stall_nothing() {
     let (mut daemon, status) = start_guildd_with_file_limit(&env, 1024);
     let pid = status.pid;
     let addr: SocketAddr = status.tcp_address.parse().unwrap();
-    let token = token(&env);
+    let token = env.token();
     let (id, run_dir) = env.guild(&["train", "--background"]).ok().started_run();
     env.wait_output(&id, |l| l.starts_with("waiting for"));
     let baseline = sockets(pid);
@@ -222,45 +214,22 @@ fn a_thousand_idle_connections_from_another_user_stall_nothing() {
     let _ = daemon.wait();
 }
 
-/// One raw HTTP/1.1 request; the status code and body.
-fn raw(addr: &str, request: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    let code = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    (code, String::from_utf8_lossy(&body).into_owned())
+/// One request with this Host and extra headers; the status code and body.
+fn request(addr: &str, method: &str, path: &str, host: &str, extra: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut headers = vec![("Host", host)];
+    headers.extend_from_slice(extra);
+    let reply = http(addr, method, path, &headers, body.as_bytes());
+    (reply.status, reply.body)
 }
 
-fn get(addr: &str, path: &str, host: &str, extra: &str) -> (u16, String) {
-    raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"))
+const JSON: &[(&str, &str)] = &[("Content-Type", "application/json")];
+
+fn get(addr: &str, path: &str, host: &str, extra: &[(&str, &str)]) -> (u16, String) {
+    request(addr, "GET", path, host, extra, "")
 }
 
-fn post(addr: &str, path: &str, host: &str, extra: &str, body: &str) -> (u16, String) {
-    raw(
-        addr,
-        &format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    )
+fn post(addr: &str, path: &str, host: &str, extra: &[(&str, &str)], body: &str) -> (u16, String) {
+    request(addr, "POST", path, host, extra, body)
 }
 
 #[test]
@@ -277,10 +246,10 @@ fn foreign_hosts_and_pages_are_refused_on_every_port() {
 
     // The dashboard's port: its page, /tb/ and the code exchange.
     for host in [addr.as_str(), "localhost", &format!("localhost:{port}"), "[::1]:6333"] {
-        assert_eq!(get(&addr, "/", host, "").0, 200, "Host {host}");
+        assert_eq!(get(&addr, "/", host, &[]).0, 200, "Host {host}");
     }
     for path in ["/", "/tb/", "/auth/code", "/guild.v1.DaemonService/GetStatus"] {
-        let (code, body) = get(&addr, path, &format!("rebound.example:{port}"), "");
+        let (code, body) = get(&addr, path, &format!("rebound.example:{port}"), &[]);
         assert_eq!(code, 421, "{path}: {body}");
         assert!(body.contains("localhost, 127.0.0.1, [::1]"), "{body}");
     }
@@ -288,39 +257,46 @@ fn foreign_hosts_and_pages_are_refused_on_every_port() {
         &addr,
         "/auth/code",
         &addr,
-        "Origin: https://evil.example\r\nContent-Type: text/plain\r\n",
+        &[("Origin", "https://evil.example"), ("Content-Type", "text/plain")],
         "{\"code\":\"x\"}",
     );
     assert_eq!(code, 403, "{body}");
     // The dashboard's bundle goes gzipped to a client that takes it.
-    let (code, _) = get(&addr, "/", &addr, "Accept-Encoding: gzip\r\n");
+    let (code, _) = get(&addr, "/", &addr, &[("Accept-Encoding", "gzip")]);
     assert_eq!(code, 200);
 
     // A serve's port: the same check, and POST /run takes JSON only.
     let (id, _) = env.guild(&["train"]).ok().started_run();
-    let out = env.guild(&["serve", &id, "--port", "0"]).ok();
-    let serve = out.stdout.trim().strip_prefix("http://").unwrap().to_string();
-    wait_until("the serve's worker to give up (no model)", || {
-        TcpStream::connect(&serve).is_ok() && get(&serve, "/stats", &serve, "").1.contains("no_model")
-    });
-    let (code, body) = post(&serve, "/run", "rebound.example", "Content-Type: application/json\r\n", "[[0]]");
+    // The op serves no model: StartServe answers once its worker has exited.
+    let serve = start_serve(
+        &env,
+        pb::StartServeRequest {
+            run: id,
+            port: Some(0),
+            ..Default::default()
+        },
+    );
+    assert_eq!(serve.state(), pb::ServeState::NoModel, "{serve:?}");
+    let serve = serve.address;
+    assert!(get(&serve, "/stats", &serve, &[]).1.contains("no_model"));
+    let (code, body) = post(&serve, "/run", "rebound.example", JSON, "[[0]]");
     assert_eq!(code, 421, "{body}");
     let (code, body) = post(
         &serve,
         "/run",
         &serve,
-        "Origin: http://evil.example\r\nContent-Type: application/json\r\n",
+        &[("Origin", "http://evil.example"), ("Content-Type", "application/json")],
         "[[0]]",
     );
     assert_eq!(code, 403, "{body}");
     // A page's form or text/plain post needs no preflight: refused as such.
-    let (code, body) = post(&serve, "/run", &serve, "Content-Type: text/plain\r\n", "[[0]]");
+    let (code, body) = post(&serve, "/run", &serve, &[("Content-Type", "text/plain")], "[[0]]");
     assert_eq!(code, 415, "{body}");
     assert!(body.contains("application/json"), "{body}");
-    let (code, body) = post(&serve, "/run", &serve, "", "[[0]]");
+    let (code, body) = post(&serve, "/run", &serve, &[], "[[0]]");
     assert_eq!(code, 415, "{body}");
     // JSON from this machine goes through (here: the op serves no model, so 404).
-    let (code, body) = post(&serve, "/run", &serve, "Content-Type: application/json\r\n", "[[0]]");
+    let (code, body) = post(&serve, "/run", &serve, JSON, "[[0]]");
     assert_eq!(code, 404, "{body}");
 }
 

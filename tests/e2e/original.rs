@@ -15,23 +15,6 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/guild-2017")
 }
 
-/// The ops write event files with tensorboardX: CI installs it (GUILD_REQUIRE_TBX=1
-/// makes its absence a failure); elsewhere the test says why it skips.
-fn tensorboardx_available() -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", "import tensorboardX"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("GUILD_REQUIRE_TBX").is_none(),
-            "tensorboardX is required (GUILD_REQUIRE_TBX is set): pip install tensorboardX"
-        );
-        eprintln!("skipped: tensorboardX is not installed (pip install tensorboardX)");
-    }
-    found
-}
-
 /// A project of the given fixture form: its Guild file and the scripts.
 fn project(form: &str) -> Env {
     let env = Env::new();

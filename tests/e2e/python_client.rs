@@ -30,30 +30,6 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/python")
 }
 
-/// Whether the Python client's packages import; explains and returns false when not.
-fn python_client_available() -> bool {
-    let probe = Command::new("python3")
-        .args(["-c", "import grpc, grpc_tools, grpc_reflection, grpc_health"])
-        .stdin(Stdio::null())
-        .output();
-    let ok = probe.as_ref().is_ok_and(|o| o.status.success());
-    if !ok {
-        let why = match &probe {
-            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            std::env::var_os("GUILD_REQUIRE_PYTHON_CLIENT").is_none(),
-            "GUILD_REQUIRE_PYTHON_CLIENT is set but the Python client cannot run: {why}"
-        );
-        eprintln!(
-            "SKIPPED python_client: pip install grpcio grpcio-tools grpcio-reflection grpcio-health-checking \
-             to run it ({why})"
-        );
-    }
-    ok
-}
-
 /// `python3 examples/python/SCRIPT ARGS` with this test's data dir and socket.
 fn script(env: &Env, name: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new("python3");
@@ -82,7 +58,11 @@ fn run_script(env: &Env, name: &str, args: &[&str]) -> String {
 
 #[test]
 fn python_scripts_against_a_real_daemon() {
-    if !python_client_available() {
+    if !python_imports(
+        "grpc, grpc_tools, grpc_reflection, grpc_health",
+        "GUILD_REQUIRE_PYTHON_CLIENT",
+        "pip install grpcio grpcio-tools grpcio-reflection grpcio-health-checking",
+    ) {
         return;
     }
     let env = Env::new();

@@ -2,143 +2,16 @@
 //! a killed worker coming back, concurrent clients in order, and serves ending with
 //! `--stop` and with the daemon.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use guild_proto::v1::{self as pb, ServeState, serve_service_client::ServeServiceClient};
+use guild_proto::v1::{self as pb, ServeState};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-// ------------------------------------------------------------------ a small HTTP/1.1 client
-
-/// One HTTP answer.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    #[track_caller]
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-
-    /// The `error` of a `{"error": ...}` body.
-    #[track_caller]
-    pub fn error(&self) -> String {
-        self.json()["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error in {self:?}"))
-            .to_string()
-    }
-}
-
-/// A keep-alive HTTP/1.1 connection.
-pub struct Conn {
-    reader: BufReader<TcpStream>,
-    host: String,
-}
-
-impl Conn {
-    #[track_caller]
-    pub fn open(address: &str) -> Conn {
-        let stream = TcpStream::connect(address).unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let _ = stream.set_nodelay(true);
-        Conn {
-            reader: BufReader::new(stream),
-            host: address.to_string(),
-        }
-    }
-
-    #[track_caller]
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-            self.host,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes()).expect("write request");
-        stream.write_all(body).expect("write body");
-        read_reply(&mut self.reader, method == "HEAD")
-    }
-}
-
-/// One request on its own connection.
-#[track_caller]
-pub fn http(address: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    Conn::open(address).request(method, path, headers, body)
-}
-
-fn read_reply(reader: &mut BufReader<TcpStream>, head_only: bool) -> Reply {
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("read status line");
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).expect("read header");
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        let (name, value) = trimmed.split_once(':').expect("header line");
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _): &&(String, String)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let mut body = Vec::new();
-    if head_only {
-    } else if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        loop {
-            line.clear();
-            reader.read_line(&mut line).expect("chunk size");
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16).expect("chunk size");
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).expect("chunk");
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(length) = find("content-length") {
-        body.resize(length.parse().expect("content-length"), 0);
-        reader.read_exact(&mut body).expect("body");
-    } else {
-        reader.read_to_end(&mut body).expect("body");
-    }
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
 
 /// `POST /run` with a JSON body.
 #[track_caller]
@@ -150,62 +23,6 @@ fn post_run(address: &str, body: &str) -> Reply {
         &[("Content-Type", "application/json")],
         body.as_bytes(),
     )
-}
-
-// ------------------------------------------------------------------ serves through the API
-
-async fn serves(env: &Env) -> ServeServiceClient<tonic::transport::Channel> {
-    ServeServiceClient::new(env.channel().await)
-}
-
-/// ListServes for one run; None when it is not served.
-fn serve_of(env: &Env, run: &str) -> Option<pb::Serve> {
-    env.block_on(async {
-        serves(env)
-            .await
-            .list_serves(pb::ListServesRequest { run: run.to_string() })
-            .await
-            .unwrap_or_else(|s| panic!("ListServes {run}: {s}"))
-            .into_inner()
-            .serves
-            .into_iter()
-            .next()
-    })
-}
-
-/// Asks ListServes (bounded backoff) until the run's serve satisfies `pred`.
-#[track_caller]
-fn wait_serve(env: &Env, run: &str, what: &str, pred: impl Fn(&pb::Serve) -> bool) -> pb::Serve {
-    let mut last = None;
-    let deadline = Instant::now() + TIMEOUT;
-    let mut pause = Duration::from_millis(2);
-    loop {
-        if let Some(serve) = serve_of(env, run) {
-            if pred(&serve) {
-                return serve;
-            }
-            last = Some(serve);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the serve of {run} did not become {what} within {TIMEOUT:?}; last: {last:#?}\n{}",
-            env.daemon_log()
-        );
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
-#[track_caller]
-fn start_serve(env: &Env, request: pb::StartServeRequest) -> pb::Serve {
-    env.block_on(async {
-        serves(env)
-            .await
-            .start_serve(request)
-            .await
-            .unwrap_or_else(|s| panic!("StartServe: {s}"))
-            .into_inner()
-    })
 }
 
 /// `guild serve RUN --port 0 EXTRA...`: the URL it prints, as `host:port`.
@@ -270,7 +87,13 @@ fn serve_the_example_for_real() {
     let env = Env::mnist();
     let (id, run_dir) = trained_example(&env);
     let address = guild_serve(&env, "1", &[]);
-    let serve = wait_serve(&env, &id, "ready", |s| s.state() == ServeState::Ready);
+    // `guild serve` returns once the worker is ready: the first request is answered.
+    let images = test_images(&env.project, 40);
+    let request = json!([images[0], {"image": images[1]}, images[2]]).to_string();
+    let reply = post_run(&address, &request);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let serve = serve_of(&env, &id).expect("the serve is listed");
+    assert_eq!(serve.state(), ServeState::Ready, "{serve:?}");
     assert_eq!(serve.url, format!("http://{address}"));
     assert_eq!(serve.model, "intro");
     assert!(serve.pid > 0, "{serve:?}");
@@ -285,10 +108,6 @@ fn serve_the_example_for_real() {
     );
 
     // Predictions match what the script computes directly, instance by instance.
-    let images = test_images(&env.project, 40);
-    let request = json!([images[0], {"image": images[1]}, images[2]]).to_string();
-    let reply = post_run(&address, &request);
-    assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.header("content-type"), Some("application/json"));
     let outputs = reply.json();
     let direct = direct_replies(&env.project, &run_dir, std::slice::from_ref(&request));
@@ -418,6 +237,19 @@ fn serve_the_example_for_real() {
     assert!(missing.stderr.contains("is not being served"), "{missing:?}");
 }
 
+/// StartServe for a run on a free port.
+#[track_caller]
+fn start_serve_of(env: &Env, run: &str) -> pb::Serve {
+    start_serve(
+        env,
+        pb::StartServeRequest {
+            run: run.to_string(),
+            port: Some(0),
+            ..Default::default()
+        },
+    )
+}
+
 #[test]
 fn runs_with_nothing_to_serve_answer_404() {
     let env = Env::mnist();
@@ -428,10 +260,12 @@ fn runs_with_nothing_to_serve_answer_404() {
     let expert = env.guild(&["run", "expert:prepare"]).ok();
     let (expert_id, _) = expert.started_run();
 
-    let out = env.guild(&["serve", &expert_id, "--port", "0"]).ok();
-    assert!(out.stderr.contains("has no model to serve"), "{out:?}");
-    let address = out.stdout.trim().strip_prefix("http://").unwrap().to_string();
-    let reply = post_run(&address, "[[0]]");
+    // StartServe says so in its answer, with the reason.
+    let serve = start_serve_of(&env, &expert_id);
+    assert_eq!(serve.state(), ServeState::NoModel, "{serve:?}");
+    assert!(serve.reason.contains("model \"expert\" has no serve op"), "{serve:?}");
+    assert_eq!(serve.pid, 0);
+    let reply = post_run(&serve.address, "[[0]]");
     assert_eq!(reply.status, 404, "{reply:?}");
     let message = reply.error();
     assert!(
@@ -439,12 +273,14 @@ fn runs_with_nothing_to_serve_answer_404() {
             && message.contains("model \"expert\" has no serve op"),
         "{message}"
     );
-    let serve = serve_of(&env, &expert_id).expect("the serve is listed");
-    assert_eq!(serve.state(), ServeState::NoModel);
-    assert_eq!(serve.pid, 0);
+    assert_eq!(
+        serve_of(&env, &expert_id).expect("the serve is listed").state(),
+        ServeState::NoModel
+    );
 
-    let address = guild_serve(&env, &prepare_id, &[]);
-    let serve = wait_serve(&env, &prepare_id, "no model", |s| s.state() == ServeState::NoModel);
+    // A worker that exits before its first answer: StartServe answers once it has.
+    let serve = start_serve_of(&env, &prepare_id);
+    assert_eq!(serve.state(), ServeState::NoModel, "{serve:?}");
     assert!(
         serve
             .reason
@@ -452,7 +288,7 @@ fn runs_with_nothing_to_serve_answer_404() {
             && serve.reason.contains("no trained model at"),
         "{serve:?}"
     );
-    let reply = post_run(&address, "[[0]]");
+    let reply = post_run(&serve.address, "[[0]]");
     assert_eq!(reply.status, 404, "{reply:?}");
     assert!(reply.error().contains("train the intro model first"), "{reply:?}");
     let errors = std::fs::read_to_string(prepare_dir.join("guild.d/errors.log")).unwrap();
@@ -462,8 +298,9 @@ fn runs_with_nothing_to_serve_answer_404() {
     assert_eq!(log.matches("guildd starts the serve worker").count(), 1, "{log}");
 
     // Serving it again tries again (a model may have been trained since).
-    env.guild(&["serve", &prepare_id, "--port", "0"]).ok();
-    wait_serve(&env, &prepare_id, "no model", |s| s.state() == ServeState::NoModel);
+    let again = start_serve_of(&env, &prepare_id);
+    assert_eq!(again.state(), ServeState::NoModel, "{again:?}");
+    assert!(!again.existing, "{again:?}");
     let log = std::fs::read_to_string(prepare_dir.join("guild.d/serve.log")).unwrap();
     assert_eq!(log.matches("guildd starts the serve worker").count(), 2, "{log}");
 }
@@ -508,16 +345,34 @@ fn starting_timeouts_crashes_and_a_full_queue() {
     env.write("worker.py", WORKER_PY);
     let (id, run_dir) = env.guild(&["train"]).ok().started_run();
 
-    // 503 while the worker starts (it waits for `go` before reading its stdin).
-    let address = guild_serve(&env, &id, &["--timeout", "1", "--queue", "2"]);
+    // While the worker starts (it waits for `go` before reading its stdin) the port
+    // answers 503 and `guild serve` has not returned; it returns once the worker is
+    // ready, and the next request is answered.
+    let mut serving = env
+        .guild_command(&["serve", &id, "--port", "0", "--timeout", "1", "--queue", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start guild serve");
+    let printed = lines_of(serving.stdout.take().unwrap());
     let serve = wait_serve(&env, &id, "started", |s| s.pid > 0);
     assert_eq!(serve.state(), ServeState::Starting, "{serve:?}");
+    let address = serve.address.clone();
     let reply = post_run(&address, "[1]");
     assert_eq!(reply.status, 503, "{reply:?}");
     assert_eq!(reply.header("retry-after"), Some("1"));
     assert!(reply.error().contains("is starting"), "{reply:?}");
+    assert!(
+        serving.try_wait().unwrap().is_none(),
+        "guild serve returned while the worker was starting"
+    );
     env.write("go", "");
-    wait_serve(&env, &id, "ready", |s| s.state() == ServeState::Ready);
+    assert!(wait_child(serving, "guild serve").success());
+    assert_eq!(
+        expect_line(&printed, "URL", |l| l.starts_with("http://")),
+        format!("http://{address}")
+    );
+    assert_eq!(serve_of(&env, &id).unwrap().state(), ServeState::Ready);
     let reply = post_run(&address, r#"[1, "two"]"#);
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json(), json!([{"echo": 1}, {"echo": "two"}]));
@@ -570,7 +425,7 @@ fn starting_timeouts_crashes_and_a_full_queue() {
     // The queue bound: with one slot taken by a hanging request and one waiting behind
     // it, a third request is turned away at once.
     let address = guild_serve(&env, &id, &["--timeout", "30", "--queue", "2"]);
-    wait_serve(&env, &id, "ready", |s| s.state() == ServeState::Ready);
+    assert_eq!(serve_of(&env, &id).unwrap().state(), ServeState::Ready);
     let mut waiting = Vec::new();
     for (body, queued) in [(r#"["hang"]"#, 1), ("[7]", 2)] {
         let target = address.clone();
@@ -606,7 +461,11 @@ fn serves_end_with_the_daemon() {
         },
     );
     assert!(serve.address.starts_with("127.0.0.1:"), "{serve:?}");
-    let ready = wait_serve(&env, &id, "ready", |s| s.state() == ServeState::Ready);
+    assert_eq!(
+        serve.state(),
+        ServeState::Ready,
+        "StartServe answers once the worker is ready: {serve:?}"
+    );
     // A port taken by another serve is refused with a way out.
     let port: u32 = serve.address.rsplit(':').next().unwrap().parse().unwrap();
     let (other, _) = env.guild(&["train"]).ok().started_run();
@@ -625,7 +484,7 @@ fn serves_end_with_the_daemon() {
 
     env.guild(&["daemon", "stop"]).ok();
     wait_until("guildd to exit", || !process_alive(daemon_pid));
-    assert!(!process_alive(ready.pid), "the worker outlived the daemon");
+    assert!(!process_alive(serve.pid), "the worker outlived the daemon");
     assert!(
         TcpStream::connect(&serve.address).is_err(),
         "the port outlived the daemon"

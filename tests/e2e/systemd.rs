@@ -3,26 +3,36 @@
 
 use std::process::{Command, Stdio};
 
+use guild_proto::v1::{self as pb, daemon_service_client::DaemonServiceClient};
+
 use crate::helpers::*;
 
-#[test]
-fn socket_activation_starts_guildd_on_first_use() {
-    if Command::new("systemd-socket-activate")
+/// Whether systemd-socket-activate (which stands in for systemd) is here; says why the
+/// test skips when not.
+fn have_activator() -> bool {
+    let found = Command::new("systemd-socket-activate")
         .arg("--version")
         .output()
-        .is_err()
-    {
+        .is_ok();
+    if !found {
         eprintln!("skipped: systemd-socket-activate is not installed (Debian package systemd)");
-        return;
     }
-    let env = Env::new();
+    found
+}
+
+/// Starts systemd-socket-activate listening on this test's socket (and on `tcp`, when
+/// given), set to exec guildd on the first connection.
+fn activator(env: &Env, tcp: Option<&str>) -> std::process::Child {
     let socket_dir = env.socket.parent().unwrap();
     std::fs::create_dir(socket_dir).unwrap();
     std::fs::set_permissions(socket_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let log = std::fs::File::create(env.root.join("activate.log")).unwrap();
-    let mut activator = Command::new("systemd-socket-activate")
-        .arg("-l")
-        .arg(&env.socket)
+    let mut command = Command::new("systemd-socket-activate");
+    command.arg("-l").arg(&env.socket);
+    if let Some(address) = tcp {
+        command.args(["-l", address]);
+    }
+    let activator = command
         .arg(guildd_exe())
         .arg("--data-dir")
         .arg(&env.data_dir)
@@ -40,6 +50,16 @@ fn socket_activation_starts_guildd_on_first_use() {
         !env.data_dir.join("guildd.lock").exists(),
         "guildd started before anyone connected"
     );
+    activator
+}
+
+#[test]
+fn socket_activation_starts_guildd_on_first_use() {
+    if !have_activator() {
+        return;
+    }
+    let env = Env::new();
+    let mut activator = activator(&env, None);
 
     // The first client connection starts guildd on the passed socket.
     let status = env.guild(&["daemon", "status"]).ok();
@@ -47,6 +67,7 @@ fn socket_activation_starts_guildd_on_first_use() {
         status.stdout.contains(&format!("socket:   {}", env.socket.display())),
         "{status:?}"
     );
+    assert!(!status.stdout.contains("tcp:"), "{status:?}");
     assert_eq!(mode(&env.socket), 0o600, "guildd makes the passed socket private");
     let pid: u32 = std::fs::read_to_string(env.data_dir.join("guildd.lock"))
         .unwrap()
@@ -54,17 +75,63 @@ fn socket_activation_starts_guildd_on_first_use() {
         .parse()
         .unwrap();
     assert_eq!(pid, activator.id(), "the activator execs guildd in its place");
-    // Runs work through the activated socket.
+    // Runs work through the activated socket, and do not inherit what activated guildd.
     env.write("Guild", "[model \"m\"]\ntrain = hello\n");
-    env.write("hello.py", "print('hello: 1')\n");
+    env.write(
+        "hello.py",
+        "import os\nprint('hello: 1')\nprint(sorted(k for k in os.environ if k.startswith('LISTEN_')))\n",
+    );
     let out = env.guild(&["train"]).ok();
-    assert_eq!(out.stdout, "hello: 1\n");
+    assert_eq!(out.stdout, "hello: 1\n[]\n");
 
     env.guild(&["daemon", "stop"]).ok();
     let status = wait_child_status(&mut activator);
     assert!(status.success(), "guildd exited with {status}");
     // systemd owns the socket file: guildd leaves it in place.
     assert!(env.socket.exists());
+}
+
+/// A socket unit may pass the dashboard's TCP port too: guildd serves it in place of
+/// binding one (`--listen none` notwithstanding), with the token, as its own.
+#[test]
+fn socket_activation_passes_the_dashboard_port_too() {
+    if !have_activator() {
+        return;
+    }
+    let env = Env::new();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = free.local_addr().unwrap().to_string();
+    drop(free);
+    let mut activator = activator(&env, Some(&address));
+
+    let status = env.guild(&["daemon", "status"]).ok();
+    assert!(status.stdout.contains(&format!("tcp:      {address}")), "{status:?}");
+    let page = http(&address, "GET", "/", &[], b"");
+    assert_eq!(page.status, 200, "{page:?}");
+    let token = env.token();
+    env.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
+        let mut daemon = DaemonServiceClient::new(channel);
+        let refused = daemon
+            .get_status(pb::GetStatusRequest {})
+            .await
+            .expect_err("GetStatus over TCP without the token");
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+        let mut request = tonic::Request::new(pb::GetStatusRequest {});
+        request
+            .metadata_mut()
+            .insert(guild_proto::TOKEN_HEADER, token.parse().unwrap());
+        let status = daemon.get_status(request).await.expect("GetStatus with the token");
+        assert_eq!(status.into_inner().tcp_address, address);
+    });
+
+    env.guild(&["daemon", "stop"]).ok();
+    let status = wait_child_status(&mut activator);
+    assert!(status.success(), "guildd exited with {status}");
 }
 
 fn wait_child_status(child: &mut std::process::Child) -> std::process::ExitStatus {

@@ -6,13 +6,10 @@
 //! tensorboardX`); without them the tests say so and pass, unless
 //! GUILD_REQUIRE_TENSORBOARD is set.
 
-use std::process::{Command, Stdio};
-
 use guild_proto::v1::{self as pb, tensor_board_service_client::TensorBoardServiceClient};
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::serve::{Reply, http};
 
 /// Writes `loss` = 1/(step+1) for steps 0..5 under `RUNDIR/train` with tensorboardX.
 const EVENTS_PY: &str = r#"import os
@@ -24,26 +21,14 @@ w.close()
 print("wrote events")
 "#;
 
-/// Whether python3 can import these modules; panics instead of skipping when
-/// GUILD_REQUIRE_TENSORBOARD is set.
-fn have_tensorboard(test: &str) -> bool {
-    let importable = Command::new("python3")
-        .args(["-c", "import tensorboard, tensorboardX"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !importable {
-        assert!(
-            std::env::var_os("GUILD_REQUIRE_TENSORBOARD").is_none(),
-            "GUILD_REQUIRE_TENSORBOARD is set but python3 cannot import tensorboard and tensorboardX \
-             (pip install tensorboard tensorboardX)"
-        );
-        eprintln!(
-            "skipping {test}: python3 cannot import tensorboard and tensorboardX (pip install tensorboard tensorboardX)"
-        );
-    }
-    importable
+/// TensorBoard itself and tensorboardX (for the event files); `GUILD_REQUIRE_TENSORBOARD`
+/// makes their absence a failure.
+fn have_tensorboard() -> bool {
+    python_imports(
+        "tensorboard, tensorboardX",
+        "GUILD_REQUIRE_TENSORBOARD",
+        "pip install tensorboard tensorboardX",
+    )
 }
 
 /// A project whose train op writes event files, a daemon serving TCP, one trained run
@@ -54,11 +39,7 @@ fn project_with_events() -> (Env, String, String, String) {
     env.write("events.py", EVENTS_PY);
     let (_, status) = env.start_guildd(&["--listen", "127.0.0.1:0"]);
     let (id, _) = env.guild(&["train", "--label", "first: try"]).ok().started_run();
-    let token_file = env.data_dir.join("token");
-    wait_until("guildd to write DATA_DIR/token", || {
-        std::fs::read_to_string(&token_file).is_ok_and(|t| t.len() == 64)
-    });
-    let token = std::fs::read_to_string(&token_file).unwrap();
+    let token = env.token();
     (env, id, status.tcp_address, token)
 }
 
@@ -93,7 +74,7 @@ fn percent_encode(text: &str) -> String {
 
 #[test]
 fn tensorboard_through_the_dashboard_port() {
-    if !have_tensorboard("tensorboard_through_the_dashboard_port") {
+    if !have_tensorboard() {
         return;
     }
     let (env, id, address, token) = project_with_events();
@@ -197,7 +178,7 @@ fn tensorboard_through_the_dashboard_port() {
 
 #[test]
 fn tensorboard_stops_when_idle_and_with_the_daemon() {
-    if !have_tensorboard("tensorboard_stops_when_idle_and_with_the_daemon") {
+    if !have_tensorboard() {
         return;
     }
     let (env, id, address, token) = project_with_events();

@@ -3,8 +3,6 @@
 //! replaced), and the recorded `env` leaves out secret-looking names and redacts
 //! passwords in values.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 
 use guild_proto::v1::{self as pb, daemon_service_client::DaemonServiceClient};
@@ -13,21 +11,14 @@ use crate::helpers::*;
 
 /// `POST /auth/code` with a body and content type: (status, body).
 fn redeem(addr: &str, content_type: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    write!(
-        stream,
-        "POST /auth/code HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    let mut rest = String::new();
-    reader.read_to_string(&mut rest).unwrap();
-    let body = rest.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status.split_whitespace().nth(1).unwrap().parse().unwrap(), body)
+    let reply = http(
+        addr,
+        "POST",
+        "/auth/code",
+        &[("Content-Type", content_type)],
+        body.as_bytes(),
+    );
+    (reply.status, reply.body)
 }
 
 fn code_of(url: &str) -> String {
@@ -43,8 +34,7 @@ fn guild_view_opens_a_one_time_code_never_the_token() {
     let env = Env::new();
     let (_, status) = env.start_guildd(&["--listen", "127.0.0.1:0"]);
     let addr = status.tcp_address.clone();
-    wait_until("the token", || env.data_dir.join("token").is_file());
-    let token = std::fs::read_to_string(env.data_dir.join("token")).unwrap();
+    let token = env.token();
     // A browser opener that records the command line it was given (as `ps` would show it).
     let bin = env.root.join("bin");
     std::fs::create_dir(&bin).unwrap();

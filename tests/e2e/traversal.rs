@@ -9,7 +9,6 @@ use guild_proto::v1 as pb;
 
 use crate::compare::{train, train_env};
 use crate::helpers::*;
-use crate::serve::http;
 
 /// Copies the runs archive `src` to `dest`, adding entries that try to write outside the
 /// folder it is unpacked into: `extra` names which (`dotdot`, `absolute`, `symlink`).

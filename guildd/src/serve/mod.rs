@@ -30,6 +30,9 @@ pub const DEFAULT_PORT: u16 = 6444;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_QUEUE: usize = 256;
+/// How long a start waits for the worker to answer its readiness probe, or to show it
+/// has nothing to serve, before it answers that the worker is still starting.
+pub const READY_WAIT: Duration = Duration::from_secs(30);
 
 /// What a start request asks for, already validated by the API layer.
 #[derive(Clone, Debug, Default)]
@@ -144,10 +147,32 @@ impl Manager {
         }
     }
 
-    /// Serves a run: starts its worker and its HTTP port and returns at once (the worker
-    /// may still be starting). A run already served is returned as it is, unless its
-    /// start failed (no model), which is tried again.
+    /// Serves a run: starts its worker and its HTTP port, and answers once the worker is
+    /// ready (the next request gets an answer) or known to have nothing to serve, or,
+    /// after [`READY_WAIT`], while it is still starting. A run already served is returned
+    /// as it is (once it is past starting too), unless its start failed (no model), which
+    /// is tried again.
     pub async fn start(&self, selector: &str, options: ServeOptions) -> Result<ServeInfo> {
+        let (info, mut state) = self.start_or_find(selector, options).await?;
+        // Waited for outside `changes`: a slow worker holds up no other start or stop.
+        let _ = tokio::time::timeout(READY_WAIT, state.wait_for(|s| !matches!(s, State::Starting { .. }))).await;
+        let now = state.borrow().clone();
+        Ok(match self.find(&info.run_id) {
+            Some(fresh) => ServeInfo {
+                existing: info.existing,
+                ..fresh
+            },
+            // Stopped meanwhile (`--stop`, or the daemon is stopping).
+            None => ServeInfo { state: now, ..info },
+        })
+    }
+
+    /// The run's serve, started if it has none, and its state to wait on.
+    async fn start_or_find(
+        &self,
+        selector: &str,
+        options: ServeOptions,
+    ) -> Result<(ServeInfo, watch::Receiver<State>)> {
         let _change = self.inner.changes.lock().await;
         if self.inner.shutting_down.load(Ordering::SeqCst) {
             return Err(Error::ShuttingDown);
@@ -162,7 +187,7 @@ impl Manager {
             // A failed start is worth another try (the model may have been trained since).
             existing.stop().await;
         }
-        if let Some(mut info) = self.find(&run.id) {
+        if let Some((mut info, state)) = self.find_with_state(&run.id) {
             let wanted_port = options.port.filter(|p| *p != 0);
             if wanted_port.is_some_and(|p| p != info.address.port()) {
                 return Err(Error::Conflict(format!(
@@ -173,7 +198,7 @@ impl Manager {
                 )));
             }
             info.existing = true;
-            return Ok(info);
+            return Ok((info, state));
         }
 
         let listener = bind(&host, options.port).await?;
@@ -228,11 +253,12 @@ impl Manager {
             tasks: vec![port, worker],
         };
         let info = handle.info();
+        let state = handle.state.clone();
         tracing::info!(run = %run.id, %address, "serving");
         if let Ok(mut serves) = self.inner.serves.lock() {
             serves.push(handle);
         }
-        Ok(info)
+        Ok((info, state))
     }
 
     /// Stops serving a run (a run id, prefix or index; or the id of a served run that is
@@ -281,8 +307,15 @@ impl Manager {
     }
 
     fn find(&self, run_id: &str) -> Option<ServeInfo> {
+        self.find_with_state(run_id).map(|(info, _)| info)
+    }
+
+    fn find_with_state(&self, run_id: &str) -> Option<(ServeInfo, watch::Receiver<State>)> {
         let serves = self.inner.serves.lock().ok()?;
-        serves.iter().find(|h| h.run_id == run_id).map(Handle::info)
+        serves
+            .iter()
+            .find(|h| h.run_id == run_id)
+            .map(|h| (h.info(), h.state.clone()))
     }
 
     /// Removes and returns the run's serve when `pred` holds for it.

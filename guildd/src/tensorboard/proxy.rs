@@ -56,7 +56,9 @@ async fn forward(
     let (mut parts, body) = request.into_parts();
     let query = parts.uri.query().unwrap_or("");
     let (query_token, rest) = take_token(query);
-    let authorized = query_token.as_deref().is_some_and(|t| same(t.as_bytes(), token.as_bytes()))
+    let authorized = query_token
+        .as_deref()
+        .is_some_and(|t| same(t.as_bytes(), token.as_bytes()))
         || header_token(&parts.headers).is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
     if !authorized {
         return text(

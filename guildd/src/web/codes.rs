@@ -35,7 +35,10 @@ impl ViewCodes {
     pub fn redeem(&self, code: &str) -> bool {
         let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
         codes.retain(|(_, issued)| issued.elapsed() < CODE_LIFETIME);
-        match codes.iter().position(|(c, _)| crate::secret::same(code.as_bytes(), c.as_bytes())) {
+        match codes
+            .iter()
+            .position(|(c, _)| crate::secret::same(code.as_bytes(), c.as_bytes()))
+        {
             Some(i) => {
                 codes.remove(i);
                 true

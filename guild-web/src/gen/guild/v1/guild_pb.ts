@@ -2807,7 +2807,9 @@ export const CompareService: GenService<{
 export const ServeService: GenService<{
   /**
    * Starts serving a run, or returns the serve already running for it (existing set).
-   * Returns at once: the worker may still be starting (SERVE_STATE_STARTING).
+   * Answers once the worker is ready (SERVE_STATE_READY: the next POST /run is answered)
+   * or known to have nothing to serve (SERVE_STATE_NO_MODEL, with the reason); a worker
+   * still starting after 30 s is answered as SERVE_STATE_STARTING.
    *
    * @generated from rpc guild.v1.ServeService.StartServe
    */
