@@ -115,6 +115,20 @@ fn serve_the_example_for_real() {
     let scores = outputs[0]["prediction"].as_array().expect("prediction list");
     assert_eq!(scores.len(), 10, "{reply:?}");
 
+    // The README's request, the file the example ships, as `curl -d @request.json` sends it.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/mnist/request.json");
+    let shipped = std::fs::read_to_string(&shipped).expect("examples/mnist/request.json");
+    let reply = post_run(&address, &shipped.replace('\n', ""));
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let outputs = reply.json();
+    let outputs = outputs.as_array().expect("a list of outputs");
+    assert_eq!(outputs.len(), 2, "one output per instance: {reply:?}");
+    for output in outputs {
+        let scores = output["prediction"].as_array().expect("prediction list");
+        let total: f64 = scores.iter().map(|s| s.as_f64().unwrap()).sum();
+        assert!(scores.len() == 10 && (total - 1.0).abs() < 1e-6, "{output}");
+    }
+
     // 400: bad JSON (guildd's own check), not a list, and an instance the worker rejects.
     let bad = post_run(&address, "[[0.1, 0.2");
     assert_eq!(bad.status, 400, "{bad:?}");
@@ -169,9 +183,9 @@ fn serve_the_example_for_real() {
     let stats = http(&address, "GET", "/stats", &[], b"").json();
     assert_eq!(stats["run"], id.as_str());
     assert_eq!(stats["state"], "ready");
-    assert_eq!(stats["requests"], 5 + 200, "{stats:#}");
+    assert_eq!(stats["requests"], 6 + 200, "{stats:#}");
     assert_eq!(stats["errors"], 3, "{stats:#}");
-    assert_eq!(stats["instances"], 3 + 1 + 200, "answered instances: {stats:#}");
+    assert_eq!(stats["instances"], 3 + 2 + 1 + 200, "answered instances: {stats:#}");
     for key in ["p50", "p90", "p99", "max", "mean"] {
         assert!(
             stats["latency_ms"][key].as_f64().is_some_and(|v| v > 0.0),
