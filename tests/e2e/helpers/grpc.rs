@@ -5,6 +5,7 @@ use guild_proto::v1::{
     self as pb, daemon_service_client::DaemonServiceClient, output_service_client::OutputServiceClient,
     run_service_client::RunServiceClient, serve_service_client::ServeServiceClient,
 };
+use tonic::Streaming;
 use tonic::transport::Channel;
 
 use super::env::Env;
@@ -52,18 +53,26 @@ impl Env {
         })
     }
 
+    /// ReadOutput of a run from its first line; `follow` keeps it open to the run's end.
+    pub async fn read_output(&self, id: &str, follow: bool) -> Result<Streaming<pb::OutputChunk>, tonic::Status> {
+        let request = pb::ReadOutputRequest {
+            run: id.to_string(),
+            from_seq: 0,
+            follow,
+        };
+        let reply = OutputServiceClient::new(self.channel().await)
+            .read_output(request)
+            .await?;
+        Ok(reply.into_inner())
+    }
+
     /// Every output line of a run (ReadOutput without follow).
     pub fn output_lines(&self, id: &str) -> Vec<pb::OutputLine> {
         self.block_on(async {
-            let mut stream = OutputServiceClient::new(self.channel().await)
-                .read_output(pb::ReadOutputRequest {
-                    run: id.to_string(),
-                    from_seq: 0,
-                    follow: false,
-                })
+            let mut stream = self
+                .read_output(id, false)
                 .await
-                .unwrap_or_else(|s| panic!("ReadOutput {id}: {s}"))
-                .into_inner();
+                .unwrap_or_else(|s| panic!("ReadOutput {id}: {s}"));
             let mut lines = Vec::new();
             while let Some(chunk) = stream.message().await.expect("ReadOutput stream") {
                 lines.extend(chunk.lines);

@@ -6,9 +6,7 @@ use std::process::{Child, ExitStatus};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use guild_proto::v1::{
-    self as pb, RunStatus, output_service_client::OutputServiceClient, run_service_client::RunServiceClient,
-};
+use guild_proto::v1::{self as pb, RunStatus, run_service_client::RunServiceClient};
 
 use super::env::Env;
 use super::grpc::serve_of;
@@ -79,15 +77,7 @@ impl Env {
     pub fn wait_output(&self, id: &str, pred: impl Fn(&str) -> bool) -> String {
         let result = self.block_on(async {
             let read = async {
-                let mut stream = OutputServiceClient::new(self.channel().await)
-                    .read_output(pb::ReadOutputRequest {
-                        run: id.to_string(),
-                        from_seq: 0,
-                        follow: true,
-                    })
-                    .await
-                    .map_err(|s| s.to_string())?
-                    .into_inner();
+                let mut stream = self.read_output(id, true).await.map_err(|s| s.to_string())?;
                 let mut seen = Vec::new();
                 while let Some(chunk) = stream.message().await.map_err(|s| s.to_string())? {
                     for line in chunk.lines {
