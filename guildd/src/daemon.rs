@@ -42,20 +42,20 @@ impl Listeners {
     pub async fn bind(locations: &Locations, listen: Listen, activated: Activated) -> anyhow::Result<Listeners> {
         create_private_dir(&locations.data_dir)?;
         let lock = lock_data_dir(&locations.lock_file())?;
-        let passed_unix = match activated.unix {
-            Some(listener) => {
-                listener.set_nonblocking(true)?;
-                Some(UnixListener::from_std(listener)?)
-            }
-            None => None,
-        };
-        let passed_tcp = match activated.tcp {
-            Some(listener) => {
-                listener.set_nonblocking(true)?;
-                Some(TcpListener::from_std(listener)?)
-            }
-            None => None,
-        };
+        let passed_unix = (activated.unix)
+            .map(|listener| {
+                listener
+                    .set_nonblocking(true)
+                    .and_then(|()| UnixListener::from_std(listener))
+            })
+            .transpose()?;
+        let passed_tcp = (activated.tcp)
+            .map(|listener| {
+                listener
+                    .set_nonblocking(true)
+                    .and_then(|()| TcpListener::from_std(listener))
+            })
+            .transpose()?;
         let activated = passed_unix.is_some();
         let unix = match passed_unix {
             Some(listener) => {
