@@ -156,14 +156,16 @@ impl Manager {
         let (info, mut state) = self.start_or_find(selector, options).await?;
         // Waited for outside `changes`: a slow worker holds up no other start or stop.
         let _ = tokio::time::timeout(READY_WAIT, state.wait_for(|s| !matches!(s, State::Starting { .. }))).await;
-        let now = state.borrow().clone();
         Ok(match self.find(&info.run_id) {
             Some(fresh) => ServeInfo {
                 existing: info.existing,
                 ..fresh
             },
             // Stopped meanwhile (`--stop`, or the daemon is stopping).
-            None => ServeInfo { state: now, ..info },
+            None => ServeInfo {
+                state: state.borrow().clone(),
+                ..info
+            },
         })
     }
 
