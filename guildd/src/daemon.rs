@@ -42,20 +42,8 @@ impl Listeners {
     pub async fn bind(locations: &Locations, listen: Listen, activated: Activated) -> anyhow::Result<Listeners> {
         create_private_dir(&locations.data_dir)?;
         let lock = lock_data_dir(&locations.lock_file())?;
-        let passed_unix = (activated.unix)
-            .map(|listener| {
-                listener
-                    .set_nonblocking(true)
-                    .and_then(|()| UnixListener::from_std(listener))
-            })
-            .transpose()?;
-        let passed_tcp = (activated.tcp)
-            .map(|listener| {
-                listener
-                    .set_nonblocking(true)
-                    .and_then(|()| TcpListener::from_std(listener))
-            })
-            .transpose()?;
+        let passed_unix = activated.unix.map(UnixListener::from_std).transpose()?;
+        let passed_tcp = activated.tcp.map(TcpListener::from_std).transpose()?;
         let activated = passed_unix.is_some();
         let unix = match passed_unix {
             Some(listener) => {
@@ -102,7 +90,8 @@ impl Listeners {
     }
 }
 
-/// Listening sockets a service manager passed to this process (socket activation).
+/// Listening sockets a service manager passed to this process (socket activation),
+/// non-blocking.
 #[derive(Debug, Default)]
 pub struct Activated {
     pub unix: Option<std::os::unix::net::UnixListener>,
@@ -112,9 +101,9 @@ pub struct Activated {
 /// Takes the listening sockets systemd passes to a socket-activated service (its
 /// `LISTEN_PID`/`LISTEN_FDS` protocol, read by `listenfd`, which checks each descriptor's
 /// kind): the first Unix stream listener is the API's socket, the first TCP listener the
-/// dashboard's port. Clears those variables so runs do not inherit them. Call before any
-/// thread starts.
-pub fn take_activated_sockets() -> Activated {
+/// dashboard's port, both made non-blocking. Clears those variables so runs do not inherit
+/// them. Call before any thread starts.
+pub fn take_activated_sockets() -> std::io::Result<Activated> {
     let mut passed = listenfd::ListenFd::from_env();
     // SAFETY: called from main before the runtime or any other thread exists.
     unsafe { std::env::remove_var("LISTEN_FDNAMES") };
@@ -123,10 +112,12 @@ pub fn take_activated_sockets() -> Activated {
         if activated.unix.is_none()
             && let Ok(Some(listener)) = passed.take_unix_listener(index)
         {
+            listener.set_nonblocking(true)?;
             activated.unix = Some(listener);
         } else if activated.tcp.is_none()
             && let Ok(Some(listener)) = passed.take_tcp_listener(index)
         {
+            listener.set_nonblocking(true)?;
             activated.tcp = Some(listener);
         } else {
             tracing::warn!(
@@ -134,7 +125,7 @@ pub fn take_activated_sockets() -> Activated {
             );
         }
     }
-    activated
+    Ok(activated)
 }
 
 /// Creates a folder only this user may enter (0700), or makes an existing one so: a data

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Parser;
 use guild_proto::locations::Locations;
 
@@ -112,7 +113,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         python: args.python,
         supervisor_exe: std::env::current_exe()?,
     };
-    let activated = guildd::daemon::take_activated_sockets();
+    let activated = guildd::daemon::take_activated_sockets().context("cannot take the sockets systemd passed")?;
     let file_limit = guildd::daemon::raise_file_limit();
     tracing::info!(file_limit, "open-file limit");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
