@@ -5,6 +5,8 @@
 // real runs of the fixture's op (event files written by tensorboardX), headless Chromium.
 
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   axisProblems,
@@ -45,7 +47,7 @@ describe("the view of an original Guild file", { skip: skip ?? false }, () => {
     // --step_seconds; its Guild file does not declare it), to watch a run live.
     slow = fixtureProject(base, "classic", {
       name: "classic-slow",
-      edit: (text) => text.replace(/^stats_interval .*$/m, (line) => `${line}\nstep_seconds    = 0`),
+      edit: (text) => text.replace(/^stats_interval .*$/m, (line) => `${line}\nstep_seconds    = 0\nhold            = ${join(base, "release")}`),
     });
     await daemon.guild(["-C", slow, "prepare"]);
     context = await launchBrowser(base);
@@ -144,7 +146,10 @@ describe("the view of an original Guild file", { skip: skip ?? false }, () => {
     const steps = () => page.$eval('.field-card[data-field="steps"] .field-value', (v) => v.textContent.trim());
     await page.waitForFunction(() => /^\d+$/.test(document.querySelector('.field-card[data-field="steps"] .field-value')?.textContent.trim() ?? ""), null, WAIT);
     const first = Number(await steps());
+    // The run waits halfway for the release file, so it is still running here whatever
+    // the machine's load; released, it goes on and the cards follow.
     assert.equal(await page.textContent("#run-status").then((t) => t.trim().split(/\s/)[0]), "running");
+    writeFileSync(join(base, "release"), "");
     // The cards move while it runs (GetRunView again as samples arrive).
     await page.waitForFunction(
       (n) => Number(document.querySelector('.field-card[data-field="steps"] .field-value')?.textContent.trim()) > n,
