@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
+
 use super::tfevents::{self, Kind, Reader};
-use crate::fxhash::FxHashMap;
-use crate::store::rundb::{KeySamples, Point};
+use crate::samples::{KeySamples, Point};
 
 /// Prefix of event-file offsets in run.db's `tail_offset`.
 pub const OFFSET_PREFIX: &str = "tfevents:";
