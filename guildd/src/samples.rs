@@ -89,6 +89,10 @@ impl Batch {
                     },
                 )
             })
-            .chain(self.series.iter().flat_map(|k| k.points.iter().map(move |p| (&k.key, *p))))
+            .chain(
+                self.series
+                    .iter()
+                    .flat_map(|k| k.points.iter().map(move |p| (&k.key, *p))),
+            )
     }
 }

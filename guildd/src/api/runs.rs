@@ -136,7 +136,10 @@ impl RunService for Runs {
         let spec = start_spec(request.into_inner())?;
         let preview = self.0.manager.preview(spec).await?;
         let pairs = |items: Vec<(String, String)>| -> Vec<pb::Flag> {
-            items.into_iter().map(|(name, value)| pb::Flag { name, value }).collect()
+            items
+                .into_iter()
+                .map(|(name, value)| pb::Flag { name, value })
+                .collect()
         };
         Ok(Response::new(pb::RunPreview {
             model: preview.plan.model.clone(),

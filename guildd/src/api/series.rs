@@ -136,7 +136,10 @@ impl follow::CommitReader for SeriesReader {
 
     async fn next(&mut self) -> Result<Option<pb::SeriesUpdate>, Status> {
         let (cursor, keys) = (self.cursor, self.keys.clone());
-        let rows = self.db.read(move |r| r.samples_after(cursor, &keys, WATCH_CHUNK)).await?;
+        let rows = self
+            .db
+            .read(move |r| r.samples_after(cursor, &keys, WATCH_CHUNK))
+            .await?;
         let Some(last) = rows.last() else {
             return Ok(None);
         };

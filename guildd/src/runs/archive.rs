@@ -280,7 +280,12 @@ impl Manager {
             let target = dest_root.join(&id);
             // Recorded before the folder is claimed: a daemon killed from here on leaves
             // a record that takes the folder out again.
-            let Intent::Import { staging, mut runs, done } = record.intent.clone() else {
+            let Intent::Import {
+                staging,
+                mut runs,
+                done,
+            } = record.intent.clone()
+            else {
                 unreachable!("an import's record is an import")
             };
             runs.push((id.clone(), target.clone()));
@@ -310,7 +315,12 @@ impl Manager {
                     .map_err(|e| Error::Invalid(format!("import failed: {e}")))??;
             }
             let indexed = self.index_imported(&target, &id, project).await?;
-            let Intent::Import { staging, runs, mut done } = record.intent.clone() else {
+            let Intent::Import {
+                staging,
+                runs,
+                mut done,
+            } = record.intent.clone()
+            else {
                 unreachable!("an import's record is an import")
             };
             done.push(id.clone());
@@ -500,8 +510,7 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> R
             let snapshot = snapshot_of(id);
             let _ = std::fs::remove_file(&snapshot);
             snapshot_db(&rundb::path(run_dir), &snapshot)?;
-            let mut files = Vec::new();
-            walk(run_dir, Path::new(""), &mut files).map_err(|e| Error::io("cannot read", run_dir, e))?;
+            let files = walk(run_dir)?;
             tar.append_dir(id, run_dir).map_err(io)?;
             for rel in files {
                 if is_live_db(&rel) {

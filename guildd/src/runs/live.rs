@@ -214,7 +214,7 @@ impl RunTask {
                     self.db.close().await;
                     return;
                 }
-                changes = changed(&watch), if armed => {
+                changes = changed(&mut watch), if armed => {
                     if changes.created {
                         self.events.rescan();
                     }
@@ -259,12 +259,7 @@ impl RunTask {
         }
         // The sampler takes the run's last stats sample while the last output is read.
         let (stats, id) = (self.stats.clone(), self.record.id.clone());
-        let (_, last_stats) = tokio::join!(
-            async {
-                while self.poll(true).await.more {}
-            },
-            stats.unregister(&id)
-        );
+        let (_, last_stats) = tokio::join!(async { while self.poll(true).await.more {} }, stats.unregister(&id));
         let mut last_stats = Some(last_stats);
         // Everything read is committed before the end is recorded, however long a full
         // disk takes to have room again.
@@ -415,7 +410,11 @@ impl RunTask {
     async fn finish(mut self, guild_d: &Path, stopped: bool, supervisor_signal: Option<i32>, orphaned: bool) {
         // From here on the run cannot be stopped, and attrs asked of it after these are
         // written by a writer of their own.
-        self.owner.tell(RunEvent::Ending { id: self.record.id.clone() }).await;
+        self.owner
+            .tell(RunEvent::Ending {
+                id: self.record.id.clone(),
+            })
+            .await;
         self.requests.close();
         let mut asked = Vec::new();
         while let Ok(request) = self.requests.try_recv() {
@@ -461,7 +460,9 @@ impl RunTask {
                     None => "the run's supervisor ended without recording it".into(),
                 };
                 record.reason = if orphaned {
-                    format!("exit status unknown: {supervisor} while the op ran; its output was recorded until its processes ended")
+                    format!(
+                        "exit status unknown: {supervisor} while the op ran; its output was recorded until its processes ended"
+                    )
                 } else if supervisor_signal.is_some() {
                     format!("exit status unknown: {supervisor}")
                 } else {
@@ -511,7 +512,7 @@ impl RunTask {
     }
 }
 
-async fn changed(watch: &Option<DirWatch>) -> Changes {
+async fn changed(watch: &mut Option<DirWatch>) -> Changes {
     match watch {
         Some(w) => w.changed().await,
         None => std::future::pending().await,

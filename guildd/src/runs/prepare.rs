@@ -220,46 +220,39 @@ pub fn snapshot_sources(
         .map(|p| normalize(&p))
         .collect();
     let mut copied = 0;
-    let mut stack = vec![project_dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    let walk = walkdir::WalkDir::new(project_dir)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|entry| {
+            let name = entry.file_name().to_string_lossy();
+            !(name.starts_with('.') || name == "__pycache__" || skip.contains(&normalize(entry.path())))
+        });
+    // Folders that cannot be read are left out, as files that cannot be.
+    for entry in walk.flatten() {
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        let Ok(rel) = path.strip_prefix(project_dir) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || name == "__pycache__" {
-                continue;
-            }
-            let path = entry.path();
-            if skip.contains(&normalize(&path)) {
-                continue;
-            }
-            let Ok(meta) = entry.metadata() else { continue };
-            let Ok(rel) = path.strip_prefix(project_dir) else {
-                continue;
-            };
-            if meta.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let wanted = match &globs {
-                None => true,
-                Some(set) => set.is_match(rel) || rel == Path::new(crate::project::FILE_NAME),
-            };
-            if !(meta.is_file() && meta.len() <= SOURCE_FILE_LIMIT && wanted) {
-                continue;
-            }
-            if copied >= SOURCE_COUNT_LIMIT {
-                return Ok(copied);
-            }
-            let target = dest.join(rel);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-            }
-            std::fs::copy(&path, &target).map_err(|e| Error::io("cannot copy source", &path, e))?;
-            copied += 1;
+        let wanted = match &globs {
+            None => true,
+            Some(set) => set.is_match(rel) || rel == Path::new(crate::project::FILE_NAME),
+        };
+        if !(meta.is_file() && meta.len() <= SOURCE_FILE_LIMIT && wanted) {
+            continue;
         }
+        if copied >= SOURCE_COUNT_LIMIT {
+            return Ok(copied);
+        }
+        let target = dest.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        std::fs::copy(path, &target).map_err(|e| Error::io("cannot copy source", path, e))?;
+        copied += 1;
     }
     Ok(copied)
 }
@@ -332,6 +325,10 @@ mod tests {
         let dir = create_run_dir(tmp.path(), &run_id(stamp, "intro", 1)).unwrap().unwrap();
         assert!(dir.join("guild.d").is_dir());
         // The same folder again: taken.
-        assert!(create_run_dir(tmp.path(), &run_id(stamp, "intro", 1)).unwrap().is_none());
+        assert!(
+            create_run_dir(tmp.path(), &run_id(stamp, "intro", 1))
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -102,7 +102,8 @@ impl RunTask {
         tracing::error!("{message}");
         self.failing = Some((guild_proto::time::now_ms(), message.clone()));
         self.errors.append(&message);
-        self.tell_problem(Some(format!("run {}: {message}", self.record.id))).await;
+        self.tell_problem(Some(format!("run {}: {message}", self.record.id)))
+            .await;
         if !self.record.status.is_active() {
             // Its end is being recorded: its reason is that end's.
             return;

@@ -94,7 +94,10 @@ pub fn check_tag(tag: &str) -> Result<()> {
         return Err(Error::Invalid("tag: a tag cannot be empty".into()));
     }
     if tag.chars().count() > MAX_TAG {
-        return Err(Error::Invalid(format!("tag {}: at most {MAX_TAG} characters", crate::error::quote(tag))));
+        return Err(Error::Invalid(format!(
+            "tag {}: at most {MAX_TAG} characters",
+            crate::error::quote(tag)
+        )));
     }
     if tag.chars().any(|c| c.is_whitespace() || c == ',' || c.is_control()) {
         return Err(Error::Invalid(format!(
@@ -130,7 +133,10 @@ impl Manager {
         let mut picked = self.select(selection).await?;
         match picked.len() {
             1 => Ok(picked.remove(0).run),
-            0 => Err(Error::NotFound(format!("no deleted run matches {}", crate::error::quote(selector)))),
+            0 => Err(Error::NotFound(format!(
+                "no deleted run matches {}",
+                crate::error::quote(selector)
+            ))),
             n => Err(Error::Invalid(format!(
                 "{} names {n} deleted runs; restore or purge them one at a time",
                 crate::error::quote(selector)
@@ -144,7 +150,8 @@ impl Manager {
         let mut run = self.inner.index.resolve(selector).await?;
         self.inner.index.set_label(&run.id, label).await?;
         run.label = label.to_string();
-        self.put_run_attrs(&run, vec![("label".to_string(), label.to_string())]).await?;
+        self.put_run_attrs(&run, vec![("label".to_string(), label.to_string())])
+            .await?;
         self.publish(&run).await;
         Ok(run)
     }

@@ -21,7 +21,10 @@ impl Summaries {
     /// index.
     pub fn rebuilt(summaries: Vec<SeriesSummary>) -> Summaries {
         Summaries {
-            by_key: summaries.into_iter().map(|s| (Arc::from(s.key.as_str()), (s, true))).collect(),
+            by_key: summaries
+                .into_iter()
+                .map(|s| (Arc::from(s.key.as_str()), (s, true)))
+                .collect(),
         }
     }
 
@@ -119,7 +122,14 @@ mod tests {
             (f64::INFINITY, Some(4)),
             (f64::NAN, Some(5)),
         ] {
-            s.add(&key, &[Point { step, time: 1, value: v }]);
+            s.add(
+                &key,
+                &[Point {
+                    step,
+                    time: 1,
+                    value: v,
+                }],
+            );
         }
         let changed = s.changed();
         s.written();

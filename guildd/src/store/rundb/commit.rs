@@ -143,7 +143,8 @@ pub(super) fn commit(
             stmt.raw_bind_parameter(param, id).map_err(sqlite(path))?;
             stmt.raw_bind_parameter(param + 1, point.step).map_err(sqlite(path))?;
             stmt.raw_bind_parameter(param + 2, point.time).map_err(sqlite(path))?;
-            stmt.raw_bind_parameter(param + 3, sql_value(point.value)).map_err(sqlite(path))?;
+            stmt.raw_bind_parameter(param + 3, sql_value(point.value))
+                .map_err(sqlite(path))?;
             new_last_sample += 1;
             due.push(Stored {
                 seq: new_last_sample,

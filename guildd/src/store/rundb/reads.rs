@@ -75,12 +75,11 @@ impl Reader {
         if !path.exists() {
             return Err(missing(path));
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sqlite(path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite(path))?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(sqlite(path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite(path))?;
         conn.pragma_update(None, "cache_size", -512).map_err(sqlite(path))?;
         Ok(Reader {
             conn,
@@ -204,7 +203,10 @@ impl Reader {
         let path = &self.path;
         let mut keys: FxHashMap<i64, Arc<str>> = FxHashMap::default();
         {
-            let mut stmt = self.conn.prepare("SELECT id, key FROM series_key").map_err(sqlite(path))?;
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, key FROM series_key")
+                .map_err(sqlite(path))?;
             let mut rows = stmt.query([]).map_err(sqlite(path))?;
             while let Some(row) = rows.next().map_err(sqlite(path))? {
                 let key: String = row.get(1).map_err(sqlite(path))?;
@@ -471,10 +473,7 @@ impl Range {
 }
 
 /// Opens the run.db at `path` and reads it with `f` on a blocking thread.
-pub async fn read<T: Send + 'static>(
-    path: &Path,
-    f: impl FnOnce(&Reader) -> Result<T> + Send + 'static,
-) -> Result<T> {
+pub async fn read<T: Send + 'static>(path: &Path, f: impl FnOnce(&Reader) -> Result<T> + Send + 'static) -> Result<T> {
     let owned = path.to_path_buf();
     tokio::task::spawn_blocking(move || f(&Reader::open(&owned)?))
         .await
@@ -549,7 +548,10 @@ mod tests {
         let live = live.into_all();
         assert_eq!(rebuilt.len(), 3);
         for (a, b) in rebuilt.iter().zip(&live) {
-            assert_eq!((&a.key, a.count, a.last_step, a.last_time), (&b.key, b.count, b.last_step, b.last_time));
+            assert_eq!(
+                (&a.key, a.count, a.last_step, a.last_time),
+                (&b.key, b.count, b.last_step, b.last_time)
+            );
             for (x, y) in [(a.last, b.last), (a.min, b.min), (a.max, b.max)] {
                 assert!(x == y || (x.is_nan() && y.is_nan()), "{}: {x} vs {y}", a.key);
             }

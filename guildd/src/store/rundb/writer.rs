@@ -86,7 +86,10 @@ impl RunDb {
             )
         })?;
         if tables != 3 {
-            return Err(Error::Invalid(format!("{}: not a run.db of this version", path.display())));
+            return Err(Error::Invalid(format!(
+                "{}: not a run.db of this version",
+                path.display()
+            )));
         }
         Ok(db)
     }
@@ -136,7 +139,8 @@ impl RunDb {
         self.with_writer(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
-                let mut insert = tx.prepare(&format!("INSERT OR REPLACE INTO {table} (name, value) VALUES (?1, ?2)"))?;
+                let mut insert =
+                    tx.prepare(&format!("INSERT OR REPLACE INTO {table} (name, value) VALUES (?1, ?2)"))?;
                 for (name, value) in pairs {
                     insert.execute((name, value))?;
                 }
@@ -183,10 +187,7 @@ impl RunDb {
 
     /// Runs `work` on the writing connection (opened on first use), in place (see
     /// [`in_place`]). A failure closes the connection: the next write opens another.
-    fn with_writer<T>(
-        &mut self,
-        work: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
+    fn with_writer<T>(&mut self, work: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>) -> Result<T> {
         let result = in_place(|| {
             let path = &self.path;
             let writer = Writer::opened(&mut self.writer, path)?;
@@ -389,7 +390,10 @@ impl Writer {
         };
         // A thread of its own (not the blocking pool, whose threads would keep the
         // lower priority for other work): one every few MiB of WAL at most.
-        match std::thread::Builder::new().name("guild-checkpoint".into()).spawn(checkpoint) {
+        match std::thread::Builder::new()
+            .name("guild-checkpoint".into())
+            .spawn(checkpoint)
+        {
             Ok(handle) => self.checkpoint = Some(handle),
             Err(err) => tracing::warn!("{}: cannot start a checkpoint: {err}", path.display()),
         }
@@ -464,7 +468,14 @@ mod tests {
             }
         }
         assert!(pages >= CHECKPOINT_PAGES, "{pages}");
-        while db.writer.as_ref().unwrap().checkpoint.as_ref().is_some_and(|h| !h.is_finished()) {
+        while db
+            .writer
+            .as_ref()
+            .unwrap()
+            .checkpoint
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+        {
             tokio::task::yield_now().await;
         }
         // Everything was copied back, so the next commit writes the WAL from its start.
