@@ -311,8 +311,8 @@ mod tests {
 
     #[test]
     fn keys_carry_the_subfolder_and_offsets_resume() {
-        let tmp = std::env::temp_dir().join(format!("guild-events-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path();
         std::fs::create_dir_all(tmp.join("train")).unwrap();
         std::fs::create_dir_all(tmp.join("guild.d")).unwrap();
         let src = std::fs::read_dir(fixture_dir().join("train"))
@@ -325,7 +325,7 @@ mod tests {
         // An event file under guild.d is Guild's, never the run's.
         std::fs::copy(&src, tmp.join("guild.d").join(src.file_name().unwrap())).unwrap();
 
-        let mut tail = EventTail::new(&tmp, &HashMap::new());
+        let mut tail = EventTail::new(tmp, &HashMap::new());
         let found = tail.poll(false);
         let losses: Vec<&Point> = found
             .samples
@@ -346,7 +346,7 @@ mod tests {
 
         // A new tail resuming from the committed offset reads nothing twice.
         let offsets: HashMap<String, u64> = found.offsets.into_iter().collect();
-        let mut resumed = EventTail::new(&tmp, &offsets);
+        let mut resumed = EventTail::new(tmp, &offsets);
         assert!(resumed.poll(true).samples.is_empty());
 
         // A file that appears later, at the root, is picked up with `tf/<tag>` keys.
@@ -359,6 +359,5 @@ mod tests {
             .map(|s| s.points.len())
             .sum();
         assert_eq!(at_root, 10);
-        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -463,7 +463,7 @@ impl Manager {
             failing: None,
         };
         // Every line the task logs names its run.
-        let span = tracing::info_span!("run", id = %id);
+        let span = tracing::info_span!("run", run = %id);
         let handle = LiveHandle {
             requests: requests_tx,
             progress: progress_rx,

@@ -161,7 +161,7 @@ pub async fn supervise(
                             &spec.guild_d,
                             &format!("serve: {reason}; starting it again in {:.1} s", backoff.as_secs_f64()),
                         );
-                        tracing::warn!(run = %spec.run_id, "serve worker failed: {reason}");
+                        tracing::warn!("serve worker failed: {reason}");
                         let _ = state.send(State::Restarting { reason });
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}
@@ -277,7 +277,7 @@ async fn run_once(
         }
     }
     let _ = state.send(State::Ready { pid });
-    tracing::info!(run = %spec.run_id, pid, "serve worker ready");
+    tracing::info!(pid, "serve worker ready");
 
     let (pending_tx, mut pending_rx) = mpsc::unbounded_channel::<Pending>();
     // Writes each request, after queueing its reply slot (so the reader always finds it).

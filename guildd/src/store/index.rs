@@ -518,9 +518,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn writes_that_fail_on_a_full_disk_leave_the_writer_usable() {
-        let dir = std::env::temp_dir().join(format!("guild-index-full-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let Some(_mount) = crate::testing::Tmpfs::mount(&dir, "1m") else {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let Some(_mount) = crate::testing::Tmpfs::mount(dir, "1m") else {
             return;
         };
         let index = Index::open(&dir.join("index.db")).await.unwrap();
