@@ -17,6 +17,7 @@ mod example;
 mod hostile_import;
 mod load;
 mod manage;
+mod new_user;
 mod original;
 mod python_client;
 mod reliability;

@@ -242,7 +242,7 @@ impl Manager {
                     let indexed = {
                         let path = self.inner.index.db_path().to_path_buf();
                         let probe = vec![candidate.clone()];
-                        tokio::task::spawn_blocking(move || select::unknown_ids(&path, &probe))
+                        tokio::task::spawn_blocking(move || select::never_used_ids(&path, &probe))
                             .await
                             .map_err(|e| Error::Invalid(format!("import failed: {e}")))??
                             .is_empty()

@@ -306,13 +306,15 @@ impl Index {
             .map_err(|e| Error::Invalid(format!("listing runs failed: {e}")))?
     }
 
-    /// Ids of runs (deleted ones in the trash too) that start with `prefix`.
+    /// Ids that start with `prefix` and that a new run may not take: those of runs, of
+    /// deleted runs in the trash, and of purged runs.
     pub async fn ids_with_prefix(&self, prefix: &str) -> Result<std::collections::HashSet<String>> {
         // Ranges on the ids' unique indexes; U+10FFFF sorts after any character that can
         // follow the prefix.
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM run WHERE id >= ?1 AND id < ?1 || char(1114111) \
-             UNION ALL SELECT id FROM run_trash WHERE id >= ?1 AND id < ?1 || char(1114111)",
+             UNION ALL SELECT id FROM run_trash WHERE id >= ?1 AND id < ?1 || char(1114111) \
+             UNION ALL SELECT id FROM purged_run WHERE id >= ?1 AND id < ?1 || char(1114111)",
         )
             .bind(prefix)
             .fetch_all(&self.read)

@@ -120,9 +120,16 @@ impl Index {
         tx.commit().await.map_err(self.err())
     }
 
-    /// Forgets a deleted run: its trash row, flags, summaries and tags.
+    /// Forgets a deleted run: its trash row, flags, summaries and tags. Its id is kept
+    /// (`purged_run`), so no other run is ever given it.
     pub async fn purge_run(&self, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(self.err())?;
+        sqlx::query("INSERT OR REPLACE INTO purged_run (id, purged_ms) VALUES (?, ?)")
+            .bind(id)
+            .bind(guild_proto::time::now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
         for table in [
             "run_trash WHERE id",
             "run_flag WHERE run_id",
