@@ -21,6 +21,7 @@ mod new_user;
 mod original;
 mod python_client;
 mod reliability;
+mod run_db_owner;
 mod security;
 mod serve;
 mod series_limits;

@@ -451,13 +451,7 @@ fn export_folder(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> Re
     }
     std::fs::create_dir_all(dest).map_err(|e| Error::io("cannot create", dest, e))?;
     let partials: Vec<PathBuf> = runs.iter().map(|(id, _)| dest.join(format!(".{id}.partial"))).collect();
-    let record = Record::begin(
-        data_dir,
-        Intent::Export {
-            partials: partials.clone(),
-        },
-    )?;
-    let written = (|| -> Result<()> {
+    with_partials(data_dir, &partials, || {
         for ((id, run_dir), partial) in runs.iter().zip(&partials) {
             remove_any(partial).map_err(|e| Error::io("cannot remove", partial, e))?;
             copy_tree(run_dir, partial, &is_live_db)?;
@@ -466,8 +460,21 @@ fn export_folder(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> Re
             std::fs::rename(partial, &target).map_err(|e| Error::io("cannot write", &target, e))?;
         }
         Ok(())
-    })();
-    for partial in &partials {
+    })
+}
+
+/// Runs an export's `write` with its partial files recorded in the journal first (a
+/// daemon killed meanwhile has the next one remove them), and removes what is left of
+/// them after, however the write ended.
+fn with_partials(data_dir: &Path, partials: &[PathBuf], write: impl FnOnce() -> Result<()>) -> Result<()> {
+    let record = Record::begin(
+        data_dir,
+        Intent::Export {
+            partials: partials.to_vec(),
+        },
+    )?;
+    let written = write();
+    for partial in partials {
         let _ = remove_any(partial);
     }
     record.done();
@@ -494,13 +501,7 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> R
         partials.push(PathBuf::from(format!("{}-journal", snapshot.display())));
         partials.push(snapshot);
     }
-    let record = Record::begin(
-        data_dir,
-        Intent::Export {
-            partials: partials.clone(),
-        },
-    )?;
-    let written = (|| -> Result<()> {
+    with_partials(data_dir, &partials, || {
         let file = File::create(&partial).map_err(|e| Error::io("cannot create", &partial, e))?;
         let gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
         let mut tar = tar::Builder::new(gz);
@@ -531,10 +532,5 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> R
             .sync_all()
             .map_err(io)?;
         std::fs::rename(&partial, dest).map_err(|e| Error::io("cannot write", dest, e))
-    })();
-    for path in &partials {
-        let _ = remove_any(path);
-    }
-    record.done();
-    written
+    })
 }

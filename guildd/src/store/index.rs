@@ -268,23 +268,6 @@ impl Index {
         Ok(())
     }
 
-    pub async fn delete_run(&self, id: &str) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(self.err())?;
-        for table in ["run_series", "run_flag"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE run_id = ?")))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err())?;
-        }
-        sqlx::query("DELETE FROM run WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
-        tx.commit().await.map_err(self.err())
-    }
-
     /// Newest first. `limit` 0 means all.
     pub async fn list_runs(&self, project_dir: Option<&str>, limit: u32, offset: u32) -> Result<(Vec<RunRecord>, u32)> {
         let (page, total) = self.list_page(project_dir, limit, offset).await?;
@@ -316,10 +299,10 @@ impl Index {
              UNION ALL SELECT id FROM run_trash WHERE id >= ?1 AND id < ?1 || char(1114111) \
              UNION ALL SELECT id FROM purged_run WHERE id >= ?1 AND id < ?1 || char(1114111)",
         )
-            .bind(prefix)
-            .fetch_all(&self.read)
-            .await
-            .map_err(self.err())?;
+        .bind(prefix)
+        .fetch_all(&self.read)
+        .await
+        .map_err(self.err())?;
         Ok(ids.into_iter().collect())
     }
 
@@ -398,10 +381,12 @@ impl Index {
 
     /// The run whose folder `dir` is (see `select::position_of_folder`).
     async fn resolve_folder(&self, dir: &Path) -> Result<RunRecord> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM run ORDER BY seq DESC")))
-            .fetch_all(&self.read)
-            .await
-            .map_err(self.err())?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM run ORDER BY seq DESC"
+        )))
+        .fetch_all(&self.read)
+        .await
+        .map_err(self.err())?;
         let runs = rows
             .iter()
             .map(RunRecord::from_row)

@@ -105,18 +105,7 @@ impl Index {
     /// Forgets a listed run whose import did not finish: its row, flags, summaries and tags.
     pub async fn forget_run(&self, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(self.err())?;
-        for table in [
-            "run WHERE id",
-            "run_flag WHERE run_id",
-            "run_series WHERE run_id",
-            "run_tag WHERE run_id",
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} = ?")))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err())?;
-        }
+        self.delete_rows(&mut tx, "run", id).await?;
         tx.commit().await.map_err(self.err())
     }
 
@@ -130,8 +119,16 @@ impl Index {
             .execute(&mut *tx)
             .await
             .map_err(self.err())?;
+        self.delete_rows(&mut tx, "run_trash", id).await?;
+        tx.commit().await.map_err(self.err())
+    }
+
+    /// Deletes a run's row from `runs` (`run` or `run_trash`) and its flags, summaries
+    /// and tags, in the caller's transaction.
+    async fn delete_rows(&self, tx: &mut sqlx::SqliteConnection, runs: &str, id: &str) -> Result<()> {
+        let run = format!("{runs} WHERE id");
         for table in [
-            "run_trash WHERE id",
+            run.as_str(),
             "run_flag WHERE run_id",
             "run_series WHERE run_id",
             "run_tag WHERE run_id",
@@ -142,6 +139,6 @@ impl Index {
                 .await
                 .map_err(self.err())?;
         }
-        tx.commit().await.map_err(self.err())
+        Ok(())
     }
 }
