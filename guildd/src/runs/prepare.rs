@@ -223,9 +223,11 @@ pub fn snapshot_sources(
     let walk = walkdir::WalkDir::new(project_dir)
         .min_depth(1)
         .into_iter()
+        // The filter sees the project folder too: it is taken whatever its name.
         .filter_entry(|entry| {
             let name = entry.file_name().to_string_lossy();
-            !(name.starts_with('.') || name == "__pycache__" || skip.contains(&normalize(entry.path())))
+            entry.depth() == 0
+                || !(name.starts_with('.') || name == "__pycache__" || skip.contains(&normalize(entry.path())))
         });
     // Folders that cannot be read are left out, as files that cannot be.
     for entry in walk.flatten() {
@@ -306,6 +308,25 @@ pub fn gpu_count(env: &BTreeMap<String, String>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hidden_project_folder_still_has_its_sources_snapshotted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join(".project");
+        std::fs::create_dir_all(project.join("pkg")).unwrap();
+        std::fs::create_dir_all(project.join(".git")).unwrap();
+        std::fs::create_dir_all(project.join("runs/r1")).unwrap();
+        for file in ["Guild", "train.py", "pkg/model.py", ".git/HEAD", "runs/r1/out.txt"] {
+            std::fs::write(project.join(file), "x").unwrap();
+        }
+        let dest = tmp.path().join("sources");
+        let copied = snapshot_sources(&project, &project.join("runs"), &[], &[], &dest).unwrap();
+        assert_eq!(copied, 3);
+        for file in ["Guild", "train.py", "pkg/model.py"] {
+            assert!(dest.join(file).is_file(), "{file}");
+        }
+        assert!(!dest.join(".git").exists() && !dest.join("runs").exists());
+    }
 
     #[test]
     fn gpu_count_honours_cuda_visible_devices() {
