@@ -33,7 +33,7 @@ pub enum Error {
     },
     #[error("the daemon is shutting down")]
     ShuttingDown,
-    /// A bulk read through rusqlite (compare, selection): see `store::compare`.
+    /// run.db (`store::rundb`), and index.db's bulk reads (`store::select`, `compare`).
     #[error("database {}: {source}", path.display())]
     Sqlite {
         path: PathBuf,
@@ -118,6 +118,10 @@ impl From<Error> for tonic::Status {
             Error::Db { ref source, .. }
                 if source.as_database_error().and_then(|e| e.code()).as_deref() == Some("13") =>
             {
+                tracing::error!("{message}");
+                tonic::Status::resource_exhausted(format!("{message} (is the disk full?)"))
+            }
+            Error::Sqlite { ref source, .. } if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
                 tracing::error!("{message}");
                 tonic::Status::resource_exhausted(format!("{message} (is the disk full?)"))
             }

@@ -124,6 +124,17 @@ impl Connection {
     }
 }
 
+/// Asks the open connection that has been idle the longest (if any is idle) to close.
+fn close_idlest(open: &[(u64, Arc<Connection>)]) {
+    if let Some((_, idlest)) = open
+        .iter()
+        .filter_map(|(_, c)| c.idle_for().map(|idle| (idle, c)))
+        .max_by_key(|(idle, _)| *idle)
+    {
+        idlest.close.notify_one();
+    }
+}
+
 fn is_resource_error(err: &std::io::Error) -> bool {
     matches!(
         err.raw_os_error(),
@@ -157,14 +168,7 @@ where
         }
         if open.len() >= limits.max_connections {
             // Full: close the connection idle the longest, then wait for one to end.
-            if let Some((_, idlest)) = open
-                .iter()
-                .filter_map(|(id, c)| c.idle_for().map(|idle| (idle, (id, c))))
-                .max_by_key(|(idle, _)| *idle)
-                .map(|(_, pair)| pair)
-            {
-                idlest.close.notify_one();
-            }
+            close_idlest(&open);
             tokio::select! {
                 Some(done) = tasks.join_next() => if let Ok(id) = done { open.retain(|(i, _)| *i != id) },
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -181,14 +185,7 @@ where
                             tracing::warn!(%address, open = open.len(), "cannot accept connections: {err}; backing off");
                             last_warning = Some(Instant::now());
                         }
-                        if let Some((_, idlest)) = open
-                            .iter()
-                            .filter_map(|(id, c)| c.idle_for().map(|idle| (idle, (id, c))))
-                            .max_by_key(|(idle, _)| *idle)
-                            .map(|(_, pair)| pair)
-                        {
-                            idlest.close.notify_one();
-                        }
+                        close_idlest(&open);
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
                         continue;

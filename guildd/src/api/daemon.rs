@@ -23,9 +23,9 @@ impl DaemonService for Daemon {
             data_dir: shared.data_dir.clone(),
             socket: shared.socket.clone(),
             tcp_address: shared.tcp_address.clone(),
-            running_runs: shared.manager.running_count() as u32,
+            running_runs: shared.manager.running_count().await as u32,
             started_ms: shared.started_ms,
-            problems: shared.manager.problems(),
+            problems: shared.manager.problems().await,
         }))
     }
 
@@ -49,7 +49,7 @@ impl DaemonService for Daemon {
     }
 
     async fn shutdown(&self, request: Request<ShutdownRequest>) -> Result<Response<ShutdownResponse>, Status> {
-        let running = self.0.manager.running_count() as u32;
+        let running = self.0.manager.running_count().await as u32;
         let _ = self.0.shutdown.send(request.into_inner().stop_runs).await;
         Ok(Response::new(ShutdownResponse { running_runs: running }))
     }

@@ -7,7 +7,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, follow, required};
-use crate::store::rundb;
+use crate::store::rundb::{self, Follower};
 
 pub struct Output(pub Arc<Shared>);
 
@@ -28,12 +28,9 @@ impl OutputService for Output {
             return Err(Status::invalid_argument("from_seq must be 0 or more"));
         }
         let run = self.0.manager.index().resolve(selector).await?;
-        let path = run.run_dir.join("guild.d").join("run.db");
-        let progress = self.0.manager.progress(&run.id);
-        let conn = rundb::open_read(&path).await?;
+        let progress = self.0.manager.progress(&run.id).await;
         let reader = OutputReader {
-            conn,
-            path,
+            db: Follower::open(&rundb::path(&run.run_dir)).await?,
             after: req.from_seq,
         };
         Ok(Response::new(follow::stream(reader, progress, req.follow, 2)))
@@ -42,8 +39,7 @@ impl OutputService for Output {
 
 /// Output lines after `after`, up to CHUNK per message.
 struct OutputReader {
-    conn: sqlx::SqliteConnection,
-    path: std::path::PathBuf,
+    db: Follower,
     after: i64,
 }
 
@@ -52,7 +48,8 @@ impl follow::CommitReader for OutputReader {
     type Item = pb::OutputChunk;
 
     async fn next(&mut self) -> Result<Option<pb::OutputChunk>, Status> {
-        let rows = rundb::read_output(&mut self.conn, &self.path, self.after, CHUNK).await?;
+        let after = self.after;
+        let rows = self.db.read(move |r| r.output_after(after, CHUNK)).await?;
         let Some(last) = rows.last() else {
             return Ok(None);
         };

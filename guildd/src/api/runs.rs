@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, required};
 use crate::runs::{RunChange, StartSpec};
-use crate::store::{rundb, series};
+use crate::store::rundb;
 
 pub struct Runs(pub Arc<Shared>);
 
@@ -80,14 +80,10 @@ impl RunService for Runs {
         let index = self.0.manager.index();
         let run = index.resolve(selector).await?;
         let flags = index.run_flags(&run.id).await?;
-        let db_path = run.run_dir.join("guild.d").join("run.db");
-        let (attrs, cursor) = match rundb::open_read(&db_path).await {
-            Ok(mut conn) => (
-                rundb::read_pairs(&mut conn, &db_path, "attr").await?,
-                series::last_cursor(&mut conn, &db_path).await?,
-            ),
-            Err(_) => (Vec::new(), 0),
-        };
+        // A run whose run.db is gone (or unreadable) still has what the index knows.
+        let (attrs, cursor) = rundb::read(&rundb::path(&run.run_dir), |r| Ok((r.attrs()?, r.last_cursor()?)))
+            .await
+            .unwrap_or_default();
         let summaries = index.summaries(&run.id).await?;
         Ok(Response::new(pb::RunDetail {
             run: Some(pb::Run {
@@ -140,7 +136,10 @@ impl RunService for Runs {
         let spec = start_spec(request.into_inner())?;
         let preview = self.0.manager.preview(spec).await?;
         let pairs = |items: Vec<(String, String)>| -> Vec<pb::Flag> {
-            items.into_iter().map(|(name, value)| pb::Flag { name, value }).collect()
+            items
+                .into_iter()
+                .map(|(name, value)| pb::Flag { name, value })
+                .collect()
         };
         Ok(Response::new(pb::RunPreview {
             model: preview.plan.model.clone(),

@@ -9,8 +9,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, follow, required};
-use crate::store::rundb;
-use crate::store::series::{self, Axis};
+use crate::samples::Stored;
+use crate::store::rundb::{self, Axis, Bounds, Follower, Reader};
 
 pub struct Series(pub Arc<Shared>);
 
@@ -24,7 +24,7 @@ const MAX_SAMPLES: usize = 2_000_000;
 /// Samples per WatchSeries message.
 const WATCH_CHUNK: i64 = 10_000;
 
-fn sample(p: &series::Point) -> pb::Sample {
+fn sample(p: &Stored) -> pb::Sample {
     pb::Sample {
         time_ms: p.time,
         step: p.step,
@@ -88,7 +88,7 @@ impl SeriesService for Series {
             Err(_) => return Err(Status::invalid_argument(format!("axis: unknown value {}", req.axis))),
         };
         let run = self.0.manager.index().resolve(selector).await?;
-        let path = run.run_dir.join("guild.d").join("run.db");
+        let path = rundb::path(&run.run_dir);
         // Read and bucketed on a blocking thread through rusqlite (never on the async
         // workers): blocks are decoded straight from the mapped pages, and opening costs
         // no thread of its own (a dashboard zoom sends one request per run at once).
@@ -113,13 +113,10 @@ impl SeriesService for Series {
             return Err(Status::invalid_argument("after_cursor must be 0 or more"));
         }
         let run = self.0.manager.index().resolve(selector).await?;
-        let path = run.run_dir.join("guild.d").join("run.db");
-        let progress = self.0.manager.progress(&run.id);
-        let conn = rundb::open_read(&path).await?;
+        let progress = self.0.manager.progress(&run.id).await;
         let reader = SeriesReader {
-            conn,
-            path,
-            keys: req.keys,
+            db: Follower::open(&rundb::path(&run.run_dir)).await?,
+            keys: std::sync::Arc::new(req.keys),
             cursor: req.after_cursor,
         };
         Ok(Response::new(follow::stream(reader, progress, true, 2)))
@@ -128,9 +125,8 @@ impl SeriesService for Series {
 
 /// Samples of `keys` (every key when empty) after `cursor`, up to WATCH_CHUNK per message.
 struct SeriesReader {
-    conn: sqlx::SqliteConnection,
-    path: std::path::PathBuf,
-    keys: Vec<String>,
+    db: Follower,
+    keys: std::sync::Arc<Vec<String>>,
     cursor: i64,
 }
 
@@ -139,14 +135,18 @@ impl follow::CommitReader for SeriesReader {
     type Item = pb::SeriesUpdate;
 
     async fn next(&mut self) -> Result<Option<pb::SeriesUpdate>, Status> {
-        let rows = series::read_after(&mut self.conn, &self.path, self.cursor, &self.keys, WATCH_CHUNK).await?;
+        let (cursor, keys) = (self.cursor, self.keys.clone());
+        let rows = self
+            .db
+            .read(move |r| r.samples_after(cursor, &keys, WATCH_CHUNK))
+            .await?;
         let Some(last) = rows.last() else {
             return Ok(None);
         };
-        self.cursor = last.cursor;
+        self.cursor = last.sample.seq;
         let mut by_key: BTreeMap<String, Vec<pb::Sample>> = BTreeMap::new();
-        for row in &rows {
-            by_key.entry(row.key.clone()).or_default().push(sample(&row.point));
+        for row in rows {
+            by_key.entry(row.key).or_default().push(sample(&row.sample));
         }
         let series = by_key
             .into_iter()
@@ -172,8 +172,8 @@ fn get_series_blocking(
     axis: Axis,
     max_samples: usize,
 ) -> Result<Vec<pb::Series>, Status> {
-    let conn = series::open_blocking(path)?;
-    let bounds = series::Bounds {
+    let reader = Reader::open(path)?;
+    let bounds = Bounds {
         min: req.min,
         max: req.max,
         until: (req.until_cursor > 0).then_some(req.until_cursor),
@@ -182,7 +182,7 @@ fn get_series_blocking(
     let mut samples_left = max_samples;
     for key in req.keys {
         let (count, samples, buckets) = if req.buckets == 0 {
-            let Some(points) = series::read_range(&conn, path, &key, axis, bounds, samples_left)? else {
+            let Some(points) = reader.read_range(&key, axis, bounds, samples_left)? else {
                 return Err(Status::resource_exhausted(format!(
                     "more than {max_samples} samples in the range asked for (the limit of one answer): \
                      ask for buckets (buckets = N), a narrower range or fewer keys"
@@ -192,7 +192,7 @@ fn get_series_blocking(
             (points.len() as u64, points.iter().map(sample).collect(), Vec::new())
         } else {
             // Buckets need no order: the samples as stored, straight into buckets.
-            let (count, buckets) = series::read_buckets(&conn, path, &key, axis, bounds, req.buckets)?;
+            let (count, buckets) = reader.read_buckets(&key, axis, bounds, req.buckets)?;
             let buckets = buckets
                 .into_iter()
                 .map(|b| pb::Bucket {
@@ -221,15 +221,13 @@ fn get_series_blocking(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::samples::{Batch, SampleRow};
     use crate::store::RunDb;
-    use crate::store::rundb::{Batch, SampleRow};
 
     #[tokio::test(flavor = "multi_thread")]
     async fn an_answer_holds_at_most_its_samples_limit() {
-        let dir = std::env::temp_dir().join(format!("guild-series-limit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("run.db");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.db");
         let mut db = RunDb::open(&path).await.unwrap();
         // Three keys of 3,000 samples: blocks and an unblocked tail each.
         let batch = Batch {
@@ -264,6 +262,5 @@ mod tests {
         bucketed.buckets = 100;
         let got = get_series_blocking(&path, bucketed, Axis::Step, 10).unwrap();
         assert!(got.iter().all(|s| s.buckets.len() == 100 && s.count == 3000));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
+
 use super::tfevents::{self, Kind, Reader};
-use crate::fxhash::FxHashMap;
-use crate::store::rundb::{KeySamples, Point};
+use crate::samples::{KeySamples, Point};
 
 /// Prefix of event-file offsets in run.db's `tail_offset`.
 pub const OFFSET_PREFIX: &str = "tfevents:";
@@ -172,55 +173,55 @@ impl EventTail {
     }
 
     fn scan(&mut self) {
-        let mut stack = vec![(self.root.clone(), 0usize)];
         self.folders.clear();
-        while let Some((dir, depth)) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            self.folders.push(dir.clone());
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let Ok(kind) = entry.file_type() else { continue };
-                let path = entry.path();
-                if kind.is_dir() {
-                    if depth < MAX_DEPTH && !(depth == 0 && name == "guild.d") {
-                        stack.push((path, depth + 1));
-                    }
-                    continue;
+        // Folders down to MAX_DEPTH under the run folder are read (their files are one
+        // level deeper); Guild's own `guild.d` is not.
+        let walk = walkdir::WalkDir::new(&self.root)
+            .max_depth(MAX_DEPTH + 1)
+            .into_iter()
+            .filter_entry(|e| !(e.depth() == 1 && e.file_type().is_dir() && e.file_name() == "guild.d"));
+        for entry in walk.flatten() {
+            let kind = entry.file_type();
+            if kind.is_dir() {
+                if entry.depth() <= MAX_DEPTH {
+                    self.folders.push(entry.path().to_path_buf());
                 }
-                if !kind.is_file() || !tfevents::is_event_file(&name) || self.files.len() >= MAX_FILES {
-                    continue;
-                }
-                let Ok(rel) = path.strip_prefix(&self.root) else {
-                    continue;
-                };
-                let rel = rel.to_string_lossy().into_owned();
-                if self.files.contains_key(&rel) {
-                    continue;
-                }
-                let Ok(file) = File::open(&path) else { continue };
-                let start = self.saved.get(&rel).copied().unwrap_or(0);
-                let folder = Path::new(&rel)
-                    .parent()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let prefix = if folder.is_empty() {
-                    "tf/".to_string()
-                } else {
-                    format!("tf/{folder}/")
-                };
-                self.files.insert(
-                    rel,
-                    EventFile {
-                        file,
-                        reader: Reader::new(start),
-                        prefix,
-                        tags: FxHashMap::default(),
-                        keys: Vec::new(),
-                        reported: start,
-                    },
-                );
+                continue;
             }
+            let name = entry.file_name().to_string_lossy();
+            if !kind.is_file() || !tfevents::is_event_file(&name) || self.files.len() >= MAX_FILES {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(rel) = path.strip_prefix(&self.root) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().into_owned();
+            if self.files.contains_key(&rel) {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else { continue };
+            let start = self.saved.get(&rel).copied().unwrap_or(0);
+            let folder = Path::new(&rel)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let prefix = if folder.is_empty() {
+                "tf/".to_string()
+            } else {
+                format!("tf/{folder}/")
+            };
+            self.files.insert(
+                rel,
+                EventFile {
+                    file,
+                    reader: Reader::new(start),
+                    prefix,
+                    tags: FxHashMap::default(),
+                    keys: Vec::new(),
+                    reported: start,
+                },
+            );
         }
     }
 }
@@ -310,8 +311,8 @@ mod tests {
 
     #[test]
     fn keys_carry_the_subfolder_and_offsets_resume() {
-        let tmp = std::env::temp_dir().join(format!("guild-events-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path();
         std::fs::create_dir_all(tmp.join("train")).unwrap();
         std::fs::create_dir_all(tmp.join("guild.d")).unwrap();
         let src = std::fs::read_dir(fixture_dir().join("train"))
@@ -324,7 +325,7 @@ mod tests {
         // An event file under guild.d is Guild's, never the run's.
         std::fs::copy(&src, tmp.join("guild.d").join(src.file_name().unwrap())).unwrap();
 
-        let mut tail = EventTail::new(&tmp, &HashMap::new());
+        let mut tail = EventTail::new(tmp, &HashMap::new());
         let found = tail.poll(false);
         let losses: Vec<&Point> = found
             .samples
@@ -345,14 +346,18 @@ mod tests {
 
         // A new tail resuming from the committed offset reads nothing twice.
         let offsets: HashMap<String, u64> = found.offsets.into_iter().collect();
-        let mut resumed = EventTail::new(&tmp, &offsets);
+        let mut resumed = EventTail::new(tmp, &offsets);
         assert!(resumed.poll(true).samples.is_empty());
 
         // A file that appears later, at the root, is picked up with `tf/<tag>` keys.
         std::fs::copy(&src, tmp.join(src.file_name().unwrap())).unwrap();
         let found = resumed.poll(true);
-        let at_root: usize = found.samples.iter().filter(|s| &*s.key == "tf/loss").map(|s| s.points.len()).sum();
+        let at_root: usize = found
+            .samples
+            .iter()
+            .filter(|s| &*s.key == "tf/loss")
+            .map(|s| s.points.len())
+            .sum();
         assert_eq!(at_root, 10);
-        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

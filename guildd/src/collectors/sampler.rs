@@ -10,7 +10,7 @@ use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 
 use super::gpu::{self, GpuSource, NoGpu};
 use super::stats::{Sample, Sampler};
-use crate::store::rundb::SampleRow;
+use crate::samples::SampleRow;
 
 /// Stats every 2 s by default: live charts for a cost of about 2 ms of one core per
 /// refresh on the build machine (0.1%), shared by every run due at that moment.
@@ -163,6 +163,11 @@ fn sampler_loop(mut sampler: Sampler, commands: mpsc::Receiver<Command>) {
                 interval,
                 sink,
             }) => {
+                // A first sample as the run starts: its process tree's memory.
+                let first = super::stats::tree_memory(root_pid);
+                if !first.is_empty() {
+                    let _ = sink.try_send(rows(first, guild_proto::time::now_ms()));
+                }
                 let due = next_due(epoch, Instant::now(), interval);
                 runs.insert(
                     run,

@@ -345,6 +345,31 @@ impl Sampler {
     }
 }
 
+/// The memory of the process tree rooted at `root` (`op/mem/rss`, `op/mem/vms`, as the
+/// sampler reports them), read from /proc without a refresh: a run's first sample, taken
+/// as it starts, so a run shorter than the stats interval has its op series too. CPU
+/// use needs two readings apart, so it waits for the first interval. Empty when the
+/// root is gone or /proc lacks `children` files.
+pub fn tree_memory(root: u32) -> Vec<Sample> {
+    let Some(pids) = proc_tree(root) else {
+        return Vec::new();
+    };
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
+    let (mut rss, mut vms, mut any) = (0u64, 0u64, false);
+    for stat in pids.iter().filter_map(|pid| crate::process::Stat::of(*pid)) {
+        any = true;
+        rss = rss.saturating_add(stat.rss_pages.saturating_mul(page));
+        vms = vms.saturating_add(stat.vsize);
+    }
+    let mut out = Vec::new();
+    if any {
+        push(&mut out, "op/mem/rss", rss as f64);
+        push(&mut out, "op/mem/vms", vms as f64);
+    }
+    out
+}
+
 /// The root and its descendants from /proc/<pid>/task/<tid>/children (empty if the root
 /// is gone). `None` if the kernel does not provide those files.
 fn proc_tree(root: u32) -> Option<HashSet<u32>> {
@@ -486,11 +511,8 @@ mod tests {
 
         /// The child's CPU time (utime + stime) in seconds, from /proc.
         fn cpu_seconds(&self) -> Option<f64> {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).ok()?;
-            // Fields after "(comm)": state is field 3, utime 14, stime 15.
-            let rest = stat.rsplit_once(')')?.1.to_string();
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            let stat = crate::process::Stat::of(self.0.id())?;
+            let ticks = stat.utime + stat.stime;
             // SAFETY: sysconf has no preconditions.
             let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
             (hz > 0).then(|| ticks as f64 / hz as f64)

@@ -473,20 +473,21 @@ fn error_parts_and_label() {
     assert_eq!(err.line(), None);
 }
 
-fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("guildfile-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// A file of `bytes` named `name` in a temporary folder (removed with the returned
+/// guard).
+fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
-    path
+    (dir, path)
 }
 
 #[test]
 fn load_files() {
-    let path = temp_file("Guild-ok", EXAMPLE.as_bytes());
+    let (_dir, path) = temp_file("Guild-ok", EXAMPLE.as_bytes());
     assert_eq!(load(&path).unwrap(), parse(EXAMPLE, "Guild").unwrap());
 
-    let path = temp_file("Guild-bad", b"[model \"m\"]\ntrian = x\n");
+    let (_bad, path) = temp_file("Guild-bad", b"[model \"m\"]\ntrian = x\n");
     let label = path.display().to_string();
     assert_eq!(
         load(&path).unwrap_err().to_string(),
@@ -496,7 +497,7 @@ fn load_files() {
         )
     );
 
-    let path = temp_file("Guild-latin1", b"[model \"m\"]\ntrain = caf\xe9\n");
+    let (_latin1, path) = temp_file("Guild-latin1", b"[model \"m\"]\ntrain = caf\xe9\n");
     let label = path.display().to_string();
     let err = load(&path).unwrap_err();
     assert_eq!(

@@ -12,16 +12,15 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use sqlx::Row;
-
 use super::Manager;
 use super::journal::{Intent, Record, remove_any};
-use super::trash::{check_label, check_run_id, check_tag, refuse_active, run_db_path};
+use super::trash::{check_label, check_run_id, check_tag, refuse_active};
 use super::unpack::{self, copy_tree, walk};
 use crate::error::{Error, Result};
 use crate::project;
+use crate::store::rundb::{self, Reader};
 use crate::store::select;
-use crate::store::{RunDb, RunRecord, SeriesSummary, Status, rundb};
+use crate::store::{RunDb, RunRecord, Status};
 
 /// A run an import added to the index.
 #[derive(Clone, Debug)]
@@ -38,8 +37,8 @@ impl Manager {
         let mut runs: Vec<RunRecord> = Vec::new();
         for selector in selectors {
             let run = self.inner.index.resolve(selector).await?;
-            refuse_active(self, &run, "export")?;
-            if !run_db_path(&run.run_dir).is_file() {
+            refuse_active(self, &run, "export").await?;
+            if !rundb::path(&run.run_dir).is_file() {
                 return Err(Error::NotFound(format!(
                     "run {}: its folder {} is gone",
                     run.id,
@@ -197,7 +196,7 @@ impl Manager {
             tokio::task::spawn_blocking(move || unpack::check_folder(&checked))
                 .await
                 .map_err(|e| Error::Invalid(format!("import failed: {e}")))??;
-            let attrs = read_attrs(&run_db_path(&folder)).await?;
+            let attrs = rundb::read(&rundb::path(&folder), |r| r.attrs()).await?;
             let get = |name: &str| attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
             let id = get("id")
                 .filter(|id| !id.is_empty())
@@ -243,7 +242,7 @@ impl Manager {
                     let indexed = {
                         let path = self.inner.index.db_path().to_path_buf();
                         let probe = vec![candidate.clone()];
-                        tokio::task::spawn_blocking(move || select::unknown_ids(&path, &probe))
+                        tokio::task::spawn_blocking(move || select::never_used_ids(&path, &probe))
                             .await
                             .map_err(|e| Error::Invalid(format!("import failed: {e}")))??
                             .is_empty()
@@ -281,7 +280,12 @@ impl Manager {
             let target = dest_root.join(&id);
             // Recorded before the folder is claimed: a daemon killed from here on leaves
             // a record that takes the folder out again.
-            let Intent::Import { staging, mut runs, done } = record.intent.clone() else {
+            let Intent::Import {
+                staging,
+                mut runs,
+                done,
+            } = record.intent.clone()
+            else {
                 unreachable!("an import's record is an import")
             };
             runs.push((id.clone(), target.clone()));
@@ -311,12 +315,17 @@ impl Manager {
                     .map_err(|e| Error::Invalid(format!("import failed: {e}")))??;
             }
             let indexed = self.index_imported(&target, &id, project).await?;
-            let Intent::Import { staging, runs, mut done } = record.intent.clone() else {
+            let Intent::Import {
+                staging,
+                runs,
+                mut done,
+            } = record.intent.clone()
+            else {
                 unreachable!("an import's record is an import")
             };
             done.push(id.clone());
             record.update(Intent::Import { staging, runs, done })?;
-            self.publish(&indexed);
+            self.publish(&indexed).await;
             imported.push(Imported {
                 original_id: (original != id).then_some(original),
                 id,
@@ -328,17 +337,13 @@ impl Manager {
 
     /// Adds a run folder that is in place to the index, from its run.db.
     async fn index_imported(&self, run_dir: &Path, id: &str, project: Option<(&Path, &str)>) -> Result<RunRecord> {
-        let db_path = run_db_path(run_dir);
+        let db_path = rundb::path(run_dir);
         let mut db = RunDb::open(&db_path).await?;
         if db.attr("id").await?.as_deref() != Some(id) {
             db.put_attrs(&[("id".to_string(), id.to_string())]).await?;
         }
         db.close().await;
-        let mut conn = rundb::open_read(&db_path).await?;
-        let attrs = rundb::read_pairs(&mut conn, &db_path, "attr").await?;
-        let flags = rundb::read_pairs(&mut conn, &db_path, "flag").await?;
-        let summaries = run_summaries(&mut conn, &db_path).await?;
-        drop(conn);
+        let (attrs, flags, summaries) = rundb::read(&db_path, |r| Ok((r.attrs()?, r.flags()?, r.summaries()?))).await?;
         let get = |name: &str| {
             attrs
                 .iter()
@@ -392,55 +397,6 @@ fn attr_i64(attrs: &[(String, String)], name: &str) -> Option<i64> {
         .and_then(|(_, v)| v.trim().parse::<i64>().ok())
 }
 
-/// A run.db's attrs, read without changing the file (an exported run.db is not in WAL
-/// mode, and the sqlx options would switch it).
-async fn read_attrs(db_path: &Path) -> Result<Vec<(String, String)>> {
-    let path = db_path.to_path_buf();
-    let read = move || -> rusqlite::Result<Vec<(String, String)>> {
-        let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let mut stmt = conn.prepare("SELECT name, value FROM attr ORDER BY rowid")?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-    };
-    tokio::task::spawn_blocking(read)
-        .await
-        .map_err(|e| Error::Invalid(format!("import failed: {e}")))?
-        .map_err(|source| Error::Sqlite {
-            path: db_path.to_path_buf(),
-            source,
-        })
-}
-
-/// Each key's summary recomputed from every stored sample, with the semantics of the
-/// live summaries: `last` is the last sample by commit order (NaN when NULL), min and
-/// max skip NaN, count counts every sample, last step is the last sample that had one.
-pub async fn run_summaries(conn: &mut sqlx::SqliteConnection, path: &Path) -> Result<Vec<SeriesSummary>> {
-    let rows = sqlx::query(
-        "SELECT k.key, count(*), min(s.value), max(s.value), \
-           (SELECT value FROM series WHERE key_id = k.id ORDER BY rowid DESC LIMIT 1), \
-           (SELECT step FROM series WHERE key_id = k.id AND step IS NOT NULL ORDER BY rowid DESC LIMIT 1), \
-           (SELECT time FROM series WHERE key_id = k.id ORDER BY rowid DESC LIMIT 1) \
-         FROM series_key k JOIN series s ON s.key_id = k.id GROUP BY k.id ORDER BY k.key",
-    )
-    .fetch_all(conn)
-    .await
-    .map_err(Error::db(path))?;
-    rows.iter()
-        .map(|r| {
-            Ok(SeriesSummary {
-                key: r.try_get(0)?,
-                count: r.try_get(1)?,
-                min: r.try_get::<Option<f64>, _>(2)?.unwrap_or(f64::NAN),
-                max: r.try_get::<Option<f64>, _>(3)?.unwrap_or(f64::NAN),
-                last: r.try_get::<Option<f64>, _>(4)?.unwrap_or(f64::NAN),
-                last_step: r.try_get(5)?,
-                last_time: r.try_get::<Option<i64>, _>(6)?.unwrap_or(0),
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(Error::db(path))
-}
-
 fn is_archive(path: &Path) -> bool {
     let name = path.to_string_lossy();
     name.ends_with(".tar.gz") || name.ends_with(".tgz")
@@ -448,14 +404,14 @@ fn is_archive(path: &Path) -> bool {
 
 /// Run folders in `src`: itself when it is one, else its children that are.
 fn find_run_folders(src: &Path) -> Result<Vec<PathBuf>> {
-    if run_db_path(src).is_file() {
+    if rundb::path(src).is_file() {
         return Ok(vec![src.to_path_buf()]);
     }
     let entries = std::fs::read_dir(src).map_err(|e| Error::io("cannot read", src, e))?;
     let mut folders: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| run_db_path(p).is_file())
+        .filter(|p| rundb::path(p).is_file())
         .collect();
     folders.sort();
     if folders.is_empty() {
@@ -478,20 +434,7 @@ fn is_live_db(rel: &Path) -> bool {
 
 /// A consistent one-file copy of a run's database (WAL folded in).
 fn snapshot_db(src: &Path, dest: &Path) -> Result<()> {
-    let conn =
-        rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
-            Error::Sqlite {
-                path: src.to_path_buf(),
-                source,
-            }
-        })?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .and_then(|_| conn.execute("VACUUM INTO ?1", [dest.to_string_lossy()]))
-        .map_err(|source| Error::Sqlite {
-            path: src.to_path_buf(),
-            source,
-        })?;
-    Ok(())
+    Reader::open(src)?.copy_to(dest)
 }
 
 /// Copies each run to `DEST/.<id>.partial`, then renames it to `DEST/<id>`: a run in
@@ -508,23 +451,30 @@ fn export_folder(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> Re
     }
     std::fs::create_dir_all(dest).map_err(|e| Error::io("cannot create", dest, e))?;
     let partials: Vec<PathBuf> = runs.iter().map(|(id, _)| dest.join(format!(".{id}.partial"))).collect();
-    let record = Record::begin(
-        data_dir,
-        Intent::Export {
-            partials: partials.clone(),
-        },
-    )?;
-    let written = (|| -> Result<()> {
+    with_partials(data_dir, &partials, || {
         for ((id, run_dir), partial) in runs.iter().zip(&partials) {
             remove_any(partial).map_err(|e| Error::io("cannot remove", partial, e))?;
             copy_tree(run_dir, partial, &is_live_db)?;
-            snapshot_db(&run_db_path(run_dir), &run_db_path(partial))?;
+            snapshot_db(&rundb::path(run_dir), &rundb::path(partial))?;
             let target = dest.join(id);
             std::fs::rename(partial, &target).map_err(|e| Error::io("cannot write", &target, e))?;
         }
         Ok(())
-    })();
-    for partial in &partials {
+    })
+}
+
+/// Runs an export's `write` with its partial files recorded in the journal first (a
+/// daemon killed meanwhile has the next one remove them), and removes what is left of
+/// them after, however the write ended.
+fn with_partials(data_dir: &Path, partials: &[PathBuf], write: impl FnOnce() -> Result<()>) -> Result<()> {
+    let record = Record::begin(
+        data_dir,
+        Intent::Export {
+            partials: partials.to_vec(),
+        },
+    )?;
+    let written = write();
+    for partial in partials {
         let _ = remove_any(partial);
     }
     record.done();
@@ -551,13 +501,7 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> R
         partials.push(PathBuf::from(format!("{}-journal", snapshot.display())));
         partials.push(snapshot);
     }
-    let record = Record::begin(
-        data_dir,
-        Intent::Export {
-            partials: partials.clone(),
-        },
-    )?;
-    let written = (|| -> Result<()> {
+    with_partials(data_dir, &partials, || {
         let file = File::create(&partial).map_err(|e| Error::io("cannot create", &partial, e))?;
         let gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
         let mut tar = tar::Builder::new(gz);
@@ -566,9 +510,8 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> R
         for (id, run_dir) in runs {
             let snapshot = snapshot_of(id);
             let _ = std::fs::remove_file(&snapshot);
-            snapshot_db(&run_db_path(run_dir), &snapshot)?;
-            let mut files = Vec::new();
-            walk(run_dir, Path::new(""), &mut files).map_err(|e| Error::io("cannot read", run_dir, e))?;
+            snapshot_db(&rundb::path(run_dir), &snapshot)?;
+            let files = walk(run_dir)?;
             tar.append_dir(id, run_dir).map_err(io)?;
             for rel in files {
                 if is_live_db(&rel) {
@@ -589,10 +532,5 @@ fn export_archive(runs: &[(String, PathBuf)], dest: &Path, data_dir: &Path) -> R
             .sync_all()
             .map_err(io)?;
         std::fs::rename(&partial, dest).map_err(|e| Error::io("cannot write", dest, e))
-    })();
-    for path in &partials {
-        let _ = remove_any(path);
-    }
-    record.done();
-    written
+    })
 }

@@ -89,9 +89,9 @@ mod tests {
 
     #[test]
     fn lines_that_cannot_be_written_wait_and_are_written_once() {
-        let dir = std::env::temp_dir().join(format!("guild-errlog-full-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let Some(_mount) = crate::testing::Tmpfs::mount(&dir, "64k") else {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let Some(_mount) = crate::testing::Tmpfs::mount(dir, "64k") else {
             return;
         };
         let mut log = ErrorLog::new(&dir);

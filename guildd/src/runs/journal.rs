@@ -262,7 +262,8 @@ mod tests {
                 doomed: "/r/.trash/.purge-a".into(),
             },
         ];
-        let dir = std::env::temp_dir().join(format!("guild-journal-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         for intent in &intents {
             Record::begin(&dir, intent.clone()).unwrap();
         }
@@ -273,7 +274,6 @@ mod tests {
         for record in left_over(&dir) {
             record.done();
         }
-        assert!(left_over(&dir).is_empty());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(left_over(dir).is_empty());
     }
 }

@@ -1,7 +1,8 @@
 //! One task per live run: it owns the run's run.db writer and tailer, waits for the
 //! process (or, for an adopted run, watches its pid; when the supervisor was killed,
-//! follows the op's process group to its end), carries out stops, and records the
-//! run's end.
+//! follows the op's process group to its end), carries out stops and attr writes asked
+//! of it, records the run's end, and tells the manager's owner what happened (it holds
+//! no handle on the manager).
 //!
 //! A write that fails (a full disk) is kept and retried until it lands: see `retry`.
 
@@ -14,16 +15,18 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::Progress;
 use super::errlog::ErrorLog;
 use super::notify::{Changes, DirWatch};
-use super::summary::Summaries;
+use super::owner::{RunEvent, RunRequest, Teller};
 use super::supervisor::ExitRecord;
 use super::tail::{STDERR_FILE, STDOUT_FILE, Tailer};
-use super::{Manager, Progress};
 use crate::collectors::events::EventTail;
-use crate::group::{run_group_alive, signal_group};
-use crate::store::rundb::{Batch, SampleRow};
-use crate::store::{RunDb, RunRecord, Status};
+use crate::collectors::sampler::StatsService;
+use crate::process::{run_group_alive, same_process, signal_group};
+use crate::samples::{Batch, SampleRow};
+use crate::store::summary::Summaries;
+use crate::store::{Index, RunDb, RunRecord, Status};
 
 /// How often output and event files are read while a run writes: every 100 ms at most
 /// (10 ms while it prints thousands of lines per read).
@@ -91,50 +94,16 @@ pub fn spawn_supervisor(
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr);
-    // SAFETY: setsid is async-signal-safe; it makes the supervisor a session and group
-    // leader, so the run outlives the daemon and a stop reaches the whole tree.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::process::in_new_session(&mut cmd);
     cmd.spawn()
         .map_err(|e| format!("cannot start the run's supervisor {}: {e}", exe.display()))
 }
 
-/// The process's start time in clock ticks since boot (/proc/PID/stat field 22):
-/// with the pid, it identifies a process across daemon restarts.
-pub fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether `pid` is still the process that was started as the run (not a reused pid,
-/// not a zombie).
-pub fn same_process(pid: u32, start: Option<u64>) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return false;
-    };
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    if fields.first() == Some(&"Z") {
-        return false;
-    }
-    match start {
-        Some(start) => fields.get(19).and_then(|s| s.parse::<u64>().ok()) == Some(start),
-        None => true,
-    }
-}
-
 pub(super) struct RunTask {
-    pub manager: Manager,
+    /// Where what happened is told (watchers, `guild status`, the live runs).
+    pub owner: Teller,
+    pub index: Index,
+    pub stats: StatsService,
     pub record: RunRecord,
     pub db: RunDb,
     pub tailer: Tailer,
@@ -143,11 +112,12 @@ pub(super) struct RunTask {
     /// When the index's summaries were last brought up to date (see SUMMARY_EVERY).
     pub summaries_written: Instant,
     /// Samples from the daemon's stats sampler.
-    pub stats: mpsc::Receiver<Vec<SampleRow>>,
+    pub stats_samples: mpsc::Receiver<Vec<SampleRow>>,
     /// Count of non-scalar event summaries last written to run.db.
     pub others_written: usize,
     pub progress: watch::Sender<Progress>,
-    pub stop: mpsc::Receiver<()>,
+    /// Stops and attr writes asked of the run.
+    pub requests: mpsc::Receiver<RunRequest>,
     pub stop_requested: bool,
     pub shutdown: watch::Receiver<bool>,
     /// The run's errors.log (lines wait here while it cannot be written).
@@ -173,7 +143,10 @@ impl RunTask {
             ];
             self.put_attrs(started).await;
             self.update_index().await;
-            self.manager.publish(&self.record);
+            self.owner.tell(RunEvent::Changed(self.record.clone())).await;
+        } else {
+            // Adopted: the summaries rebuilt from run.db go to the index first.
+            self.write_summaries().await;
         }
         let pid = self.record.pid.unwrap_or(0);
         // A stop asked of an earlier daemon (an adopted run) is in the run's attrs.
@@ -210,17 +183,24 @@ impl RunTask {
                         "the run's supervisor (pid {pid}) {how} while its op ran: guildd follows the op's \
                          processes (group {pid}) until they end; its exit status will be unknown"
                     );
-                    tracing::warn!(run = %self.record.id, "{note}");
+                    tracing::warn!("{note}");
                     self.errors.append(&note);
                 }
-                Some(()) = self.stop.recv(), if !stop_requested => {
-                    stop_requested = true;
-                    self.put_attrs(vec![("stop_requested".into(), guild_proto::time::now_ms().to_string())]).await;
-                    if pid > 0 {
-                        signal_group(pid, libc::SIGTERM);
+                Some(request) = self.requests.recv() => match request {
+                    RunRequest::Stop if !stop_requested => {
+                        stop_requested = true;
+                        self.put_attrs(vec![("stop_requested".into(), guild_proto::time::now_ms().to_string())]).await;
+                        if pid > 0 {
+                            signal_group(pid, libc::SIGTERM);
+                        }
+                        kill_at = Some(Instant::now() + STOP_GRACE);
                     }
-                    kill_at = Some(Instant::now() + STOP_GRACE);
-                }
+                    RunRequest::Stop => {}
+                    RunRequest::PutAttrs { attrs, done } => {
+                        self.put_attrs(attrs).await;
+                        let _ = done.send(());
+                    }
+                },
                 _ = sleep_until(kill_at) => {
                     kill_at = None;
                     if pid > 0 {
@@ -234,7 +214,7 @@ impl RunTask {
                     self.db.close().await;
                     return;
                 }
-                changes = changed(&watch), if armed => {
+                changes = changed(&mut watch), if armed => {
                     if changes.created {
                         self.events.rescan();
                     }
@@ -278,13 +258,8 @@ impl RunTask {
             }
         }
         // The sampler takes the run's last stats sample while the last output is read.
-        let (manager, id) = (self.manager.clone(), self.record.id.clone());
-        let (_, last_stats) = tokio::join!(
-            async {
-                while self.poll(true).await.more {}
-            },
-            manager.stats().unregister(&id)
-        );
+        let (stats, id) = (self.stats.clone(), self.record.id.clone());
+        let (_, last_stats) = tokio::join!(async { while self.poll(true).await.more {} }, stats.unregister(&id));
         let mut last_stats = Some(last_stats);
         // Everything read is committed before the end is recorded, however long a full
         // disk takes to have room again.
@@ -356,7 +331,7 @@ impl RunTask {
         batch.series.extend(found.samples);
         batch.offsets.extend(found.offsets);
         for issue in &found.issues {
-            tracing::warn!(run = %self.record.id, "{issue}");
+            tracing::warn!("{issue}");
             self.errors.append(issue);
         }
         let others = self.events.others();
@@ -371,7 +346,7 @@ impl RunTask {
         let lines = batch.output.len();
         // Stats samples ride along in the same transaction (they wait for the next read,
         // 500 ms at most, rather than waking the task on their own).
-        while let Ok(samples) = self.stats.try_recv() {
+        while let Ok(samples) = self.stats_samples.try_recv() {
             batch.samples.extend(samples);
         }
         self.commit(batch).await;
@@ -400,12 +375,7 @@ impl RunTask {
                     (p.last_seq, p.last_sample) = (last_seq, last_sample);
                     changed
                 });
-                for sample in &batch.samples {
-                    self.summaries.add(sample);
-                }
-                for series in &batch.series {
-                    self.summaries.add_series(series);
-                }
+                self.summaries.add_batch(&batch);
                 if self.summaries_written.elapsed() >= SUMMARY_EVERY {
                     self.write_summaries().await;
                 }
@@ -428,7 +398,7 @@ impl RunTask {
         if changed.is_empty() {
             return;
         }
-        match self.manager.index().put_summaries(&self.record.id, &changed).await {
+        match self.index.put_summaries(&self.record.id, &changed).await {
             Ok(()) => self.summaries.written(),
             Err(err) => {
                 self.index_behind = true;
@@ -438,7 +408,21 @@ impl RunTask {
     }
 
     async fn finish(mut self, guild_d: &Path, stopped: bool, supervisor_signal: Option<i32>, orphaned: bool) {
-        self.manager.release(&self.record.id);
+        // From here on the run cannot be stopped, and attrs asked of it after these are
+        // written by a writer of their own.
+        self.owner
+            .tell(RunEvent::Ending {
+                id: self.record.id.clone(),
+            })
+            .await;
+        self.requests.close();
+        let mut asked = Vec::new();
+        while let Ok(request) = self.requests.try_recv() {
+            if let RunRequest::PutAttrs { attrs, done } = request {
+                asked.extend(attrs);
+                let _ = done.send(());
+            }
+        }
         let exit = ExitRecord::read(guild_d);
         let now = guild_proto::time::now_ms();
         let record = &mut self.record;
@@ -476,7 +460,9 @@ impl RunTask {
                     None => "the run's supervisor ended without recording it".into(),
                 };
                 record.reason = if orphaned {
-                    format!("exit status unknown: {supervisor} while the op ran; its output was recorded until its processes ended")
+                    format!(
+                        "exit status unknown: {supervisor} while the op ran; its output was recorded until its processes ended"
+                    )
                 } else if supervisor_signal.is_some() {
                     format!("exit status unknown: {supervisor}")
                 } else {
@@ -486,11 +472,12 @@ impl RunTask {
         }
         if !record.reason.is_empty() {
             let reason = record.reason.clone();
-            tracing::info!(run = %record.id, "{reason}");
+            tracing::info!("{reason}");
             self.errors.append(&reason);
         }
         let record = &self.record;
-        let mut attrs = vec![("stopped".to_string(), record.stopped_ms.unwrap_or(now).to_string())];
+        let mut attrs = asked;
+        attrs.push(("stopped".to_string(), record.stopped_ms.unwrap_or(now).to_string()));
         if let Some(code) = record.exit_status {
             attrs.push(("exit_status".to_string(), code.to_string()));
         }
@@ -516,16 +503,16 @@ impl RunTask {
         if self.failing.take().is_some() {
             // Only errors.log is left to write, and nobody will try again: its lines are
             // in guildd's log (each was logged when it was said).
-            tracing::warn!(run = %self.record.id, "errors.log could not be written; its last lines are in this log");
-            self.manager.set_problem(&self.record.id, None);
+            tracing::warn!("errors.log could not be written; its last lines are in this log");
+            self.tell_problem(None).await;
         }
-        self.manager.finished(&self.record);
+        self.owner.tell(RunEvent::Changed(self.record.clone())).await;
         self.progress.send_modify(|p| p.finished = true);
         self.db.close().await;
     }
 }
 
-async fn changed(watch: &Option<DirWatch>) -> Changes {
+async fn changed(watch: &mut Option<DirWatch>) -> Changes {
     match watch {
         Some(w) => w.changed().await,
         None => std::future::pending().await,

@@ -2,8 +2,9 @@
 //! them to their end, and adopting the ones a previous daemon left running.
 //!
 //! Each live run has one task (see `live`) that owns its run.db writer, its tailer and
-//! its process; the manager keeps only a handle per live run (to stop it and to follow
-//! its progress) and a broadcast of status changes.
+//! its process, and tells the manager what happened; one task (`owner`) owns the
+//! manager's shared state (the live runs, problems, watchers) and decides. The manager's
+//! methods ask that owner; they never share a lock with the run tasks.
 
 pub mod archive;
 pub mod errlog;
@@ -11,28 +12,30 @@ pub mod journal;
 pub mod live;
 pub mod notify;
 pub mod output;
+mod owner;
 pub mod prepare;
 mod retry;
 pub mod secrets;
-pub mod summary;
 pub mod supervisor;
 pub mod tail;
 pub mod trash;
 pub mod unpack;
 pub mod view;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use crate::collectors::events::EventTail;
 use crate::collectors::sampler::StatsService;
 use crate::error::{Error, Result};
-use crate::store::{Index, RunDb, RunRecord, Status};
+use crate::store::summary::Summaries;
+use crate::store::{Index, RunDb, RunRecord, Status, rundb};
 pub use errlog::append_error;
+use owner::{Ask, LiveHandle, Message, RunEvent, RunRequest};
 pub use prepare::StartSpec;
 
 /// What a start would do (`Manager::preview`).
@@ -52,8 +55,6 @@ async fn plan_off_thread(spec: &StartSpec) -> Result<prepare::Plan> {
         .map_err(|_| Error::Invalid("resolving the run against its Guild file failed".into()))?
 }
 
-/// How far a live run has got: the last committed output seq and sample cursor, and
-/// whether it ended.
 /// What WatchRuns hears: a run that started, changed or ended, or one that left the list.
 #[derive(Clone, Debug)]
 pub struct RunChange {
@@ -61,16 +62,13 @@ pub struct RunChange {
     pub removed: bool,
 }
 
+/// How far a live run has got: the last committed output seq and sample cursor, and
+/// whether it ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
     pub last_seq: i64,
     pub last_sample: i64,
     pub finished: bool,
-}
-
-struct LiveHandle {
-    stop: mpsc::Sender<()>,
-    progress: watch::Receiver<Progress>,
 }
 
 pub struct Settings {
@@ -84,30 +82,26 @@ pub(crate) struct Inner {
     index: Index,
     stats: StatsService,
     settings: Settings,
-    live: Mutex<HashMap<String, LiveHandle>>,
-    /// Ids of runs being started, not yet in the index.
-    starting: Mutex<HashSet<String>>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-    events: broadcast::Sender<RunChange>,
+    /// To the owner of the shared state (`owner`): what happened, and questions.
+    owner: mpsc::Sender<Message>,
+    /// What watchers subscribe to (the owner sends on it).
+    watchers: broadcast::Sender<RunChange>,
     shutdown: watch::Sender<bool>,
-    /// What cannot be written now and is being retried (a full disk), by run id: what
-    /// `guild status` shows.
-    problems: Mutex<BTreeMap<String, String>>,
 }
 
-/// Takes a run's id out of `Inner::starting` when its start is over, however it ended.
-struct Starting<'a> {
-    inner: &'a Inner,
-    id: &'a str,
+/// Gives a run's id back to the owner when its start is over, however it ended (the
+/// index, or the run's failure, has the last word from then on).
+struct Starting {
+    owner: mpsc::Sender<Message>,
+    id: String,
 }
 
-impl Drop for Starting<'_> {
+impl Drop for Starting {
     fn drop(&mut self) {
-        self.inner
-            .starting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(self.id);
+        let (owner, id) = (self.owner.clone(), std::mem::take(&mut self.id));
+        tokio::spawn(async move {
+            let _ = owner.send(Message::Ask(Ask::Unreserve { id })).await;
+        });
     }
 }
 
@@ -117,20 +111,20 @@ pub struct Manager {
 }
 
 impl Manager {
+    /// Must be called within the tokio runtime: it starts the owner of the shared state.
     pub fn new(index: Index, stats: StatsService, settings: Settings) -> Manager {
-        let (events, _) = broadcast::channel(1024);
+        let (watchers, _) = broadcast::channel(1024);
         let (shutdown, _) = watch::channel(false);
+        let (owner, messages) = mpsc::channel(owner::CAPACITY);
+        tokio::spawn(owner::run(messages, watchers.clone()));
         Manager {
             inner: Arc::new(Inner {
                 index,
                 stats,
                 settings,
-                live: Mutex::new(HashMap::new()),
-                starting: Mutex::new(HashSet::new()),
-                tasks: Mutex::new(Vec::new()),
-                events,
+                owner,
+                watchers,
                 shutdown,
-                problems: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -139,55 +133,49 @@ impl Manager {
         &self.inner.index
     }
 
-    pub fn stats(&self) -> &StatsService {
-        &self.inner.stats
+    pub fn subscribe(&self) -> broadcast::Receiver<RunChange> {
+        self.inner.watchers.subscribe()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<RunChange> {
-        self.inner.events.subscribe()
+    /// Tells the owner what happened.
+    async fn tell(&self, event: RunEvent) {
+        let _ = self.inner.owner.send(Message::Tell(event)).await;
+    }
+
+    /// Asks the owner; None only when it is gone (the daemon is ending).
+    async fn ask<T>(&self, ask: impl FnOnce(oneshot::Sender<T>) -> Ask) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.owner.send(Message::Ask(ask(reply))).await.ok()?;
+        answer.await.ok()
     }
 
     /// What guildd cannot write now and keeps trying (see `live`), one line each.
-    pub fn problems(&self) -> Vec<String> {
-        self.inner
-            .problems
-            .lock()
-            .map(|p| p.values().cloned().collect())
-            .unwrap_or_default()
+    pub async fn problems(&self) -> Vec<String> {
+        self.ask(|reply| Ask::Problems { reply }).await.unwrap_or_default()
     }
 
-    /// Set by a run's task when its writes start failing, cleared when they land again.
-    pub(crate) fn set_problem(&self, run_id: &str, problem: Option<String>) {
-        if let Ok(mut problems) = self.inner.problems.lock() {
-            match problem {
-                Some(problem) => problems.insert(run_id.to_string(), problem),
-                None => problems.remove(run_id),
-            };
-        }
+    pub async fn running_count(&self) -> usize {
+        self.ask(|reply| Ask::Running { reply }).await.unwrap_or(0)
     }
 
-    pub fn running_count(&self) -> usize {
-        self.inner.live.lock().map(|live| live.len()).unwrap_or(0)
+    async fn live(&self, id: &str) -> Option<LiveHandle> {
+        let id = id.to_string();
+        self.ask(|reply| Ask::Live { id, reply }).await.flatten()
     }
 
     /// Follows a run's progress; None when the run is not live (it has ended).
-    pub fn progress(&self, id: &str) -> Option<watch::Receiver<Progress>> {
-        self.inner.live.lock().ok()?.get(id).map(|h| h.progress.clone())
+    pub async fn progress(&self, id: &str) -> Option<watch::Receiver<Progress>> {
+        self.live(id).await.map(|h| h.progress)
     }
 
-    fn publish(&self, run: &RunRecord) {
-        let _ = self.inner.events.send(RunChange {
-            run: run.clone(),
-            removed: false,
-        });
+    /// Tells watchers of a run that started, changed or ended.
+    async fn publish(&self, run: &RunRecord) {
+        self.tell(RunEvent::Changed(run.clone())).await;
     }
 
     /// Tells watchers that a run left the list (deleted).
-    fn publish_removed(&self, run: &RunRecord) {
-        let _ = self.inner.events.send(RunChange {
-            run: run.clone(),
-            removed: true,
-        });
+    async fn publish_removed(&self, run: &RunRecord) {
+        self.tell(RunEvent::Removed(run.clone())).await;
     }
 
     pub async fn start(&self, spec: StartSpec) -> Result<RunRecord> {
@@ -203,23 +191,15 @@ impl Manager {
             }
             None => None,
         };
-        let plan = plan_off_thread(&spec).await?;
+        let mut plan = plan_off_thread(&spec).await?;
+        if let Some(source) = &source {
+            plan.flags = self.evaluated_flags(source, &spec.flags).await;
+        }
         let created_ms = guild_proto::time::now_ms();
-        // Run ids are unique across projects, and a deleted or moved run keeps its id: a
-        // new run skips every id the index has or another start is taking.
-        let stamp = guild_proto::time::run_stamp(created_ms);
-        let taken = self.inner.index.ids_with_prefix(&format!("{stamp}-{}", plan.model)).await?;
-        let (id, run_dir) = {
-            let mut starting = self.inner.starting.lock().unwrap_or_else(|e| e.into_inner());
-            let (id, run_dir) = prepare::create_run_dir(&plan.runroot, &stamp, &plan.model, |id| {
-                taken.contains(id) || starting.contains(id)
-            })?;
-            starting.insert(id.clone());
-            (id, run_dir)
-        };
+        let (id, run_dir) = self.new_run_dir(&plan, created_ms).await?;
         let _starting = Starting {
-            inner: &self.inner,
-            id: &id,
+            owner: self.inner.owner.clone(),
+            id: id.clone(),
         };
         let guild_d = run_dir.join("guild.d");
         // An op that works in another run (evaluate) gets that run's folder as RUNDIR.
@@ -287,7 +267,7 @@ impl Manager {
                 .filter(|(name, _)| !secrets::is_secret_name(name))
                 .map(|(k, v)| (k.clone(), serde_json::Value::String(secrets::redact_value(v).into_owned())))
                 .collect();
-            let host = hostname();
+            let host = whoami::hostname().unwrap_or_default();
             let mut attrs = vec![
                 ("id".to_string(), id.clone()),
                 ("model".to_string(), plan.model.clone()),
@@ -355,7 +335,7 @@ impl Manager {
                 return Err(err);
             }
         };
-        self.publish(&record);
+        self.publish(&record).await;
 
         let spawned = live::spawn_supervisor(
             &self.inner.settings.supervisor_exe,
@@ -374,14 +354,14 @@ impl Manager {
                 db.put_attrs(&[("failed".to_string(), reason)]).await?;
                 db.close().await;
                 self.inner.index.update_run(&record).await?;
-                self.publish(&record);
+                self.publish(&record).await;
                 return Ok(record);
             }
         };
         record.status = Status::Running;
         record.started_ms = Some(guild_proto::time::now_ms());
         record.pid = child.id();
-        record.pid_start = record.pid.and_then(live::process_start_time);
+        record.pid_start = record.pid.and_then(crate::process::start_time);
         // The run's task records that it started (run.db, the index, watchers) as its
         // first step: StartRun answers without waiting for those writes.
         self.track(record.clone(), db, Some((child, plan.stats_interval))).await?;
@@ -396,7 +376,10 @@ impl Manager {
             Some(selector) => Some(self.inner.index.resolve(selector).await?),
             None => None,
         };
-        let plan = plan_off_thread(&spec).await?;
+        let mut plan = plan_off_thread(&spec).await?;
+        if let Some(source) = &source {
+            plan.flags = self.evaluated_flags(source, &spec.flags).await;
+        }
         let stamp = guild_proto::time::run_stamp(guild_proto::time::now_ms());
         let id = format!("{stamp}-{}", plan.model);
         let run_dir = plan.runroot.join(&id);
@@ -431,53 +414,47 @@ impl Manager {
     ) -> Result<()> {
         let (child, offsets, summaries, stop_requested, interval) = match started {
             // Nothing read yet, nothing stopped, and the interval just written.
-            Some((child, interval)) => (Some(child), HashMap::new(), Vec::new(), false, Some(interval)),
+            Some((child, interval)) => (Some(child), HashMap::new(), Summaries::default(), false, Some(interval)),
             None => {
                 // The previous daemon may have died between committing samples and
-                // updating the index, so run.db has the last word.
-                let rebuilt =
-                    summary::Summaries::rebuild(&record.run_dir.join("guild.d").join("run.db")).await?;
-                self.inner.index.put_summaries(&record.id, &rebuilt).await?;
+                // updating the index, so run.db has the last word: the task writes these
+                // to the index first.
+                let rebuilt = rundb::read(&rundb::path(&record.run_dir), |r| r.summaries()).await?;
                 let stop_requested = db.attr("stop_requested").await?.is_some();
                 let interval = db.attr("stats_interval").await?.and_then(|v| v.parse::<f64>().ok());
-                (None, db.offsets().await?, rebuilt, stop_requested, interval)
+                (None, db.offsets().await?, Summaries::rebuilt(rebuilt), stop_requested, interval)
             }
         };
         let (stats_tx, stats_rx) = mpsc::channel(16);
-        if let (Some(pid), Some(seconds)) = (record.pid, interval.filter(|s| *s > 0.0 && s.is_finite())) {
-            self.inner
-                .stats
-                .register(&record.id, pid, std::time::Duration::from_secs_f64(seconds), stats_tx);
+        let stats_interval = interval
+            .filter(|s| *s > 0.0 && s.is_finite())
+            .map(std::time::Duration::from_secs_f64);
+        if let (Some(pid), Some(interval)) = (record.pid, stats_interval) {
+            self.inner.stats.register(&record.id, pid, interval, stats_tx);
         }
-        let (stop_tx, stop_rx) = mpsc::channel(4);
+        let (requests_tx, requests) = mpsc::channel(8);
         let (progress_tx, progress_rx) = watch::channel(Progress {
             last_seq: db.last_seq(),
             last_sample: db.last_sample(),
             finished: false,
         });
         let id = record.id.clone();
-        if let Ok(mut live) = self.inner.live.lock() {
-            live.insert(
-                id.clone(),
-                LiveHandle {
-                    stop: stop_tx,
-                    progress: progress_rx,
-                },
-            );
-        }
+        let guild_d = record.run_dir.join("guild.d");
         let task = live::RunTask {
-            manager: self.clone(),
-            errors: errlog::ErrorLog::new(&record.run_dir.join("guild.d")),
-            tailer: tail::Tailer::new(&record.run_dir.join("guild.d"), &offsets),
+            owner: owner::Teller::new(self.inner.owner.clone()),
+            index: self.inner.index.clone(),
+            stats: self.inner.stats.clone(),
+            errors: errlog::ErrorLog::new(&guild_d),
+            tailer: tail::Tailer::new(&guild_d, &offsets),
             events: EventTail::new(&record.run_dir, &offsets),
-            summaries: summary::Summaries::new(summaries),
+            summaries,
             summaries_written: tokio::time::Instant::now(),
-            stats: stats_rx,
+            stats_samples: stats_rx,
             others_written: 0,
             record,
             db,
             progress: progress_tx,
-            stop: stop_rx,
+            requests,
             stop_requested,
             shutdown: self.inner.shutdown.subscribe(),
             unsaved: None,
@@ -485,45 +462,32 @@ impl Manager {
             index_behind: false,
             failing: None,
         };
-        let handle = tokio::spawn(task.run(child));
-        if let Ok(mut tasks) = self.inner.tasks.lock() {
-            tasks.retain(|t| !t.is_finished());
-            tasks.push(handle);
-        }
-        Ok(())
-    }
-
-    /// Called by a run's task when it has recorded the run's end.
-    /// Called by a run's task before it records the run's end: from here on the run
-    /// can no longer be stopped.
-    pub(crate) fn release(&self, id: &str) {
-        if let Ok(mut live) = self.inner.live.lock() {
-            live.remove(id);
-        }
-    }
-
-    /// Called by a run's task when it has recorded the run's end.
-    pub(crate) fn finished(&self, record: &RunRecord) {
-        self.publish(record);
+        // Every line the task logs names its run.
+        let span = tracing::info_span!("run", run = %id);
+        let handle = LiveHandle {
+            requests: requests_tx,
+            progress: progress_rx,
+        };
+        let task = Box::pin(task.run(child).instrument(span));
+        self.inner
+            .owner
+            .send(Message::Ask(Ask::Track { id, handle, task }))
+            .await
+            .map_err(|_| Error::ShuttingDown)
     }
 
     pub async fn stop(&self, selector: &str) -> Result<RunRecord> {
         let run = self.inner.index.resolve(selector).await?;
-        let stop = self
-            .inner
-            .live
-            .lock()
-            .ok()
-            .and_then(|live| live.get(&run.id).map(|h| h.stop.clone()));
-        match stop {
-            Some(stop) => {
-                let _ = stop.send(()).await;
+        let requests = self.live(&run.id).await.map(|h| h.requests);
+        match requests {
+            Some(requests) => {
+                let _ = requests.send(RunRequest::Stop).await;
                 Ok(run)
             }
             // No task follows it, yet its op runs (recorded ended by an earlier daemon):
             // the group is stopped all the same.
-            None if run.pid.is_some_and(|pid| crate::group::run_group_alive(pid, &run.id)) => {
-                crate::group::signal_group(run.pid.unwrap_or(0), libc::SIGTERM);
+            None if run.pid.is_some_and(|pid| crate::process::run_group_alive(pid, &run.id)) => {
+                crate::process::signal_group(run.pid.unwrap_or(0), libc::SIGTERM);
                 Ok(run)
             }
             None if run.status.is_active() => Err(Error::Conflict(format!(
@@ -542,7 +506,7 @@ impl Manager {
     pub async fn delete(&self, selector: &str) -> Result<RunRecord> {
         let run = self.inner.index.resolve(selector).await?;
         let run = self.trash(run).await?;
-        self.publish_removed(&run);
+        self.publish_removed(&run).await;
         Ok(run)
     }
 
@@ -553,13 +517,13 @@ impl Manager {
             let guild_d = record.run_dir.join("guild.d");
             // Its supervisor, or (when that was killed) the op in the supervisor's group.
             let alive = record.pid.is_some_and(|pid| {
-                live::same_process(pid, record.pid_start) || crate::group::run_group_alive(pid, &record.id)
+                crate::process::same_process(pid, record.pid_start) || crate::process::run_group_alive(pid, &record.id)
             });
             let exit = supervisor::ExitRecord::read(&guild_d);
             if record.status == Status::Running && (alive || exit.is_some()) {
                 match RunDb::open(&guild_d.join("run.db")).await {
                     Ok(db) => {
-                        tracing::info!(run = %record.id, alive, "adopting run");
+                        tracing::info!(run = %record.id, alive, "adopting the run");
                         self.track(record, db, None).await?;
                         continue;
                     }
@@ -584,59 +548,84 @@ impl Manager {
     /// run tasks to commit what they read.
     pub async fn shutdown(&self, stop_runs: bool) {
         if stop_runs {
-            let handles: Vec<_> = self
-                .inner
-                .live
-                .lock()
-                .map(|live| live.values().map(|h| (h.stop.clone(), h.progress.clone())).collect())
-                .unwrap_or_default();
-            for (stop, _) in &handles {
-                let _ = stop.send(()).await;
+            let handles = self.ask(|reply| Ask::AllLive { reply }).await.unwrap_or_default();
+            for handle in &handles {
+                let _ = handle.requests.send(RunRequest::Stop).await;
             }
             // Bounded: a run whose end cannot be written (a full disk) is left to the
             // next daemon, which records it from the run's exit file.
             let ends = async {
-                for (_, mut progress) in handles {
-                    let _ = progress.wait_for(|p| p.finished).await;
+                for mut handle in handles {
+                    let _ = handle.progress.wait_for(|p| p.finished).await;
                 }
             };
             let _ = tokio::time::timeout(live::STOP_GRACE + std::time::Duration::from_secs(5), ends).await;
         }
         let _ = self.inner.shutdown.send(true);
-        let tasks = self
-            .inner
-            .tasks
-            .lock()
-            .map(|mut t| std::mem::take(&mut *t))
-            .unwrap_or_default();
-        for task in tasks {
-            let _ = task.await;
+        self.ask(|reply| Ask::Drained { reply }).await;
+    }
+
+    /// A new run's id and folder: `<runroot>/<stamp>-<model>[-N]`, skipping every id the
+    /// index has (deleted and purged runs keep theirs) or another start is taking.
+    async fn new_run_dir(&self, plan: &prepare::Plan, created_ms: i64) -> Result<(String, PathBuf)> {
+        let stamp = guild_proto::time::run_stamp(created_ms);
+        let taken = self.inner.index.ids_with_prefix(&format!("{stamp}-{}", plan.model)).await?;
+        for n in 1..prepare::MAX_SAME_SECOND {
+            let id = prepare::run_id(&stamp, &plan.model, n);
+            if taken.contains(&id) {
+                continue;
+            }
+            let reserved = self
+                .ask(|reply| Ask::Reserve { id: id.clone(), reply })
+                .await
+                .ok_or(Error::ShuttingDown)?;
+            if !reserved {
+                continue;
+            }
+            match prepare::create_run_dir(&plan.runroot, &id) {
+                Ok(Some(dir)) => return Ok((id, dir)),
+                Ok(None) => {}
+                Err(err) => {
+                    self.tell_unreserve(id).await;
+                    return Err(err);
+                }
+            }
+            self.tell_unreserve(id).await;
         }
+        Err(Error::Conflict(format!("too many runs of {} started at {stamp}", plan.model)))
+    }
+
+    async fn tell_unreserve(&self, id: String) {
+        let _ = self.inner.owner.send(Message::Ask(Ask::Unreserve { id })).await;
+    }
+
+    /// The flags of an evaluate run: the evaluated run's own (what it was trained with),
+    /// with the command line's NAME=VALUE over them.
+    async fn evaluated_flags(&self, source: &RunRecord, cli: &[(String, String)]) -> Vec<(String, String)> {
+        let mut flags = recorded_flags(source, &self.inner.index).await;
+        for (name, value) in cli {
+            match flags.iter_mut().find(|(n, _)| n == name) {
+                Some(flag) => flag.1 = value.clone(),
+                None => flags.push((name.clone(), value.clone())),
+            }
+        }
+        flags
     }
 }
 
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
+/// A run's resolved flags in resolution order (its run.db), else as the index has them.
+pub async fn recorded_flags(run: &RunRecord, index: &Index) -> Vec<(String, String)> {
+    if let Ok(flags) = rundb::read(&rundb::path(&run.run_dir), |r| r.flags()).await {
+        return flags;
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    index.run_flags(&run.id).await.unwrap_or_default()
 }
 
+/// The user a run records when the client's environment names none: the system's own
+/// look-up (NSS: local, LDAP and other users alike), else the uid.
 fn user_name() -> String {
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|line| {
-                let mut parts = line.split(':');
-                let name = parts.next()?;
-                (parts.nth(1)? == uid.to_string()).then(|| name.to_string())
-            })
-        })
-        .unwrap_or_else(|| uid.to_string())
+    whoami::username().unwrap_or_else(|_| {
+        // SAFETY: getuid cannot fail.
+        unsafe { libc::getuid() }.to_string()
+    })
 }

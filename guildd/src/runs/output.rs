@@ -1,5 +1,9 @@
 //! Run output processing: turning the raw bytes of a growing output file into
 //! clean text lines, and reading guildai-style output scalars from those lines.
+//!
+//! Ours because what it keeps is ours: carriage-return progress bars reduced to their
+//! final state, ANSI codes dropped from stored lines only, long lines cut with a note,
+//! all fed in pieces as the file grows; no terminal or line crate does these together.
 
 use std::fmt::Write as _;
 

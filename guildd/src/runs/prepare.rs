@@ -141,37 +141,33 @@ fn dir_name(dir: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Creates `<runroot>/<stamp>-<model>[-N]/guild.d`, unique even for runs started in the
-/// same second (create_dir fails on an existing folder, so two starts never share one),
-/// skipping ids for which `taken` says so (runs elsewhere, or deleted, keep theirs).
-pub fn create_run_dir(
-    runroot: &Path,
-    stamp: &str,
-    model: &str,
-    taken: impl Fn(&str) -> bool,
-) -> Result<(String, PathBuf)> {
-    std::fs::create_dir_all(runroot).map_err(|e| Error::io("cannot create run folder", runroot, e))?;
-    for n in 1..10_000 {
-        let id = if n == 1 {
-            format!("{stamp}-{model}")
-        } else {
-            format!("{stamp}-{model}-{n}")
-        };
-        if taken(&id) {
-            continue;
-        }
-        let dir = runroot.join(&id);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {
-                let guild_d = dir.join("guild.d");
-                std::fs::create_dir(&guild_d).map_err(|e| Error::io("cannot create", &guild_d, e))?;
-                return Ok((id, dir));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io("cannot create run folder", dir, e)),
-        }
+/// How many runs of one model may start in one second (ids `-2` ... up to this).
+pub const MAX_SAME_SECOND: usize = 10_000;
+
+/// The `n`th id for runs of `model` started at `stamp`: `<stamp>-<model>`, then
+/// `<stamp>-<model>-2`, `-3`, ...
+pub fn run_id(stamp: &str, model: &str, n: usize) -> String {
+    if n == 1 {
+        format!("{stamp}-{model}")
+    } else {
+        format!("{stamp}-{model}-{n}")
     }
-    Err(Error::Conflict(format!("too many runs of {model} started at {stamp}")))
+}
+
+/// Creates `<runroot>/<id>/guild.d`; None when the folder exists (create_dir fails on an
+/// existing folder, so two starts never share one).
+pub fn create_run_dir(runroot: &Path, id: &str) -> Result<Option<PathBuf>> {
+    std::fs::create_dir_all(runroot).map_err(|e| Error::io("cannot create run folder", runroot, e))?;
+    let dir = runroot.join(id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {
+            let guild_d = dir.join("guild.d");
+            std::fs::create_dir(&guild_d).map_err(|e| Error::io("cannot create", &guild_d, e))?;
+            Ok(Some(dir))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(Error::io("cannot create run folder", dir, e)),
+    }
 }
 
 /// The argv of the op: `python3 -um MODULE ARGS --flag value ...` or `PROGRAM ARGS --flag value ...`.
@@ -224,46 +220,41 @@ pub fn snapshot_sources(
         .map(|p| normalize(&p))
         .collect();
     let mut copied = 0;
-    let mut stack = vec![project_dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    let walk = walkdir::WalkDir::new(project_dir)
+        .min_depth(1)
+        .into_iter()
+        // The filter sees the project folder too: it is taken whatever its name.
+        .filter_entry(|entry| {
+            let name = entry.file_name().to_string_lossy();
+            entry.depth() == 0
+                || !(name.starts_with('.') || name == "__pycache__" || skip.contains(&normalize(entry.path())))
+        });
+    // Folders that cannot be read are left out, as files that cannot be.
+    for entry in walk.flatten() {
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        let Ok(rel) = path.strip_prefix(project_dir) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || name == "__pycache__" {
-                continue;
-            }
-            let path = entry.path();
-            if skip.contains(&normalize(&path)) {
-                continue;
-            }
-            let Ok(meta) = entry.metadata() else { continue };
-            let Ok(rel) = path.strip_prefix(project_dir) else {
-                continue;
-            };
-            if meta.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let wanted = match &globs {
-                None => true,
-                Some(set) => set.is_match(rel) || rel == Path::new(crate::project::FILE_NAME),
-            };
-            if !(meta.is_file() && meta.len() <= SOURCE_FILE_LIMIT && wanted) {
-                continue;
-            }
-            if copied >= SOURCE_COUNT_LIMIT {
-                return Ok(copied);
-            }
-            let target = dest.join(rel);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-            }
-            std::fs::copy(&path, &target).map_err(|e| Error::io("cannot copy source", &path, e))?;
-            copied += 1;
+        let wanted = match &globs {
+            None => true,
+            Some(set) => set.is_match(rel) || rel == Path::new(crate::project::FILE_NAME),
+        };
+        if !(meta.is_file() && meta.len() <= SOURCE_FILE_LIMIT && wanted) {
+            continue;
         }
+        if copied >= SOURCE_COUNT_LIMIT {
+            return Ok(copied);
+        }
+        let target = dest.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        std::fs::copy(path, &target).map_err(|e| Error::io("cannot copy source", path, e))?;
+        copied += 1;
     }
     Ok(copied)
 }
@@ -319,6 +310,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_hidden_project_folder_still_has_its_sources_snapshotted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join(".project");
+        std::fs::create_dir_all(project.join("pkg")).unwrap();
+        std::fs::create_dir_all(project.join(".git")).unwrap();
+        std::fs::create_dir_all(project.join("runs/r1")).unwrap();
+        for file in ["Guild", "train.py", "pkg/model.py", ".git/HEAD", "runs/r1/out.txt"] {
+            std::fs::write(project.join(file), "x").unwrap();
+        }
+        let dest = tmp.path().join("sources");
+        let copied = snapshot_sources(&project, &project.join("runs"), &[], &[], &dest).unwrap();
+        assert_eq!(copied, 3);
+        for file in ["Guild", "train.py", "pkg/model.py"] {
+            assert!(dest.join(file).is_file(), "{file}");
+        }
+        assert!(!dest.join(".git").exists() && !dest.join("runs").exists());
+    }
+
+    #[test]
     fn gpu_count_honours_cuda_visible_devices() {
         let env = |v: &str| BTreeMap::from([("CUDA_VISIBLE_DEVICES".to_string(), v.to_string())]);
         assert_eq!(gpu_count(&env("0,1")), 2);
@@ -328,16 +338,18 @@ mod tests {
     }
 
     #[test]
-    fn run_dirs_are_unique_within_a_second() {
-        let tmp = std::env::temp_dir().join(format!("guild-rundir-{}", std::process::id()));
-        let a = create_run_dir(&tmp, "20261126T101503Z", "intro", |_| false).unwrap();
-        let b = create_run_dir(&tmp, "20261126T101503Z", "intro", |_| false).unwrap();
-        assert_eq!(a.0, "20261126T101503Z-intro");
-        assert_eq!(b.0, "20261126T101503Z-intro-2");
-        assert!(b.1.join("guild.d").is_dir());
-        // An id the index has (a run whose folder is gone) is skipped.
-        let c = create_run_dir(&tmp, "20261126T101503Z", "intro", |id| id.ends_with("-3")).unwrap();
-        assert_eq!(c.0, "20261126T101503Z-intro-4");
-        std::fs::remove_dir_all(&tmp).unwrap();
+    fn run_dirs_are_claimed_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stamp = "20261126T101503Z";
+        assert_eq!(run_id(stamp, "intro", 1), "20261126T101503Z-intro");
+        assert_eq!(run_id(stamp, "intro", 2), "20261126T101503Z-intro-2");
+        let dir = create_run_dir(tmp.path(), &run_id(stamp, "intro", 1)).unwrap().unwrap();
+        assert!(dir.join("guild.d").is_dir());
+        // The same folder again: taken.
+        assert!(
+            create_run_dir(tmp.path(), &run_id(stamp, "intro", 1))
+                .unwrap()
+                .is_none()
+        );
     }
 }

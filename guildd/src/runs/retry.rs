@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::live::RunTask;
+use super::owner::RunEvent;
 use crate::error::Error;
 
 /// Once a run has ended, what could not be written yet is tried again after this long,
@@ -67,7 +68,7 @@ impl RunTask {
     /// Writes the run's row and its changed summaries to the index; on failure the
     /// index is behind, and written again later.
     pub(super) async fn update_index(&mut self) -> bool {
-        let index = self.manager.index();
+        let index = &self.index;
         let changed = self.summaries.changed();
         let written = match index.put_summaries(&self.record.id, &changed).await {
             Ok(()) => {
@@ -98,17 +99,18 @@ impl RunTask {
             return;
         }
         let message = format!("cannot record the run: {err}; guildd tries again until it can (nothing is lost)");
-        tracing::error!(run = %self.record.id, "{message}");
+        tracing::error!("{message}");
         self.failing = Some((guild_proto::time::now_ms(), message.clone()));
         self.errors.append(&message);
-        self.manager.set_problem(&self.record.id, Some(format!("run {}: {message}", self.record.id)));
+        self.tell_problem(Some(format!("run {}: {message}", self.record.id)))
+            .await;
         if !self.record.status.is_active() {
             // Its end is being recorded: its reason is that end's.
             return;
         }
         self.record.reason = message;
-        self.manager.publish(&self.record);
-        if self.manager.index().update_run(&self.record).await.is_err() {
+        self.owner.tell(RunEvent::Changed(self.record.clone())).await;
+        if self.index.update_run(&self.record).await.is_err() {
             self.index_behind = true;
         }
     }
@@ -124,13 +126,19 @@ impl RunTask {
         };
         let seconds = (guild_proto::time::now_ms() - since) as f64 / 1000.0;
         let message = format!("recording resumed after {seconds:.1} s: every line and sample read is in run.db");
-        tracing::info!(run = %self.record.id, "{message}");
+        tracing::info!("{message}");
         self.errors.append(&message);
-        self.manager.set_problem(&self.record.id, None);
+        self.tell_problem(None).await;
         if self.record.status.is_active() {
             self.record.reason.clear();
-            self.manager.publish(&self.record);
+            self.owner.tell(RunEvent::Changed(self.record.clone())).await;
             self.update_index().await;
         }
+    }
+
+    /// Tells `guild status` what cannot be written now (None: nothing any more).
+    pub(super) async fn tell_problem(&mut self, problem: Option<String>) {
+        let id = self.record.id.clone();
+        self.owner.tell(RunEvent::Problem { id, problem }).await;
     }
 }

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::runs::output::{LineSplitter, ScalarParser};
-use crate::store::rundb::{Batch, OutputRow, SampleRow};
+use crate::samples::{Batch, OutputRow, SampleRow};
 
 pub const STDOUT_FILE: &str = "stdout.log";
 pub const STDERR_FILE: &str = "stderr.log";

@@ -9,11 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
+use tokio::sync::oneshot;
+
 use super::Manager;
 use super::journal::{self, Intent, Record, remove_any};
+use super::owner::RunRequest;
 use crate::error::{Error, Result, quote};
 use crate::store::select::{self, Selection, Selector};
-use crate::store::{RunDb, RunRecord};
+use crate::store::{RunDb, RunRecord, rundb};
 
 /// Where deleted runs go, inside their runroot (hidden: snapshots leave it out).
 pub const TRASH_DIR: &str = ".trash";
@@ -22,12 +25,8 @@ pub const TRASH_DIR: &str = ".trash";
 const MAX_TAG: usize = 64;
 const MAX_LABEL: usize = 1000;
 
-pub(super) fn run_db_path(run_dir: &Path) -> PathBuf {
-    run_dir.join("guild.d").join("run.db")
-}
-
-pub(super) fn refuse_active(manager: &Manager, run: &RunRecord, what: &str) -> Result<()> {
-    if run.status.is_active() || manager.progress(&run.id).is_some() {
+pub(super) async fn refuse_active(manager: &Manager, run: &RunRecord, what: &str) -> Result<()> {
+    if run.status.is_active() || manager.live(&run.id).await.is_some() {
         return Err(Error::Conflict(format!(
             "run {} is {}: stop it first (guild stop {}), then {what} it",
             run.id,
@@ -36,7 +35,7 @@ pub(super) fn refuse_active(manager: &Manager, run: &RunRecord, what: &str) -> R
         )));
     }
     // Whatever the index says, a folder whose op still runs stays where the op writes.
-    if let Some(pid) = run.pid.filter(|pid| crate::group::run_group_alive(*pid, &run.id)) {
+    if let Some(pid) = run.pid.filter(|pid| crate::process::run_group_alive(*pid, &run.id)) {
         return Err(Error::Conflict(format!(
             "run {}'s processes are still running (process group {pid}): stop them first, then {what} it",
             run.id
@@ -95,7 +94,10 @@ pub fn check_tag(tag: &str) -> Result<()> {
         return Err(Error::Invalid("tag: a tag cannot be empty".into()));
     }
     if tag.chars().count() > MAX_TAG {
-        return Err(Error::Invalid(format!("tag {}: at most {MAX_TAG} characters", crate::error::quote(tag))));
+        return Err(Error::Invalid(format!(
+            "tag {}: at most {MAX_TAG} characters",
+            crate::error::quote(tag)
+        )));
     }
     if tag.chars().any(|c| c.is_whitespace() || c == ',' || c.is_control()) {
         return Err(Error::Invalid(format!(
@@ -131,7 +133,10 @@ impl Manager {
         let mut picked = self.select(selection).await?;
         match picked.len() {
             1 => Ok(picked.remove(0).run),
-            0 => Err(Error::NotFound(format!("no deleted run matches {}", crate::error::quote(selector)))),
+            0 => Err(Error::NotFound(format!(
+                "no deleted run matches {}",
+                crate::error::quote(selector)
+            ))),
             n => Err(Error::Invalid(format!(
                 "{} names {n} deleted runs; restore or purge them one at a time",
                 crate::error::quote(selector)
@@ -145,8 +150,9 @@ impl Manager {
         let mut run = self.inner.index.resolve(selector).await?;
         self.inner.index.set_label(&run.id, label).await?;
         run.label = label.to_string();
-        write_attrs(&run.run_dir, &[("label".to_string(), label.to_string())]).await?;
-        self.publish(&run);
+        self.put_run_attrs(&run, vec![("label".to_string(), label.to_string())])
+            .await?;
+        self.publish(&run).await;
         Ok(run)
     }
 
@@ -163,15 +169,40 @@ impl Manager {
         tags.dedup();
         self.inner.index.set_tags(&run.id, &tags).await?;
         let json = serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into());
-        write_attrs(&run.run_dir, &[("tags".to_string(), json)]).await?;
-        self.publish(&run);
+        self.put_run_attrs(&run, vec![("tags".to_string(), json)]).await?;
+        self.publish(&run).await;
         Ok((run, tags))
+    }
+
+    /// Writes attrs into a run's run.db: a live run's through its own writer (its task
+    /// writes them), a finished run's through a writer opened now (nothing when the run
+    /// has no run.db any more).
+    async fn put_run_attrs(&self, run: &RunRecord, attrs: Vec<(String, String)>) -> Result<()> {
+        if let Some(live) = self.live(&run.id).await {
+            let (done, written) = oneshot::channel();
+            let asked = RunRequest::PutAttrs {
+                attrs: attrs.clone(),
+                done,
+            };
+            // Not answered: the run's end was being recorded, and its task is gone.
+            if live.requests.send(asked).await.is_ok() && written.await.is_ok() {
+                return Ok(());
+            }
+        }
+        let path = rundb::path(&run.run_dir);
+        if !path.is_file() {
+            return Ok(());
+        }
+        let mut db = RunDb::open(&path).await?;
+        let written = db.put_attrs(&attrs).await;
+        db.close().await;
+        written
     }
 
     /// Moves a finished run's folder to `<runroot>/.trash/<id>` and its index row to the
     /// trash. A run whose folder is already gone is still moved to the trash.
     pub(crate) async fn trash(&self, run: RunRecord) -> Result<RunRecord> {
-        refuse_active(self, &run, "delete")?;
+        refuse_active(self, &run, "delete").await?;
         let trash_dir = match run.run_dir.parent() {
             Some(runroot) if run.run_dir.join("guild.d").is_dir() => {
                 let trash = runroot.join(TRASH_DIR);
@@ -245,7 +276,7 @@ impl Manager {
         std::fs::rename(&trash_dir, &run.run_dir).map_err(|e| Error::io("cannot restore", &trash_dir, e))?;
         let restored = self.inner.index.untrash_run(&run.id).await?.unwrap_or(run);
         record.done();
-        self.publish(&restored);
+        self.publish(&restored).await;
         Ok(restored)
     }
 
@@ -339,17 +370,4 @@ impl Manager {
 /// A hidden name in the trash for a folder about to be removed.
 fn doomed_name(trash: &Path, id: &str) -> PathBuf {
     trash.join(format!(".purge-{id}-{}", guild_proto::time::now_ms()))
-}
-
-/// Writes attrs into a run's run.db, when the run still has one (a run being followed
-/// has its own writer; SQLite's busy timeout orders the two).
-async fn write_attrs(run_dir: &Path, attrs: &[(String, String)]) -> Result<()> {
-    let path = run_db_path(run_dir);
-    if !path.is_file() {
-        return Ok(());
-    }
-    let mut db = RunDb::open(&path).await?;
-    db.put_attrs(attrs).await?;
-    db.close().await;
-    Ok(())
 }

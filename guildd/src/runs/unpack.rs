@@ -29,10 +29,7 @@ fn file_mode(source_mode: u32) -> u32 {
 }
 
 fn refused(source: &Path, what: String) -> Error {
-    Error::Invalid(format!(
-        "{}: {what}; nothing was imported",
-        source.display()
-    ))
+    Error::Invalid(format!("{}: {what}; nothing was imported", source.display()))
 }
 
 /// A relative path with only normal parts (no `/`, `..`, `.` prefixes), or an error.
@@ -45,7 +42,10 @@ fn plain_relative(source: &Path, path: &Path) -> Result<PathBuf> {
             _ => {
                 return Err(refused(
                     source,
-                    format!("entry {} leaves the archive's folder", crate::error::quote(&path.to_string_lossy())),
+                    format!(
+                        "entry {} leaves the archive's folder",
+                        crate::error::quote(&path.to_string_lossy())
+                    ),
                 ));
             }
         }
@@ -71,7 +71,10 @@ pub fn check_link(source: &Path, rel: &Path, target: &Path) -> Result<()> {
     if in_guild_d(rel) {
         return Err(refused(
             source,
-            format!("{} is a link; Guild's own guild.d must hold only files and folders", name()),
+            format!(
+                "{} is a link; Guild's own guild.d must hold only files and folders",
+                name()
+            ),
         ));
     }
     let mut depth = rel.components().count() as isize - 1; // the link's folder, from the runs' folder
@@ -228,9 +231,10 @@ pub fn unpack_archive(archive: &Path, into: &Path, limit: u64) -> Result<()> {
                     .mode(mode)
                     .open(&dest)
                     .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::AlreadyExists => {
-                            refused(archive, format!("{} appears twice", crate::error::quote(&rel.to_string_lossy())))
-                        }
+                        std::io::ErrorKind::AlreadyExists => refused(
+                            archive,
+                            format!("{} appears twice", crate::error::quote(&rel.to_string_lossy())),
+                        ),
                         _ => Error::io("cannot create", &dest, e),
                     })?;
                 // The declared size was counted; the copy stops there whatever follows.
@@ -284,7 +288,8 @@ fn copy_bounded(from: &mut impl Read, to: &mut File, dest: &Path) -> Result<()> 
                 )));
             }
         };
-        to.write_all(&buf[..n]).map_err(|e| Error::io("cannot write", dest, e))?;
+        to.write_all(&buf[..n])
+            .map_err(|e| Error::io("cannot write", dest, e))?;
     }
 }
 
@@ -301,39 +306,43 @@ pub fn check_folder(run_dir: &Path) -> Result<()> {
         if meta.file_type().is_symlink() {
             return Err(refused(
                 run_dir,
-                format!("{} is a link; Guild's own guild.d must hold only files and folders", path.display()),
+                format!(
+                    "{} is a link; Guild's own guild.d must hold only files and folders",
+                    path.display()
+                ),
             ));
         }
     }
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let dir = run_dir.join(&rel);
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("cannot read", &dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("cannot read", &dir, e))?;
-            let rel = rel.join(entry.file_name());
-            let kind = entry.file_type().map_err(|e| Error::io("cannot read", entry.path(), e))?;
-            if kind.is_dir() {
-                stack.push(rel);
-            } else if kind.is_symlink() {
-                let target = std::fs::read_link(entry.path()).map_err(|e| Error::io("cannot read", entry.path(), e))?;
-                check_link(run_dir, &Path::new(run_name).join(&rel), &target)?;
-            } else if !kind.is_file() {
-                return Err(refused(
-                    run_dir,
-                    format!("{} is not a file, folder or link", rel.display()),
-                ));
-            }
+    for entry in walkdir::WalkDir::new(run_dir).min_depth(1) {
+        let entry = entry.map_err(|e| walk_error(run_dir, e))?;
+        let rel = entry.path().strip_prefix(run_dir).unwrap_or(entry.path());
+        let kind = entry.file_type();
+        if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(|e| Error::io("cannot read", entry.path(), e))?;
+            check_link(run_dir, &Path::new(run_name).join(rel), &target)?;
+        } else if !kind.is_dir() && !kind.is_file() {
+            return Err(refused(
+                run_dir,
+                format!("{} is not a file, folder or link", rel.display()),
+            ));
         }
     }
     Ok(())
 }
 
+/// A walk's error as ours, naming the path it could not read.
+fn walk_error(root: &Path, err: walkdir::Error) -> Error {
+    let path = err.path().unwrap_or(root).to_path_buf();
+    let io = err
+        .into_io_error()
+        .unwrap_or_else(|| std::io::Error::other("a link loop"));
+    Error::io("cannot read", path, io)
+}
+
 /// Copies a checked run folder: files with normalised modes, folders 0755, links as
 /// links. `skip` leaves out paths (relative to `from`).
 pub fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
-    let mut entries = Vec::new();
-    walk(from, Path::new(""), &mut entries).map_err(|e| Error::io("cannot read", from, e))?;
+    let entries = walk(from)?;
     std::fs::create_dir_all(to).map_err(|e| Error::io("cannot create", to, e))?;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(DIR_MODE))
         .map_err(|e| Error::io("cannot set the mode of", to, e))?;
@@ -352,26 +361,25 @@ pub fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result
             std::os::unix::fs::symlink(link, &dst).map_err(|e| Error::io("cannot create", &dst, e))?;
         } else if meta.is_file() {
             std::fs::copy(&src, &dst).map_err(|e| Error::io("cannot copy", &src, e))?;
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(file_mode(meta.permissions().mode())))
-                .map_err(|e| Error::io("cannot set the mode of", &dst, e))?;
+            std::fs::set_permissions(
+                &dst,
+                std::fs::Permissions::from_mode(file_mode(meta.permissions().mode())),
+            )
+            .map_err(|e| Error::io("cannot set the mode of", &dst, e))?;
         }
     }
     Ok(())
 }
 
-/// Relative paths of everything under `root` (folders before their contents).
-pub fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(root.join(rel))?.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let rel = rel.join(entry.file_name());
-        let kind = entry.file_type()?;
-        out.push(rel.clone());
-        if kind.is_dir() {
-            walk(root, &rel, out)?;
-        }
+/// Relative paths of everything under `root` (folders before their contents, each
+/// folder's entries by name); links are not followed.
+pub fn walk(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let entry = entry.map_err(|e| walk_error(root, e))?;
+        out.push(entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf());
     }
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -8,11 +8,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
-
 use crate::project::view::{self, Field, View, format, reduce};
 use crate::project::{self, Project};
-use crate::store::series::{self, Axis};
+use crate::store::rundb::{self, Axis, Reader as RunDbReader};
 use crate::store::{RunRecord, SeriesSummary};
 
 /// The most samples a field reduces (more leaves it without a value).
@@ -89,20 +87,16 @@ pub fn field_values(data: &RunData<'_>, fields: &[Field]) -> Vec<FieldValue> {
 struct Reader<'d, 'a> {
     data: &'d RunData<'a>,
     /// run.db, opened on first need (None inside: it could not be opened).
-    conn: Option<Option<Connection>>,
+    conn: Option<Option<RunDbReader>>,
     keys: Option<Vec<String>>,
     attrs: Option<Vec<(String, String)>>,
     patterns: HashMap<String, Option<regex::Regex>>,
 }
 
 impl Reader<'_, '_> {
-    fn db_path(&self) -> PathBuf {
-        self.data.run.run_dir.join("guild.d").join("run.db")
-    }
-
-    fn conn(&mut self) -> Option<&Connection> {
+    fn conn(&mut self) -> Option<&RunDbReader> {
         if self.conn.is_none() {
-            let opened = series::open_blocking(&self.db_path()).ok();
+            let opened = RunDbReader::open(&rundb::path(&self.data.run.run_dir)).ok();
             self.conn = Some(opened);
         }
         self.conn.as_ref().and_then(Option::as_ref)
@@ -170,12 +164,7 @@ impl Reader<'_, '_> {
         if self.attrs.is_none() {
             let read = match self.data.attrs {
                 Some(attrs) => attrs.to_vec(),
-                None => {
-                    let path = self.db_path();
-                    self.conn()
-                        .and_then(|c| series::attrs(c, &path).ok())
-                        .unwrap_or_default()
-                }
+                None => self.conn().and_then(|c| c.attrs().ok()).unwrap_or_default(),
             };
             self.attrs = Some(read);
         }
@@ -215,9 +204,10 @@ impl Reader<'_, '_> {
                 return Some((Raw::Number(value), key));
             }
         }
-        let path = self.db_path();
         // A field reads at most what one GetSeries answer may hold.
-        let samples = series::read_samples(self.conn()?, &path, &key, Axis::Step, Default::default(), MAX_REDUCED)
+        let samples = self
+            .conn()?
+            .read_samples(&key, Axis::Step, Default::default(), MAX_REDUCED)
             .ok()
             .flatten()?;
         let samples: Vec<reduce::Sample> = samples
@@ -233,8 +223,7 @@ impl Reader<'_, '_> {
 
     fn keys(&mut self) -> Option<&Vec<String>> {
         if self.keys.is_none() {
-            let path = self.db_path();
-            let keys = self.conn().and_then(|c| series::keys(c, &path).ok()).unwrap_or_default();
+            let keys = self.conn().and_then(|c| c.keys().ok()).unwrap_or_default();
             self.keys = Some(keys);
         }
         self.keys.as_ref()

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::store::Index;
@@ -230,15 +231,13 @@ impl Manager {
             timeout,
             stats: stats.clone(),
         });
-        let worker = tokio::spawn(worker::supervise(
-            spec,
-            timeout,
-            jobs_rx,
-            state_tx,
-            restarts.clone(),
-            stop_rx.clone(),
-        ));
-        let port = tokio::spawn(http::serve(listener, endpoint, stop_rx));
+        // Every line the serve's tasks log names its run.
+        let span = tracing::info_span!("serve", run = %run.id);
+        let worker = tokio::spawn(
+            worker::supervise(spec, timeout, jobs_rx, state_tx, restarts.clone(), stop_rx.clone())
+                .instrument(span.clone()),
+        );
+        let port = tokio::spawn(http::serve(listener, endpoint, stop_rx).instrument(span.clone()));
         let handle = Handle {
             run_id: run.id.clone(),
             model: run.model.clone(),
@@ -256,7 +255,7 @@ impl Manager {
         };
         let info = handle.info();
         let state = handle.state.clone();
-        tracing::info!(run = %run.id, %address, "serving");
+        span.in_scope(|| tracing::info!(%address, "serving"));
         if let Ok(mut serves) = self.inner.serves.lock() {
             serves.push(handle);
         }

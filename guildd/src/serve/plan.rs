@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::project;
 use crate::runs::prepare::{self, Plan};
-use crate::store::{Index, RunRecord, rundb};
+use crate::store::{Index, RunRecord};
 
 /// A worker ready to be started.
 #[derive(Clone, Debug)]
@@ -41,7 +41,7 @@ pub async fn resolve(
     };
     let op_command =
         project::parse_op_command(&op_value).map_err(|e| format!("{}:{op_line}: {e}", guild_file.display()))?;
-    let flags = run_flags(run, index).await;
+    let flags = crate::runs::recorded_flags(run, index).await;
     // The project folder is where ops run; when it is gone the run's source snapshot
     // is the closest thing.
     let cwd = [project_dir.clone(), guild_d.join("sources"), run.run_dir.clone()]
@@ -114,17 +114,6 @@ fn serve_op(project_dir: &Path, guild_d: &Path, model: &str) -> Result<(PathBuf,
     }
     // The project's own file speaks first: it is what the user edits.
     Err(problems.swap_remove(0))
-}
-
-/// The run's resolved flags in resolution order (run.db), else from the index.
-async fn run_flags(run: &RunRecord, index: &Index) -> Vec<(String, String)> {
-    let db_path = run.run_dir.join("guild.d").join("run.db");
-    if let Ok(mut conn) = rundb::open_read(&db_path).await
-        && let Ok(flags) = rundb::read_pairs(&mut conn, &db_path, "flag").await
-    {
-        return flags;
-    }
-    index.run_flags(&run.id).await.unwrap_or_default()
 }
 
 /// The worker's command as one line for logs: words with spaces quoted.

@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::plan::{WorkerSpec, display_argv};
-use crate::group::kill_group;
+use crate::process::kill_group;
 use crate::runs::append_error;
 
 /// The worker's stderr, appended to in the served run's `guild.d`.
@@ -161,7 +161,7 @@ pub async fn supervise(
                             &spec.guild_d,
                             &format!("serve: {reason}; starting it again in {:.1} s", backoff.as_secs_f64()),
                         );
-                        tracing::warn!(run = %spec.run_id, "serve worker failed: {reason}");
+                        tracing::warn!("serve worker failed: {reason}");
                         let _ = state.send(State::Restarting { reason });
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}
@@ -225,9 +225,10 @@ async fn run_once(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
-        // Its own group, so a stop reaches whatever it starts; and never left behind.
-        .process_group(0)
+        // Never left behind.
         .kill_on_drop(true);
+    // Its own group, so a stop reaches whatever it starts.
+    crate::process::in_own_group(&mut command);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(err) => return End::NoModel(format!("cannot start the serve worker `{program}`: {err}")),
@@ -276,7 +277,7 @@ async fn run_once(
         }
     }
     let _ = state.send(State::Ready { pid });
-    tracing::info!(run = %spec.run_id, pid, "serve worker ready");
+    tracing::info!(pid, "serve worker ready");
 
     let (pending_tx, mut pending_rx) = mpsc::unbounded_channel::<Pending>();
     // Writes each request, after queueing its reply slot (so the reader always finds it).
@@ -434,7 +435,7 @@ async fn stop_child(child: &mut Child, pid: u32) {
     if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
         return;
     }
-    crate::group::terminate(child, pid, STOP_GRACE).await;
+    crate::process::terminate(child, pid, STOP_GRACE).await;
 }
 
 fn describe(status: Option<std::process::ExitStatus>) -> String {

@@ -292,14 +292,9 @@ mod tests {
 
     /// An index.db with `n` runs (run-000 oldest), each with two flags and two series
     /// (one a system stat), made with the real migrations.
-    fn index_with_runs(n: usize) -> (PathBuf, Connection) {
-        let dir = std::env::temp_dir().join(format!(
-            "guild-compare-test-{}-{}",
-            std::process::id(),
-            guild_proto::time::now_ms()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("index.db");
+    fn index_with_runs(n: usize) -> (tempfile::TempDir, PathBuf, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "journal_mode", "wal").unwrap();
         conn.execute_batch(include_str!("../../../migrations/index/0001_index.sql"))
@@ -326,7 +321,7 @@ mod tests {
             )
             .unwrap();
         }
-        (path, conn)
+        (dir, path, conn)
     }
 
     fn loss(compared: &Compared, row: usize) -> f64 {
@@ -341,7 +336,7 @@ mod tests {
 
     #[test]
     fn compare_reads_every_run_once_and_again_after_a_change() {
-        let (path, writer) = index_with_runs(250);
+        let (_dir, path, writer) = index_with_runs(250);
         let cache = CompareCache::new(&path);
         let all = cache.compare(&Selection::default(), false).unwrap();
         assert_eq!(all.rows.len(), 250);
@@ -387,6 +382,5 @@ mod tests {
         assert_eq!(one.table.scalar_keys, ["loss"]);
         assert_eq!(one.table.rows[0].selected.index, 250);
         drop(writer);
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

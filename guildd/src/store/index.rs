@@ -268,23 +268,6 @@ impl Index {
         Ok(())
     }
 
-    pub async fn delete_run(&self, id: &str) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(self.err())?;
-        for table in ["run_series", "run_flag"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE run_id = ?")))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err())?;
-        }
-        sqlx::query("DELETE FROM run WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
-        tx.commit().await.map_err(self.err())
-    }
-
     /// Newest first. `limit` 0 means all.
     pub async fn list_runs(&self, project_dir: Option<&str>, limit: u32, offset: u32) -> Result<(Vec<RunRecord>, u32)> {
         let (page, total) = self.list_page(project_dir, limit, offset).await?;
@@ -306,18 +289,20 @@ impl Index {
             .map_err(|e| Error::Invalid(format!("listing runs failed: {e}")))?
     }
 
-    /// Ids of runs (deleted ones in the trash too) that start with `prefix`.
+    /// Ids that start with `prefix` and that a new run may not take: those of runs, of
+    /// deleted runs in the trash, and of purged runs.
     pub async fn ids_with_prefix(&self, prefix: &str) -> Result<std::collections::HashSet<String>> {
         // Ranges on the ids' unique indexes; U+10FFFF sorts after any character that can
         // follow the prefix.
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM run WHERE id >= ?1 AND id < ?1 || char(1114111) \
-             UNION ALL SELECT id FROM run_trash WHERE id >= ?1 AND id < ?1 || char(1114111)",
+             UNION ALL SELECT id FROM run_trash WHERE id >= ?1 AND id < ?1 || char(1114111) \
+             UNION ALL SELECT id FROM purged_run WHERE id >= ?1 AND id < ?1 || char(1114111)",
         )
-            .bind(prefix)
-            .fetch_all(&self.read)
-            .await
-            .map_err(self.err())?;
+        .bind(prefix)
+        .fetch_all(&self.read)
+        .await
+        .map_err(self.err())?;
         Ok(ids.into_iter().collect())
     }
 
@@ -396,10 +381,12 @@ impl Index {
 
     /// The run whose folder `dir` is (see `select::position_of_folder`).
     async fn resolve_folder(&self, dir: &Path) -> Result<RunRecord> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM run ORDER BY seq DESC")))
-            .fetch_all(&self.read)
-            .await
-            .map_err(self.err())?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM run ORDER BY seq DESC"
+        )))
+        .fetch_all(&self.read)
+        .await
+        .map_err(self.err())?;
         let runs = rows
             .iter()
             .map(RunRecord::from_row)
@@ -518,9 +505,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn writes_that_fail_on_a_full_disk_leave_the_writer_usable() {
-        let dir = std::env::temp_dir().join(format!("guild-index-full-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let Some(_mount) = crate::testing::Tmpfs::mount(&dir, "1m") else {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let Some(_mount) = crate::testing::Tmpfs::mount(dir, "1m") else {
             return;
         };
         let index = Index::open(&dir.join("index.db")).await.unwrap();

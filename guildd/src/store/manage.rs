@@ -105,26 +105,30 @@ impl Index {
     /// Forgets a listed run whose import did not finish: its row, flags, summaries and tags.
     pub async fn forget_run(&self, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(self.err())?;
-        for table in [
-            "run WHERE id",
-            "run_flag WHERE run_id",
-            "run_series WHERE run_id",
-            "run_tag WHERE run_id",
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} = ?")))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err())?;
-        }
+        self.delete_rows(&mut tx, "run", id).await?;
         tx.commit().await.map_err(self.err())
     }
 
-    /// Forgets a deleted run: its trash row, flags, summaries and tags.
+    /// Forgets a deleted run: its trash row, flags, summaries and tags. Its id is kept
+    /// (`purged_run`), so no other run is ever given it.
     pub async fn purge_run(&self, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(self.err())?;
+        sqlx::query("INSERT OR REPLACE INTO purged_run (id, purged_ms) VALUES (?, ?)")
+            .bind(id)
+            .bind(guild_proto::time::now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        self.delete_rows(&mut tx, "run_trash", id).await?;
+        tx.commit().await.map_err(self.err())
+    }
+
+    /// Deletes a run's row from `runs` (`run` or `run_trash`) and its flags, summaries
+    /// and tags, in the caller's transaction.
+    async fn delete_rows(&self, tx: &mut sqlx::SqliteConnection, runs: &str, id: &str) -> Result<()> {
+        let run = format!("{runs} WHERE id");
         for table in [
-            "run_trash WHERE id",
+            run.as_str(),
             "run_flag WHERE run_id",
             "run_series WHERE run_id",
             "run_tag WHERE run_id",
@@ -135,6 +139,6 @@ impl Index {
                 .await
                 .map_err(self.err())?;
         }
-        tx.commit().await.map_err(self.err())
+        Ok(())
     }
 }

@@ -1,12 +1,15 @@
-//! SQLite storage: the index of all runs (`index.db` in the data dir) and each run's
-//! own `guild.d/run.db`. Both use WAL, a busy timeout, and one writer.
+//! SQLite storage: the index of all runs (`index.db` in the data dir: `index`, `manage`,
+//! `select`, `compare`) and each run's own `guild.d/run.db` (`rundb`). Both use WAL, a
+//! busy timeout, and one writer. index.db is written and read through sqlx, with
+//! rusqlite for bulk reads (listing, selections, compare); run.db only through rusqlite.
+//! Both crates link the one bundled SQLite (libsqlite3-sys).
 
 pub mod compare;
 pub mod index;
 pub mod manage;
 pub mod rundb;
 pub mod select;
-pub mod series;
+pub mod summary;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -20,10 +23,9 @@ pub use index::{Index, RunRecord, SeriesSummary, Status};
 pub use rundb::RunDb;
 
 pub(crate) static INDEX_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/index");
-pub(crate) static RUN_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/run");
 
 /// A read-only rusqlite connection for bulk reads on a blocking thread (the listing,
-/// selections, compare, GetSeries): pages are read through a mapping rather than copied
+/// selections, compare, GetSeries, field values): pages are read through a mapping rather than copied
 /// one by one, and a writer's lock is waited for up to 10 s.
 pub(crate) fn open_mapped(path: &Path) -> Result<rusqlite::Connection> {
     use rusqlite::OpenFlags;

@@ -294,7 +294,9 @@ pub(super) fn pick(runs: &[&RunRecord], selection: &Selection) -> Result<Vec<usi
                     chosen[i] = true;
                     continue;
                 }
-                let matching: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].id.starts_with(id.as_str())).collect();
+                let matching: Vec<usize> = (0..runs.len())
+                    .filter(|&i| runs[i].id.starts_with(id.as_str()))
+                    .collect();
                 match matching.as_slice() {
                     [] => {
                         return Err(Error::NotFound(format!(
@@ -330,8 +332,9 @@ pub(crate) fn position_of_folder(runs: &[&RunRecord], dir: &Path) -> Option<usiz
     let real = std::fs::canonicalize(dir).ok()?;
     // Only runs whose folder has that name can be it: no need to resolve every folder.
     let name = real.file_name()?;
-    runs.iter()
-        .position(|r| r.run_dir.file_name() == Some(name) && std::fs::canonicalize(&r.run_dir).ok().as_ref() == Some(&real))
+    runs.iter().position(|r| {
+        r.run_dir.file_name() == Some(name) && std::fs::canonicalize(&r.run_dir).ok().as_ref() == Some(&real)
+    })
 }
 
 /// `a/./b/` -> `a/b`, without touching the file system.
@@ -364,9 +367,23 @@ pub(super) fn matches(selected: &Selected, selection: &Selection) -> bool {
 
 /// Ids in `wanted` that are not indexed (neither live nor deleted).
 pub fn unknown_ids(index_db: &Path, wanted: &[String]) -> Result<HashSet<String>> {
+    ids_not_in(index_db, wanted, &["run", "run_trash"])
+}
+
+/// The ids of `wanted` that no run has ever had: not listed, deleted or purged (what a
+/// run may be renamed to).
+pub fn never_used_ids(index_db: &Path, wanted: &[String]) -> Result<HashSet<String>> {
+    ids_not_in(index_db, wanted, &["run", "run_trash", "purged_run"])
+}
+
+fn ids_not_in(index_db: &Path, wanted: &[String], tables: &[&str]) -> Result<HashSet<String>> {
     let conn = open_mapped(index_db)?;
+    let counts: Vec<String> = tables
+        .iter()
+        .map(|table| format!("(SELECT count(*) FROM {table} WHERE id = ?1)"))
+        .collect();
     let mut stmt = conn
-        .prepare("SELECT (SELECT count(*) FROM run WHERE id = ?1) + (SELECT count(*) FROM run_trash WHERE id = ?1)")
+        .prepare(&format!("SELECT {}", counts.join(" + ")))
         .map_err(sqlite(index_db))?;
     let mut unknown = HashSet::new();
     for id in wanted {

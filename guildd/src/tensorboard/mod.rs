@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
-use crate::group::kill_group;
+use crate::process::kill_group;
 use crate::store::{Index, RunRecord};
 
 /// Where TensorBoard is served on both ports.
@@ -316,8 +316,8 @@ impl Manager {
                     .map_err(|e| Error::io("cannot open", &self.inner.log_file, e))?,
             )
             .stderr(log)
-            .process_group(0)
             .kill_on_drop(true);
+        crate::process::in_own_group(&mut command);
         let mut child = command
             .spawn()
             .map_err(|e| TensorBoardError::Failed(format!("cannot start {}: {e}", argv[0])))?;
@@ -337,7 +337,7 @@ impl Manager {
             let _ = child.wait().await;
             return Err(TensorBoardError::Failed(reason));
         }
-        let start_time = crate::runs::live::process_start_time(pid).unwrap_or(0);
+        let start_time = crate::process::start_time(pid).unwrap_or(0);
         if let Err(err) = std::fs::write(&self.inner.pid_file, format!("{pid} {start_time}\n")) {
             tracing::warn!("cannot write {}: {err}", self.inner.pid_file.display());
         }
@@ -470,7 +470,7 @@ async fn wait_ready(address: SocketAddr) -> Result<(), String> {
 }
 
 async fn stop_child(child: &mut Child, pid: u32) {
-    crate::group::terminate(child, pid, STOP_GRACE).await;
+    crate::process::terminate(child, pid, STOP_GRACE).await;
 }
 
 /// Stops the TensorBoard named in the pid file when it is still that process.
@@ -481,7 +481,7 @@ fn stop_leftover(pid_file: &Path) {
     let mut words = text.split_whitespace().map(|w| w.parse::<u64>().ok());
     if let (Some(Some(pid)), Some(Some(start))) = (words.next(), words.next())
         && let Ok(pid) = u32::try_from(pid)
-        && crate::runs::live::same_process(pid, Some(start))
+        && crate::process::same_process(pid, Some(start))
     {
         tracing::info!(pid, "stopping the TensorBoard an earlier guildd left running");
         kill_group(pid);

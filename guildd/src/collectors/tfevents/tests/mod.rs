@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prost::Message;
 
@@ -45,15 +44,16 @@ fn intact_tbx() -> Vec<u8> {
     std::fs::read(event_file(&fixtures().join("tensorboardx/train"))).unwrap()
 }
 
-struct Temp(PathBuf);
+/// A temporary event file, removed when dropped.
+struct Temp(tempfile::TempPath);
 
 impl Temp {
     fn new(name: &str) -> Temp {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("guild-tfevents-{}-{n}-{name}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        Temp(path)
+        let file = tempfile::Builder::new()
+            .prefix(&format!("guild-tfevents-{name}-"))
+            .tempfile()
+            .unwrap();
+        Temp(file.into_temp_path())
     }
 
     fn write(&self, bytes: &[u8]) {
@@ -72,12 +72,6 @@ impl Temp {
 
     fn open(&self) -> File {
         File::open(&self.0).unwrap()
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -1,15 +1,14 @@
-//! A run's per-key series summaries (last, min, max, count, last step), kept current as
-//! samples commit and written to the index so listing never opens run.db.
+//! A run's per-key series summaries (last, min, max, count, last step, last time): what
+//! index.db's `run_series` holds, so listing and comparing never open run.db. Computed
+//! one way, here, from samples in commit order: live as a run commits (its task), and
+//! from every sample in run.db (`rundb::Reader::summaries`: an adopted or imported run).
 
-use std::path::Path;
 use std::sync::Arc;
 
-use sqlx::Row;
+use rustc_hash::FxHashMap;
 
-use crate::error::{Error, Result};
-use crate::fxhash::FxHashMap;
-use crate::store::rundb::{self, KeySamples, Point, SampleRow};
-use crate::store::{SeriesSummary, from_sql_value};
+use super::SeriesSummary;
+use crate::samples::{Batch, Point};
 
 /// Each key's summary, and whether it changed since it was last written to the index.
 #[derive(Default)]
@@ -18,28 +17,36 @@ pub struct Summaries {
 }
 
 impl Summaries {
-    pub fn new(existing: Vec<SeriesSummary>) -> Summaries {
+    /// Summaries rebuilt from run.db (an adopted run's), all still to be written to the
+    /// index.
+    pub fn rebuilt(summaries: Vec<SeriesSummary>) -> Summaries {
         Summaries {
-            by_key: existing.into_iter().map(|s| (Arc::from(s.key.as_str()), (s, false))).collect(),
+            by_key: summaries
+                .into_iter()
+                .map(|s| (Arc::from(s.key.as_str()), (s, true)))
+                .collect(),
         }
     }
 
-    /// Adds one sample. NaN counts and can be `last`, but never becomes min or max.
-    pub fn add(&mut self, sample: &SampleRow) {
-        let point = Point {
-            step: sample.step,
-            time: sample.time,
-            value: sample.value,
-        };
-        self.add_points(&sample.key, std::slice::from_ref(&point));
+    /// Adds every sample of a committed batch, in commit order.
+    pub fn add_batch(&mut self, batch: &Batch) {
+        for sample in &batch.samples {
+            let point = Point {
+                step: sample.step,
+                time: sample.time,
+                value: sample.value,
+            };
+            self.add(&sample.key, std::slice::from_ref(&point));
+        }
+        for series in &batch.series {
+            self.add(&series.key, &series.points);
+        }
     }
 
-    /// Adds every sample of a `KeySamples`.
-    pub fn add_series(&mut self, series: &KeySamples) {
-        self.add_points(&series.key, &series.points);
-    }
-
-    fn add_points(&mut self, key: &Arc<str>, points: &[Point]) {
+    /// Adds samples of one key, in commit order. `last` (and `last_time`) is the last
+    /// sample's; NaN counts and can be `last`, but never becomes min or max; `last_step`
+    /// is the last step a sample had.
+    pub fn add(&mut self, key: &Arc<str>, points: &[Point]) {
         if points.is_empty() {
             return;
         }
@@ -72,35 +79,6 @@ impl Summaries {
         entry.count += points.len() as i64;
     }
 
-    /// Every key's summary computed from the samples in run.db: the truth after a daemon
-    /// died between committing samples and updating the index.
-    pub async fn rebuild(run_db: &Path) -> Result<Vec<SeriesSummary>> {
-        let mut conn = rundb::open_read(run_db).await?;
-        let rows = sqlx::query(
-            "SELECT k.key, count(*), min(s.value), max(s.value), max(s.time), \
-               (SELECT value FROM series l WHERE l.key_id = k.id ORDER BY l.rowid DESC LIMIT 1), \
-               (SELECT step FROM series l WHERE l.key_id = k.id AND l.step IS NOT NULL ORDER BY l.rowid DESC LIMIT 1) \
-             FROM series_key k JOIN series s ON s.key_id = k.id GROUP BY k.id",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .map_err(Error::db(run_db))?;
-        rows.iter()
-            .map(|r| {
-                Ok(SeriesSummary {
-                    key: r.try_get(0)?,
-                    count: r.try_get(1)?,
-                    min: from_sql_value(r.try_get(2)?),
-                    max: from_sql_value(r.try_get(3)?),
-                    last_time: r.try_get(4)?,
-                    last: from_sql_value(r.try_get(5)?),
-                    last_step: r.try_get(6)?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(Error::db(run_db))
-    }
-
     /// The summaries changed since the last [`Summaries::written`], by key.
     pub fn changed(&self) -> Vec<SeriesSummary> {
         let mut out: Vec<SeriesSummary> = self
@@ -120,24 +98,23 @@ impl Summaries {
             *changed = false;
         }
     }
+
+    /// Every key's summary, by key.
+    pub fn into_all(self) -> Vec<SeriesSummary> {
+        let mut out: Vec<SeriesSummary> = self.by_key.into_values().map(|(summary, _)| summary).collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sample(value: f64, step: Option<i64>) -> SampleRow {
-        SampleRow {
-            key: "loss".into(),
-            step,
-            time: 1,
-            value,
-        }
-    }
-
     #[test]
     fn nan_counts_but_is_never_min_or_max() {
         let mut s = Summaries::default();
+        let key: Arc<str> = "loss".into();
         for (v, step) in [
             (f64::NAN, Some(1)),
             (2.0, Some(2)),
@@ -145,7 +122,14 @@ mod tests {
             (f64::INFINITY, Some(4)),
             (f64::NAN, Some(5)),
         ] {
-            s.add(&sample(v, step));
+            s.add(
+                &key,
+                &[Point {
+                    step,
+                    time: 1,
+                    value: v,
+                }],
+            );
         }
         let changed = s.changed();
         s.written();
