@@ -29,6 +29,11 @@ pub fn write(args: std::fmt::Arguments<'_>) -> Result<(), StdoutError> {
     std::io::stdout().lock().write_fmt(args).map_err(StdoutError)
 }
 
+/// Writes bytes to stdout (a whole CSV or JSON answer at once).
+pub fn write_bytes(bytes: &[u8]) -> Result<(), StdoutError> {
+    std::io::stdout().lock().write_all(bytes).map_err(StdoutError)
+}
+
 /// Flushes stdout: what is still buffered fails here, not silently at exit.
 pub fn finish() -> Result<(), StdoutError> {
     std::io::stdout().lock().flush().map_err(StdoutError)
@@ -78,7 +83,10 @@ pub fn clean(text: &str) -> Cow<'_, str> {
 /// A daemon's error message made safe: like [`clean`], but line breaks stay (messages
 /// with a caret line under the bad part are meant as several lines).
 pub fn clean_message(text: &str) -> String {
-    text.split('\n').map(|line| clean(line).into_owned()).collect::<Vec<_>>().join("\n")
+    text.split('\n')
+        .map(|line| clean(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

@@ -428,9 +428,15 @@ fn runs_with_nothing_to_serve_answer_404() {
     let expert = env.guild(&["run", "expert:prepare"]).ok();
     let (expert_id, _) = expert.started_run();
 
-    let out = env.guild(&["serve", &expert_id, "--port", "0"]).ok();
-    assert!(out.stderr.contains("has no model to serve"), "{out:?}");
-    let address = out.stdout.trim().strip_prefix("http://").unwrap().to_string();
+    // Nothing to serve is a failed command, with the reason; the port answers 404.
+    let out = env.guild(&["serve", &expert_id, "--port", "0"]).exits(1);
+    assert!(
+        out.stderr.contains(&format!("guild: run {expert_id} has no model to serve: "))
+            && out.stderr.contains("model \"expert\" has no serve op"),
+        "{out:?}"
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let address = serve_of(&env, &expert_id).expect("the serve is listed").address;
     let reply = post_run(&address, "[[0]]");
     assert_eq!(reply.status, 404, "{reply:?}");
     let message = reply.error();
