@@ -247,7 +247,7 @@ pub fn series_key(current: &OsStr) -> Vec<CompletionCandidate> {
         let list = rpc(client
             .series()
             .list_series(pb::ListSeriesRequest {
-                run: crate::select::run_arg(&run),
+                run: crate::rpc::run_arg(&run),
             })
             .await)?;
         Ok(list.keys)

@@ -51,7 +51,7 @@ struct Cli {
 }
 
 /// A run, as every command that takes one completes it.
-fn run_arg() -> ArgValueCompleter {
+fn any_run() -> ArgValueCompleter {
     ArgValueCompleter::new(candidates::run)
 }
 
@@ -91,7 +91,7 @@ enum Command {
         #[command(subcommand)]
         command: Option<RunsCommand>,
         /// Runs to list: ids, id prefixes, indexes (1 = latest) or ranges like 1:5.
-        #[arg(value_name = "RUNS", add = run_arg())]
+        #[arg(value_name = "RUNS", add = any_run())]
         runs: Vec<String>,
         /// Show every run (default: the latest 20).
         #[arg(long, short = 'a')]
@@ -109,9 +109,9 @@ enum Command {
     Compare(CompareArgs),
     /// What differs between two runs: flags, attributes, scalars and source files.
     Diff {
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run_a: String,
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run_b: String,
         /// Also attributes that always differ (env, pid, times) and system stats.
         #[arg(long)]
@@ -120,7 +120,7 @@ enum Command {
     /// Set the label of the runs RUN selects (an id, prefix, index or range like 1:3 or
     /// `:` for all; --model, --status and --label narrow it), or --clear it.
     Label {
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run: String,
         text: Vec<String>,
         #[arg(long)]
@@ -131,7 +131,7 @@ enum Command {
     /// Add (+TAG or TAG) and remove (-TAG) tags of the runs RUN selects (as for label;
     /// filter flags go before the tags); with no tags, print them.
     Tag {
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run: String,
         #[command(flatten)]
         filter: FilterArgs,
@@ -141,7 +141,7 @@ enum Command {
     /// Copy runs to a folder (one folder per run) or a .tar.gz file.
     Export {
         /// Runs (ids, prefixes, indexes, ranges like 1:5), then the destination.
-        #[arg(value_name = "RUNS... DEST", required = true, add = run_arg())]
+        #[arg(value_name = "RUNS... DEST", required = true, add = any_run())]
         args: Vec<String>,
         #[command(flatten)]
         filter: FilterArgs,
@@ -168,29 +168,29 @@ enum Command {
     },
     /// Stop a running run.
     Stop {
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run: String,
     },
     /// Follow a run's output until it ends.
     Watch {
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run: String,
     },
     /// The project's models, ops and flags.
     ListModels,
     /// A run's attributes.
     ListAttrs {
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run: String,
     },
     /// A run's series keys with their last, min and max values.
     ListSeries {
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run: String,
     },
     /// Print a series' samples.
     Series {
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run: String,
         #[arg(add = ArgValueCompleter::new(candidates::series_key))]
         key: String,
@@ -216,7 +216,7 @@ enum Command {
 enum RunsCommand {
     /// Everything about one run.
     Info {
-        #[arg(add = run_arg())]
+        #[arg(add = any_run())]
         run: String,
     },
     /// Move runs to the trash (restorable). Running runs are refused.

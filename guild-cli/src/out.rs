@@ -66,7 +66,8 @@ fn is_unsafe(c: char) -> bool {
 
 /// Text from the daemon with every control character escaped (`\n`, `\t`, `\u{1b}`).
 pub fn clean(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    // Printable ASCII, the usual case, is safe byte by byte (and quick to check).
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) || !text.chars().any(is_unsafe) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);

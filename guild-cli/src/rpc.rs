@@ -43,6 +43,19 @@ impl Target {
     }
 }
 
+/// A run as the daemon takes it: a run folder (any argument with a `/`: `./runs/ID`,
+/// `runs/ID/`, an absolute path) as its absolute path, anything else as it is.
+pub fn run_arg(arg: &str) -> String {
+    if !arg.contains('/') {
+        return arg.to_string();
+    }
+    let path = std::path::Path::new(arg);
+    let absolute = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    absolute.to_string_lossy().into_owned()
+}
+
 /// A gRPC answer as a user reads it: its message, without the transport's debris, and
 /// with control characters from the daemon escaped.
 pub fn rpc<T>(result: Result<tonic::Response<T>, tonic::Status>) -> anyhow::Result<T> {

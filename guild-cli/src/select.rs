@@ -9,7 +9,7 @@ use clap_complete::ArgValueCompleter;
 use guild_proto::v1::{self as pb, RunStatus};
 
 use crate::candidates;
-use crate::rpc::{Client, rpc};
+use crate::rpc::{Client, rpc, run_arg};
 
 /// The filters every selector accepts.
 #[derive(Args, Clone, Debug, Default)]
@@ -49,19 +49,6 @@ impl SelectArgs {
     pub fn to_proto(&self, deleted: bool) -> pb::RunSelection {
         selection(&self.runs, &self.filter, deleted)
     }
-}
-
-/// A run as the daemon takes it: a run folder (any argument with a `/`: `./runs/ID`,
-/// `runs/ID/`, an absolute path) as its absolute path, anything else as it is.
-pub fn run_arg(arg: &str) -> String {
-    if !arg.contains('/') {
-        return arg.to_string();
-    }
-    let path = std::path::Path::new(arg);
-    let absolute = std::fs::canonicalize(path)
-        .or_else(|_| std::path::absolute(path))
-        .unwrap_or_else(|_| path.to_path_buf());
-    absolute.to_string_lossy().into_owned()
 }
 
 pub fn selection(runs: &[String], filter: &FilterArgs, deleted: bool) -> pb::RunSelection {

@@ -12,8 +12,7 @@ use guild_proto::v1 as pb;
 
 use crate::format::format_exact;
 use crate::out::clean;
-use crate::rpc::{Client, rpc};
-use crate::select::run_arg;
+use crate::rpc::{Client, rpc, run_arg};
 
 /// Attributes that differ between any two runs and say nothing about the difference.
 const NOISY_ATTRS: [&str; 10] = [

@@ -7,8 +7,8 @@ use guild_proto::v1 as pb;
 
 use crate::format::{run_time, status_name};
 use crate::out::clean;
-use crate::rpc::{Client, rpc};
-use crate::select::{self, SelectArgs, run_arg};
+use crate::rpc::{Client, rpc, run_arg};
+use crate::select::{self, SelectArgs};
 use crate::table;
 
 /// `guild runs [--all] [--json] [--deleted] [filters]`.

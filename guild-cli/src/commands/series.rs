@@ -6,8 +6,7 @@ use guild_proto::time;
 use guild_proto::v1 as pb;
 
 use crate::out::clean;
-use crate::rpc::{Client, rpc};
-use crate::select::run_arg;
+use crate::rpc::{Client, rpc, run_arg};
 use crate::table;
 
 pub async fn list(client: &Client, run: &str) -> anyhow::Result<u8> {
@@ -30,7 +29,7 @@ pub async fn list(client: &Client, run: &str) -> anyhow::Result<u8> {
             k.last_step.to_string(),
         ]
     }));
-    out!("{}", table::render(&rows, &[]))?;
+    out!("{}", table::render(rows, &[]))?;
     Ok(0)
 }
 

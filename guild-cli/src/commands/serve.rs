@@ -14,8 +14,7 @@ use crate::candidates;
 use crate::follow::sigint;
 use crate::format::serve_state_name;
 use crate::out::{clean, clean_message};
-use crate::rpc::{self, Client, Target, rpc};
-use crate::select::run_arg;
+use crate::rpc::{self, Client, Target, rpc, run_arg};
 
 #[derive(Args)]
 pub struct ServeArgs {

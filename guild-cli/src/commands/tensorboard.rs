@@ -10,8 +10,7 @@ use clap_complete::ArgValueCompleter;
 use guild_proto::v1 as pb;
 
 use crate::candidates;
-use crate::rpc::{self, Target, rpc};
-use crate::select::run_arg;
+use crate::rpc::{self, Target, rpc, run_arg};
 
 #[derive(Args)]
 pub struct TensorBoardArgs {

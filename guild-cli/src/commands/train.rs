@@ -14,8 +14,7 @@ use crate::candidates;
 use crate::follow::{self, sigint};
 use crate::out::clean;
 use crate::project::{self, path_string, resolved_flags};
-use crate::rpc::{self, Client, Target, rpc};
-use crate::select::run_arg;
+use crate::rpc::{self, Client, Target, rpc, run_arg};
 
 #[derive(Args, Clone, Default)]
 pub struct OpArgs {
@@ -25,18 +24,8 @@ pub struct OpArgs {
     /// Flags profile ([flags "PROFILE"] in the Guild file).
     #[arg(long, short = 'p', add = ArgValueCompleter::new(candidates::profile))]
     pub profile: Option<String>,
-    /// A flag, NAME=VALUE (NAME alone is NAME=true); repeatable, after the positional ones.
-    #[arg(long = "flag", short = 'F', value_name = "NAME=VALUE", add = ArgValueCompleter::new(candidates::flag))]
-    pub flag: Vec<String>,
-    /// Label for the run.
-    #[arg(long, default_value = "")]
-    pub label: String,
-    /// Start the run and return at once.
-    #[arg(long, short = 'b')]
-    pub background: bool,
-    /// Print the command, flags and run folder it would use; start nothing.
-    #[arg(long)]
-    pub preview: bool,
+    #[command(flatten)]
+    pub start: StartArgs,
     /// Print help, with the model's flags and their values.
     #[arg(long, short = 'h', action = ArgAction::SetTrue)]
     pub help: bool,
@@ -50,11 +39,20 @@ pub struct EvaluateArgs {
     /// Evaluate the latest train run of this project.
     #[arg(long, short = 'L')]
     pub latest_run: bool,
-    /// A flag, NAME=VALUE (NAME alone is NAME=true); repeatable.
-    #[arg(long = "flag", short = 'F', value_name = "NAME=VALUE")]
+    #[command(flatten)]
+    pub start: StartArgs,
+}
+
+/// How any op starts: its `-F` flags, label, and whether to follow it.
+#[derive(Args, Clone, Default)]
+pub struct StartArgs {
+    /// A flag, NAME=VALUE (NAME alone is NAME=true); repeatable, after the positional ones.
+    #[arg(long = "flag", short = 'F', value_name = "NAME=VALUE", add = ArgValueCompleter::new(candidates::flag))]
     pub flag: Vec<String>,
+    /// Label for the run.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// Start the run and return at once.
     #[arg(long, short = 'b')]
     pub background: bool,
     /// Print the command, flags and run folder it would use; start nothing.
@@ -96,10 +94,7 @@ pub async fn evaluate(target: &Target, project: &Path, args: EvaluateArgs) -> an
     };
     let op = OpArgs {
         args: flags,
-        flag: args.flag,
-        label: args.label,
-        background: args.background,
-        preview: args.preview,
+        start: args.start,
         ..OpArgs::default()
     };
     start_with(
@@ -181,7 +176,7 @@ async fn start_with(
     source_run: Option<String>,
 ) -> anyhow::Result<u8> {
     let (named, mut flags) = split_op_args(&args.args)?;
-    flags.extend(dash_f_flags(&args.flag)?);
+    flags.extend(dash_f_flags(&args.start.flag)?);
     if model.is_some() && named.is_some() && source_run.is_none() {
         bail!("the model is given twice");
     }
@@ -192,10 +187,10 @@ async fn start_with(
         profile: args.profile.unwrap_or_default(),
         flags,
         source_run: source_run.unwrap_or_default(),
-        label: args.label,
+        label: args.start.label,
         env: std::env::vars().collect::<HashMap<_, _>>(),
     };
-    if args.preview {
+    if args.start.preview {
         let preview = rpc(client.runs().preview_run(request).await)?;
         out!("{}", preview_text(&preview))?;
         return Ok(0);
@@ -212,7 +207,7 @@ async fn start_with(
     if run.status() == RunStatus::Failed {
         bail!("run {} failed to start: {}", clean(&run.id), clean(&run.reason));
     }
-    if args.background {
+    if args.start.background {
         outln!("{}", clean(&run.id))?;
         return Ok(0);
     }

@@ -6,8 +6,7 @@ use guild_proto::v1 as pb;
 
 use crate::follow::{self, sigint};
 use crate::out::clean;
-use crate::rpc::{Client, rpc};
-use crate::select::run_arg;
+use crate::rpc::{Client, rpc, run_arg};
 
 pub async fn watch(client: &Client, run: &str) -> anyhow::Result<u8> {
     let run = rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(run) }).await)?

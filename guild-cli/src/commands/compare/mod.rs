@@ -78,7 +78,7 @@ pub async fn run(target: &Target, args: CompareArgs) -> anyhow::Result<u8> {
     }
     let columns = columns(&data, &args)?;
     let out = if args.csv {
-        write::csv(&data, &columns)?
+        write::csv(&data, &columns)
     } else if args.json {
         write::json(&data, &columns)?
     } else {

@@ -23,31 +23,81 @@ fn exact(n: f64) -> String {
     text
 }
 
-pub fn csv(data: &Data, columns: &[Source]) -> anyhow::Result<Vec<u8>> {
-    let mut out = csv::Writer::from_writer(Vec::with_capacity(data.rows.len() * 256));
-    out.write_record(columns.iter().map(|&c| data.header(c)))?;
+/// Room for the whole answer at once: growing a buffer of megabytes copies it, while
+/// room that is never written costs nothing (its pages are never touched).
+fn room(data: &Data, columns: &[Source], per_cell: usize) -> Vec<u8> {
+    Vec::with_capacity((data.rows.len() + 1) * (columns.len() * per_cell + 16))
+}
+
+pub fn csv(data: &Data, columns: &[Source]) -> Vec<u8> {
+    let mut out = Csv {
+        // RFC 4180 as the csv crate writes it: quotes only where a field needs them.
+        rules: csv_core::Writer::new(),
+        out: room(data, columns, 32),
+        scratch: Vec::new(),
+    };
+    for (i, &c) in columns.iter().enumerate() {
+        out.text(i, &data.header(c));
+    }
+    out.out.push(b'\n');
     let mut number = String::with_capacity(24);
     for row in &data.rows {
-        for &c in columns {
+        for (i, &c) in columns.iter().enumerate() {
             match data.value(row, c) {
-                Value::Missing => out.write_field("")?,
-                Value::Text(t) => out.write_field(t)?,
+                Value::Missing => out.text(i, ""),
+                Value::Text(t) => out.text(i, t),
+                // A number's exact form never needs quotes: straight out.
                 Value::Number(n) => {
                     number.clear();
                     write_exact(&mut number, n);
-                    out.write_field(&number)?
+                    out.raw(i, number.as_bytes());
                 }
             }
         }
-        out.write_record(None::<&[u8]>)?;
+        out.out.push(b'\n');
     }
-    Ok(out.into_inner().map_err(|e| e.into_error())?)
+    out.out
+}
+
+/// CSV written a field at a time: csv-core (the csv crate's engine) decides which fields
+/// need quotes and escapes them; the rest is copied straight into one buffer, without
+/// the csv crate's intermediate buffer and per-record bookkeeping (which cost 5% more
+/// time at 280,000 fields).
+struct Csv {
+    rules: csv_core::Writer,
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl Csv {
+    fn raw(&mut self, column: usize, field: &[u8]) {
+        if column > 0 {
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(field);
+    }
+
+    fn text(&mut self, column: usize, field: &str) {
+        let field = field.as_bytes();
+        if !self.rules.should_quote(field) {
+            return self.raw(column, field);
+        }
+        // Every byte a quote, doubled: the most the quoted form takes.
+        self.scratch.resize(field.len() * 2, 0);
+        let (_, _, written) = csv_core::quote(field, &mut self.scratch, b'"', b'\\', true);
+        if column > 0 {
+            self.out.push(b',');
+        }
+        self.out.push(b'"');
+        self.out.extend_from_slice(&self.scratch[..written]);
+        self.out.push(b'"');
+    }
 }
 
 /// A JSON array of objects, one per run, keyed by column header.
 pub fn json(data: &Data, columns: &[Source]) -> anyhow::Result<Vec<u8>> {
     let headers: Vec<String> = columns.iter().map(|&c| data.header(c)).collect();
-    let mut out = Vec::with_capacity(data.rows.len() * 256);
+    let mut out = room(data, columns, 48);
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, Layout::default());
     serializer.collect_seq(data.rows.iter().map(|row| JsonRow {
         data,
@@ -136,7 +186,7 @@ fn cut(text: String) -> String {
         std::borrow::Cow::Borrowed(_) => text,
         std::borrow::Cow::Owned(clean) => clean,
     };
-    if text.chars().count() <= MAX_CELL {
+    if text.len() <= MAX_CELL || text.chars().count() <= MAX_CELL {
         return text;
     }
     let mut cut: String = text.chars().take(MAX_CELL - 1).collect();
@@ -155,13 +205,11 @@ pub fn table(data: &Data, columns: &[Source], width: Option<usize>) -> (String, 
             .map(|&c| data.text(row, c, true).map(cut).unwrap_or_default())
             .collect()
     }));
-    let shown = table::columns_that_fit(&rows, width);
-    for row in &mut rows {
-        row.truncate(shown);
-    }
+    let mut table = table::Table::new(rows);
+    let left_out = table.fit(width);
     let align: Vec<Align> = columns
         .iter()
         .map(|c| if c.is_number() { Align::Right } else { Align::Left })
         .collect();
-    (table::render(&rows, &align), columns.len() - shown)
+    (table.render(&align), left_out)
 }
