@@ -13,16 +13,21 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use guild_proto::v1::{self as pb, RunStatus};
 use tokio::signal::unix::Signal;
 use tokio_stream::StreamExt;
 
-use crate::client::Client;
-use crate::commands::rpc;
+use crate::out::{StdoutError, clean, clean_message};
+use crate::rpc::{Client, rpc, status_error};
 
 /// How often the output files are checked for new bytes while the run is quiet.
 const POLL: Duration = Duration::from_millis(50);
+
+/// Ctrl-C, caught from now on (a run being followed is stopped rather than orphaned).
+pub fn sigint() -> anyhow::Result<Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).context("cannot catch Ctrl-C")
+}
 
 /// `sigint` is registered by the caller before it starts the run, so a Ctrl-C at any
 /// moment stops the run rather than killing this process.
@@ -43,7 +48,10 @@ fn is_final(status: RunStatus) -> bool {
 
 /// Ctrl-C: ask the daemon to stop the run; a second Ctrl-C leaves at once.
 async fn interrupt(client: &Client, run_id: &str) -> anyhow::Result<()> {
-    eprintln!("\nStopping run {run_id} (Ctrl-C again to leave it stopping in the background)");
+    eprintln!(
+        "\nStopping run {} (Ctrl-C again to leave it stopping in the background)",
+        clean(run_id)
+    );
     rpc(client
         .runs()
         .stop_run(pb::StopRunRequest {
@@ -117,21 +125,21 @@ async fn follow_files(
             event = statuses.next() => match event {
                 Some(Ok(pb::RunEvent { run: Some(current), .. })) if is_final(current.status()) => break current,
                 Some(Ok(_)) => {}
-                Some(Err(status)) => return Err(anyhow!("{}", status.message())),
-                None => return Err(anyhow!("guildd went away while following run {}", run.id)),
+                Some(Err(status)) => return Err(status_error(status)),
+                None => return Err(anyhow!("guildd went away while following run {}", clean(&run.id))),
             },
             _ = sigint.recv(), if !*interrupted => {
                 *interrupted = true;
                 interrupt(client, &run.id).await?;
             }
             _ = tick.tick() => {
-                out.copy(&mut std::io::stdout().lock()).map_err(crate::out::StdoutError)?;
+                out.copy(&mut std::io::stdout().lock()).map_err(StdoutError)?;
                 let _ = err.copy(&mut std::io::stderr().lock());
             }
         }
     };
     // The run has ended and its files are complete: copy the rest.
-    out.copy(&mut std::io::stdout().lock()).map_err(crate::out::StdoutError)?;
+    out.copy(&mut std::io::stdout().lock()).map_err(StdoutError)?;
     let _ = err.copy(&mut std::io::stderr().lock());
     Ok(last)
 }
@@ -153,7 +161,7 @@ async fn follow_stream(
     loop {
         tokio::select! {
             chunk = stream.next() => match chunk {
-                Some(chunk) => print_chunk(chunk.map_err(|s| anyhow!("{}", s.message()))?)?,
+                Some(chunk) => print_chunk(chunk.map_err(status_error)?)?,
                 None => break,
             },
             _ = sigint.recv(), if !*interrupted => {
@@ -174,16 +182,16 @@ async fn follow_stream(
 
 /// The run's lines as it printed them (its own output, so not escaped). A failed write
 /// to stdout ends following (the run goes on); stderr is best effort.
-fn print_chunk(chunk: pb::OutputChunk) -> Result<(), crate::out::StdoutError> {
+fn print_chunk(chunk: pb::OutputChunk) -> Result<(), StdoutError> {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     for line in chunk.lines {
         if line.stream == pb::Stream::Stderr as i32 {
             let _ = writeln!(err, "{}", line.text);
         } else {
-            writeln!(out, "{}", line.text).map_err(crate::out::StdoutError)?;
+            writeln!(out, "{}", line.text).map_err(StdoutError)?;
         }
     }
-    out.flush().map_err(crate::out::StdoutError)
+    out.flush().map_err(StdoutError)
 }
 
 /// The run's own exit status where it has one; 130 after Ctrl-C, as a shell would.
@@ -192,11 +200,7 @@ fn exit_code(run: &pb::Run, interrupted: bool) -> u8 {
         RunStatus::Completed => 0,
         RunStatus::Terminated if interrupted => 130,
         RunStatus::Failed => {
-            eprintln!(
-                "guild: run {} failed: {}",
-                crate::out::clean(&run.id),
-                crate::out::clean_message(&run.reason)
-            );
+            eprintln!("guild: run {} failed: {}", clean(&run.id), clean_message(&run.reason));
             1
         }
         _ => match run.exit_status {

@@ -29,6 +29,11 @@ pub fn write(args: std::fmt::Arguments<'_>) -> Result<(), StdoutError> {
     std::io::stdout().lock().write_fmt(args).map_err(StdoutError)
 }
 
+/// Writes bytes to stdout (a whole CSV or JSON answer at once).
+pub fn write_bytes(bytes: &[u8]) -> Result<(), StdoutError> {
+    std::io::stdout().lock().write_all(bytes).map_err(StdoutError)
+}
+
 /// Flushes stdout: what is still buffered fails here, not silently at exit.
 pub fn finish() -> Result<(), StdoutError> {
     std::io::stdout().lock().flush().map_err(StdoutError)
@@ -61,7 +66,8 @@ fn is_unsafe(c: char) -> bool {
 
 /// Text from the daemon with every control character escaped (`\n`, `\t`, `\u{1b}`).
 pub fn clean(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    // Printable ASCII, the usual case, is safe byte by byte (and quick to check).
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) || !text.chars().any(is_unsafe) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -78,7 +84,10 @@ pub fn clean(text: &str) -> Cow<'_, str> {
 /// A daemon's error message made safe: like [`clean`], but line breaks stay (messages
 /// with a caret line under the bad part are meant as several lines).
 pub fn clean_message(text: &str) -> String {
-    text.split('\n').map(|line| clean(line).into_owned()).collect::<Vec<_>>().join("\n")
+    text.split('\n')
+        .map(|line| clean(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

@@ -5,19 +5,20 @@
 
 use anyhow::bail;
 use clap::Args;
+use clap_complete::ArgValueCompleter;
 use guild_proto::v1::{self as pb, RunStatus};
 
-use crate::client::Client;
-use crate::commands::rpc;
+use crate::candidates;
+use crate::rpc::{Client, rpc, run_arg};
 
 /// The filters every selector accepts.
 #[derive(Args, Clone, Debug, Default)]
 pub struct FilterArgs {
     /// Only runs of this model.
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", add = ArgValueCompleter::new(candidates::model))]
     pub model: Option<String>,
     /// Only runs with this status (several: comma-separated, e.g. error,failed).
-    #[arg(long, value_name = "STATUS")]
+    #[arg(long, value_name = "STATUS", add = ArgValueCompleter::new(candidates::status))]
     pub status: Option<String>,
     /// Only runs whose label or a tag contains TEXT (case-insensitive).
     #[arg(long = "label", value_name = "TEXT")]
@@ -34,7 +35,7 @@ impl FilterArgs {
 #[derive(Args, Clone, Debug, Default)]
 pub struct SelectArgs {
     /// Runs: ids, id prefixes, indexes (1 = latest) or ranges like 1:5.
-    #[arg(value_name = "RUNS")]
+    #[arg(value_name = "RUNS", add = ArgValueCompleter::new(candidates::run))]
     pub runs: Vec<String>,
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -48,19 +49,6 @@ impl SelectArgs {
     pub fn to_proto(&self, deleted: bool) -> pb::RunSelection {
         selection(&self.runs, &self.filter, deleted)
     }
-}
-
-/// A run as the daemon takes it: a run folder (any argument with a `/`: `./runs/ID`,
-/// `runs/ID/`, an absolute path) as its absolute path, anything else as it is.
-pub fn run_arg(arg: &str) -> String {
-    if !arg.contains('/') {
-        return arg.to_string();
-    }
-    let path = std::path::Path::new(arg);
-    let absolute = std::fs::canonicalize(path)
-        .or_else(|_| std::path::absolute(path))
-        .unwrap_or_else(|_| path.to_path_buf());
-    absolute.to_string_lossy().into_owned()
 }
 
 pub fn selection(runs: &[String], filter: &FilterArgs, deleted: bool) -> pb::RunSelection {

@@ -1,78 +1,138 @@
-//! Plain-text and JSON renderings of runs, projects and series.
+//! Tables in the terminal: columns two spaces apart, each as wide as its widest cell
+//! (laid out by `tabular`), lines without trailing spaces; the runs table that `guild
+//! runs` and `guild status` print; and, for tables that may be wider than the terminal,
+//! which columns fit (`terminal_size` reads the window's width).
+//!
+//! Cells are text from the daemon: control characters are escaped here, so none can
+//! clear the screen or break a row.
+
+use std::borrow::Cow;
 
 use guild_proto::time;
-use guild_proto::v1::{self as pb};
+use guild_proto::v1 as pb;
+use unicode_width::UnicodeWidthStr;
 
+use crate::format::{label_cell, run_time, status_name};
 use crate::out::clean;
 
-pub fn status_name(run: &pb::Run) -> &'static str {
-    match run.status() {
-        pb::RunStatus::Pending => "pending",
-        pb::RunStatus::Running => "running",
-        pb::RunStatus::Completed => "completed",
-        pb::RunStatus::Error => "error",
-        pb::RunStatus::Terminated => "terminated",
-        pb::RunStatus::Failed => "failed",
-        pb::RunStatus::Unspecified => "unknown",
-    }
+/// How a column's cells line up.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Align {
+    Left,
+    Right,
 }
 
-fn run_time(run: &pb::Run) -> String {
-    if run.started_ms == 0 {
-        return String::new();
-    }
-    let end = if run.stopped_ms > 0 {
-        run.stopped_ms
-    } else {
-        time::now_ms()
-    };
-    time::duration(end - run.started_ms)
+/// Rows of cells (the first may be a header), cleaned and measured once.
+pub struct Table {
+    rows: Vec<Vec<String>>,
+    /// Each cell's width on a terminal, by row.
+    widths: Vec<Vec<usize>>,
+    columns: usize,
 }
 
-/// Columns padded to their widest cell; the last column is not padded. Cells are text
-/// from the daemon: control characters are escaped first, so none can break a row.
-fn render(rows: &[Vec<String>]) -> String {
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| row.iter().map(|cell| clean(cell).into_owned()).collect())
-        .collect();
-    let rows = &rows;
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::with_capacity(rows.len() * 100);
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.extend(std::iter::repeat_n(' ', widths[c] - cell.chars().count() + 2));
+impl Table {
+    pub fn new(mut rows: Vec<Vec<String>>) -> Table {
+        let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let widths = rows
+            .iter_mut()
+            .map(|row| {
+                row.resize(columns, String::new());
+                row.iter_mut()
+                    .map(|cell| {
+                        if let Cow::Owned(clean) = clean(cell) {
+                            *cell = clean;
+                        }
+                        if cell.is_ascii() { cell.len() } else { cell.width() }
+                    })
+                    .collect()
+            })
+            .collect();
+        Table { rows, widths, columns }
+    }
+
+    /// Keeps the columns that fit in `width` (all of them without a width): the first
+    /// always shows, then each while the line stays within the width. Returns how many
+    /// were left out.
+    pub fn fit(&mut self, width: Option<usize>) -> usize {
+        let Some(width) = width else { return 0 };
+        let mut used = 0;
+        let mut shown = self.columns;
+        for c in 0..self.columns {
+            let widest = self.widths.iter().map(|w| w[c]).max().unwrap_or(0);
+            let need = if c == 0 { widest } else { used + 2 + widest };
+            if c > 0 && need > width {
+                shown = c;
+                break;
             }
+            used = need;
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        let left_out = self.columns - shown;
+        self.columns = shown;
+        left_out
     }
-    out
+
+    /// The table as text, columns aligned as given (left where none is given).
+    pub fn render(self, align: &[Align]) -> String {
+        if self.columns == 0 {
+            return String::new();
+        }
+        let spec: Vec<&str> = (0..self.columns)
+            .map(|c| match align.get(c) {
+                Some(Align::Right) => "{:>}",
+                _ => "{:<}",
+            })
+            .collect();
+        let mut table = tabular::Table::new(&spec.join("  "));
+        for (row, widths) in self.rows.iter().zip(&self.widths) {
+            let mut cells = tabular::Row::new();
+            for (cell, &width) in row.iter().zip(widths).take(self.columns) {
+                cells.add_custom_width_cell(cell.as_str(), width);
+            }
+            table.add_row(cells);
+        }
+        let text = table.to_string();
+        // Tables are printed last, just before the process ends: freeing 100,000 cells
+        // one by one would only cost time.
+        std::mem::forget(table);
+        std::mem::forget(self);
+        let mut out = String::with_capacity(text.len());
+        for line in text.lines() {
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
 }
 
-/// The runs table; `first_index` 0 leaves out the index column.
-pub fn runs(runs: &[pb::Run], first_index: usize) -> String {
+/// Lays out rows (the first may be a header) with the columns aligned as given.
+pub fn render(rows: Vec<Vec<String>>, align: &[Align]) -> String {
+    Table::new(rows).render(align)
+}
+
+/// The terminal's width: `COLUMNS`, else the window size of stdout; None when stdout is
+/// not a terminal (nothing is cut then).
+pub fn terminal_width() -> Option<usize> {
+    if let Some(cols) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+    {
+        return Some(cols);
+    }
+    terminal_size::terminal_size_of(std::io::stdout())
+        .map(|(terminal_size::Width(w), _)| usize::from(w))
+        .filter(|&w| w > 0)
+}
+
+/// The runs table, each run with its index (`guild runs` numbers; None leaves the index
+/// column out): id, model, op, status, started, time, `label [tags]`.
+pub fn runs<'a>(runs: impl IntoIterator<Item = (Option<u32>, &'a pb::Run)>) -> String {
     let rows: Vec<Vec<String>> = runs
-        .iter()
-        .enumerate()
-        .map(|(i, run)| {
+        .into_iter()
+        .map(|(index, run)| {
             let mut row = Vec::with_capacity(8);
-            if first_index > 0 {
-                row.push(format!("{}", first_index + i));
+            if let Some(index) = index {
+                row.push(index.to_string());
             }
             row.extend([
                 run.id.clone(),
@@ -86,257 +146,56 @@ pub fn runs(runs: &[pb::Run], first_index: usize) -> String {
             row
         })
         .collect();
-    render(&rows)
+    render(rows, &[])
 }
 
-/// The label column: `label [tag1,tag2]`.
-pub fn label_cell(run: &pb::Run) -> String {
-    match (run.label.is_empty(), run.tags.is_empty()) {
-        (_, true) => run.label.clone(),
-        (true, false) => format!("[{}]", run.tags.join(",")),
-        (false, false) => format!("{} [{}]", run.label, run.tags.join(",")),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The runs table with each run's own index (as SelectRuns numbers them).
-pub fn runs_indexed(runs: &[pb::Run], indexes: &[u32]) -> String {
-    let rows: Vec<Vec<String>> = runs
-        .iter()
-        .zip(indexes)
-        .map(|(run, index)| {
-            vec![
-                index.to_string(),
-                run.id.clone(),
-                run.model.clone(),
-                run.op.clone(),
-                status_name(run).to_string(),
-                time::display(run.started_ms),
-                run_time(run),
-                label_cell(run),
-            ]
-        })
-        .collect();
-    render(&rows)
-}
+    fn rows(cells: &[&[&str]]) -> Vec<Vec<String>> {
+        cells
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect()
+    }
 
-pub fn run_json(run: &pb::Run) -> serde_json::Value {
-    serde_json::json!({
-        "id": run.id,
-        "project_dir": run.project_dir,
-        "project_name": run.project_name,
-        "model": run.model,
-        "op": run.op,
-        "status": status_name(run),
-        "created_ms": run.created_ms,
-        "started_ms": (run.started_ms > 0).then_some(run.started_ms),
-        "stopped_ms": (run.stopped_ms > 0).then_some(run.stopped_ms),
-        "exit_status": run.exit_status,
-        "run_dir": run.run_dir,
-        "label": run.label,
-        "tags": run.tags,
-        "pid": (run.pid > 0).then_some(run.pid),
-        "reason": run.reason,
-        "source_run": run.source_run,
-    })
-}
+    #[test]
+    fn columns_line_up_without_trailing_spaces() {
+        let table = rows(&[
+            &["id", "loss", "label"],
+            &["a-long-id", "0.5", ""],
+            &["b", "12.25", "best"],
+        ]);
+        assert_eq!(
+            render(table, &[Align::Left, Align::Right]),
+            "id          loss  label\n\
+             a-long-id    0.5\n\
+             b          12.25  best\n"
+        );
+    }
 
-pub fn run_info(detail: &pb::RunDetail) -> String {
-    let mut out = String::new();
-    if let Some(run) = &detail.run {
-        let mut fields = vec![
-            ("id", run.id.clone()),
-            ("model", run.model.clone()),
-            ("op", run.op.clone()),
-            ("status", status_name(run).to_string()),
-            (
-                "exit_status",
-                run.exit_status.map(|c| c.to_string()).unwrap_or_default(),
-            ),
-            ("started", time::display(run.started_ms)),
-            ("stopped", time::display(run.stopped_ms)),
-            ("time", run_time(run)),
-            ("run_dir", run.run_dir.clone()),
-            ("project", run.project_dir.clone()),
-            ("label", run.label.clone()),
-            ("tags", run.tags.join(",")),
-            (
-                "pid",
-                if run.pid > 0 {
-                    run.pid.to_string()
-                } else {
-                    String::new()
-                },
-            ),
-        ];
-        if !run.source_run.is_empty() {
-            fields.push(("source_run", run.source_run.clone()));
-        }
-        if !run.reason.is_empty() {
-            fields.push(("reason", run.reason.clone()));
-        }
-        for (name, value) in fields {
-            out.push_str(&format!("{name}: {}\n", clean(&value)));
-        }
+    #[test]
+    fn control_characters_cannot_break_a_row() {
+        let table = rows(&[&["a\nb", "\u{1b}[2J"], &["日本", "x"]]);
+        assert_eq!(render(table, &[]), "a\\nb  \\u{1b}[2J\n日本  x\n");
     }
-    out.push_str("flags:\n");
-    for flag in &detail.flags {
-        out.push_str(&format!("  {}: {}\n", clean(&flag.name), clean(&flag.value)));
-    }
-    if !detail.series.is_empty() {
-        out.push_str("scalars:\n");
-        for key in &detail.series {
-            out.push_str(&format!("  {}: {} (step {})\n", clean(&key.key), key.last, key.last_step));
-        }
-    }
-    out
-}
 
-/// `guild list-models`: each model and resource with its ops and flags, then profiles.
-pub fn models(project: &pb::Project) -> String {
-    let mut out = String::new();
-    if !project.tags.is_empty() {
-        out.push_str(&format!("tags: {}\n", clean(&project.tags.join(" "))));
-    }
-    let targets = project
-        .models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m, if i == 0 { " (default)" } else { "" }, "model"))
-        .chain(project.resources.iter().map(|r| (r, "", "resource")));
-    for (target, default, kind) in targets {
-        let runtime = if target.runtime.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", target.runtime)
+    #[test]
+    fn the_first_column_always_shows_and_others_while_they_fit() {
+        let fit = |cells: &[&[&str]], width| {
+            let mut table = Table::new(rows(cells));
+            let left_out = table.fit(width);
+            (left_out, table.render(&[]))
         };
-        out.push_str(&format!(
-            "{} {}{default}{}  {}\n",
-            kind,
-            clean(&target.name),
-            clean(&runtime),
-            clean(&target.description)
-        ));
-        for op in &target.operations {
-            out.push_str(&format!("  {:<9} {}\n", clean(&op.name), clean(&op.command)));
-        }
-        let flags = resolved_flags(project, target, None);
-        if !flags.is_empty() {
-            let shown: Vec<String> = flags.iter().map(|(n, v)| format!("{}={}", clean(n), clean(v))).collect();
-            out.push_str(&format!("  flags     {}\n", shown.join(" ")));
-        }
+        let cells: &[&[&str]] = &[&["0123456789", "abc", "de"]];
+        assert_eq!(fit(cells, None), (0, "0123456789  abc  de\n".into()));
+        assert_eq!(fit(cells, Some(4)), (2, "0123456789\n".into()));
+        assert_eq!(fit(cells, Some(15)).0, 1);
+        assert_eq!(fit(cells, Some(18)).0, 1);
+        assert_eq!(fit(cells, Some(19)).0, 0);
+        // Wide characters take two cells each.
+        assert_eq!(fit(&[&["a", "日本"]], Some(7)).0, 0);
+        assert_eq!(fit(&[&["a", "日本"]], Some(6)).0, 1);
     }
-    if !project.profiles.is_empty() {
-        let names: Vec<String> = project.profiles.iter().map(|p| clean(&p.name).into_owned()).collect();
-        out.push_str(&format!("profiles: {}\n", names.join(", ")));
-    }
-    out
-}
-
-/// A model's flags as a run gets them: `[flags]`, then the model's, then the profile's.
-fn resolved_flags(project: &pb::Project, model: &pb::Model, profile: Option<&pb::Profile>) -> Vec<(String, String)> {
-    let mut flags: Vec<(String, String)> = Vec::new();
-    let layers = [Some(&project.flags), Some(&model.flags), profile.map(|p| &p.flags)];
-    for flag in layers.into_iter().flatten().flatten() {
-        match flags.iter_mut().find(|(n, _)| *n == flag.name) {
-            Some(slot) => slot.1 = flag.value.clone(),
-            None => flags.push((flag.name.clone(), flag.value.clone())),
-        }
-    }
-    flags
-}
-
-/// The flags part of `guild train --help`.
-pub fn model_flags(project: &pb::Project, model: &pb::Model, profile: Option<&pb::Profile>) -> String {
-    let flags = resolved_flags(project, model, profile);
-    let mut out = format!(
-        "\nFlags of {} (from {}/Guild{}):\n",
-        model.name,
-        project.dir,
-        profile.map(|p| format!(", profile {}", p.name)).unwrap_or_default()
-    );
-    if flags.is_empty() {
-        out.push_str("  (none)\n");
-    }
-    let width = flags.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    for (name, value) in &flags {
-        out.push_str(&format!("  {name:<width$}  {value}\n"));
-    }
-    out.push_str("Set one with NAME=VALUE or -F NAME=VALUE.\n");
-    if !project.profiles.is_empty() {
-        let names: Vec<&str> = project.profiles.iter().map(|p| p.name.as_str()).collect();
-        out.push_str(&format!("Profiles (-p NAME): {}\n", names.join(", ")));
-    }
-    out
-}
-
-/// `--preview`: what a start would do.
-pub fn preview(preview: &pb::RunPreview) -> String {
-    let mut out = String::from("This command would use the settings below; nothing was started.\n");
-    out.push_str(&format!("Model:   {} ({})\n", preview.model, preview.op));
-    if !preview.runtime.is_empty() {
-        out.push_str(&format!("Runtime: {}\n", preview.runtime));
-    }
-    out.push_str("Command:\n");
-    let mut words = preview.argv.iter().map(|w| shell_word(w));
-    let mut line = format!("  {}", words.by_ref().take(3).collect::<Vec<_>>().join(" "));
-    let rest: Vec<String> = words.collect();
-    let mut i = 0;
-    while i < rest.len() {
-        out.push_str(&line);
-        out.push_str(" \\\n");
-        // An option and its value stay on one line.
-        line = if rest[i].starts_with("--") && i + 1 < rest.len() && !rest[i + 1].starts_with("--") {
-            i += 2;
-            format!("    {} {}", rest[i - 2], rest[i - 1])
-        } else {
-            i += 1;
-            format!("    {}", rest[i - 1])
-        };
-    }
-    out.push_str(&line);
-    out.push('\n');
-    out.push_str("Flags:\n");
-    for flag in &preview.flags {
-        out.push_str(&format!("  {} = {}\n", flag.name, flag.value));
-    }
-    out.push_str(&format!(
-        "Run folder: {} (made when the run starts; a -2, -3... suffix if that second is taken)\n",
-        preview.run_dir
-    ));
-    out.push_str("Environment (besides yours):\n");
-    for var in &preview.env {
-        out.push_str(&format!("  {}={}\n", var.name, var.value));
-    }
-    out
-}
-
-/// A word as a shell would need it: quoted when it has spaces or quotes.
-fn shell_word(word: &str) -> String {
-    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%$".contains(c)) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
-}
-
-pub fn series_keys(keys: &[pb::SeriesKey]) -> String {
-    let mut rows = vec![vec![
-        "KEY".into(),
-        "LAST".into(),
-        "MIN".into(),
-        "MAX".into(),
-        "COUNT".into(),
-        "STEP".into(),
-    ]];
-    rows.extend(keys.iter().map(|k| {
-        vec![
-            k.key.clone(),
-            k.last.to_string(),
-            k.min.to_string(),
-            k.max.to_string(),
-            k.count.to_string(),
-            k.last_step.to_string(),
-        ]
-    }));
-    render(&rows)
 }

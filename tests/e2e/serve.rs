@@ -274,12 +274,16 @@ fn runs_with_nothing_to_serve_answer_404() {
     let expert = env.guild(&["run", "expert:prepare"]).ok();
     let (expert_id, _) = expert.started_run();
 
-    // StartServe says so in its answer, with the reason.
-    let serve = start_serve_of(&env, &expert_id);
-    assert_eq!(serve.state(), ServeState::NoModel, "{serve:?}");
-    assert!(serve.reason.contains("model \"expert\" has no serve op"), "{serve:?}");
-    assert_eq!(serve.pid, 0);
-    let reply = post_run(&serve.address, "[[0]]");
+    // Nothing to serve is a failed command, with the reason; the port answers 404.
+    let out = env.guild(&["serve", &expert_id, "--port", "0"]).exits(1);
+    assert!(
+        out.stderr.contains(&format!("guild: run {expert_id} has no model to serve: "))
+            && out.stderr.contains("model \"expert\" has no serve op"),
+        "{out:?}"
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let address = serve_of(&env, &expert_id).expect("the serve is listed").address;
+    let reply = post_run(&address, "[[0]]");
     assert_eq!(reply.status, 404, "{reply:?}");
     let message = reply.error();
     assert!(

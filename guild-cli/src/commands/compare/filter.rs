@@ -17,9 +17,15 @@
 //! `min(KEY)`/`max(KEY)` a series' extremes. Both sides are compared as numbers when
 //! both read as numbers, else as text (`=` exact, `~` contains, case-insensitive).
 //! A run without the value fails every comparison (`not (lr = 0.1)` holds for it).
+//!
+//! Ours, not a crate's: the language is the product's own (run attributes, flags and
+//! series keys as names, `min()`/`max()`, errors that point at a column of the user's
+//! expression), and its whole grammar is the dozen lines above.
 
 use std::cmp::Ordering;
 use std::fmt;
+
+use crate::format::format_exact;
 
 /// A parse or name error, at a character column (1-based) of the expression.
 #[derive(Clone, Debug, PartialEq)]
@@ -397,6 +403,17 @@ pub fn parse(expr: &str) -> Result<Expr<(Operand, usize)>, FilterError> {
     Ok(tree)
 }
 
+/// A column name as an operand: `min(loss)` and `max(loss)` as the language reads them,
+/// anything else as a name.
+pub fn operand(name: &str) -> Operand {
+    match parse(&format!("{name} = 0")) {
+        Ok(Expr::Cmp {
+            operand: (operand, _), ..
+        }) => operand,
+        _ => Operand::Name(name.to_string()),
+    }
+}
+
 impl Expr<(Operand, usize)> {
     /// Binds every operand with `resolve`, which says why a name is unknown.
     pub fn resolve<T>(self, resolve: &mut impl FnMut(&Operand) -> Result<T, String>) -> Result<Expr<T>, FilterError> {
@@ -442,7 +459,7 @@ fn compare(left: Value<'_>, op: Op, right: &Literal) -> bool {
     if op == Op::Contains {
         let text = match left {
             Value::Text(t) => t.to_lowercase(),
-            Value::Number(n) => crate::compare::format_exact(n),
+            Value::Number(n) => format_exact(n),
             Value::Missing => return false,
         };
         return text.contains(&right.text().to_lowercase());
@@ -456,7 +473,7 @@ fn compare(left: Value<'_>, op: Op, right: &Literal) -> bool {
         _ => {
             let text = match left {
                 Value::Text(t) => t.to_string(),
-                Value::Number(n) => crate::compare::format_exact(n),
+                Value::Number(n) => format_exact(n),
                 Value::Missing => return false,
             };
             text.as_str().cmp(right.text())

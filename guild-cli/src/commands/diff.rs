@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use guild_proto::v1 as pb;
 
-use crate::client::Client;
-use crate::commands::rpc;
-use crate::compare::format_exact;
+use crate::format::format_exact;
+use crate::out::clean;
+use crate::rpc::{Client, rpc, run_arg};
 
 /// Attributes that differ between any two runs and say nothing about the difference.
 const NOISY_ATTRS: [&str; 10] = [
@@ -49,20 +49,16 @@ fn section(out: &mut String, title: &str, changes: &Changes) {
     }
     out.push_str(title);
     out.push_str(":\n");
-    let none = "(none)".to_string();
     for (name, a, b) in changes {
-        out.push_str(&format!(
-            "  {name}: {} -> {}\n",
-            a.as_ref().unwrap_or(&none),
-            b.as_ref().unwrap_or(&none)
-        ));
+        let (a, b) = (a.as_deref().unwrap_or("(none)"), b.as_deref().unwrap_or("(none)"));
+        out.push_str(&format!("  {}: {} -> {}\n", clean(name), clean(a), clean(b)));
     }
 }
 
 pub async fn run(client: &Client, run_a: &str, run_b: &str, all: bool) -> anyhow::Result<u8> {
     let get = |run: &str| {
         let mut runs = client.runs();
-        let run = run.to_string();
+        let run = run_arg(run);
         async move { rpc(runs.get_run(pb::GetRunRequest { run }).await) }
     };
     let a = get(run_a).await?;
@@ -71,7 +67,7 @@ pub async fn run(client: &Client, run_a: &str, run_b: &str, all: bool) -> anyhow
         a.run.as_ref().ok_or_else(|| anyhow!("no such run: {run_a}"))?,
         b.run.as_ref().ok_or_else(|| anyhow!("no such run: {run_b}"))?,
     );
-    let mut out = format!("diff {} {}\n", ra.id, rb.id);
+    let mut out = format!("diff {} {}\n", clean(&ra.id), clean(&rb.id));
 
     let flags = |d: &pb::RunDetail| d.flags.iter().map(|f| (f.name.clone(), f.value.clone())).collect();
     section(&mut out, "flags", &changes(&flags(&a), &flags(&b)));
@@ -111,21 +107,15 @@ pub async fn run(client: &Client, run_a: &str, run_b: &str, all: bool) -> anyhow
 
 /// Relative paths of the files under `dir` (empty when it does not exist).
 fn files(dir: &Path) -> anyhow::Result<BTreeSet<PathBuf>> {
-    fn walk(root: &Path, rel: &Path, out: &mut BTreeSet<PathBuf>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(root.join(rel))? {
-            let entry = entry?;
-            let rel = rel.join(entry.file_name());
-            if entry.file_type()?.is_dir() {
-                walk(root, &rel, out)?;
-            } else {
-                out.insert(rel);
-            }
-        }
-        Ok(())
-    }
     let mut out = BTreeSet::new();
-    if dir.is_dir() {
-        walk(dir, Path::new(""), &mut out).map_err(|e| anyhow!("cannot read {}: {e}", dir.display()))?;
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    for entry in walkdir::WalkDir::new(dir).min_depth(1) {
+        let entry = entry.map_err(|e| anyhow!("cannot read {}: {e}", dir.display()))?;
+        if !entry.file_type().is_dir() {
+            out.insert(entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_path_buf());
+        }
     }
     Ok(out)
 }
@@ -135,7 +125,8 @@ pub fn source_diff(a: &Path, b: &Path) -> anyhow::Result<String> {
     let (fa, fb) = (files(a)?, files(b)?);
     let mut out = String::new();
     for rel in fa.union(&fb) {
-        let name = rel.display();
+        let name = rel.to_string_lossy();
+        let name = clean(&name);
         let read = |dir: &Path| {
             std::fs::read(dir.join(rel)).map_err(|e| anyhow!("cannot read {}: {e}", dir.join(rel).display()))
         };

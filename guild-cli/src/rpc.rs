@@ -1,4 +1,6 @@
-//! Finding, starting and talking to the daemon.
+//! Finding, starting and talking to the daemon: where it listens, a connection with a
+//! client for each service, and [`rpc`], which turns a gRPC status into the message a
+//! user reads. Every command reaches guildd through here.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -6,19 +8,63 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use guild_proto::locations::Locations;
 use guild_proto::v1::{
-    DaemonStatus, GetStatusRequest, daemon_service_client::DaemonServiceClient,
-    output_service_client::OutputServiceClient, project_service_client::ProjectServiceClient,
-    run_service_client::RunServiceClient, series_service_client::SeriesServiceClient,
+    DaemonStatus, GetStatusRequest, compare_service_client::CompareServiceClient,
+    daemon_service_client::DaemonServiceClient, output_service_client::OutputServiceClient,
+    project_service_client::ProjectServiceClient, run_service_client::RunServiceClient,
+    series_service_client::SeriesServiceClient, serve_service_client::ServeServiceClient,
+    tensor_board_service_client::TensorBoardServiceClient,
 };
 use tonic::transport::Channel;
+
+use crate::out::clean_message;
 
 /// Largest response the CLI accepts (a list of every run, a large Guild file's project),
 /// on every service: tonic's default of 4 MiB is far below what a daemon may answer.
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 
+/// Where the daemon is: its data folder and socket.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub locations: Locations,
+}
+
+impl Target {
+    /// From `--data-dir` and `--socket`, else `GUILD_DATA_DIR` and `GUILD_SOCKET`, else
+    /// the defaults. The variables are read here rather than by clap's `env`: an argument
+    /// clap fills from the environment shows in every usage line it prints.
+    pub fn resolve(data_dir: Option<PathBuf>, socket: Option<PathBuf>) -> anyhow::Result<Target> {
+        let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Ok(Target {
+            locations: Locations::resolve(
+                data_dir.or_else(|| from_env("GUILD_DATA_DIR")),
+                socket.or_else(|| from_env("GUILD_SOCKET")),
+            )?,
+        })
+    }
+}
+
+/// A run as the daemon takes it: a run folder (any argument with a `/`: `./runs/ID`,
+/// `runs/ID/`, an absolute path) as its absolute path, anything else as it is.
+pub fn run_arg(arg: &str) -> String {
+    if !arg.contains('/') {
+        return arg.to_string();
+    }
+    let path = std::path::Path::new(arg);
+    let absolute = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    absolute.to_string_lossy().into_owned()
+}
+
+/// A gRPC answer as a user reads it: its message, without the transport's debris, and
+/// with control characters from the daemon escaped.
+pub fn rpc<T>(result: Result<tonic::Response<T>, tonic::Status>) -> anyhow::Result<T> {
+    result.map(|r| r.into_inner()).map_err(status_error)
+}
+
+/// A gRPC status (from a call or a stream) as an error a user reads.
+pub fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}", clean_message(status.message()))
 }
 
 #[derive(Clone)]
@@ -43,6 +89,15 @@ impl Client {
     pub fn series(&self) -> SeriesServiceClient<Channel> {
         SeriesServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
+    pub fn compare(&self) -> CompareServiceClient<Channel> {
+        CompareServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
+    }
+    pub fn serves(&self) -> ServeServiceClient<Channel> {
+        ServeServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
+    }
+    pub fn tensorboards(&self) -> TensorBoardServiceClient<Channel> {
+        TensorBoardServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
+    }
 }
 
 /// Connects to a running daemon; None when nothing answers on the socket.
@@ -60,7 +115,11 @@ pub async fn try_connect(target: &Target) -> anyhow::Result<Option<Client>> {
         // daemon killed with -9) only shows here, and means no daemon runs.
         // So does a daemon that is still coming up while the CLI waits for it.
         Err(status) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => return Ok(None),
-        Err(status) => bail!("guildd at {} did not answer: {}", socket.display(), status.message()),
+        Err(status) => bail!(
+            "guildd at {} did not answer: {}",
+            socket.display(),
+            clean_message(status.message())
+        ),
     }
     .into_inner();
     if status.protocol != guild_proto::PROTOCOL {
@@ -85,13 +144,17 @@ pub async fn connect(target: &Target) -> anyhow::Result<Client> {
     start_daemon(target, None).await
 }
 
-/// The guildd binary: beside this one, else on PATH.
-fn guildd_exe() -> PathBuf {
+/// The guildd binary beside this one, if there is one.
+pub fn guildd_beside() -> Option<PathBuf> {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("guildd")))
         .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("guildd"))
+}
+
+/// The guildd binary: beside this one, else on PATH.
+fn guildd_exe() -> PathBuf {
+    guildd_beside().unwrap_or_else(|| PathBuf::from("guildd"))
 }
 
 /// Starts guildd in its own session with its log in the data dir, then waits until it

@@ -103,7 +103,8 @@ struct Flag {
 
 impl Script {
     fn from_json(v: &serde_json::Value) -> Script {
-        let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        let text =
+            |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).unwrap_or_default().to_string();
         let flag = |f: &serde_json::Value| Flag {
             name: text(f, "name"),
             switch: f.get("switch").and_then(|x| x.as_bool()).unwrap_or(false),
@@ -143,7 +144,10 @@ pub fn run(dir: &Path, name: Option<String>, force: bool) -> anyhow::Result<u8> 
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "py"))
-        .filter(|p| p.file_stem().is_some_and(|s| !s.to_string_lossy().starts_with(['_', '.'])))
+        .filter(|p| {
+            p.file_stem()
+                .is_some_and(|s| !s.to_string_lossy().starts_with(['_', '.']))
+        })
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
     scripts.sort();
@@ -261,7 +265,10 @@ fn guild_file_text(project_name: &str, scripts: &[Script]) -> String {
             match &flag.default {
                 Some(value) => lines.push(format!("  {} = {value}", flag.name)),
                 None if flag.required => {
-                    lines.push(format!("  # required by the script: set it here or with {}=VALUE", flag.name));
+                    lines.push(format!(
+                        "  # required by the script: set it here or with {}=VALUE",
+                        flag.name
+                    ));
                     lines.push(format!("  {} =", flag.name));
                 }
                 None => lines.push(format!("  # --{}: no default in the script", flag.name)),
