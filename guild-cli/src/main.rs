@@ -13,6 +13,7 @@ mod format;
 mod project;
 mod rpc;
 mod select;
+mod sweep;
 mod table;
 
 use std::path::PathBuf;
@@ -166,7 +167,8 @@ enum Command {
         #[arg(long)]
         no_open: bool,
     },
-    /// Stop a running run.
+    /// Stop a running run, cancel a queued one, or stop a sweep (no new trials; its
+    /// queued trials are cancelled and running ones stopped).
     Stop {
         #[arg(add = any_run())]
         run: String,

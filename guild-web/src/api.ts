@@ -14,6 +14,7 @@ import {
   RunService,
   SeriesService,
   ServeService,
+  SweepService,
   TensorBoardService,
   type DaemonStatus,
   type FieldValue,
@@ -86,6 +87,7 @@ export const series: Client<typeof SeriesService> = createClient(SeriesService, 
 export const compare: Client<typeof CompareService> = createClient(CompareService, transport);
 export const serves: Client<typeof ServeService> = createClient(ServeService, transport);
 export const tensorboard: Client<typeof TensorBoardService> = createClient(TensorBoardService, transport);
+export const sweeps: Client<typeof SweepService> = createClient(SweepService, transport);
 
 /**
  * GetSeries, answered as columns (series-wire.ts) rather than protobuf-es messages: the

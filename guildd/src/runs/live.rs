@@ -257,6 +257,12 @@ impl RunTask {
                 }
             }
         }
+        // Its processes ended: the next queued run may have its GPUs now.
+        self.owner
+            .tell(RunEvent::Released {
+                id: self.record.id.clone(),
+            })
+            .await;
         // The sampler takes the run's last stats sample while the last output is read.
         let (stats, id) = (self.stats.clone(), self.record.id.clone());
         let (_, last_stats) = tokio::join!(async { while self.poll(true).await.more {} }, stats.unregister(&id));
