@@ -31,7 +31,7 @@ describe("dashboard: queue and sweeps", { skip: skip ?? false }, () => {
   before(async () => {
     requireBinaries();
     base = tempBase("queue");
-    daemon = new Daemon(base, { GUILD_MAX_RUNS: "1" });
+    daemon = new Daemon(base, { GUILD_MAX_RUNS: "1", GUILD_GPUS: "0,1" });
     await daemon.start();
     project = join(base, "probe");
     mkdirSync(project, { recursive: true });
@@ -53,8 +53,8 @@ describe("dashboard: queue and sweeps", { skip: skip ?? false }, () => {
 
   test("queued runs show their position, and start in order", async () => {
     const start = async (...args) => (await daemon.guild(["-C", project, "train", "--background", ...args])).stdout.trim();
-    const first = await start(`wait=${gate}`);
-    const second = await start();
+    const first = await start("--gpus", "1", `wait=${gate}`);
+    const second = await start("--gpus", "1");
     const third = await start();
     await page.goto(url("#/runs"));
     await page.waitForFunction(
@@ -64,6 +64,10 @@ describe("dashboard: queue and sweeps", { skip: skip ?? false }, () => {
       [second, third],
       WAIT,
     );
+    // The GPUs: the one the running run was given, and what the queued one asks for.
+    await page.waitForFunction((id) => document.querySelector(`[data-run-id="${id}"] .gpus`)?.textContent === "gpu 0", first, WAIT);
+    assert.equal(await page.textContent(`[data-run-id="${second}"] .gpus`), "1 gpu");
+    assert.equal(await page.locator(`[data-run-id="${third}"] .gpus`).count(), 0);
     await screenshot(page, "runs-queued");
     writeFileSync(gate, "go");
     // As the first ends, the second starts and the third becomes #1, then all complete.

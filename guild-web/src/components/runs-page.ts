@@ -150,7 +150,7 @@ export class RunsPage extends LitElement {
       {
         id: "status",
         label: "status",
-        width: "110px",
+        width: "170px",
         value: (r) => statusName(r.status),
         cell: (r) => {
           const position = this.queue().positions.get(r.id);

@@ -35,6 +35,14 @@ export function bestSoFar(points: { n: number; v: number }[], maximize: boolean)
   return out;
 }
 
+/** At most about 10 whole trial numbers from 1 to `max`. */
+function xTicks(max: number): number[] {
+  const step = Math.max(1, Math.ceil(max / 10));
+  const out = [];
+  for (let n = 1; n <= max; n += step) out.push(n);
+  return out;
+}
+
 export class SweepPage extends LitElement {
   static override properties = {
     sweepId: { type: String },
@@ -123,7 +131,8 @@ export class SweepPage extends LitElement {
       aria-label="${s.objective} by trial, with the best so far">
       ${ticks.map((v) => svg`<line x1=${PAD.left} x2=${W - PAD.right} y1=${y(v)} y2=${y(v)} class="grid"></line>
         <text x=${PAD.left - 6} y=${y(v) + 4} text-anchor="end" class="tick">${Number(v.toPrecision(3))}</text>`)}
-      <text x=${(W + PAD.left) / 2} y=${H - 6} text-anchor="middle" class="tick">trial</text>
+      ${xTicks(maxN).map((n) => svg`<text x=${x(n)} y=${H - PAD.bottom + 14} text-anchor="middle" class="tick">${n}</text>`)}
+      <text x=${(W + PAD.left) / 2} y=${H - 2} text-anchor="middle" class="tick">trial</text>
       ${best.length ? svg`<path d=${steps} class="best-line" fill="none"></path>` : nothing}
       ${points.map((p) => svg`<circle cx=${x(p.n)} cy=${y(p.v)} r="4" class=${p.done ? "trial-dot" : "trial-dot failed"}><title>trial ${p.n}: ${fmtNumber(p.v)}</title></circle>`)}
     </svg>`;

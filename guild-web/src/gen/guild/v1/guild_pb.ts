@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file guild/v1/guild.proto.
  */
 export const file_guild_v1_guild: GenFile = /*@__PURE__*/
-  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiFwoVQ3JlYXRlVmlld0NvZGVSZXF1ZXN0IjkKCFZpZXdDb2RlEgwKBGNvZGUYASABKAkSCwoDdXJsGAIgASgJEhIKCmV4cGlyZXNfbXMYAyABKAMiEgoQR2V0U3RhdHVzUmVxdWVzdCKxAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAxIQCghwcm9ibGVtcxgJIAMoCSIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIuEBCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZRIiCglyZXNvdXJjZXMYCCADKAsyDy5ndWlsZC52MS5Nb2RlbBIMCgR0YWdzGAkgAygJIrIBCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnEg8KB3J1bnRpbWUYBSABKAkSDwoHc291cmNlcxgGIAMoCRIcCgR2aWV3GAcgASgLMg4uZ3VpbGQudjEuVmlldyI8CglPcGVyYXRpb24SDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgASgJEhAKCHJlcXVpcmVzGAMgAygJIjYKB1Byb2ZpbGUSDAoEbmFtZRgBIAEoCRIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWciIwoERmxhZxIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIoIBCgRWaWV3Eg4KBm9yaWdpbhgBIAEoCRIjCgZmaWVsZHMYAiADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQSHwoEcm93cxgDIAMoCzIRLmd1aWxkLnYxLlZpZXdSb3cSJAoHY29tcGFyZRgEIAMoCzITLmd1aWxkLnYxLlZpZXdGaWVsZCKIAQoJVmlld0ZpZWxkEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSDgoGc291cmNlGAMgASgJEhEKCWF0dHJpYnV0ZRgEIAEoCRIOCgZyZWR1Y2UYBSABKAkSDgoGZm9ybWF0GAYgASgJEg0KBWNvbG9yGAcgASgJEgwKBGljb24YCCABKAkiPQoHVmlld1JvdxIMCgRuYW1lGAEgASgJEiQKBnNlcmllcxgCIAMoCzIULmd1aWxkLnYxLlZpZXdTZXJpZXMiWQoKVmlld1NlcmllcxIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEg0KBWxhYmVsGAMgASgJEg4KBmZvcm1hdBgEIAEoCRIPCgdwYXR0ZXJuGAUgASgJIlUKCkZpZWxkVmFsdWUSDAoEbmFtZRgBIAEoCRIPCgdwcmVzZW50GAIgASgIEg0KBXZhbHVlGAMgASgBEgwKBHRleHQYBCABKAkSCwoDa2V5GAUgASgJIvEBCg9TdGFydFJ1blJlcXVlc3QSEwoLcHJvamVjdF9kaXIYASABKAkSDQoFbW9kZWwYAiABKAkSCgoCb3AYAyABKAkSDwoHcHJvZmlsZRgEIAEoCRIdCgVmbGFncxgFIAMoCzIOLmd1aWxkLnYxLkZsYWcSEgoKc291cmNlX3J1bhgGIAEoCRINCgVsYWJlbBgHIAEoCRIvCgNlbnYYCCADKAsyIi5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QuRW52RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLBAgoDUnVuEgoKAmlkGAEgASgJEhMKC3Byb2plY3RfZGlyGAIgASgJEhQKDHByb2plY3RfbmFtZRgDIAEoCRINCgVtb2RlbBgEIAEoCRIKCgJvcBgFIAEoCRIjCgZzdGF0dXMYBiABKA4yEy5ndWlsZC52MS5SdW5TdGF0dXMSEgoKY3JlYXRlZF9tcxgHIAEoAxISCgpzdGFydGVkX21zGAggASgDEhIKCnN0b3BwZWRfbXMYCSABKAMSGAoLZXhpdF9zdGF0dXMYCiABKAVIAIgBARIPCgdydW5fZGlyGAsgASgJEg0KBWxhYmVsGAwgASgJEgsKA3BpZBgNIAEoDRIOCgZyZWFzb24YDiABKAkSEgoKc291cmNlX3J1bhgPIAEoCRIMCgR0YWdzGBAgAygJQg4KDF9leGl0X3N0YXR1cyJFCg9MaXN0UnVuc1JlcXVlc3QSDQoFbGltaXQYASABKA0SDgoGb2Zmc2V0GAIgASgNEhMKC3Byb2plY3RfZGlyGAMgASgJIj4KEExpc3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhINCgV0b3RhbBgCIAEoDSIcCg1HZXRSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIgChFHZXRSdW5WaWV3UmVxdWVzdBILCgNydW4YASABKAkiWgoHUnVuVmlldxILCgNydW4YASABKAkSHAoEdmlldxgCIAEoCzIOLmd1aWxkLnYxLlZpZXcSJAoGZmllbGRzGAMgAygLMhQuZ3VpbGQudjEuRmllbGRWYWx1ZSKoAQoKUnVuUHJldmlldxINCgVtb2RlbBgBIAEoCRIKCgJvcBgCIAEoCRIMCgRhcmd2GAMgAygJEh0KBWZsYWdzGAQgAygLMg4uZ3VpbGQudjEuRmxhZxIPCgdydW5fZGlyGAUgASgJEhsKA2VudhgGIAMoCzIOLmd1aWxkLnYxLkZsYWcSEwoLcHJvamVjdF9kaXIYByABKAkSDwoHcnVudGltZRgIIAEoCSIjCgRBdHRyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkimgEKCVJ1bkRldGFpbBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SHQoFZmxhZ3MYAiADKAsyDi5ndWlsZC52MS5GbGFnEh0KBWF0dHJzGAMgAygLMg4uZ3VpbGQudjEuQXR0chIjCgZzZXJpZXMYBCADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkSDgoGY3Vyc29yGAUgASgDIh0KDlN0b3BSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChBEZWxldGVSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChFEZWxldGVSdW5SZXNwb25zZRIKCgJpZBgBIAEoCSIfChBXYXRjaFJ1bnNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJOCghSdW5FdmVudBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SDwoHcmVtb3ZlZBgCIAEoCBIVCg1zbmFwc2hvdF9kb25lGAMgASgIIkIKEVJlYWRPdXRwdXRSZXF1ZXN0EgsKA3J1bhgBIAEoCRIQCghmcm9tX3NlcRgCIAEoAxIOCgZmb2xsb3cYAyABKAgiWgoKT3V0cHV0TGluZRILCgNzZXEYASABKAMSDwoHdGltZV9tcxgCIAEoAxIgCgZzdHJlYW0YAyABKA4yEC5ndWlsZC52MS5TdHJlYW0SDAoEdGV4dBgEIAEoCSIyCgtPdXRwdXRDaHVuaxIjCgVsaW5lcxgBIAMoCzIULmd1aWxkLnYxLk91dHB1dExpbmUiIAoRTGlzdFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJIngKCVNlcmllc0tleRILCgNrZXkYASABKAkSDAoEbGFzdBgCIAEoARILCgNtaW4YAyABKAESCwoDbWF4GAQgASgBEg0KBWNvdW50GAUgASgDEhEKCWxhc3Rfc3RlcBgGIAEoAxIUCgxsYXN0X3RpbWVfbXMYByABKAMiNwoSTGlzdFNlcmllc1Jlc3BvbnNlEiEKBGtleXMYASADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkipgEKEEdldFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSHAoEYXhpcxgDIAEoDjIOLmd1aWxkLnYxLkF4aXMSEAoDbWluGAQgASgBSACIAQESEAoDbWF4GAUgASgBSAGIAQESDwoHYnVja2V0cxgGIAEoDRIUCgx1bnRpbF9jdXJzb3IYByABKANCBgoEX21pbkIGCgRfbWF4IjYKBlNhbXBsZRIPCgd0aW1lX21zGAEgASgDEgwKBHN0ZXAYAiABKAMSDQoFdmFsdWUYAyABKAEiiAEKBkJ1Y2tldBIPCgd4X3N0YXJ0GAEgASgBEg0KBXhfZW5kGAIgASgBEgsKA21pbhgDIAEoARILCgNtYXgYBCABKAESDAoEbGFzdBgFIAEoARIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDEg0KBWNvdW50GAggASgEImoKBlNlcmllcxILCgNrZXkYASABKAkSIQoHc2FtcGxlcxgCIAMoCzIQLmd1aWxkLnYxLlNhbXBsZRIhCgdidWNrZXRzGAMgAygLMhAuZ3VpbGQudjEuQnVja2V0Eg0KBWNvdW50GAQgASgEIjUKEUdldFNlcmllc1Jlc3BvbnNlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcyJFChJXYXRjaFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgDIkAKDFNlcmllc1VwZGF0ZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMSDgoGY3Vyc29yGAIgASgDInAKDFJ1blNlbGVjdGlvbhIMCgRydW5zGAEgAygJEg0KBW1vZGVsGAIgASgJEg4KBnN0YXR1cxgDIAMoCRINCgVsYWJlbBgEIAEoCRIPCgdkZWxldGVkGAUgASgIEhMKC3Byb2plY3RfZGlyGAYgASgJIj4KEVNlbGVjdFJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbiJCChJTZWxlY3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhIPCgdpbmRleGVzGAIgAygNIi0KD1NldExhYmVsUmVxdWVzdBILCgNydW4YASABKAkSDQoFbGFiZWwYAiABKAkiOQoNVGFnUnVuUmVxdWVzdBILCgNydW4YASABKAkSCwoDYWRkGAIgAygJEg4KBnJlbW92ZRgDIAMoCSIgChFSZXN0b3JlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPUHVyZ2VSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeChBQdXJnZVJ1blJlc3BvbnNlEgoKAmlkGAEgASgJIi8KEUV4cG9ydFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkSDAoEZGVzdBgCIAEoCSIvChJFeHBvcnRSdW5zUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBGRlc3QYAiABKAkiYQoRSW1wb3J0UnVuc1JlcXVlc3QSCwoDc3JjGAEgASgJEg4KBnJlbmFtZRgCIAEoCBITCgtwcm9qZWN0X2RpchgDIAEoCRIaChJtYXhfdW5wYWNrZWRfYnl0ZXMYBCABKAQiPwoLSW1wb3J0ZWRSdW4SCgoCaWQYASABKAkSEwoLb3JpZ2luYWxfaWQYAiABKAkSDwoHcnVuX2RpchgDIAEoCSI5ChJJbXBvcnRSdW5zUmVzcG9uc2USIwoEcnVucxgBIAMoCzIVLmd1aWxkLnYxLkltcG9ydGVkUnVuIloKEkNvbXBhcmVSdW5zUmVxdWVzdBIpCglzZWxlY3Rpb24YASABKAsyFi5ndWlsZC52MS5SdW5TZWxlY3Rpb24SCwoDc3lzGAIgASgIEgwKBHZpZXcYAyABKAgiqwEKDENvbXBhcmVDaHVuaxIWCg5uZXdfZmxhZ19uYW1lcxgBIAMoCRIXCg9uZXdfc2NhbGFyX2tleXMYAiADKAkSIgoEcm93cxgDIAMoCzIULmd1aWxkLnYxLkNvbXBhcmVSb3cSFwoPbmV3X2ZsYWdfdmFsdWVzGAQgAygJEi0KEG5ld192aWV3X2NvbHVtbnMYBSADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQi8wEKCkNvbXBhcmVSb3cSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg0KBWluZGV4GAIgASgNEhIKCmZsYWdfbmFtZXMYAyADKA0SEwoLZmxhZ192YWx1ZXMYBCADKA0SEwoLc2NhbGFyX2tleXMYBSADKA0SEwoLc2NhbGFyX2xhc3QYBiADKAESEgoKc2NhbGFyX21pbhgHIAMoARISCgpzY2FsYXJfbWF4GAggAygBEhQKDHZpZXdfY29sdW1ucxgJIAMoDRIpCgt2aWV3X3ZhbHVlcxgKIAMoCzIULmd1aWxkLnYxLkZpZWxkVmFsdWUi0AEKEVN0YXJ0U2VydmVSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRob3N0GAIgASgJEhEKBHBvcnQYAyABKA1IAIgBARIxCgNlbnYYBCADKAsyJC5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdC5FbnZFbnRyeRISCgp0aW1lb3V0X21zGAUgASgNEhEKCW1heF9xdWV1ZRgGIAEoDRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9wb3J0Ih8KEFN0b3BTZXJ2ZVJlcXVlc3QSCwoDcnVuGAEgASgJIiAKEUxpc3RTZXJ2ZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSI1ChJMaXN0U2VydmVzUmVzcG9uc2USHwoGc2VydmVzGAEgAygLMg8uZ3VpbGQudjEuU2VydmUiowIKBVNlcnZlEgsKA3J1bhgBIAEoCRINCgVtb2RlbBgCIAEoCRIPCgdydW5fZGlyGAMgASgJEg8KB2FkZHJlc3MYBCABKAkSCwoDdXJsGAUgASgJEiMKBXN0YXRlGAYgASgOMhQuZ3VpbGQudjEuU2VydmVTdGF0ZRIOCgZyZWFzb24YByABKAkSCwoDcGlkGAggASgNEgwKBGFyZ3YYCSADKAkSEgoKc3RhcnRlZF9tcxgKIAEoAxIQCghyZXF1ZXN0cxgLIAEoBBIOCgZlcnJvcnMYDCABKAQSEAoIcmVzdGFydHMYDSABKA0SEAoIZXhpc3RpbmcYDiABKAgSEgoKdGltZW91dF9tcxgPIAEoDRIRCgltYXhfcXVldWUYECABKA0itwEKF1N0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0EgwKBHJ1bnMYASADKAkSEwoLcHJvamVjdF9kaXIYAiABKAkSNwoDZW52GAMgAygLMiouZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QuRW52RW50cnkSFAoMaWRsZV9zZWNvbmRzGAQgASgNGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiGAoWU3RvcFRlbnNvckJvYXJkUmVxdWVzdCIXChVHZXRUZW5zb3JCb2FyZFJlcXVlc3QiOwoOVGVuc29yQm9hcmRSdW4SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdydW5fZGlyGAMgASgJItkBCgtUZW5zb3JCb2FyZBIPCgdydW5uaW5nGAEgASgIEgsKA3BpZBgCIAEoDRIPCgdhZGRyZXNzGAMgASgJEgwKBHBhdGgYBCABKAkSJgoEcnVucxgFIAMoCzIYLmd1aWxkLnYxLlRlbnNvckJvYXJkUnVuEhIKCnN0YXJ0ZWRfbXMYBiABKAMSFAoMbGFzdF91c2VkX21zGAcgASgDEhQKDGlkbGVfc2Vjb25kcxgIIAEoDRIOCgZyZXVzZWQYCSABKAgSFQoNcHJveHlfYWRkcmVzcxgKIAEoCSq5AQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1BFTkRJTkcQARIWChJSVU5fU1RBVFVTX1JVTk5JTkcQAhIYChRSVU5fU1RBVFVTX0NPTVBMRVRFRBADEhQKEFJVTl9TVEFUVVNfRVJST1IQBBIZChVSVU5fU1RBVFVTX1RFUk1JTkFURUQQBRIVChFSVU5fU1RBVFVTX0ZBSUxFRBAGKkYKBlN0cmVhbRIWChJTVFJFQU1fVU5TUEVDSUZJRUQQABIRCg1TVFJFQU1fU1RET1VUEAESEQoNU1RSRUFNX1NUREVSUhACKiQKBEF4aXMSDQoJQVhJU19TVEVQEAASDQoJQVhJU19USU1FEAEqqQEKClNlcnZlU3RhdGUSGwoXU0VSVkVfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRTRVJWRV9TVEFURV9TVEFSVElORxABEhUKEVNFUlZFX1NUQVRFX1JFQURZEAISGgoWU0VSVkVfU1RBVEVfUkVTVEFSVElORxADEhgKFFNFUlZFX1NUQVRFX05PX01PREVMEAQSFwoTU0VSVkVfU1RBVEVfU1RPUFBFRBAFMtoBCg1EYWVtb25TZXJ2aWNlEj8KCUdldFN0YXR1cxIaLmd1aWxkLnYxLkdldFN0YXR1c1JlcXVlc3QaFi5ndWlsZC52MS5EYWVtb25TdGF0dXMSQQoIU2h1dGRvd24SGS5ndWlsZC52MS5TaHV0ZG93blJlcXVlc3QaGi5ndWlsZC52MS5TaHV0ZG93blJlc3BvbnNlEkUKDkNyZWF0ZVZpZXdDb2RlEh8uZ3VpbGQudjEuQ3JlYXRlVmlld0NvZGVSZXF1ZXN0GhIuZ3VpbGQudjEuVmlld0NvZGUyTgoOUHJvamVjdFNlcnZpY2USPAoKR2V0UHJvamVjdBIbLmd1aWxkLnYxLkdldFByb2plY3RSZXF1ZXN0GhEuZ3VpbGQudjEuUHJvamVjdDKzBwoKUnVuU2VydmljZRI0CghTdGFydFJ1bhIZLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghMaXN0UnVucxIZLmd1aWxkLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmd1aWxkLnYxLkxpc3RSdW5zUmVzcG9uc2USNgoGR2V0UnVuEhcuZ3VpbGQudjEuR2V0UnVuUmVxdWVzdBoTLmd1aWxkLnYxLlJ1bkRldGFpbBIyCgdTdG9wUnVuEhguZ3VpbGQudjEuU3RvcFJ1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SRAoJRGVsZXRlUnVuEhouZ3VpbGQudjEuRGVsZXRlUnVuUmVxdWVzdBobLmd1aWxkLnYxLkRlbGV0ZVJ1blJlc3BvbnNlEj0KCVdhdGNoUnVucxIaLmd1aWxkLnYxLldhdGNoUnVuc1JlcXVlc3QaEi5ndWlsZC52MS5SdW5FdmVudDABEkcKClNlbGVjdFJ1bnMSGy5ndWlsZC52MS5TZWxlY3RSdW5zUmVxdWVzdBocLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXNwb25zZRI0CghTZXRMYWJlbBIZLmd1aWxkLnYxLlNldExhYmVsUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhIwCgZUYWdSdW4SFy5ndWlsZC52MS5UYWdSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjgKClJlc3RvcmVSdW4SGy5ndWlsZC52MS5SZXN0b3JlUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghQdXJnZVJ1bhIZLmd1aWxkLnYxLlB1cmdlUnVuUmVxdWVzdBoaLmd1aWxkLnYxLlB1cmdlUnVuUmVzcG9uc2USRwoKRXhwb3J0UnVucxIbLmd1aWxkLnYxLkV4cG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuRXhwb3J0UnVuc1Jlc3BvbnNlEkcKCkltcG9ydFJ1bnMSGy5ndWlsZC52MS5JbXBvcnRSdW5zUmVxdWVzdBocLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXNwb25zZRI8CgpHZXRSdW5WaWV3EhsuZ3VpbGQudjEuR2V0UnVuVmlld1JlcXVlc3QaES5ndWlsZC52MS5SdW5WaWV3Ej0KClByZXZpZXdSdW4SGS5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QaFC5ndWlsZC52MS5SdW5QcmV2aWV3MlMKDU91dHB1dFNlcnZpY2USQgoKUmVhZE91dHB1dBIbLmd1aWxkLnYxLlJlYWRPdXRwdXRSZXF1ZXN0GhUuZ3VpbGQudjEuT3V0cHV0Q2h1bmswATLlAQoNU2VyaWVzU2VydmljZRJHCgpMaXN0U2VyaWVzEhsuZ3VpbGQudjEuTGlzdFNlcmllc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VyaWVzUmVzcG9uc2USRAoJR2V0U2VyaWVzEhouZ3VpbGQudjEuR2V0U2VyaWVzUmVxdWVzdBobLmd1aWxkLnYxLkdldFNlcmllc1Jlc3BvbnNlEkUKC1dhdGNoU2VyaWVzEhwuZ3VpbGQudjEuV2F0Y2hTZXJpZXNSZXF1ZXN0GhYuZ3VpbGQudjEuU2VyaWVzVXBkYXRlMAEyVwoOQ29tcGFyZVNlcnZpY2USRQoLQ29tcGFyZVJ1bnMSHC5ndWlsZC52MS5Db21wYXJlUnVuc1JlcXVlc3QaFi5ndWlsZC52MS5Db21wYXJlQ2h1bmswATLNAQoMU2VydmVTZXJ2aWNlEjoKClN0YXJ0U2VydmUSGy5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdBoPLmd1aWxkLnYxLlNlcnZlEjgKCVN0b3BTZXJ2ZRIaLmd1aWxkLnYxLlN0b3BTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRJHCgpMaXN0U2VydmVzEhsuZ3VpbGQudjEuTGlzdFNlcnZlc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VydmVzUmVzcG9uc2Uy+AEKElRlbnNvckJvYXJkU2VydmljZRJMChBTdGFydFRlbnNvckJvYXJkEiEuZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZBJKCg9TdG9wVGVuc29yQm9hcmQSIC5ndWlsZC52MS5TdG9wVGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSAoOR2V0VGVuc29yQm9hcmQSHy5ndWlsZC52MS5HZXRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZGIGcHJvdG8z");
+  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiFwoVQ3JlYXRlVmlld0NvZGVSZXF1ZXN0IjkKCFZpZXdDb2RlEgwKBGNvZGUYASABKAkSCwoDdXJsGAIgASgJEhIKCmV4cGlyZXNfbXMYAyABKAMiEgoQR2V0U3RhdHVzUmVxdWVzdCKxAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAxIQCghwcm9ibGVtcxgJIAMoCSIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIuEBCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZRIiCglyZXNvdXJjZXMYCCADKAsyDy5ndWlsZC52MS5Nb2RlbBIMCgR0YWdzGAkgAygJIrIBCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnEg8KB3J1bnRpbWUYBSABKAkSDwoHc291cmNlcxgGIAMoCRIcCgR2aWV3GAcgASgLMg4uZ3VpbGQudjEuVmlldyI8CglPcGVyYXRpb24SDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgASgJEhAKCHJlcXVpcmVzGAMgAygJIjYKB1Byb2ZpbGUSDAoEbmFtZRgBIAEoCRIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWciIwoERmxhZxIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIoIBCgRWaWV3Eg4KBm9yaWdpbhgBIAEoCRIjCgZmaWVsZHMYAiADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQSHwoEcm93cxgDIAMoCzIRLmd1aWxkLnYxLlZpZXdSb3cSJAoHY29tcGFyZRgEIAMoCzITLmd1aWxkLnYxLlZpZXdGaWVsZCKIAQoJVmlld0ZpZWxkEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSDgoGc291cmNlGAMgASgJEhEKCWF0dHJpYnV0ZRgEIAEoCRIOCgZyZWR1Y2UYBSABKAkSDgoGZm9ybWF0GAYgASgJEg0KBWNvbG9yGAcgASgJEgwKBGljb24YCCABKAkiPQoHVmlld1JvdxIMCgRuYW1lGAEgASgJEiQKBnNlcmllcxgCIAMoCzIULmd1aWxkLnYxLlZpZXdTZXJpZXMiWQoKVmlld1NlcmllcxIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEg0KBWxhYmVsGAMgASgJEg4KBmZvcm1hdBgEIAEoCRIPCgdwYXR0ZXJuGAUgASgJIlUKCkZpZWxkVmFsdWUSDAoEbmFtZRgBIAEoCRIPCgdwcmVzZW50GAIgASgIEg0KBXZhbHVlGAMgASgBEgwKBHRleHQYBCABKAkSCwoDa2V5GAUgASgJIsYCCg9TdGFydFJ1blJlcXVlc3QSEwoLcHJvamVjdF9kaXIYASABKAkSDQoFbW9kZWwYAiABKAkSCgoCb3AYAyABKAkSDwoHcHJvZmlsZRgEIAEoCRIdCgVmbGFncxgFIAMoCzIOLmd1aWxkLnYxLkZsYWcSEgoKc291cmNlX3J1bhgGIAEoCRINCgVsYWJlbBgHIAEoCRIvCgNlbnYYCCADKAsyIi5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QuRW52RW50cnkSEQoEZ3B1cxgeIAEoDUgAiAEBEhAKCHByaW9yaXR5GB8gASgFEiUKBXN3ZWVwGCAgASgLMhYuZ3VpbGQudjEuU3dlZXBPcHRpb25zGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFX2dwdXMigwMKA1J1bhIKCgJpZBgBIAEoCRITCgtwcm9qZWN0X2RpchgCIAEoCRIUCgxwcm9qZWN0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkSCgoCb3AYBSABKAkSIwoGc3RhdHVzGAYgASgOMhMuZ3VpbGQudjEuUnVuU3RhdHVzEhIKCmNyZWF0ZWRfbXMYByABKAMSEgoKc3RhcnRlZF9tcxgIIAEoAxISCgpzdG9wcGVkX21zGAkgASgDEhgKC2V4aXRfc3RhdHVzGAogASgFSACIAQESDwoHcnVuX2RpchgLIAEoCRINCgVsYWJlbBgMIAEoCRILCgNwaWQYDSABKA0SDgoGcmVhc29uGA4gASgJEhIKCnNvdXJjZV9ydW4YDyABKAkSDAoEdGFncxgQIAMoCRIiCgVxdWV1ZRgeIAEoCzITLmd1aWxkLnYxLlF1ZXVlSW5mbxINCgVzd2VlcBgfIAEoCRINCgV0cmlhbBggIAEoDUIOCgxfZXhpdF9zdGF0dXMibQoJUXVldWVJbmZvEhAKCHBvc2l0aW9uGAEgASgNEhAKCHByaW9yaXR5GAIgASgFEhsKDmdwdXNfcmVxdWVzdGVkGAMgASgNSACIAQESDAoEZ3B1cxgEIAMoCUIRCg9fZ3B1c19yZXF1ZXN0ZWQiRQoPTGlzdFJ1bnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNEg4KBm9mZnNldBgCIAEoDRITCgtwcm9qZWN0X2RpchgDIAEoCSI+ChBMaXN0UnVuc1Jlc3BvbnNlEhsKBHJ1bnMYASADKAsyDS5ndWlsZC52MS5SdW4SDQoFdG90YWwYAiABKA0iHAoNR2V0UnVuUmVxdWVzdBILCgNydW4YASABKAkiIAoRR2V0UnVuVmlld1JlcXVlc3QSCwoDcnVuGAEgASgJIloKB1J1blZpZXcSCwoDcnVuGAEgASgJEhwKBHZpZXcYAiABKAsyDi5ndWlsZC52MS5WaWV3EiQKBmZpZWxkcxgDIAMoCzIULmd1aWxkLnYxLkZpZWxkVmFsdWUiqAEKClJ1blByZXZpZXcSDQoFbW9kZWwYASABKAkSCgoCb3AYAiABKAkSDAoEYXJndhgDIAMoCRIdCgVmbGFncxgEIAMoCzIOLmd1aWxkLnYxLkZsYWcSDwoHcnVuX2RpchgFIAEoCRIbCgNlbnYYBiADKAsyDi5ndWlsZC52MS5GbGFnEhMKC3Byb2plY3RfZGlyGAcgASgJEg8KB3J1bnRpbWUYCCABKAkiIwoEQXR0chIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIpoBCglSdW5EZXRhaWwSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEh0KBWZsYWdzGAIgAygLMg4uZ3VpbGQudjEuRmxhZxIdCgVhdHRycxgDIAMoCzIOLmd1aWxkLnYxLkF0dHISIwoGc2VyaWVzGAQgAygLMhMuZ3VpbGQudjEuU2VyaWVzS2V5Eg4KBmN1cnNvchgFIAEoAyIdCg5TdG9wUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoQRGVsZXRlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoRRGVsZXRlUnVuUmVzcG9uc2USCgoCaWQYASABKAkiHwoQV2F0Y2hSdW5zUmVxdWVzdBILCgNydW4YASABKAkiTgoIUnVuRXZlbnQSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg8KB3JlbW92ZWQYAiABKAgSFQoNc25hcHNob3RfZG9uZRgDIAEoCCIRCg9HZXRRdWV1ZVJlcXVlc3QiawoFUXVldWUSDAoEZ3B1cxgBIAMoCRIRCglmcmVlX2dwdXMYAiADKAkSEAoIbWF4X3J1bnMYAyABKA0SDwoHcnVubmluZxgEIAEoDRIeCgd3YWl0aW5nGAUgAygLMg0uZ3VpbGQudjEuUnVuIjMKElNldFByaW9yaXR5UmVxdWVzdBILCgNydW4YASABKAkSEAoIcHJpb3JpdHkYAiABKAUihwEKDFN3ZWVwT3B0aW9ucxISCgptYXhfdHJpYWxzGAEgASgNEhEKCW9wdGltaXplchgCIAEoCRIQCghtaW5pbWl6ZRgDIAEoCRIQCghtYXhpbWl6ZRgEIAEoCRIRCgRzZWVkGAUgASgESACIAQESEAoIcGFyYWxsZWwYBiABKA1CBwoFX3NlZWQiIAoPR2V0U3dlZXBSZXF1ZXN0Eg0KBXN3ZWVwGAEgASgJIuMBCgVTd2VlcBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SEQoJb2JqZWN0aXZlGAIgASgJEhAKCG1heGltaXplGAMgASgIEhEKCW9wdGltaXplchgEIAEoCRISCgptYXhfdHJpYWxzGAUgASgNEhAKCHBhcmFsbGVsGAYgASgNEgwKBHNlZWQYByABKAQSHQoFc3BhY2UYCCADKAsyDi5ndWlsZC52MS5GbGFnEh8KBnRyaWFscxgJIAMoCzIPLmd1aWxkLnYxLlRyaWFsEhIKCmJlc3RfdHJpYWwYCiABKA0ieAoFVHJpYWwSDgoGbnVtYmVyGAEgASgNEhoKA3J1bhgCIAEoCzINLmd1aWxkLnYxLlJ1bhIdCgVmbGFncxgDIAMoCzIOLmd1aWxkLnYxLkZsYWcSFgoJb2JqZWN0aXZlGAQgASgBSACIAQFCDAoKX29iamVjdGl2ZSJCChFSZWFkT3V0cHV0UmVxdWVzdBILCgNydW4YASABKAkSEAoIZnJvbV9zZXEYAiABKAMSDgoGZm9sbG93GAMgASgIIloKCk91dHB1dExpbmUSCwoDc2VxGAEgASgDEg8KB3RpbWVfbXMYAiABKAMSIAoGc3RyZWFtGAMgASgOMhAuZ3VpbGQudjEuU3RyZWFtEgwKBHRleHQYBCABKAkiMgoLT3V0cHV0Q2h1bmsSIwoFbGluZXMYASADKAsyFC5ndWlsZC52MS5PdXRwdXRMaW5lIiAKEUxpc3RTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJ4CglTZXJpZXNLZXkSCwoDa2V5GAEgASgJEgwKBGxhc3QYAiABKAESCwoDbWluGAMgASgBEgsKA21heBgEIAEoARINCgVjb3VudBgFIAEoAxIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDIjcKEkxpc3RTZXJpZXNSZXNwb25zZRIhCgRrZXlzGAEgAygLMhMuZ3VpbGQudjEuU2VyaWVzS2V5IqYBChBHZXRTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRrZXlzGAIgAygJEhwKBGF4aXMYAyABKA4yDi5ndWlsZC52MS5BeGlzEhAKA21pbhgEIAEoAUgAiAEBEhAKA21heBgFIAEoAUgBiAEBEg8KB2J1Y2tldHMYBiABKA0SFAoMdW50aWxfY3Vyc29yGAcgASgDQgYKBF9taW5CBgoEX21heCI2CgZTYW1wbGUSDwoHdGltZV9tcxgBIAEoAxIMCgRzdGVwGAIgASgDEg0KBXZhbHVlGAMgASgBIogBCgZCdWNrZXQSDwoHeF9zdGFydBgBIAEoARINCgV4X2VuZBgCIAEoARILCgNtaW4YAyABKAESCwoDbWF4GAQgASgBEgwKBGxhc3QYBSABKAESEQoJbGFzdF9zdGVwGAYgASgDEhQKDGxhc3RfdGltZV9tcxgHIAEoAxINCgVjb3VudBgIIAEoBCJqCgZTZXJpZXMSCwoDa2V5GAEgASgJEiEKB3NhbXBsZXMYAiADKAsyEC5ndWlsZC52MS5TYW1wbGUSIQoHYnVja2V0cxgDIAMoCzIQLmd1aWxkLnYxLkJ1Y2tldBINCgVjb3VudBgEIAEoBCI1ChFHZXRTZXJpZXNSZXNwb25zZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMiRQoSV2F0Y2hTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRrZXlzGAIgAygJEhQKDGFmdGVyX2N1cnNvchgDIAEoAyJACgxTZXJpZXNVcGRhdGUSIAoGc2VyaWVzGAEgAygLMhAuZ3VpbGQudjEuU2VyaWVzEg4KBmN1cnNvchgCIAEoAyJwCgxSdW5TZWxlY3Rpb24SDAoEcnVucxgBIAMoCRINCgVtb2RlbBgCIAEoCRIOCgZzdGF0dXMYAyADKAkSDQoFbGFiZWwYBCABKAkSDwoHZGVsZXRlZBgFIAEoCBITCgtwcm9qZWN0X2RpchgGIAEoCSI+ChFTZWxlY3RSdW5zUmVxdWVzdBIpCglzZWxlY3Rpb24YASABKAsyFi5ndWlsZC52MS5SdW5TZWxlY3Rpb24iQgoSU2VsZWN0UnVuc1Jlc3BvbnNlEhsKBHJ1bnMYASADKAsyDS5ndWlsZC52MS5SdW4SDwoHaW5kZXhlcxgCIAMoDSItCg9TZXRMYWJlbFJlcXVlc3QSCwoDcnVuGAEgASgJEg0KBWxhYmVsGAIgASgJIjkKDVRhZ1J1blJlcXVlc3QSCwoDcnVuGAEgASgJEgsKA2FkZBgCIAMoCRIOCgZyZW1vdmUYAyADKAkiIAoRUmVzdG9yZVJ1blJlcXVlc3QSCwoDcnVuGAEgASgJIh4KD1B1cmdlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoQUHVyZ2VSdW5SZXNwb25zZRIKCgJpZBgBIAEoCSIvChFFeHBvcnRSdW5zUmVxdWVzdBIMCgRydW5zGAEgAygJEgwKBGRlc3QYAiABKAkiLwoSRXhwb3J0UnVuc1Jlc3BvbnNlEgsKA2lkcxgBIAMoCRIMCgRkZXN0GAIgASgJImEKEUltcG9ydFJ1bnNSZXF1ZXN0EgsKA3NyYxgBIAEoCRIOCgZyZW5hbWUYAiABKAgSEwoLcHJvamVjdF9kaXIYAyABKAkSGgoSbWF4X3VucGFja2VkX2J5dGVzGAQgASgEIj8KC0ltcG9ydGVkUnVuEgoKAmlkGAEgASgJEhMKC29yaWdpbmFsX2lkGAIgASgJEg8KB3J1bl9kaXIYAyABKAkiOQoSSW1wb3J0UnVuc1Jlc3BvbnNlEiMKBHJ1bnMYASADKAsyFS5ndWlsZC52MS5JbXBvcnRlZFJ1biJaChJDb21wYXJlUnVuc1JlcXVlc3QSKQoJc2VsZWN0aW9uGAEgASgLMhYuZ3VpbGQudjEuUnVuU2VsZWN0aW9uEgsKA3N5cxgCIAEoCBIMCgR2aWV3GAMgASgIIqsBCgxDb21wYXJlQ2h1bmsSFgoObmV3X2ZsYWdfbmFtZXMYASADKAkSFwoPbmV3X3NjYWxhcl9rZXlzGAIgAygJEiIKBHJvd3MYAyADKAsyFC5ndWlsZC52MS5Db21wYXJlUm93EhcKD25ld19mbGFnX3ZhbHVlcxgEIAMoCRItChBuZXdfdmlld19jb2x1bW5zGAUgAygLMhMuZ3VpbGQudjEuVmlld0ZpZWxkIvMBCgpDb21wYXJlUm93EhoKA3J1bhgBIAEoCzINLmd1aWxkLnYxLlJ1bhINCgVpbmRleBgCIAEoDRISCgpmbGFnX25hbWVzGAMgAygNEhMKC2ZsYWdfdmFsdWVzGAQgAygNEhMKC3NjYWxhcl9rZXlzGAUgAygNEhMKC3NjYWxhcl9sYXN0GAYgAygBEhIKCnNjYWxhcl9taW4YByADKAESEgoKc2NhbGFyX21heBgIIAMoARIUCgx2aWV3X2NvbHVtbnMYCSADKA0SKQoLdmlld192YWx1ZXMYCiADKAsyFC5ndWlsZC52MS5GaWVsZFZhbHVlItABChFTdGFydFNlcnZlUmVxdWVzdBILCgNydW4YASABKAkSDAoEaG9zdBgCIAEoCRIRCgRwb3J0GAMgASgNSACIAQESMQoDZW52GAQgAygLMiQuZ3VpbGQudjEuU3RhcnRTZXJ2ZVJlcXVlc3QuRW52RW50cnkSEgoKdGltZW91dF9tcxgFIAEoDRIRCgltYXhfcXVldWUYBiABKA0aKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVfcG9ydCIfChBTdG9wU2VydmVSZXF1ZXN0EgsKA3J1bhgBIAEoCSIgChFMaXN0U2VydmVzUmVxdWVzdBILCgNydW4YASABKAkiNQoSTGlzdFNlcnZlc1Jlc3BvbnNlEh8KBnNlcnZlcxgBIAMoCzIPLmd1aWxkLnYxLlNlcnZlIqMCCgVTZXJ2ZRILCgNydW4YASABKAkSDQoFbW9kZWwYAiABKAkSDwoHcnVuX2RpchgDIAEoCRIPCgdhZGRyZXNzGAQgASgJEgsKA3VybBgFIAEoCRIjCgVzdGF0ZRgGIAEoDjIULmd1aWxkLnYxLlNlcnZlU3RhdGUSDgoGcmVhc29uGAcgASgJEgsKA3BpZBgIIAEoDRIMCgRhcmd2GAkgAygJEhIKCnN0YXJ0ZWRfbXMYCiABKAMSEAoIcmVxdWVzdHMYCyABKAQSDgoGZXJyb3JzGAwgASgEEhAKCHJlc3RhcnRzGA0gASgNEhAKCGV4aXN0aW5nGA4gASgIEhIKCnRpbWVvdXRfbXMYDyABKA0SEQoJbWF4X3F1ZXVlGBAgASgNIrcBChdTdGFydFRlbnNvckJvYXJkUmVxdWVzdBIMCgRydW5zGAEgAygJEhMKC3Byb2plY3RfZGlyGAIgASgJEjcKA2VudhgDIAMoCzIqLmd1aWxkLnYxLlN0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0LkVudkVudHJ5EhQKDGlkbGVfc2Vjb25kcxgEIAEoDRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhgKFlN0b3BUZW5zb3JCb2FyZFJlcXVlc3QiFwoVR2V0VGVuc29yQm9hcmRSZXF1ZXN0IjsKDlRlbnNvckJvYXJkUnVuEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHcnVuX2RpchgDIAEoCSLZAQoLVGVuc29yQm9hcmQSDwoHcnVubmluZxgBIAEoCBILCgNwaWQYAiABKA0SDwoHYWRkcmVzcxgDIAEoCRIMCgRwYXRoGAQgASgJEiYKBHJ1bnMYBSADKAsyGC5ndWlsZC52MS5UZW5zb3JCb2FyZFJ1bhISCgpzdGFydGVkX21zGAYgASgDEhQKDGxhc3RfdXNlZF9tcxgHIAEoAxIUCgxpZGxlX3NlY29uZHMYCCABKA0SDgoGcmV1c2VkGAkgASgIEhUKDXByb3h5X2FkZHJlc3MYCiABKAkq0AEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19QRU5ESU5HEAESFgoSUlVOX1NUQVRVU19SVU5OSU5HEAISGAoUUlVOX1NUQVRVU19DT01QTEVURUQQAxIUChBSVU5fU1RBVFVTX0VSUk9SEAQSGQoVUlVOX1NUQVRVU19URVJNSU5BVEVEEAUSFQoRUlVOX1NUQVRVU19GQUlMRUQQBhIVChFSVU5fU1RBVFVTX1FVRVVFRBAHKkYKBlN0cmVhbRIWChJTVFJFQU1fVU5TUEVDSUZJRUQQABIRCg1TVFJFQU1fU1RET1VUEAESEQoNU1RSRUFNX1NUREVSUhACKiQKBEF4aXMSDQoJQVhJU19TVEVQEAASDQoJQVhJU19USU1FEAEqqQEKClNlcnZlU3RhdGUSGwoXU0VSVkVfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRTRVJWRV9TVEFURV9TVEFSVElORxABEhUKEVNFUlZFX1NUQVRFX1JFQURZEAISGgoWU0VSVkVfU1RBVEVfUkVTVEFSVElORxADEhgKFFNFUlZFX1NUQVRFX05PX01PREVMEAQSFwoTU0VSVkVfU1RBVEVfU1RPUFBFRBAFMtoBCg1EYWVtb25TZXJ2aWNlEj8KCUdldFN0YXR1cxIaLmd1aWxkLnYxLkdldFN0YXR1c1JlcXVlc3QaFi5ndWlsZC52MS5EYWVtb25TdGF0dXMSQQoIU2h1dGRvd24SGS5ndWlsZC52MS5TaHV0ZG93blJlcXVlc3QaGi5ndWlsZC52MS5TaHV0ZG93blJlc3BvbnNlEkUKDkNyZWF0ZVZpZXdDb2RlEh8uZ3VpbGQudjEuQ3JlYXRlVmlld0NvZGVSZXF1ZXN0GhIuZ3VpbGQudjEuVmlld0NvZGUyTgoOUHJvamVjdFNlcnZpY2USPAoKR2V0UHJvamVjdBIbLmd1aWxkLnYxLkdldFByb2plY3RSZXF1ZXN0GhEuZ3VpbGQudjEuUHJvamVjdDKzBwoKUnVuU2VydmljZRI0CghTdGFydFJ1bhIZLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghMaXN0UnVucxIZLmd1aWxkLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmd1aWxkLnYxLkxpc3RSdW5zUmVzcG9uc2USNgoGR2V0UnVuEhcuZ3VpbGQudjEuR2V0UnVuUmVxdWVzdBoTLmd1aWxkLnYxLlJ1bkRldGFpbBIyCgdTdG9wUnVuEhguZ3VpbGQudjEuU3RvcFJ1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SRAoJRGVsZXRlUnVuEhouZ3VpbGQudjEuRGVsZXRlUnVuUmVxdWVzdBobLmd1aWxkLnYxLkRlbGV0ZVJ1blJlc3BvbnNlEj0KCVdhdGNoUnVucxIaLmd1aWxkLnYxLldhdGNoUnVuc1JlcXVlc3QaEi5ndWlsZC52MS5SdW5FdmVudDABEkcKClNlbGVjdFJ1bnMSGy5ndWlsZC52MS5TZWxlY3RSdW5zUmVxdWVzdBocLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXNwb25zZRI0CghTZXRMYWJlbBIZLmd1aWxkLnYxLlNldExhYmVsUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhIwCgZUYWdSdW4SFy5ndWlsZC52MS5UYWdSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjgKClJlc3RvcmVSdW4SGy5ndWlsZC52MS5SZXN0b3JlUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghQdXJnZVJ1bhIZLmd1aWxkLnYxLlB1cmdlUnVuUmVxdWVzdBoaLmd1aWxkLnYxLlB1cmdlUnVuUmVzcG9uc2USRwoKRXhwb3J0UnVucxIbLmd1aWxkLnYxLkV4cG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuRXhwb3J0UnVuc1Jlc3BvbnNlEkcKCkltcG9ydFJ1bnMSGy5ndWlsZC52MS5JbXBvcnRSdW5zUmVxdWVzdBocLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXNwb25zZRI8CgpHZXRSdW5WaWV3EhsuZ3VpbGQudjEuR2V0UnVuVmlld1JlcXVlc3QaES5ndWlsZC52MS5SdW5WaWV3Ej0KClByZXZpZXdSdW4SGS5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QaFC5ndWlsZC52MS5SdW5QcmV2aWV3MoIBCgxRdWV1ZVNlcnZpY2USNgoIR2V0UXVldWUSGS5ndWlsZC52MS5HZXRRdWV1ZVJlcXVlc3QaDy5ndWlsZC52MS5RdWV1ZRI6CgtTZXRQcmlvcml0eRIcLmd1aWxkLnYxLlNldFByaW9yaXR5UmVxdWVzdBoNLmd1aWxkLnYxLlJ1bjJGCgxTd2VlcFNlcnZpY2USNgoIR2V0U3dlZXASGS5ndWlsZC52MS5HZXRTd2VlcFJlcXVlc3QaDy5ndWlsZC52MS5Td2VlcDJTCg1PdXRwdXRTZXJ2aWNlEkIKClJlYWRPdXRwdXQSGy5ndWlsZC52MS5SZWFkT3V0cHV0UmVxdWVzdBoVLmd1aWxkLnYxLk91dHB1dENodW5rMAEy5QEKDVNlcmllc1NlcnZpY2USRwoKTGlzdFNlcmllcxIbLmd1aWxkLnYxLkxpc3RTZXJpZXNSZXF1ZXN0GhwuZ3VpbGQudjEuTGlzdFNlcmllc1Jlc3BvbnNlEkQKCUdldFNlcmllcxIaLmd1aWxkLnYxLkdldFNlcmllc1JlcXVlc3QaGy5ndWlsZC52MS5HZXRTZXJpZXNSZXNwb25zZRJFCgtXYXRjaFNlcmllcxIcLmd1aWxkLnYxLldhdGNoU2VyaWVzUmVxdWVzdBoWLmd1aWxkLnYxLlNlcmllc1VwZGF0ZTABMlcKDkNvbXBhcmVTZXJ2aWNlEkUKC0NvbXBhcmVSdW5zEhwuZ3VpbGQudjEuQ29tcGFyZVJ1bnNSZXF1ZXN0GhYuZ3VpbGQudjEuQ29tcGFyZUNodW5rMAEyzQEKDFNlcnZlU2VydmljZRI6CgpTdGFydFNlcnZlEhsuZ3VpbGQudjEuU3RhcnRTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRI4CglTdG9wU2VydmUSGi5ndWlsZC52MS5TdG9wU2VydmVSZXF1ZXN0Gg8uZ3VpbGQudjEuU2VydmUSRwoKTGlzdFNlcnZlcxIbLmd1aWxkLnYxLkxpc3RTZXJ2ZXNSZXF1ZXN0GhwuZ3VpbGQudjEuTGlzdFNlcnZlc1Jlc3BvbnNlMvgBChJUZW5zb3JCb2FyZFNlcnZpY2USTAoQU3RhcnRUZW5zb3JCb2FyZBIhLmd1aWxkLnYxLlN0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSgoPU3RvcFRlbnNvckJvYXJkEiAuZ3VpbGQudjEuU3RvcFRlbnNvckJvYXJkUmVxdWVzdBoVLmd1aWxkLnYxLlRlbnNvckJvYXJkEkgKDkdldFRlbnNvckJvYXJkEh8uZ3VpbGQudjEuR2V0VGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmRiBnByb3RvMw");
 
 /**
  * @generated from message guild.v1.CreateViewCodeRequest
@@ -647,6 +647,31 @@ export type StartRunRequest = Message<"guild.v1.StartRunRequest"> & {
    * @generated from field: map<string, string> env = 8;
    */
   env: { [key: string]: string };
+
+  /**
+   * The queue (fields from 30 on: see QueueInfo). GPUs the run needs: it waits
+   * (RUN_STATUS_QUEUED) until that many are free, then runs with CUDA_VISIBLE_DEVICES
+   * and GPU_COUNT set to exactly them. Unset: the model's `gpus`, else none asked (the
+   * run keeps the client's CUDA_VISIBLE_DEVICES and takes no GPU from the queue).
+   *
+   * @generated from field: optional uint32 gpus = 30;
+   */
+  gpus?: number | undefined;
+
+  /**
+   * Higher starts first among queued runs (default 0).
+   *
+   * @generated from field: int32 priority = 31;
+   */
+  priority: number;
+
+  /**
+   * How to sweep when a flag value is a sweep (`lr=[0.1,0.01]`, `uniform[0:1]`, ...):
+   * the run started is then a sweep (op `sweep`) whose trials are runs.
+   *
+   * @generated from field: guild.v1.SweepOptions sweep = 32;
+   */
+  sweep?: SweepOptions | undefined;
 };
 
 /**
@@ -743,6 +768,27 @@ export type Run = Message<"guild.v1.Run"> & {
    * @generated from field: repeated string tags = 16;
    */
   tags: string[];
+
+  /**
+   * The queue: what the run asked for and was given, and its place while queued.
+   * Filled by StartRun, ListRuns, GetRun, SelectRuns and WatchRuns (whose later events
+   * carry the position at the time of the event).
+   *
+   * @generated from field: guild.v1.QueueInfo queue = 30;
+   */
+  queue?: QueueInfo | undefined;
+
+  /**
+   * A sweep's trial: the sweep's run id and the trial's number (1, 2, ...).
+   *
+   * @generated from field: string sweep = 31;
+   */
+  sweep: string;
+
+  /**
+   * @generated from field: uint32 trial = 32;
+   */
+  trial: number;
 };
 
 /**
@@ -751,6 +797,44 @@ export type Run = Message<"guild.v1.Run"> & {
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
   messageDesc(file_guild_v1_guild, 18);
+
+/**
+ * @generated from message guild.v1.QueueInfo
+ */
+export type QueueInfo = Message<"guild.v1.QueueInfo"> & {
+  /**
+   * While queued: 1 starts next. 0 otherwise.
+   *
+   * @generated from field: uint32 position = 1;
+   */
+  position: number;
+
+  /**
+   * @generated from field: int32 priority = 2;
+   */
+  priority: number;
+
+  /**
+   * GPUs asked for (unset: none asked).
+   *
+   * @generated from field: optional uint32 gpus_requested = 3;
+   */
+  gpusRequested?: number | undefined;
+
+  /**
+   * The GPUs given (as CUDA_VISIBLE_DEVICES names them), while the run holds them.
+   *
+   * @generated from field: repeated string gpus = 4;
+   */
+  gpus: string[];
+};
+
+/**
+ * Describes the message guild.v1.QueueInfo.
+ * Use `create(QueueInfoSchema)` to create a new message.
+ */
+export const QueueInfoSchema: GenMessage<QueueInfo> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 19);
 
 /**
  * @generated from message guild.v1.ListRunsRequest
@@ -779,7 +863,7 @@ export type ListRunsRequest = Message<"guild.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 19);
+  messageDesc(file_guild_v1_guild, 20);
 
 /**
  * @generated from message guild.v1.ListRunsResponse
@@ -801,7 +885,7 @@ export type ListRunsResponse = Message<"guild.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 20);
+  messageDesc(file_guild_v1_guild, 21);
 
 /**
  * @generated from message guild.v1.GetRunRequest
@@ -820,7 +904,7 @@ export type GetRunRequest = Message<"guild.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 21);
+  messageDesc(file_guild_v1_guild, 22);
 
 /**
  * @generated from message guild.v1.GetRunViewRequest
@@ -837,7 +921,7 @@ export type GetRunViewRequest = Message<"guild.v1.GetRunViewRequest"> & {
  * Use `create(GetRunViewRequestSchema)` to create a new message.
  */
 export const GetRunViewRequestSchema: GenMessage<GetRunViewRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 22);
+  messageDesc(file_guild_v1_guild, 23);
 
 /**
  * @generated from message guild.v1.RunView
@@ -870,7 +954,7 @@ export type RunView = Message<"guild.v1.RunView"> & {
  * Use `create(RunViewSchema)` to create a new message.
  */
 export const RunViewSchema: GenMessage<RunView> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 23);
+  messageDesc(file_guild_v1_guild, 24);
 
 /**
  * @generated from message guild.v1.RunPreview
@@ -928,7 +1012,7 @@ export type RunPreview = Message<"guild.v1.RunPreview"> & {
  * Use `create(RunPreviewSchema)` to create a new message.
  */
 export const RunPreviewSchema: GenMessage<RunPreview> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 24);
+  messageDesc(file_guild_v1_guild, 25);
 
 /**
  * @generated from message guild.v1.Attr
@@ -950,7 +1034,7 @@ export type Attr = Message<"guild.v1.Attr"> & {
  * Use `create(AttrSchema)` to create a new message.
  */
 export const AttrSchema: GenMessage<Attr> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 25);
+  messageDesc(file_guild_v1_guild, 26);
 
 /**
  * @generated from message guild.v1.RunDetail
@@ -992,7 +1076,7 @@ export type RunDetail = Message<"guild.v1.RunDetail"> & {
  * Use `create(RunDetailSchema)` to create a new message.
  */
 export const RunDetailSchema: GenMessage<RunDetail> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 26);
+  messageDesc(file_guild_v1_guild, 27);
 
 /**
  * @generated from message guild.v1.StopRunRequest
@@ -1009,7 +1093,7 @@ export type StopRunRequest = Message<"guild.v1.StopRunRequest"> & {
  * Use `create(StopRunRequestSchema)` to create a new message.
  */
 export const StopRunRequestSchema: GenMessage<StopRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 27);
+  messageDesc(file_guild_v1_guild, 28);
 
 /**
  * @generated from message guild.v1.DeleteRunRequest
@@ -1026,7 +1110,7 @@ export type DeleteRunRequest = Message<"guild.v1.DeleteRunRequest"> & {
  * Use `create(DeleteRunRequestSchema)` to create a new message.
  */
 export const DeleteRunRequestSchema: GenMessage<DeleteRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 28);
+  messageDesc(file_guild_v1_guild, 29);
 
 /**
  * @generated from message guild.v1.DeleteRunResponse
@@ -1043,7 +1127,7 @@ export type DeleteRunResponse = Message<"guild.v1.DeleteRunResponse"> & {
  * Use `create(DeleteRunResponseSchema)` to create a new message.
  */
 export const DeleteRunResponseSchema: GenMessage<DeleteRunResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 29);
+  messageDesc(file_guild_v1_guild, 30);
 
 /**
  * @generated from message guild.v1.WatchRunsRequest
@@ -1062,7 +1146,7 @@ export type WatchRunsRequest = Message<"guild.v1.WatchRunsRequest"> & {
  * Use `create(WatchRunsRequestSchema)` to create a new message.
  */
 export const WatchRunsRequestSchema: GenMessage<WatchRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 30);
+  messageDesc(file_guild_v1_guild, 31);
 
 /**
  * @generated from message guild.v1.RunEvent
@@ -1096,7 +1180,265 @@ export type RunEvent = Message<"guild.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 31);
+  messageDesc(file_guild_v1_guild, 32);
+
+/**
+ * @generated from message guild.v1.GetQueueRequest
+ */
+export type GetQueueRequest = Message<"guild.v1.GetQueueRequest"> & {
+};
+
+/**
+ * Describes the message guild.v1.GetQueueRequest.
+ * Use `create(GetQueueRequestSchema)` to create a new message.
+ */
+export const GetQueueRequestSchema: GenMessage<GetQueueRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 33);
+
+/**
+ * @generated from message guild.v1.Queue
+ */
+export type Queue = Message<"guild.v1.Queue"> & {
+  /**
+   * @generated from field: repeated string gpus = 1;
+   */
+  gpus: string[];
+
+  /**
+   * GPUs no run holds now.
+   *
+   * @generated from field: repeated string free_gpus = 2;
+   */
+  freeGpus: string[];
+
+  /**
+   * 0: no limit.
+   *
+   * @generated from field: uint32 max_runs = 3;
+   */
+  maxRuns: number;
+
+  /**
+   * Runs holding resources (started through the queue, or adopted).
+   *
+   * @generated from field: uint32 running = 4;
+   */
+  running: number;
+
+  /**
+   * Queued runs, in start order (position 1 first).
+   *
+   * @generated from field: repeated guild.v1.Run waiting = 5;
+   */
+  waiting: Run[];
+};
+
+/**
+ * Describes the message guild.v1.Queue.
+ * Use `create(QueueSchema)` to create a new message.
+ */
+export const QueueSchema: GenMessage<Queue> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 34);
+
+/**
+ * @generated from message guild.v1.SetPriorityRequest
+ */
+export type SetPriorityRequest = Message<"guild.v1.SetPriorityRequest"> & {
+  /**
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * @generated from field: int32 priority = 2;
+   */
+  priority: number;
+};
+
+/**
+ * Describes the message guild.v1.SetPriorityRequest.
+ * Use `create(SetPriorityRequestSchema)` to create a new message.
+ */
+export const SetPriorityRequestSchema: GenMessage<SetPriorityRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 35);
+
+/**
+ * How a sweep runs; every field has a default.
+ *
+ * @generated from message guild.v1.SweepOptions
+ */
+export type SweepOptions = Message<"guild.v1.SweepOptions"> & {
+  /**
+   * Most trials (0: the whole grid for grid search; 20 for random and TPE).
+   *
+   * @generated from field: uint32 max_trials = 1;
+   */
+  maxTrials: number;
+
+  /**
+   * grid, random or tpe (empty: random when a flag is a range, else grid).
+   *
+   * @generated from field: string optimizer = 2;
+   */
+  optimizer: string;
+
+  /**
+   * The objective: a series key whose last value is minimized or maximized (at most one
+   * of the two; neither: minimize `loss`).
+   *
+   * @generated from field: string minimize = 3;
+   */
+  minimize: string;
+
+  /**
+   * @generated from field: string maximize = 4;
+   */
+  maximize: string;
+
+  /**
+   * Seed of random draws and TPE (unset: chosen at random, recorded in the sweep).
+   *
+   * @generated from field: optional uint64 seed = 5;
+   */
+  seed?: bigint | undefined;
+
+  /**
+   * Trials at once (0: 1), within the queue's limits.
+   *
+   * @generated from field: uint32 parallel = 6;
+   */
+  parallel: number;
+};
+
+/**
+ * Describes the message guild.v1.SweepOptions.
+ * Use `create(SweepOptionsSchema)` to create a new message.
+ */
+export const SweepOptionsSchema: GenMessage<SweepOptions> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 36);
+
+/**
+ * @generated from message guild.v1.GetSweepRequest
+ */
+export type GetSweepRequest = Message<"guild.v1.GetSweepRequest"> & {
+  /**
+   * The sweep's run (id, prefix, index), or one of its trials.
+   *
+   * @generated from field: string sweep = 1;
+   */
+  sweep: string;
+};
+
+/**
+ * Describes the message guild.v1.GetSweepRequest.
+ * Use `create(GetSweepRequestSchema)` to create a new message.
+ */
+export const GetSweepRequestSchema: GenMessage<GetSweepRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 37);
+
+/**
+ * @generated from message guild.v1.Sweep
+ */
+export type Sweep = Message<"guild.v1.Sweep"> & {
+  /**
+   * @generated from field: guild.v1.Run run = 1;
+   */
+  run?: Run | undefined;
+
+  /**
+   * The objective's series key and its direction.
+   *
+   * @generated from field: string objective = 2;
+   */
+  objective: string;
+
+  /**
+   * @generated from field: bool maximize = 3;
+   */
+  maximize: boolean;
+
+  /**
+   * @generated from field: string optimizer = 4;
+   */
+  optimizer: string;
+
+  /**
+   * @generated from field: uint32 max_trials = 5;
+   */
+  maxTrials: number;
+
+  /**
+   * @generated from field: uint32 parallel = 6;
+   */
+  parallel: number;
+
+  /**
+   * @generated from field: uint64 seed = 7;
+   */
+  seed: bigint;
+
+  /**
+   * The swept flags as given (`lr` = `loguniform[0.0001:0.1]`) and the fixed ones.
+   *
+   * @generated from field: repeated guild.v1.Flag space = 8;
+   */
+  space: Flag[];
+
+  /**
+   * @generated from field: repeated guild.v1.Trial trials = 9;
+   */
+  trials: Trial[];
+
+  /**
+   * The best completed trial's number (0: none yet).
+   *
+   * @generated from field: uint32 best_trial = 10;
+   */
+  bestTrial: number;
+};
+
+/**
+ * Describes the message guild.v1.Sweep.
+ * Use `create(SweepSchema)` to create a new message.
+ */
+export const SweepSchema: GenMessage<Sweep> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 38);
+
+/**
+ * @generated from message guild.v1.Trial
+ */
+export type Trial = Message<"guild.v1.Trial"> & {
+  /**
+   * @generated from field: uint32 number = 1;
+   */
+  number: number;
+
+  /**
+   * @generated from field: guild.v1.Run run = 2;
+   */
+  run?: Run | undefined;
+
+  /**
+   * The flags the trial ran with (the swept ones first, in the space's order).
+   *
+   * @generated from field: repeated guild.v1.Flag flags = 3;
+   */
+  flags: Flag[];
+
+  /**
+   * The last value of the objective's key (unset: the trial has none).
+   *
+   * @generated from field: optional double objective = 4;
+   */
+  objective?: number | undefined;
+};
+
+/**
+ * Describes the message guild.v1.Trial.
+ * Use `create(TrialSchema)` to create a new message.
+ */
+export const TrialSchema: GenMessage<Trial> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 39);
 
 /**
  * @generated from message guild.v1.ReadOutputRequest
@@ -1123,7 +1465,7 @@ export type ReadOutputRequest = Message<"guild.v1.ReadOutputRequest"> & {
  * Use `create(ReadOutputRequestSchema)` to create a new message.
  */
 export const ReadOutputRequestSchema: GenMessage<ReadOutputRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 32);
+  messageDesc(file_guild_v1_guild, 40);
 
 /**
  * @generated from message guild.v1.OutputLine
@@ -1155,7 +1497,7 @@ export type OutputLine = Message<"guild.v1.OutputLine"> & {
  * Use `create(OutputLineSchema)` to create a new message.
  */
 export const OutputLineSchema: GenMessage<OutputLine> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 33);
+  messageDesc(file_guild_v1_guild, 41);
 
 /**
  * @generated from message guild.v1.OutputChunk
@@ -1172,7 +1514,7 @@ export type OutputChunk = Message<"guild.v1.OutputChunk"> & {
  * Use `create(OutputChunkSchema)` to create a new message.
  */
 export const OutputChunkSchema: GenMessage<OutputChunk> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 34);
+  messageDesc(file_guild_v1_guild, 42);
 
 /**
  * @generated from message guild.v1.ListSeriesRequest
@@ -1189,7 +1531,7 @@ export type ListSeriesRequest = Message<"guild.v1.ListSeriesRequest"> & {
  * Use `create(ListSeriesRequestSchema)` to create a new message.
  */
 export const ListSeriesRequestSchema: GenMessage<ListSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 35);
+  messageDesc(file_guild_v1_guild, 43);
 
 /**
  * @generated from message guild.v1.SeriesKey
@@ -1236,7 +1578,7 @@ export type SeriesKey = Message<"guild.v1.SeriesKey"> & {
  * Use `create(SeriesKeySchema)` to create a new message.
  */
 export const SeriesKeySchema: GenMessage<SeriesKey> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 36);
+  messageDesc(file_guild_v1_guild, 44);
 
 /**
  * @generated from message guild.v1.ListSeriesResponse
@@ -1253,7 +1595,7 @@ export type ListSeriesResponse = Message<"guild.v1.ListSeriesResponse"> & {
  * Use `create(ListSeriesResponseSchema)` to create a new message.
  */
 export const ListSeriesResponseSchema: GenMessage<ListSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 37);
+  messageDesc(file_guild_v1_guild, 45);
 
 /**
  * @generated from message guild.v1.GetSeriesRequest
@@ -1309,7 +1651,7 @@ export type GetSeriesRequest = Message<"guild.v1.GetSeriesRequest"> & {
  * Use `create(GetSeriesRequestSchema)` to create a new message.
  */
 export const GetSeriesRequestSchema: GenMessage<GetSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 38);
+  messageDesc(file_guild_v1_guild, 46);
 
 /**
  * @generated from message guild.v1.Sample
@@ -1338,7 +1680,7 @@ export type Sample = Message<"guild.v1.Sample"> & {
  * Use `create(SampleSchema)` to create a new message.
  */
 export const SampleSchema: GenMessage<Sample> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 39);
+  messageDesc(file_guild_v1_guild, 47);
 
 /**
  * @generated from message guild.v1.Bucket
@@ -1394,7 +1736,7 @@ export type Bucket = Message<"guild.v1.Bucket"> & {
  * Use `create(BucketSchema)` to create a new message.
  */
 export const BucketSchema: GenMessage<Bucket> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 40);
+  messageDesc(file_guild_v1_guild, 48);
 
 /**
  * @generated from message guild.v1.Series
@@ -1428,7 +1770,7 @@ export type Series = Message<"guild.v1.Series"> & {
  * Use `create(SeriesSchema)` to create a new message.
  */
 export const SeriesSchema: GenMessage<Series> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 41);
+  messageDesc(file_guild_v1_guild, 49);
 
 /**
  * @generated from message guild.v1.GetSeriesResponse
@@ -1445,7 +1787,7 @@ export type GetSeriesResponse = Message<"guild.v1.GetSeriesResponse"> & {
  * Use `create(GetSeriesResponseSchema)` to create a new message.
  */
 export const GetSeriesResponseSchema: GenMessage<GetSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 42);
+  messageDesc(file_guild_v1_guild, 50);
 
 /**
  * @generated from message guild.v1.WatchSeriesRequest
@@ -1476,7 +1818,7 @@ export type WatchSeriesRequest = Message<"guild.v1.WatchSeriesRequest"> & {
  * Use `create(WatchSeriesRequestSchema)` to create a new message.
  */
 export const WatchSeriesRequestSchema: GenMessage<WatchSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 43);
+  messageDesc(file_guild_v1_guild, 51);
 
 /**
  * @generated from message guild.v1.SeriesUpdate
@@ -1500,7 +1842,7 @@ export type SeriesUpdate = Message<"guild.v1.SeriesUpdate"> & {
  * Use `create(SeriesUpdateSchema)` to create a new message.
  */
 export const SeriesUpdateSchema: GenMessage<SeriesUpdate> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 44);
+  messageDesc(file_guild_v1_guild, 52);
 
 /**
  * Which runs a request means. Every selector form combines: the runs named (or every
@@ -1559,7 +1901,7 @@ export type RunSelection = Message<"guild.v1.RunSelection"> & {
  * Use `create(RunSelectionSchema)` to create a new message.
  */
 export const RunSelectionSchema: GenMessage<RunSelection> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 45);
+  messageDesc(file_guild_v1_guild, 53);
 
 /**
  * @generated from message guild.v1.SelectRunsRequest
@@ -1576,7 +1918,7 @@ export type SelectRunsRequest = Message<"guild.v1.SelectRunsRequest"> & {
  * Use `create(SelectRunsRequestSchema)` to create a new message.
  */
 export const SelectRunsRequestSchema: GenMessage<SelectRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 46);
+  messageDesc(file_guild_v1_guild, 54);
 
 /**
  * @generated from message guild.v1.SelectRunsResponse
@@ -1600,7 +1942,7 @@ export type SelectRunsResponse = Message<"guild.v1.SelectRunsResponse"> & {
  * Use `create(SelectRunsResponseSchema)` to create a new message.
  */
 export const SelectRunsResponseSchema: GenMessage<SelectRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 47);
+  messageDesc(file_guild_v1_guild, 55);
 
 /**
  * @generated from message guild.v1.SetLabelRequest
@@ -1622,7 +1964,7 @@ export type SetLabelRequest = Message<"guild.v1.SetLabelRequest"> & {
  * Use `create(SetLabelRequestSchema)` to create a new message.
  */
 export const SetLabelRequestSchema: GenMessage<SetLabelRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 48);
+  messageDesc(file_guild_v1_guild, 56);
 
 /**
  * @generated from message guild.v1.TagRunRequest
@@ -1651,7 +1993,7 @@ export type TagRunRequest = Message<"guild.v1.TagRunRequest"> & {
  * Use `create(TagRunRequestSchema)` to create a new message.
  */
 export const TagRunRequestSchema: GenMessage<TagRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 49);
+  messageDesc(file_guild_v1_guild, 57);
 
 /**
  * @generated from message guild.v1.RestoreRunRequest
@@ -1670,7 +2012,7 @@ export type RestoreRunRequest = Message<"guild.v1.RestoreRunRequest"> & {
  * Use `create(RestoreRunRequestSchema)` to create a new message.
  */
 export const RestoreRunRequestSchema: GenMessage<RestoreRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 50);
+  messageDesc(file_guild_v1_guild, 58);
 
 /**
  * @generated from message guild.v1.PurgeRunRequest
@@ -1689,7 +2031,7 @@ export type PurgeRunRequest = Message<"guild.v1.PurgeRunRequest"> & {
  * Use `create(PurgeRunRequestSchema)` to create a new message.
  */
 export const PurgeRunRequestSchema: GenMessage<PurgeRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 51);
+  messageDesc(file_guild_v1_guild, 59);
 
 /**
  * @generated from message guild.v1.PurgeRunResponse
@@ -1706,7 +2048,7 @@ export type PurgeRunResponse = Message<"guild.v1.PurgeRunResponse"> & {
  * Use `create(PurgeRunResponseSchema)` to create a new message.
  */
 export const PurgeRunResponseSchema: GenMessage<PurgeRunResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 52);
+  messageDesc(file_guild_v1_guild, 60);
 
 /**
  * @generated from message guild.v1.ExportRunsRequest
@@ -1733,7 +2075,7 @@ export type ExportRunsRequest = Message<"guild.v1.ExportRunsRequest"> & {
  * Use `create(ExportRunsRequestSchema)` to create a new message.
  */
 export const ExportRunsRequestSchema: GenMessage<ExportRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 53);
+  messageDesc(file_guild_v1_guild, 61);
 
 /**
  * @generated from message guild.v1.ExportRunsResponse
@@ -1755,7 +2097,7 @@ export type ExportRunsResponse = Message<"guild.v1.ExportRunsResponse"> & {
  * Use `create(ExportRunsResponseSchema)` to create a new message.
  */
 export const ExportRunsResponseSchema: GenMessage<ExportRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 54);
+  messageDesc(file_guild_v1_guild, 62);
 
 /**
  * @generated from message guild.v1.ImportRunsRequest
@@ -1798,7 +2140,7 @@ export type ImportRunsRequest = Message<"guild.v1.ImportRunsRequest"> & {
  * Use `create(ImportRunsRequestSchema)` to create a new message.
  */
 export const ImportRunsRequestSchema: GenMessage<ImportRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 55);
+  messageDesc(file_guild_v1_guild, 63);
 
 /**
  * @generated from message guild.v1.ImportedRun
@@ -1827,7 +2169,7 @@ export type ImportedRun = Message<"guild.v1.ImportedRun"> & {
  * Use `create(ImportedRunSchema)` to create a new message.
  */
 export const ImportedRunSchema: GenMessage<ImportedRun> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 56);
+  messageDesc(file_guild_v1_guild, 64);
 
 /**
  * @generated from message guild.v1.ImportRunsResponse
@@ -1844,7 +2186,7 @@ export type ImportRunsResponse = Message<"guild.v1.ImportRunsResponse"> & {
  * Use `create(ImportRunsResponseSchema)` to create a new message.
  */
 export const ImportRunsResponseSchema: GenMessage<ImportRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 57);
+  messageDesc(file_guild_v1_guild, 65);
 
 /**
  * @generated from message guild.v1.CompareRunsRequest
@@ -1876,7 +2218,7 @@ export type CompareRunsRequest = Message<"guild.v1.CompareRunsRequest"> & {
  * Use `create(CompareRunsRequestSchema)` to create a new message.
  */
 export const CompareRunsRequestSchema: GenMessage<CompareRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 58);
+  messageDesc(file_guild_v1_guild, 66);
 
 /**
  * @generated from message guild.v1.CompareChunk
@@ -1921,7 +2263,7 @@ export type CompareChunk = Message<"guild.v1.CompareChunk"> & {
  * Use `create(CompareChunkSchema)` to create a new message.
  */
 export const CompareChunkSchema: GenMessage<CompareChunk> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 59);
+  messageDesc(file_guild_v1_guild, 67);
 
 /**
  * @generated from message guild.v1.CompareRow
@@ -1992,7 +2334,7 @@ export type CompareRow = Message<"guild.v1.CompareRow"> & {
  * Use `create(CompareRowSchema)` to create a new message.
  */
 export const CompareRowSchema: GenMessage<CompareRow> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 60);
+  messageDesc(file_guild_v1_guild, 68);
 
 /**
  * @generated from message guild.v1.StartServeRequest
@@ -2046,7 +2388,7 @@ export type StartServeRequest = Message<"guild.v1.StartServeRequest"> & {
  * Use `create(StartServeRequestSchema)` to create a new message.
  */
 export const StartServeRequestSchema: GenMessage<StartServeRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 61);
+  messageDesc(file_guild_v1_guild, 69);
 
 /**
  * @generated from message guild.v1.StopServeRequest
@@ -2063,7 +2405,7 @@ export type StopServeRequest = Message<"guild.v1.StopServeRequest"> & {
  * Use `create(StopServeRequestSchema)` to create a new message.
  */
 export const StopServeRequestSchema: GenMessage<StopServeRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 62);
+  messageDesc(file_guild_v1_guild, 70);
 
 /**
  * @generated from message guild.v1.ListServesRequest
@@ -2082,7 +2424,7 @@ export type ListServesRequest = Message<"guild.v1.ListServesRequest"> & {
  * Use `create(ListServesRequestSchema)` to create a new message.
  */
 export const ListServesRequestSchema: GenMessage<ListServesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 63);
+  messageDesc(file_guild_v1_guild, 71);
 
 /**
  * @generated from message guild.v1.ListServesResponse
@@ -2099,7 +2441,7 @@ export type ListServesResponse = Message<"guild.v1.ListServesResponse"> & {
  * Use `create(ListServesResponseSchema)` to create a new message.
  */
 export const ListServesResponseSchema: GenMessage<ListServesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 64);
+  messageDesc(file_guild_v1_guild, 72);
 
 /**
  * @generated from message guild.v1.Serve
@@ -2205,7 +2547,7 @@ export type Serve = Message<"guild.v1.Serve"> & {
  * Use `create(ServeSchema)` to create a new message.
  */
 export const ServeSchema: GenMessage<Serve> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 65);
+  messageDesc(file_guild_v1_guild, 73);
 
 /**
  * @generated from message guild.v1.StartTensorBoardRequest
@@ -2244,7 +2586,7 @@ export type StartTensorBoardRequest = Message<"guild.v1.StartTensorBoardRequest"
  * Use `create(StartTensorBoardRequestSchema)` to create a new message.
  */
 export const StartTensorBoardRequestSchema: GenMessage<StartTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 66);
+  messageDesc(file_guild_v1_guild, 74);
 
 /**
  * @generated from message guild.v1.StopTensorBoardRequest
@@ -2257,7 +2599,7 @@ export type StopTensorBoardRequest = Message<"guild.v1.StopTensorBoardRequest"> 
  * Use `create(StopTensorBoardRequestSchema)` to create a new message.
  */
 export const StopTensorBoardRequestSchema: GenMessage<StopTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 67);
+  messageDesc(file_guild_v1_guild, 75);
 
 /**
  * @generated from message guild.v1.GetTensorBoardRequest
@@ -2270,7 +2612,7 @@ export type GetTensorBoardRequest = Message<"guild.v1.GetTensorBoardRequest"> & 
  * Use `create(GetTensorBoardRequestSchema)` to create a new message.
  */
 export const GetTensorBoardRequestSchema: GenMessage<GetTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 68);
+  messageDesc(file_guild_v1_guild, 76);
 
 /**
  * @generated from message guild.v1.TensorBoardRun
@@ -2299,7 +2641,7 @@ export type TensorBoardRun = Message<"guild.v1.TensorBoardRun"> & {
  * Use `create(TensorBoardRunSchema)` to create a new message.
  */
 export const TensorBoardRunSchema: GenMessage<TensorBoardRun> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 69);
+  messageDesc(file_guild_v1_guild, 77);
 
 /**
  * @generated from message guild.v1.TensorBoard
@@ -2371,7 +2713,7 @@ export type TensorBoard = Message<"guild.v1.TensorBoard"> & {
  * Use `create(TensorBoardSchema)` to create a new message.
  */
 export const TensorBoardSchema: GenMessage<TensorBoard> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 70);
+  messageDesc(file_guild_v1_guild, 78);
 
 /**
  * @generated from enum guild.v1.RunStatus
@@ -2411,6 +2753,13 @@ export enum RunStatus {
    * @generated from enum value: RUN_STATUS_FAILED = 6;
    */
   FAILED = 6,
+
+  /**
+   * Waiting in guildd's queue for its GPUs or a free slot (Run.queue says where).
+   *
+   * @generated from enum value: RUN_STATUS_QUEUED = 7;
+   */
+  QUEUED = 7,
 }
 
 /**
@@ -2725,6 +3074,52 @@ export const RunService: GenService<{
   serviceDesc(file_guild_v1_guild, 2);
 
 /**
+ * guildd's queue: the GPUs it gives out (NVML's, or GUILD_GPUS / `guildd --gpus`), the
+ * most runs at once (`guildd --max-runs`), and the runs waiting, in start order.
+ *
+ * @generated from service guild.v1.QueueService
+ */
+export const QueueService: GenService<{
+  /**
+   * @generated from rpc guild.v1.QueueService.GetQueue
+   */
+  getQueue: {
+    methodKind: "unary";
+    input: typeof GetQueueRequestSchema;
+    output: typeof QueueSchema;
+  },
+  /**
+   * Moves a queued run to its place for a new priority (higher starts first).
+   *
+   * @generated from rpc guild.v1.QueueService.SetPriority
+   */
+  setPriority: {
+    methodKind: "unary";
+    input: typeof SetPriorityRequestSchema;
+    output: typeof RunSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_guild_v1_guild, 3);
+
+/**
+ * @generated from service guild.v1.SweepService
+ */
+export const SweepService: GenService<{
+  /**
+   * A sweep with its trials (trial order) and the objective of each; best_trial names
+   * the best completed one.
+   *
+   * @generated from rpc guild.v1.SweepService.GetSweep
+   */
+  getSweep: {
+    methodKind: "unary";
+    input: typeof GetSweepRequestSchema;
+    output: typeof SweepSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_guild_v1_guild, 4);
+
+/**
  * @generated from service guild.v1.OutputService
  */
 export const OutputService: GenService<{
@@ -2739,7 +3134,7 @@ export const OutputService: GenService<{
     output: typeof OutputChunkSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_guild_v1_guild, 3);
+  serviceDesc(file_guild_v1_guild, 5);
 
 /**
  * @generated from service guild.v1.SeriesService
@@ -2776,7 +3171,7 @@ export const SeriesService: GenService<{
     output: typeof SeriesUpdateSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_guild_v1_guild, 4);
+  serviceDesc(file_guild_v1_guild, 6);
 
 /**
  * @generated from service guild.v1.CompareService
@@ -2794,7 +3189,7 @@ export const CompareService: GenService<{
     output: typeof CompareChunkSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_guild_v1_guild, 5);
+  serviceDesc(file_guild_v1_guild, 7);
 
 /**
  * Serving trained runs over HTTP. guildd starts the model's `serve` op as a long-lived
@@ -2839,7 +3234,7 @@ export const ServeService: GenService<{
     output: typeof ListServesResponseSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_guild_v1_guild, 6);
+  serviceDesc(file_guild_v1_guild, 8);
 
 /**
  * TensorBoard behind the dashboard's port: `/tb/` on the TCP address proxies one
@@ -2876,5 +3271,5 @@ export const TensorBoardService: GenService<{
     output: typeof TensorBoardSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_guild_v1_guild, 7);
+  serviceDesc(file_guild_v1_guild, 9);
 
