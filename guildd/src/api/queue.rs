@@ -26,8 +26,24 @@ pub(crate) struct Decor {
 impl Decor {
     pub async fn read(shared: &Shared) -> Decor {
         let queue = shared.manager.queue().await;
-        let positions = queue.waiting.iter().map(|w| (w.id.clone(), w.position)).collect();
+        // Each waiting run's slot in `waiting` (1-based).
+        let positions = queue.waiting.iter().enumerate().map(|(i, w)| (w.id.clone(), i + 1)).collect();
         let trials = shared.manager.index().trial_sweeps().await.unwrap_or_default();
+        Decor {
+            queue,
+            positions,
+            trials,
+        }
+    }
+
+    /// For one run: what it needs, and nothing of the other runs.
+    pub async fn one(shared: &Shared, id: &str) -> Decor {
+        let queue = shared.manager.queue_of(id).await;
+        let positions = queue.waiting.iter().map(|w| (w.id.clone(), 1)).collect();
+        let trials = match shared.manager.index().trial_of(id).await {
+            Ok(Some(of)) => HashMap::from([(id.to_string(), of)]),
+            _ => HashMap::new(),
+        };
         Decor {
             queue,
             positions,
@@ -37,10 +53,10 @@ impl Decor {
 
     /// Fills `queue`, `sweep` and `trial` of a run.
     pub fn apply(&self, run: &mut pb::Run) {
-        if let Some(&position) = self.positions.get(&run.id) {
-            let waiting = &self.queue.waiting[position - 1];
+        if let Some(&slot) = self.positions.get(&run.id) {
+            let waiting = &self.queue.waiting[slot - 1];
             run.queue = Some(pb::QueueInfo {
-                position: position as u32,
+                position: waiting.position as u32,
                 priority: waiting.priority,
                 gpus_requested: waiting.gpus,
                 gpus: Vec::new(),
@@ -135,7 +151,7 @@ impl QueueService for Queues {
         let selector = required("run", &req.run)?;
         let run = self.0.manager.set_priority(selector, req.priority).await?;
         let mut proto = run.to_proto();
-        Decor::read(&self.0).await.apply(&mut proto);
+        Decor::one(&self.0, &run.id).await.apply(&mut proto);
         Ok(Response::new(proto))
     }
 }

@@ -90,7 +90,7 @@ impl RunService for Runs {
         let spec = start_spec(request.into_inner())?;
         let run = self.0.manager.start(spec).await?;
         let mut proto = run.to_proto();
-        Decor::read(&self.0).await.apply(&mut proto);
+        Decor::one(&self.0, &run.id).await.apply(&mut proto);
         Ok(Response::new(proto))
     }
 
@@ -120,7 +120,7 @@ impl RunService for Runs {
             tags: index.tags(&run.id).await?,
             ..run.to_proto()
         };
-        Decor::read(&self.0).await.apply(&mut proto);
+        Decor::one(&self.0, &run.id).await.apply(&mut proto);
         Ok(Response::new(pb::RunDetail {
             run: Some(proto),
             flags: flags
@@ -259,7 +259,7 @@ impl RunService for Runs {
                         };
                         let mut run = pb::Run { tags, ..run.to_proto() };
                         if !removed {
-                            Decor::read(&shared).await.apply(&mut run);
+                            Decor::one(&shared, &run.id).await.apply(&mut run);
                         }
                         if tx
                             .send(Ok(pb::RunEvent {

@@ -257,6 +257,19 @@ impl Queue {
             .collect()
     }
 
+    /// One waiting run's place (its position found by a scan, nothing copied).
+    pub fn waiting_one(&self, id: &str) -> Option<Waiting> {
+        self.waiting.iter().position(|e| e.request.id == id).map(|i| {
+            let request = &self.waiting[i].request;
+            Waiting {
+                id: request.id.clone(),
+                position: i + 1,
+                gpus: request.gpus,
+                priority: request.priority,
+            }
+        })
+    }
+
     pub fn is_waiting(&self, id: &str) -> bool {
         self.waiting.iter().any(|e| e.request.id == id)
     }

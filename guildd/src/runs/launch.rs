@@ -181,6 +181,12 @@ impl Manager {
         self.ask(|reply| Ask::Queue { reply }).await.unwrap_or_default()
     }
 
+    /// One run's place in the queue (in `waiting`) or its GPUs (in `assigned`).
+    pub async fn queue_of(&self, id: &str) -> QueueSnapshot {
+        let id = id.to_string();
+        self.ask(|reply| Ask::QueueOf { id, reply }).await.unwrap_or_default()
+    }
+
     /// Moves a queued run to its place for a new priority.
     pub async fn set_priority(&self, selector: &str, priority: i32) -> Result<RunRecord> {
         let run = self.inner.index.resolve(selector).await?;

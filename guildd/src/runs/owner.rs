@@ -147,6 +147,11 @@ pub(crate) enum Ask {
     Queue {
         reply: oneshot::Sender<QueueSnapshot>,
     },
+    /// One run's place in the queue, or the GPUs it holds.
+    QueueOf {
+        id: String,
+        reply: oneshot::Sender<QueueSnapshot>,
+    },
     /// A sweep's driver runs: `stop` asks it to stop.
     TrackSweep {
         id: String,
@@ -383,6 +388,16 @@ impl State {
             }
             Ask::Queue { reply } => {
                 let _ = reply.send(self.snapshot());
+            }
+            Ask::QueueOf { id, reply } => {
+                let mut one = QueueSnapshot {
+                    waiting: self.queue.waiting_one(&id).into_iter().collect(),
+                    ..QueueSnapshot::default()
+                };
+                if let Some(gpus) = self.queue.assigned(&id) {
+                    one.assigned.insert(id, gpus);
+                }
+                let _ = reply.send(one);
             }
             Ask::TrackSweep { id, stop } => {
                 self.sweeps.insert(id, stop);

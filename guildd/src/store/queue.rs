@@ -185,6 +185,23 @@ impl Index {
             .map_err(self.err())
     }
 
+    /// A run's sweep, when it is a trial.
+    pub async fn trial_of(&self, run_id: &str) -> Result<Option<TrialOf>> {
+        let row = sqlx::query("SELECT sweep_id, trial FROM sweep_trial WHERE run_id = ?")
+            .bind(run_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(self.err())?;
+        row.map(|r| {
+            Ok(TrialOf {
+                sweep_id: r.try_get("sweep_id")?,
+                trial: r.try_get::<i64, _>("trial")? as u32,
+            })
+        })
+        .transpose()
+        .map_err(self.err())
+    }
+
     /// Every trial's sweep (for the listing, which shows trials under their sweep).
     pub async fn trial_sweeps(&self) -> Result<HashMap<String, TrialOf>> {
         let rows = sqlx::query("SELECT run_id, sweep_id, trial FROM sweep_trial")
