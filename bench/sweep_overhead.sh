@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Per-trial overhead of a sweep: a sweep of N trivial trials (`guild train
-# i=uniform[0:1] --max-trials N`, one at a time) against the same N trivial scripts run
+# lines=uniform[1:2] --max-trials N`, one at a time) against the same N trivial scripts run
 # one after another in a shell loop. Needs a release build.
 #   bench/sweep_overhead.sh [N]            # N = 200; uses target/release (or GUILD_BIN)
 set -euo pipefail
@@ -20,10 +20,10 @@ cd "$work"
 echo "uptime: $(uptime)"
 
 loop() {
-  for i in $(seq "$n"); do "$py" -um trivial --lines 300000 --i "0.$i" >/dev/null 2>&1; done
+  for i in $(seq "$n"); do "$py" -um trivial --lines "1.$i" >/dev/null 2>&1; done
 }
 sweep() {
-  "$bin/guild" train "i=uniform[0:1]" --max-trials "$n" --seed 1 >/dev/null 2>&1
+  "$bin/guild" train "lines=uniform[1:2]" --max-trials "$n" --seed 1 >/dev/null 2>&1
 }
 for round in 1 2 3; do
   t0=$(date +%s.%N); loop; t1=$(date +%s.%N); sweep; t2=$(date +%s.%N)

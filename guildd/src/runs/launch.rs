@@ -14,14 +14,14 @@ use crate::error::{Error, Result};
 use crate::queue::Grant;
 use crate::store::{RunDb, RunRecord, Status};
 
-/// Takes the runs the queue lets start, one after another, for as long as the manager
-/// lives.
+/// Takes the runs the queue lets start, for as long as the manager lives; each starts on
+/// a task of its own, so runs let go together start together.
 pub(super) fn spawn_launcher(inner: Weak<Inner>, mut granted: mpsc::UnboundedReceiver<Grant>) {
     tokio::spawn(async move {
         while let Some(grant) = granted.recv().await {
             let Some(inner) = inner.upgrade() else { break };
             let manager = Manager { inner };
-            manager.launch_queued(grant).await;
+            tokio::spawn(async move { manager.launch_queued(grant).await });
         }
     });
 }
@@ -100,36 +100,52 @@ impl Manager {
         let guild_d = record.run_dir.join("guild.d");
         let mut env = launch.env.clone();
         give_gpus(&mut env, grant.gpus.as_deref());
-        let mut db = RunDb::open(&guild_d.join("run.db")).await?;
-        let mut attrs = vec![("env".to_string(), recorded_env(&env))];
-        attrs.extend(
-            self.inner
-                .stats
-                .host_attrs(env.get("CUDA_VISIBLE_DEVICES").cloned())
-                .await,
-        );
-        if let Some(gpus) = &grant.gpus {
-            attrs.push(("gpus_assigned".to_string(), gpus.join(",")));
-        }
-        db.put_attrs(&attrs).await?;
-        let child = match live::spawn_supervisor(
+        // The op starts first: what is recorded about its start follows at once, while
+        // it runs (the next run's start is what a queue waits for).
+        let child = live::spawn_supervisor(
             &self.inner.settings.supervisor_exe,
             &guild_d,
             &launch.argv,
             &env,
             &launch.cwd,
-        ) {
-            Ok(child) => child,
-            Err(reason) => {
-                db.close().await;
-                return Err(Error::Invalid(reason));
-            }
-        };
-        index.queue_started(&grant.id, grant.gpus.as_deref()).await?;
+        )
+        .map_err(Error::Invalid)?;
         record.status = Status::Running;
         record.started_ms = Some(guild_proto::time::now_ms());
         record.pid = child.id();
         record.pid_start = record.pid.and_then(crate::process::start_time);
+        let recorded = async {
+            let mut db = RunDb::open(&guild_d.join("run.db")).await?;
+            let mut attrs = vec![("env".to_string(), recorded_env(&env))];
+            attrs.extend(
+                self.inner
+                    .stats
+                    .host_attrs(env.get("CUDA_VISIBLE_DEVICES").cloned())
+                    .await,
+            );
+            if let Some(gpus) = &grant.gpus {
+                attrs.push(("gpus_assigned".to_string(), gpus.join(",")));
+            }
+            if let Err(err) = db.put_attrs(&attrs).await {
+                db.close().await;
+                return Err(err);
+            }
+            if let Err(err) = index.queue_started(&grant.id, grant.gpus.as_deref()).await {
+                db.close().await;
+                return Err(err);
+            }
+            Ok::<_, Error>(db)
+        };
+        let db = match recorded.await {
+            Ok(db) => db,
+            Err(err) => {
+                // Nothing could follow it: it is stopped rather than left unrecorded.
+                if let Some(pid) = record.pid {
+                    crate::process::signal_group(pid, libc::SIGKILL);
+                }
+                return Err(err);
+            }
+        };
         self.track(record, db, Some((child, launch.stats_interval))).await?;
         Ok(true)
     }
