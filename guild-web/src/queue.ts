@@ -1,4 +1,4 @@
-// The queue as the runs page shows it: each queued run's position, ranked here from the
+// The queue and sweeps as the pages show them. The queue: each queued run's position, ranked here from the
 // runs the store has (priority first, then the order they asked), as guildd orders its
 // queue, so positions stay right as runs ahead of them start, without a message per
 // queued run on every start.
@@ -24,5 +24,16 @@ export function trialsBySweep(runs: Iterable<RunRow>): Map<string, RunRow[]> {
     list.push(r);
   }
   for (const list of out.values()) list.sort((a, b) => a.trial - b.trial);
+  return out;
+}
+
+/** The best objective so far at each trial (by trial number), by the sweep's direction. */
+export function bestSoFar(points: { n: number; v: number }[], maximize: boolean): { n: number; v: number }[] {
+  const out: { n: number; v: number }[] = [];
+  let best: number | undefined;
+  for (const p of [...points].sort((a, b) => a.n - b.n)) {
+    if (best === undefined || (maximize ? p.v > best : p.v < best)) best = p.v;
+    out.push({ n: p.n, v: best });
+  }
   return out;
 }

@@ -7,6 +7,7 @@ import { LitElement, html, nothing, svg } from "lit";
 import { sweeps } from "../api";
 import { fmtNumber, isLive, statusName } from "../format";
 import type { Sweep, Trial } from "../gen/guild/v1/guild_pb";
+import { bestSoFar } from "../queue";
 import { store } from "../store";
 import type { PcAxis, PcLine } from "./parallel-coords";
 import "./parallel-coords";
@@ -22,17 +23,6 @@ export function sweptFlags(sweep: Sweep): string[] {
 
 function flagOf(trial: Trial, name: string): string {
   return trial.flags.find((f) => f.name === name)?.value ?? "";
-}
-
-/** The best objective so far at each trial (completed trials only), by the direction. */
-export function bestSoFar(points: { n: number; v: number }[], maximize: boolean): { n: number; v: number }[] {
-  const out: { n: number; v: number }[] = [];
-  let best: number | undefined;
-  for (const p of [...points].sort((a, b) => a.n - b.n)) {
-    if (best === undefined || (maximize ? p.v > best : p.v < best)) best = p.v;
-    out.push({ n: p.n, v: best });
-  }
-  return out;
 }
 
 /** At most about 10 whole trial numbers from 1 to `max`. */
