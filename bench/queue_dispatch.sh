@@ -13,9 +13,11 @@ trap '"$bin/guild" daemon stop --stop-runs >/dev/null 2>&1 || true; rm -rf "$wor
 export GUILD_DATA_DIR=$work/data GUILD_SOCKET=$work/guildd.sock GUILD_MAX_RUNS=2
 py=$(python3 -c 'import sys; print(sys.executable)')
 export GUILD_PYTHON=$py
-cp "$root"/bench/ops/{Guild,trivial.py,printer.py,gate.py} "$work/"
-sed -i 's/^name        = bench/name        = bench\nstats_interval = 0/' "$work/Guild"
-cd "$work"
+# The project apart from the data folder, so no run snapshots index.db.
+mkdir "$work/project"
+cp "$root"/bench/ops/{Guild,trivial.py,printer.py,gate.py} "$work/project/"
+sed -i 's/^name        = bench/name        = bench\nstats_interval = 0/' "$work/project/Guild"
+cd "$work/project"
 "$bin/guild" daemon start >/dev/null
 echo "uptime: $(uptime)"
 "$bin/guild" train gate --background >/dev/null 2>&1

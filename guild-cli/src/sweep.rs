@@ -184,7 +184,12 @@ async fn trial_flags(client: &Client, run: &str, names: &[String]) -> String {
 
 async fn objective_of(client: &Client, run: &str, key: &str) -> Option<f64> {
     let detail = rpc(client.runs().get_run(pb::GetRunRequest { run: run.to_string() }).await).ok()?;
-    detail.series.iter().find(|s| s.key == key).map(|s| s.last).filter(|v| !v.is_nan())
+    detail
+        .series
+        .iter()
+        .find(|s| s.key == key)
+        .map(|s| s.last)
+        .filter(|v| !v.is_nan())
 }
 
 /// The trials, best first: completed trials with an objective by the sweep's direction,
@@ -204,7 +209,12 @@ pub fn trials_table(sweep: &pb::Sweep) -> String {
         ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
     });
     let mut rows = vec![{
-        let mut head = vec!["trial".to_string(), "run".into(), "status".into(), sweep.objective.clone()];
+        let mut head = vec![
+            "trial".to_string(),
+            "run".into(),
+            "status".into(),
+            sweep.objective.clone(),
+        ];
         head.extend(names.iter().cloned());
         head
     }];

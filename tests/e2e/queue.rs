@@ -169,7 +169,10 @@ fn ten_one_gpu_runs_on_four_gpus_never_share_one() {
     assert_no_gpu_shared(&lives);
     // The attrs say what each run was given.
     let attrs = env.get_run(&ids[9]).attrs;
-    let given = attrs.iter().find(|a| a.name == "gpus_assigned").map(|a| a.value.clone());
+    let given = attrs
+        .iter()
+        .find(|a| a.name == "gpus_assigned")
+        .map(|a| a.value.clone());
     assert_eq!(given.map(|g| g.len()), Some(1), "{attrs:?}");
 }
 
@@ -198,10 +201,7 @@ fn a_run_asking_for_more_gpus_than_there_are_is_refused() {
     let env = probe_env();
     env.start_guildd(&["--gpus", "0,1"]);
     let out = env.guild(&["train", "--gpus", "3"]).exits(1);
-    assert!(
-        out.stderr.contains("asks for 3 GPUs and guildd has 2 (0,1)"),
-        "{out:?}"
-    );
+    assert!(out.stderr.contains("asks for 3 GPUs and guildd has 2 (0,1)"), "{out:?}");
     assert!(env.runs_json().is_empty(), "nothing was started");
 }
 
@@ -272,7 +272,10 @@ fn stop_cancels_a_queued_run_and_priority_moves_one_up() {
     }
     let lives = lives(&env);
     assert!(!lives.contains_key(&cancelled), "a cancelled run never starts");
-    assert!(lives[urgent.as_str()].end <= lives[later.as_str()].start, "priority 5 went first");
+    assert!(
+        lives[urgent.as_str()].end <= lives[later.as_str()].start,
+        "priority 5 went first"
+    );
     // Runs that asked for no GPU keep the environment's CUDA_VISIBLE_DEVICES (none here).
     assert_eq!(lives[first.as_str()].gpus, ["-"]);
 }

@@ -36,15 +36,27 @@ fn sweep_id(out: &Out) -> String {
 #[test]
 fn a_grid_runs_every_combination_and_prints_the_best_first() {
     let env = probe_env();
-    let out = env.guild(&["train", "x=[0,0.3,1]", "y=[2,5]", "--minimize", "loss"]).ok();
+    let out = env
+        .guild(&["train", "x=[0,0.3,1]", "y=[2,5]", "--minimize", "loss"])
+        .ok();
     let id = sweep_id(&out);
     let lines = out.stdout_lines();
     assert_eq!(lines.iter().filter(|l| l.contains(" started")).count(), 6, "{out:?}");
-    assert_eq!(lines.iter().filter(|l| l.contains(" completed: loss = ")).count(), 6, "{out:?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" completed: loss = ")).count(),
+        6,
+        "{out:?}"
+    );
     // The table: a header, then the best trial (x=0.3, y=2: loss 0).
-    let header = lines.iter().position(|l| l.starts_with("trial ") && l.contains("status")).expect("table");
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("trial ") && l.contains("status"))
+        .expect("table");
     let best = lines[header + 1];
-    assert!(best.contains("(best)") && best.contains(" 0.3 ") && best.trim_end().ends_with('2'), "{best}");
+    assert!(
+        best.contains("(best)") && best.contains(" 0.3 ") && best.trim_end().ends_with('2'),
+        "{best}"
+    );
     let sweep = get_sweep(&env, &id);
     assert_eq!(sweep.run.as_ref().unwrap().op, "sweep");
     assert_eq!(sweep.run.as_ref().unwrap().status(), RunStatus::Completed);
@@ -60,7 +72,10 @@ fn a_grid_runs_every_combination_and_prints_the_best_first() {
         .collect();
     assert_eq!(combos, want);
     let best = sweep.trials.iter().find(|t| t.number == sweep.best_trial).unwrap();
-    assert_eq!((flag(best, "x"), flag(best, "y"), best.objective), ("0.3", "2", Some(0.0)));
+    assert_eq!(
+        (flag(best, "x"), flag(best, "y"), best.objective),
+        ("0.3", "2", Some(0.0))
+    );
     // Each trial is a run linked to its sweep; `guild runs` lists them under it.
     for trial in &sweep.trials {
         let run = trial.run.as_ref().unwrap();
@@ -126,7 +141,11 @@ fn a_failing_trial_does_not_stop_the_sweep() {
     let id = sweep_id(&out);
     let sweep = get_sweep(&env, &id);
     let statuses: Vec<RunStatus> = sweep.trials.iter().map(|t| t.run.as_ref().unwrap().status()).collect();
-    assert_eq!(statuses, [RunStatus::Completed, RunStatus::Error, RunStatus::Completed], "{out:?}");
+    assert_eq!(
+        statuses,
+        [RunStatus::Completed, RunStatus::Error, RunStatus::Completed],
+        "{out:?}"
+    );
     let run = sweep.run.unwrap();
     assert_eq!(run.status(), RunStatus::Error);
     assert_eq!(run.reason, "1 of 3 trials did not complete");
@@ -139,7 +158,14 @@ fn stopping_a_sweep_cancels_what_is_left() {
     let gate = env.root.join("gate");
     let gate_flag = format!("wait={}", gate.display());
     let out = env
-        .guild(&["train", "--background", "x=[1,2,3,4,5,6]", &gate_flag, "--parallel", "2"])
+        .guild(&[
+            "train",
+            "--background",
+            "x=[1,2,3,4,5,6]",
+            &gate_flag,
+            "--parallel",
+            "2",
+        ])
         .ok();
     let id = out.stdout.trim().to_string();
     // Both trials started: their probes logged their start.
@@ -158,8 +184,15 @@ fn stopping_a_sweep_cancels_what_is_left() {
 fn a_bad_sweep_value_is_refused_with_the_flag_named() {
     let env = probe_env();
     let out = env.guild(&["train", "x=uniform[1:0]"]).exits(1);
-    assert!(out.stderr.contains("flag x=uniform[1:0]: the low bound 1 must be below the high bound 0"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("flag x=uniform[1:0]: the low bound 1 must be below the high bound 0"),
+        "{out:?}"
+    );
     let out = env.guild(&["train", "x=uniform[0:1]", "--optimizer", "grid"]).exits(1);
-    assert!(out.stderr.contains("grid search cannot enumerate x=uniform[0.0:1.0]"), "{out:?}");
+    assert!(
+        out.stderr.contains("grid search cannot enumerate x=uniform[0.0:1.0]"),
+        "{out:?}"
+    );
     assert!(env.runs_json().is_empty());
 }

@@ -27,7 +27,12 @@ impl Decor {
     pub async fn read(shared: &Shared) -> Decor {
         let queue = shared.manager.queue().await;
         // Each waiting run's slot in `waiting` (1-based).
-        let positions = queue.waiting.iter().enumerate().map(|(i, w)| (w.id.clone(), i + 1)).collect();
+        let positions = queue
+            .waiting
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.id.clone(), i + 1))
+            .collect();
         let trials = shared.manager.index().trial_sweeps().await.unwrap_or_default();
         Decor {
             queue,

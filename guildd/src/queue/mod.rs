@@ -32,9 +32,15 @@ impl Resources {
                 if text.trim().is_empty() {
                     return Ok(Vec::new());
                 }
-                return Err(format!("GPU {} of \"{text}\" is empty (expected a list like 0,1,2,3)", i + 1));
+                return Err(format!(
+                    "GPU {} of \"{text}\" is empty (expected a list like 0,1,2,3)",
+                    i + 1
+                ));
             }
-            if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':') {
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':')
+            {
                 return Err(format!(
                     "GPU \"{name}\" in \"{text}\": expected an index or UUID (letters, digits, '-', '_', ':')"
                 ));

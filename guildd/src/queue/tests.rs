@@ -30,10 +30,24 @@ fn one_gpu_runs_take_the_lowest_free_gpu_and_never_share_one() {
     let given: Vec<_> = first.iter().map(|g| g.gpus.clone().unwrap()).collect();
     assert_eq!(given, [vec!["0"], vec!["1"], vec!["2"], vec!["3"]]);
     assert!(queue.dispatch().is_empty(), "no GPU is free");
-    assert_eq!(queue.waiting()[0], Waiting { id: "r4".into(), position: 1, gpus: Some(1), priority: 0 });
+    assert_eq!(
+        queue.waiting()[0],
+        Waiting {
+            id: "r4".into(),
+            position: 1,
+            gpus: Some(1),
+            priority: 0
+        }
+    );
     assert!(queue.release("r2"));
     let next = queue.dispatch();
-    assert_eq!(next, [Grant { id: "r4".into(), gpus: Some(vec!["2".into()]) }]);
+    assert_eq!(
+        next,
+        [Grant {
+            id: "r4".into(),
+            gpus: Some(vec!["2".into()])
+        }]
+    );
     assert!(!queue.release("r2"), "released once");
 }
 
@@ -48,14 +62,23 @@ fn a_two_gpu_run_is_not_passed_by_later_gpu_runs_but_cpu_runs_pass_it() {
     assert_eq!(ids(&queue.dispatch()), ["cpu"], "the free GPU waits for the pair");
     queue.release("a");
     let pair = queue.dispatch();
-    assert_eq!(pair, [Grant { id: "pair".into(), gpus: Some(vec!["0".into(), "1".into()]) }]);
+    assert_eq!(
+        pair,
+        [Grant {
+            id: "pair".into(),
+            gpus: Some(vec!["0".into(), "1".into()])
+        }]
+    );
     queue.release("pair");
     assert_eq!(ids(&queue.dispatch()), ["single"]);
 }
 
 #[test]
 fn max_runs_holds_back_every_later_run() {
-    let mut queue = Queue::new(Resources { gpus: vec![], max_runs: Some(2) });
+    let mut queue = Queue::new(Resources {
+        gpus: vec![],
+        max_runs: Some(2),
+    });
     for id in ["a", "b", "c"] {
         queue.push(ask(id, None));
     }
@@ -67,7 +90,10 @@ fn max_runs_holds_back_every_later_run() {
 
 #[test]
 fn priority_goes_first_and_admit_respects_the_queue() {
-    let mut queue = Queue::new(Resources { gpus: vec![], max_runs: Some(1) });
+    let mut queue = Queue::new(Resources {
+        gpus: vec![],
+        max_runs: Some(1),
+    });
     let (own, _) = queue.admit(ask("running", None));
     assert!(own.is_some());
     let (own, _) = queue.admit(ask("x", None));
@@ -75,7 +101,10 @@ fn priority_goes_first_and_admit_respects_the_queue() {
     assert!(!queue.is_waiting("x"));
     queue.push(ask("low", None));
     queue.push(ask("later", None));
-    queue.push(Request { priority: 5, ..ask("urgent", None) });
+    queue.push(Request {
+        priority: 5,
+        ..ask("urgent", None)
+    });
     let order: Vec<String> = queue.waiting().into_iter().map(|w| w.id).collect();
     assert_eq!(order, ["urgent", "low", "later"]);
     assert!(queue.set_priority("later", 9));
@@ -94,9 +123,21 @@ fn adopted_runs_hold_their_gpus() {
     assert_eq!(queue.assigned("old"), Some(vec!["1".to_string()]));
     queue.push(ask("new", Some(1)));
     queue.push(ask("new2", Some(1)));
-    assert_eq!(queue.dispatch(), [Grant { id: "new".into(), gpus: Some(vec!["0".into()]) }]);
+    assert_eq!(
+        queue.dispatch(),
+        [Grant {
+            id: "new".into(),
+            gpus: Some(vec!["0".into()])
+        }]
+    );
     queue.release("old");
-    assert_eq!(queue.dispatch(), [Grant { id: "new2".into(), gpus: Some(vec!["1".into()]) }]);
+    assert_eq!(
+        queue.dispatch(),
+        [Grant {
+            id: "new2".into(),
+            gpus: Some(vec!["1".into()])
+        }]
+    );
 }
 
 #[test]

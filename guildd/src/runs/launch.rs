@@ -47,7 +47,12 @@ pub(super) fn recorded_env(env: &BTreeMap<String, String>) -> String {
     let map: serde_json::Map<String, serde_json::Value> = env
         .iter()
         .filter(|(name, _)| !secrets::is_secret_name(name))
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(secrets::redact_value(v).into_owned())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::Value::String(secrets::redact_value(v).into_owned()),
+            )
+        })
         .collect();
     serde_json::Value::Object(map).to_string()
 }
@@ -226,7 +231,11 @@ impl Manager {
     /// At start-up: a run adopted from an earlier daemon holds what it was given.
     pub(super) async fn hold(&self, id: &str, gpus: Vec<String>) {
         let id = id.to_string();
-        let _ = self.inner.owner.send(super::owner::Message::Ask(Ask::Hold { id, gpus })).await;
+        let _ = self
+            .inner
+            .owner
+            .send(super::owner::Message::Ask(Ask::Hold { id, gpus }))
+            .await;
     }
 
     /// At start-up: a run that was queued goes back in the queue.

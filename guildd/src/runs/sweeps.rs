@@ -16,7 +16,7 @@ use tokio::sync::{broadcast::error::RecvError, watch};
 
 use super::owner::{Ask, Message, RunEvent};
 use super::prepare::{self, Plan};
-use super::{Manager, Starting, StartSpec, append_error, user_name};
+use super::{Manager, StartSpec, Starting, append_error, user_name};
 use crate::error::{Error, Result};
 use crate::store::{Index, RunDb, RunRecord, Status};
 use crate::sweep::{Optimizer, OptimizerKind, Params, Space};
@@ -94,7 +94,10 @@ impl SweepSpec {
                 .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
                 .collect::<Option<BTreeMap<_, _>>>()?,
             gpus: v["gpus"].as_u64().map(|g| g.min(u32::MAX as u64) as u32),
-            priority: v["priority"].as_i64().unwrap_or(0).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+            priority: v["priority"]
+                .as_i64()
+                .unwrap_or(0)
+                .clamp(i32::MIN as i64, i32::MAX as i64) as i32,
             label: text("label").unwrap_or_default(),
             optimizer: text("optimizer")?.parse().ok()?,
             seed: text("seed")?.parse().ok()?,
@@ -194,7 +197,12 @@ pub async fn sweep_view(index: &Index, selector: &str) -> Result<SweepView> {
             .map(|t| (t.number, t.objective, t.run.status == Status::Completed)),
         spec.maximize,
     );
-    Ok(SweepView { run, spec, trials, best })
+    Ok(SweepView {
+        run,
+        spec,
+        trials,
+        best,
+    })
 }
 
 /// One trial as the driver follows it.
@@ -233,7 +241,9 @@ impl Manager {
             (0, _) => DEFAULT_MAX_TRIALS,
             (n, Some(points)) if kind == OptimizerKind::Grid => n.min(points.min(u64::from(MAX_TRIALS)) as u32),
             (n, _) if n > MAX_TRIALS => {
-                return Err(Error::Invalid(format!("--max-trials {n}: a sweep runs at most {MAX_TRIALS} trials")));
+                return Err(Error::Invalid(format!(
+                    "--max-trials {n}: a sweep runs at most {MAX_TRIALS} trials"
+                )));
             }
             (n, _) => n,
         };
@@ -306,7 +316,10 @@ impl Manager {
                 ("started".to_string(), created_ms.to_string()),
                 ("status".to_string(), Status::Running.as_str().to_string()),
                 ("host".to_string(), whoami::hostname().unwrap_or_default()),
-                ("user".to_string(), sweep.env.get("USER").cloned().unwrap_or_else(user_name)),
+                (
+                    "user".to_string(),
+                    sweep.env.get("USER").cloned().unwrap_or_else(user_name),
+                ),
                 ("project".to_string(), plan.project_dir.to_string_lossy().into_owned()),
                 ("project_name".to_string(), plan.project_name.clone()),
                 ("guild_version".to_string(), guild_proto::VERSION.to_string()),
@@ -599,7 +612,11 @@ impl Driver {
         } else {
             (
                 Status::Error,
-                format!("{} of {} trials did not complete", trials.len() - completed, trials.len()),
+                format!(
+                    "{} of {} trials did not complete",
+                    trials.len() - completed,
+                    trials.len()
+                ),
             )
         };
         record.exit_status = Some(if record.status == Status::Completed { 0 } else { 1 });
@@ -667,7 +684,12 @@ mod tests {
 
     #[test]
     fn the_best_trial_is_a_completed_one_in_the_sweeps_direction() {
-        let trials = [(1, Some(0.5), true), (2, Some(0.1), false), (3, Some(0.3), true), (4, None, true)];
+        let trials = [
+            (1, Some(0.5), true),
+            (2, Some(0.1), false),
+            (3, Some(0.3), true),
+            (4, None, true),
+        ];
         assert_eq!(best_of(trials.into_iter(), false), Some(3));
         assert_eq!(best_of(trials.into_iter(), true), Some(1));
         assert_eq!(best_of(std::iter::empty(), true), None);

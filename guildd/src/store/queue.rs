@@ -80,15 +80,17 @@ fn split(text: &str) -> Vec<String> {
 
 impl Index {
     pub async fn put_queue(&self, row: &QueueRow) -> Result<()> {
-        sqlx::query("INSERT OR REPLACE INTO run_queue (run_id, gpus, priority, assigned, launch) VALUES (?, ?, ?, ?, ?)")
-            .bind(&row.run_id)
-            .bind(row.gpus.map(i64::from))
-            .bind(row.priority)
-            .bind(row.assigned.as_deref().map(join))
-            .bind(row.launch.as_ref().map(Launch::to_json))
-            .execute(&self.write)
-            .await
-            .map_err(self.err())?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO run_queue (run_id, gpus, priority, assigned, launch) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&row.run_id)
+        .bind(row.gpus.map(i64::from))
+        .bind(row.priority)
+        .bind(row.assigned.as_deref().map(join))
+        .bind(row.launch.as_ref().map(Launch::to_json))
+        .execute(&self.write)
+        .await
+        .map_err(self.err())?;
         Ok(())
     }
 
@@ -226,7 +228,9 @@ impl Index {
 fn queue_row(row: &sqlx::sqlite::SqliteRow) -> Result<QueueRow, sqlx::Error> {
     Ok(QueueRow {
         run_id: row.try_get("run_id")?,
-        gpus: row.try_get::<Option<i64>, _>("gpus")?.map(|g| g.clamp(0, u32::MAX as i64) as u32),
+        gpus: row
+            .try_get::<Option<i64>, _>("gpus")?
+            .map(|g| g.clamp(0, u32::MAX as i64) as u32),
         priority: row.try_get("priority")?,
         assigned: row.try_get::<Option<String>, _>("assigned")?.map(|a| split(&a)),
         launch: row
