@@ -261,6 +261,12 @@ fn stop_cancels_a_queued_run_and_priority_moves_one_up() {
     let (later, _) = start_background(&env, &[]);
     let (urgent, out) = start_background(&env, &["--priority", "5"]);
     assert!(out.stderr.contains("Queued at position 1"), "{out:?}");
+    let (last, _) = start_background(&env, &[]);
+    // A queued run's priority changes while it waits: `last` goes before `later`.
+    let out = env.guild(&["runs", "priority", &last, "1"]).ok();
+    assert_eq!(out.stdout.trim(), format!("{last}: priority 1, queued #2"), "{out:?}");
+    let out = env.guild(&["runs", "priority", &first, "9"]).exits(1);
+    assert!(out.stderr.contains("is not queued"), "{out:?}");
     let out = env.guild(&["stop", &cancelled]).ok();
     assert!(out.status.success(), "{out:?}");
     let run = env.wait_run(&cancelled, ENDED);

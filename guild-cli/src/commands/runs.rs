@@ -128,6 +128,20 @@ pub async fn purge(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// `guild runs priority RUN N`: a queued run moves to its place for priority N.
+pub async fn priority(client: &Client, run: &str, priority: i32) -> anyhow::Result<u8> {
+    let moved = rpc(client
+        .queue()
+        .set_priority(pb::SetPriorityRequest {
+            run: run_arg(run),
+            priority,
+        })
+        .await)?;
+    let position = moved.queue.as_ref().map_or(0, |q| q.position);
+    outln!("{}: priority {priority}, queued #{position}", clean(&moved.id))?;
+    Ok(0)
+}
+
 /// `guild runs info RUN`: everything about one run.
 pub async fn info(client: &Client, run: &str) -> anyhow::Result<u8> {
     let detail = rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(run) }).await)?;
