@@ -375,7 +375,8 @@ impl HostCheck {
     }
 }
 
-fn refusal<R: From<String>>(status: StatusCode, text: String) -> Response<R> {
+/// A plain-text answer with this status (refusals here, and the TensorBoard proxy's own).
+pub(crate) fn refusal<R: From<String>>(status: StatusCode, text: String) -> Response<R> {
     let mut response = Response::new(R::from(text));
     *response.status_mut() = status;
     response.headers_mut().insert(
