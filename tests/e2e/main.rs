@@ -20,6 +20,7 @@ mod load;
 mod manage;
 mod new_user;
 mod original;
+mod output_fidelity;
 mod python_client;
 mod reliability;
 mod run_db_owner;

@@ -70,7 +70,7 @@ impl Tailer {
             let read_all = read_new(file, finished, &mut lines);
             more |= !read_all;
             for line in lines {
-                if let Some(scalar) = self.scalars.parse(&line) {
+                for scalar in self.scalars.parse(&line) {
                     batch.samples.push(SampleRow {
                         key: scalar.key.into(),
                         step: scalar.step,
