@@ -3,6 +3,8 @@
 //! is shown and ends nothing, and float32 values from event files read as the float32
 //! they were, the same in `guild series` and `guild compare`, table, CSV and JSON.
 
+use guild_proto::v1 as pb;
+
 use crate::helpers::*;
 
 const GUILD: &str = "[project]\nname = fidelity\n\n[model \"m\"]\ntrain = keras_like\n";
@@ -103,4 +105,29 @@ fn float32_values_read_as_written_everywhere() {
         json.contains("\"tf/acc\": 0.9") && json.contains("\"tf/tiny\": 1e-7") && json.contains("\"tf/bad\": \"nan\""),
         "{json}"
     );
+}
+
+/// stdout and stderr interleaved, a pause between each write: stored in the order
+/// written, although they are two files.
+const INTERLEAVED: &str = r#"
+import sys, time
+for i in range(3):
+    print(f"out {i}")
+    time.sleep(0.05)
+    print(f"err {i}", file=sys.stderr)
+    time.sleep(0.05)
+print("out last")
+"#;
+
+#[test]
+fn a_stderr_line_keeps_its_place_among_stdout_lines() {
+    let env = Env::new();
+    env.write("Guild", "[project]\nname = order\n\n[model \"m\"]\ntrain = interleaved\n");
+    env.write("interleaved.py", INTERLEAVED);
+    let (id, _) = env.guild(&["train"]).ok().started_run();
+    let want = ["out 0", "err 0", "out 1", "err 1", "out 2", "err 2", "out last"];
+    let stored: Vec<(i32, String)> = env.output_lines(&id).into_iter().map(|l| (l.stream, l.text)).collect();
+    let texts: Vec<&str> = stored.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, want, "{stored:?}");
+    assert!(stored.iter().all(|(stream, text)| (*stream == pb::Stream::Stderr as i32) == text.starts_with("err")), "{stored:?}");
 }
