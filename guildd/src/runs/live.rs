@@ -156,6 +156,8 @@ impl RunTask {
         // The supervisor died before the op: its process group is followed instead.
         let mut orphaned = false;
         let mut watch = DirWatch::new();
+        // Ends with this task (its thread closes its inotify instance on its own time).
+        let _order = super::order::OrderNotes::start(&guild_d);
         // Armed: listening to the watch. A change schedules a read and disarms it until
         // that read, so a run that writes constantly costs one wake-up per read.
         let mut armed = true;
@@ -256,6 +258,11 @@ impl RunTask {
                     }
                 }
             }
+        }
+        // Closing an inotify instance waits for the kernel (10-18 ms measured here): not on
+        // this task's thread, which records the run's end next.
+        if let Some(watch) = watch.take() {
+            tokio::task::spawn_blocking(move || drop(watch));
         }
         // The sampler takes the run's last stats sample while the last output is read.
         let (stats, id) = (self.stats.clone(), self.record.id.clone());

@@ -11,6 +11,7 @@ pub mod errlog;
 pub mod journal;
 pub mod live;
 pub mod notify;
+pub mod order;
 pub mod output;
 mod owner;
 pub mod prepare;

@@ -292,42 +292,40 @@ impl ScalarParser {
         let line = line.trim_matches(is_space);
         // A trailing `(step N)` applies to every pair on the line; any other trailing
         // parenthesis means the line is not a scalar line.
-        let (body, line_step) = match line.rfind('(') {
-            Some(open) if line.ends_with(')') => match step_suffix(&line[open..]) {
+        let (body, line_step) = match line.ends_with(')').then(|| line.rfind('(')).flatten() {
+            Some(open) => match step_suffix(&line[open..]) {
                 Some(step) => (&line[..open], step),
                 None => return Vec::new(),
             },
             _ => (line, None),
         };
-        let tokens: Vec<&str> = body.split(is_space).filter(|t| !t.is_empty()).collect();
-        // Pairs, found from the end of the line backwards.
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        let mut i = tokens.len();
-        loop {
-            let Some(value) = i.checked_sub(1).and_then(|v| tokens.get(v)) else {
-                break;
-            };
-            let Some(key) = i.checked_sub(2).and_then(|k| tokens.get(k)).and_then(|t| key_token(t)) else {
-                break;
-            };
-            if parse_number(value).is_none() {
-                break;
-            }
-            pairs.push((key, value));
-            i -= 2;
-            let mut separated = false;
-            while i > 0 && is_separator(tokens[i - 1]) {
-                i -= 1;
-                separated = true;
-            }
-            if separated && !(i >= 2 && key_token(tokens[i - 2]).is_some() && parse_number(tokens[i - 1]).is_some()) {
-                // The pairs follow a separator: what comes before them is the line's own.
-                i = 0;
-                break;
-            }
-        }
-        if pairs.is_empty() || i > 0 {
+        // How many pairs end the line: first by the tokens' look alone (no number is
+        // parsed for the many lines that only end like a pair), then for real.
+        // Pairs start the line or follow a separator: a line that neither starts with a
+        // key nor holds a separator is turned away before anything else.
+        let mut words = body.split_ascii_whitespace();
+        if !(words.next().is_some_and(|t| key_token(t.trim_matches(NUL_SHOWN)).is_some()) || words.any(is_separator)) {
             return Vec::new();
+        }
+        if pairs_at_end(body, looks_numeric) == 0 {
+            return Vec::new();
+        }
+        let count = pairs_at_end(body, |t| parse_number(t).is_some());
+        if count == 0 {
+            return Vec::new();
+        }
+        let mut pairs = Vec::with_capacity(count);
+        let mut tokens = tokens_rev(body);
+        while pairs.len() < count {
+            match (tokens.next(), tokens.next()) {
+                (Some(value), Some(key)) if parse_number(value).is_some() => {
+                    pairs.push((key_token(key).unwrap_or(key), value));
+                    while tokens.clone().next().is_some_and(is_separator) {
+                        tokens.next();
+                    }
+                }
+                _ => break,
+            }
         }
         pairs
             .into_iter()
@@ -351,9 +349,68 @@ impl ScalarParser {
     }
 }
 
-/// White space between tokens (a NUL byte, shown as `␀`, separates too).
+/// The number of `key: value` pairs that end `body`, separators between them allowed,
+/// where they start it or follow a separator; 0 otherwise. From the end backwards,
+/// without allocating.
+fn pairs_at_end(body: &str, is_value: impl Fn(&str) -> bool) -> usize {
+    let mut rest = tokens_rev(body);
+    let mut count = 0;
+    let mut separated = false;
+    loop {
+        let mut look = rest.clone();
+        let pair = matches!((look.next(), look.next()),
+            (Some(value), Some(key)) if key_token(key).is_some() && is_value(value));
+        if !pair {
+            // Anything else before the pairs is free text that only ends like a pair.
+            return if separated || rest.clone().next().is_none() { count } else { 0 };
+        }
+        rest = look;
+        count += 1;
+        separated = false;
+        while rest.clone().next().is_some_and(is_separator) {
+            rest.next();
+            separated = true;
+        }
+    }
+}
+
+/// Whether a token may be a number: what Rust's parser accepts starts so.
+fn looks_numeric(token: &str) -> bool {
+    token.as_bytes().first().is_some_and(|b| b.is_ascii_digit() || b"+-.nNiI".contains(b))
+}
+
+/// The line's tokens, last first: split at ASCII white space (byte by byte: every split is
+/// a character boundary), a `␀` at either end of a token trimmed.
+fn tokens_rev(body: &str) -> RevTokens<'_> {
+    RevTokens { text: body, end: body.len() }
+}
+
+#[derive(Clone)]
+struct RevTokens<'a> {
+    text: &'a str,
+    end: usize,
+}
+
+impl<'a> Iterator for RevTokens<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let bytes = self.text.as_bytes().get(..self.end)?;
+            let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
+            let start = bytes[..end].iter().rposition(|b| b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+            self.end = start;
+            let token = self.text.get(start..end)?.trim_matches(NUL_SHOWN);
+            if !token.is_empty() {
+                return Some(token);
+            }
+        }
+    }
+}
+
+/// White space around a line (a NUL byte, shown as `␀`, counts as one).
 fn is_space(c: char) -> bool {
-    c.is_whitespace() || c == NUL_SHOWN
+    c.is_ascii_whitespace() || c == NUL_SHOWN
 }
 
 /// `key:` with a whole key before the colon.

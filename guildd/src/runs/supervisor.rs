@@ -96,8 +96,6 @@ pub fn main(args: &[String]) -> ! {
             libc::signal(sig, note_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
         }
     }
-    // Watched before the op starts, so its first stderr line is noted too.
-    let order = OrderNotes::new(guild_d);
     let record = match Command::new(program).args(&args[2..]).spawn() {
         Err(err) => {
             let reason = format!("cannot start {program}: {err}");
@@ -107,12 +105,7 @@ pub fn main(args: &[String]) -> ! {
                 ended_ms: guild_proto::time::now_ms(),
             }
         }
-        Ok(mut child) => match {
-            if let Some(order) = order {
-                std::thread::spawn(move || order.run());
-            }
-            child.wait()
-        } {
+        Ok(mut child) => match child.wait() {
             Ok(status) => {
                 use std::os::unix::process::ExitStatusExt;
                 let ended_ms = guild_proto::time::now_ms();
@@ -160,95 +153,6 @@ pub fn main(args: &[String]) -> ! {
         0
     };
     std::process::exit(code)
-}
-
-/// Notes how long stdout was when each write to stderr landed: a line
-/// `STDERR_SIZE STDOUT_SIZE` in `guild.d/order.log`, which the tailer uses to store the
-/// two streams in the order they were written.
-///
-/// One inotify instance watches both files: its queue keeps the order of the writes
-/// (consecutive writes to one file fold into one event). Each time it wakes, this thread
-/// reads the sizes: a stderr write followed by stdout writes in one batch takes stdout's
-/// size from the look before; otherwise stdout's size now. So the order is exact while
-/// this thread keeps up with the writes, which a printing op leaves it time to do; when
-/// it falls behind (stdout, stderr and stdout again in one batch), the stderr line is
-/// put before that batch's stdout. After a batch of stdout writes alone it pauses 100 µs,
-/// so an op flooding stdout wakes it at most 10,000 times a second.
-struct OrderNotes {
-    inotify: inotify::Inotify,
-    stdout_watch: inotify::WatchDescriptor,
-    notes: std::fs::File,
-}
-
-impl OrderNotes {
-    /// None when the op's output is not two regular files, or inotify is unavailable:
-    /// the tailer then orders by poll.
-    fn new(guild_d: &Path) -> Option<OrderNotes> {
-        if !(size_of_fd(1).is_some() && size_of_fd(2).is_some()) {
-            return None;
-        }
-        let inotify = inotify::Inotify::init().ok()?;
-        let watches = inotify.watches();
-        watches.clone().add(guild_d.join(super::tail::STDERR_FILE), inotify::WatchMask::MODIFY).ok()?;
-        let stdout_watch = watches.clone().add(guild_d.join(super::tail::STDOUT_FILE), inotify::WatchMask::MODIFY).ok()?;
-        let notes = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(guild_d.join(super::tail::ORDER_FILE))
-            .ok()?;
-        Some(OrderNotes {
-            inotify,
-            stdout_watch,
-            notes,
-        })
-    }
-
-    fn run(mut self) {
-        let mut buffer = [0u8; 4096];
-        let (mut last_err, mut last_out, mut written) = (0, size_of_fd(1).unwrap_or(0), 0u64);
-        loop {
-            let Ok(events) = self.inotify.read_events_blocking(&mut buffer) else {
-                return;
-            };
-            let (mut err_seen, mut out_after_err) = (false, false);
-            for event in events {
-                if event.wd == self.stdout_watch {
-                    out_after_err |= err_seen;
-                } else {
-                    err_seen = true;
-                }
-            }
-            let (Some(err), Some(out)) = (size_of_fd(2), size_of_fd(1)) else {
-                return;
-            };
-            if !err_seen {
-                last_out = out;
-                std::thread::sleep(std::time::Duration::from_micros(100));
-                continue;
-            }
-            if err > last_err {
-                let before = if out_after_err { last_out } else { out };
-                let note = format!("{err} {before}\n");
-                written += note.len() as u64;
-                // A note that cannot be written (a full disk) costs only the order.
-                if written > super::tail::ORDER_MAX_BYTES || self.notes.write_all(note.as_bytes()).is_err() {
-                    return;
-                }
-                last_err = err;
-            }
-            last_out = out;
-        }
-    }
-}
-
-/// The size of the regular file open as `fd` (None: not a regular file).
-fn size_of_fd(fd: libc::c_int) -> Option<u64> {
-    // SAFETY: fstat writes into the zeroed struct it is given and reads nothing else.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return None;
-    }
-    Some(stat.st_size as u64)
 }
 
 /// A line on stderr (the run's stderr.log): never a panic when that cannot be written
