@@ -144,11 +144,11 @@ export function inline(text: string): Inline[] {
       flush();
       out.push({ t: "code", text: m[2].trim() });
       i += m[0].length;
-    } else if ((m = rest.match(/^!\[([^\]]*)\]\(([^)\s]*)(?:\s+"[^"]*")?\)/))) {
+    } else if ((m = rest.match(/^!\[([^\]]*)\]\(((?:[^()\s]|\([^()\s]*\))*)(?:\s+"[^"]*")?\)/))) {
       // No remote images: the alt text stands in.
       buf += `[image: ${m[1] || m[2]}]`;
       i += m[0].length;
-    } else if ((m = rest.match(/^\[([^\]]+)\]\(([^)\s]*)(?:\s+"[^"]*")?\)/))) {
+    } else if ((m = rest.match(/^\[([^\]]+)\]\(((?:[^()\s]|\([^()\s]*\))*)(?:\s+"[^"]*")?\)/))) {
       const href = safeHref(m[2]);
       if (href) {
         flush();

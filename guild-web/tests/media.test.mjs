@@ -130,6 +130,8 @@ describe("media from event files", { skip: skip ?? false }, () => {
     assert.ok(Math.abs(duration - 0.1) < 0.01, `duration ${duration}`);
     const pr = 'details[data-section="pr-curves"] media-card[data-tag="tf/train/pr"]';
     await page.waitForSelector(`${pr}[data-shown-step="2"] canvas.pr[data-drawn]`, WAIT);
+    await page.locator('details[data-section="distributions"]').scrollIntoViewIfNeeded();
+    await screenshot(page, "media-run-page-panels");
   });
 
   test("the compare page shows one tag across the runs at one step", async () => {

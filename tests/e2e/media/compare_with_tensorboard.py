@@ -90,7 +90,8 @@ for tag in tags["audio"]:
     check("audio", tag, want, got)
 
 for tag in tags["tensors"]:
-    plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
+    # A tensor written without metadata (tf.summary.write) has none to look up.
+    plugin = acc.summary_metadata[tag].plugin_data.plugin_name if tag in acc.summary_metadata else ""
     events = acc.Tensors(tag)
     arrays = [(e, tensor_util.make_ndarray(e.tensor_proto)) for e in events]
     if plugin == "text":
