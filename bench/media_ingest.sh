@@ -57,7 +57,7 @@ guild_once() { # prints seconds from appearance to all rows committed
   local run=$(ls -d "$work"/project/runs/*/ | tail -n 1)
   local counts=$(sqlite3 "$run/guild.d/run.db" "select (select count(*) from image) || ' ' || (select count(*) from histogram)")
   [ "$counts" = "2000 10000" ] || { echo "expected 2000 images and 10000 histograms, found $counts in $run" >&2; exit 1; }
-  python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print(f"{b[\"committed\"] - b[\"appeared\"]:.3f}")' "$run/bench.json"
+  python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print("%.3f" % (b["committed"] - b["appeared"]))' "$run/bench.json"
   rm -rf "$run"
 }
 

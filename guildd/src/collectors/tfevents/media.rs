@@ -433,6 +433,58 @@ mod tests {
     }
 
     #[test]
+    fn items_over_their_bounds_are_refused_with_the_reason() {
+        let mut big = b"\x89PNG\r\n\x1a\n".to_vec();
+        big.resize(MAX_BYTES + 1, 0);
+        let err = checked_image(big, (1, 1)).unwrap_err();
+        assert_eq!(
+            err,
+            format!("image of {} bytes, over the limit of {MAX_BYTES}", MAX_BYTES + 1)
+        );
+        let err = checked_audio(vec![0; MAX_BYTES + 1], "audio/wav", 1.0, 1, 1).unwrap_err();
+        assert!(err.starts_with("audio of 33554433 bytes, over the limit"), "{err}");
+        let h = proto::HistogramProto {
+            bucket_limit: vec![0.0; MAX_POINTS + 1],
+            bucket: vec![0.0; MAX_POINTS + 1],
+            ..Default::default()
+        };
+        assert_eq!(
+            histogram(h).unwrap_err(),
+            format!(
+                "histogram has {} buckets, over the limit of {MAX_POINTS}",
+                MAX_POINTS + 1
+            )
+        );
+        let n = MAX_POINTS as i64 + 1;
+        let pr = TensorProto {
+            dtype: proto::DT_FLOAT,
+            tensor_shape: Some(proto::TensorShapeProto {
+                dim: vec![proto::Dim { size: 6 }, proto::Dim { size: n }],
+                unknown_rank: false,
+            }),
+            tensor_content: vec![0; 4 * 6 * n as usize],
+            ..Default::default()
+        };
+        assert!(tensor_pr_curve(&pr).unwrap_err().contains("over the limit of 100000"));
+        let text = TensorProto {
+            dtype: DT_STRING,
+            string_val: vec![vec![b'x'; MAX_TEXT + 1]],
+            ..Default::default()
+        };
+        assert!(
+            tensor_text(text)
+                .unwrap_err()
+                .starts_with("text of 4194305 bytes, over the limit")
+        );
+        // A WAV that is not audio/*, and bytes that are neither.
+        assert!(
+            checked_audio(b"junk".to_vec(), "text/html", 0.0, 0, 0)
+                .unwrap_err()
+                .contains("not audio/*")
+        );
+    }
+
+    #[test]
     fn tf1_histograms_take_min_and_max_as_outer_edges() {
         let h = proto::HistogramProto {
             min: -1.0,

@@ -5,8 +5,6 @@
 //! a cursor, and one item's bytes. Histogram buckets and PR curves are JSON arrays, so
 //! plain SQL reads them too (`json_extract`, `json_each`).
 
-use std::fmt::Write as _;
-
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::reads::Reader;
@@ -68,15 +66,7 @@ pub(super) fn write(conn: &Connection, rows: &[MediaRow], last: &mut i64) -> rus
                 bytes,
             ))?,
             MediaData::Histogram(h) => {
-                let mut buckets = String::with_capacity(h.buckets.len() * 24 + 2);
-                buckets.push('[');
-                for (i, b) in h.buckets.iter().enumerate() {
-                    if i > 0 {
-                        buckets.push(',');
-                    }
-                    json_numbers(&mut buckets, b);
-                }
-                buckets.push(']');
+                let buckets = json_buckets(&h.buckets);
                 stmt.execute((
                     head.0,
                     head.1,
@@ -91,27 +81,20 @@ pub(super) fn write(conn: &Connection, rows: &[MediaRow], last: &mut i64) -> rus
                 ))?
             }
             MediaData::Text(text) => stmt.execute((head.0, head.1, head.2, head.3, head.4, text))?,
-            MediaData::PrCurve(pr) => {
-                let json = |values: &[f64]| {
-                    let mut s = String::with_capacity(values.len() * 12);
-                    json_numbers(&mut s, values);
-                    s
-                };
-                stmt.execute(rusqlite::params![
-                    head.0,
-                    head.1,
-                    head.2,
-                    head.3,
-                    head.4,
-                    json(&pr.thresholds),
-                    json(&pr.precision),
-                    json(&pr.recall),
-                    json(&pr.tp),
-                    json(&pr.fp),
-                    json(&pr.tn),
-                    json(&pr.fn_),
-                ])?
-            }
+            MediaData::PrCurve(pr) => stmt.execute(rusqlite::params![
+                head.0,
+                head.1,
+                head.2,
+                head.3,
+                head.4,
+                json(&pr.thresholds),
+                json(&pr.precision),
+                json(&pr.recall),
+                json(&pr.tp),
+                json(&pr.fp),
+                json(&pr.tn),
+                json(&pr.fn_),
+            ])?,
         };
     }
     Ok(())
@@ -138,21 +121,14 @@ fn insert_sql(kind: MediaKind) -> &'static str {
     }
 }
 
-/// `[a,b,...]`: finite numbers in Rust's shortest round-trip form, NaN and ±inf as null
-/// (JSON has neither).
-fn json_numbers(out: &mut String, values: &[f64]) {
-    out.push('[');
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if v.is_finite() {
-            let _ = write!(out, "{v:?}");
-        } else {
-            out.push_str("null");
-        }
-    }
-    out.push(']');
+/// Numbers as JSON (serde_json: the shortest form that reads back the same f64); NaN and
+/// ±inf, which JSON lacks, as null.
+fn json(values: &[f64]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_string())
+}
+
+fn json_buckets(buckets: &[[f64; 3]]) -> String {
+    serde_json::to_string(buckets).unwrap_or_else(|_| "[]".to_string())
 }
 
 fn parse_numbers(text: &str) -> Option<Vec<f64>> {
@@ -502,6 +478,16 @@ mod tests {
     use super::*;
     use crate::samples::Batch;
     use crate::store::RunDb;
+
+    #[test]
+    fn numbers_round_trip_through_json_and_non_finite_ones_are_null() {
+        let text = json(&[1.0, f64::NAN, f64::INFINITY, 1e-7, -0.1f32 as f64]);
+        assert!(text.starts_with("[1.0,null,null,"), "{text}");
+        let back = parse_numbers(&text).unwrap();
+        assert_eq!((back[0], back[3], back[4]), (1.0, 1e-7, -0.1f32 as f64));
+        assert!(back[1].is_nan() && back[2].is_nan());
+        assert_eq!(json_buckets(&[[0.0, 1.5, 2.0]]), "[[0.0,1.5,2.0]]");
+    }
 
     #[test]
     fn spread_keeps_the_ends() {
