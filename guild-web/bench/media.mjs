@@ -71,7 +71,19 @@ try {
       const shown = [...document.querySelectorAll(sel)].map((c) => Number(c.dataset.shownAt) - nav);
       const drawn = [...document.querySelectorAll("media-histogram")].map((c) => Number(c.dataset.drawnAt) - nav);
       const hist = [...document.querySelectorAll('details[data-section="histograms"] media-histogram')].map((c) => Number(c.dataset.drawnAt) - nav);
-      return { firstImage: Math.min(...shown), allImages: Math.max(...shown), allHistograms: Math.max(...hist), allDrawn: Math.max(...drawn) };
+      const res = performance.getEntriesByType("resource");
+      const calls = (name) => res.filter((e) => e.name.includes(name));
+      const end = (name) => Math.max(0, ...calls(name).map((e) => e.responseEnd - nav));
+      return {
+        firstImage: Math.min(...shown),
+        allImages: Math.max(...shown),
+        allHistograms: Math.max(...hist),
+        allDrawn: Math.max(...drawn),
+        listMediaAnswered: end("MediaService/ListMedia"),
+        getMediaCalls: calls("MediaService/GetMedia").length,
+        lastGetMediaAnswered: end("MediaService/GetMedia"),
+        longestGetMedia: Math.max(0, ...calls("MediaService/GetMedia").map((e) => e.duration)),
+      };
     }, imageSel);
     // Scrub the first image tag: step by step back from the newest, then random jumps.
     const scrub = await page.evaluate(

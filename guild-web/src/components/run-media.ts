@@ -13,7 +13,7 @@ import { create } from "@bufbuild/protobuf";
 import { LitElement, html, nothing, type PropertyValues } from "lit";
 import { conn, errorText, keepStreaming, media as mediaApi, mediaObjectUrl } from "../api";
 import { MediaKind, MediaTagSchema, type MediaRef, type MediaTag } from "../gen/guild/v1/guild_pb";
-import { drawDistribution, drawHistograms, drawPrCurve, type Hist } from "../histogram";
+import { drawDistribution, drawHistograms, drawPrCurve, drawSoon, type Hist } from "../histogram";
 import { renderMarkdown } from "../markdown";
 
 /** Histograms read per tag: spread over its steps, first and last kept. */
@@ -180,7 +180,7 @@ export class RunMedia extends LitElement {
           .mode=${s.id === "distributions" ? "distribution" : this.histMode} data-tag=${t.tag}></media-histogram>`;
       }
       return html`<media-card class="media-card" .run=${this.resolved} .kind=${t.kind} .tag=${t.tag} .version=${version(t)}
-        data-tag=${t.tag}></media-card>`;
+        .last=${t.last} data-tag=${t.tag}></media-card>`;
     });
     return html`<details class="section media-section" open data-section=${s.id}>
       <summary>${s.title} <span class="muted">(${tags.length})</span>
@@ -212,6 +212,7 @@ export class MediaCard extends LitElement {
     tag: {},
     version: { type: Number },
     step: { type: Number },
+    last: { attribute: false },
     pos: { state: true },
   };
 
@@ -221,6 +222,8 @@ export class MediaCard extends LitElement {
   version = 0;
   /** Chosen outside (compare page); undefined: this card's own slider. */
   step: number | undefined = undefined;
+  /** The tag's newest item (ListMedia), shown before its steps are read. */
+  last: MediaRef | undefined = undefined;
   pos = -1;
 
   private steps: number[] = [];
@@ -237,6 +240,13 @@ export class MediaCard extends LitElement {
   }
 
   protected override willUpdate(changed: PropertyValues) {
+    if (changed.has("last") && this.last && !this.steps.length && this.step === undefined) {
+      // The newest item at once; the slider's steps follow with GetMediaSteps.
+      const step = Number(this.last.step);
+      this.byStep.set(step, [this.last]);
+      this.steps = [step];
+      this.pos = 0;
+    }
     if ((changed.has("run") || changed.has("tag") || changed.has("version")) && this.run && this.tag && this.loaded !== this.version) {
       this.loaded = this.version;
       void this.loadRefs();
@@ -336,10 +346,13 @@ export class MediaCard extends LitElement {
     }
     for (const canvas of this.querySelectorAll<HTMLCanvasElement>("canvas.pr[data-seq]")) {
       const pr = this.prs.get(BigInt(canvas.dataset.seq!));
-      if (pr && canvas.dataset.drawn !== canvas.dataset.seq) {
-        drawPrCurve(canvas, pr.precision, pr.recall);
-        canvas.dataset.drawn = canvas.dataset.seq;
-        this.dataset.shownStep = canvas.dataset.step ?? "";
+      if (pr && canvas.dataset.queued !== canvas.dataset.seq) {
+        canvas.dataset.queued = canvas.dataset.seq;
+        drawSoon(canvas, (width) => {
+          drawPrCurve(canvas, pr.precision, pr.recall, width);
+          canvas.dataset.drawn = canvas.dataset.seq;
+          this.dataset.shownStep = canvas.dataset.step ?? "";
+        });
       }
     }
   }
@@ -429,10 +442,14 @@ export class MediaHistogram extends LitElement {
 
   protected override updated() {
     const canvas = this.querySelector("canvas");
-    if (!canvas || !this.hists) return;
-    const drawn = this.mode === "distribution" ? drawDistribution(canvas, this.hists) : drawHistograms(canvas, this.hists, this.mode);
-    this.dataset.drawn = String(drawn);
-    this.dataset.drawnAt = String(performance.now());
+    const hists = this.hists;
+    if (!canvas || !hists) return;
+    const mode = this.mode;
+    drawSoon(canvas, (width) => {
+      const drawn = mode === "distribution" ? drawDistribution(canvas, hists, width) : drawHistograms(canvas, hists, mode, width);
+      this.dataset.drawn = String(drawn);
+      this.dataset.drawnAt = String(performance.now());
+    });
   }
 
   override render() {

@@ -52,6 +52,7 @@ fn tag_to_proto(t: MediaTag) -> pb::MediaTag {
         min_step: t.min_step,
         max_step: t.max_step,
         last_time_ms: t.last_time,
+        last: t.last.map(ref_to_proto),
     }
 }
 

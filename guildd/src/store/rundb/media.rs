@@ -145,6 +145,8 @@ pub struct MediaTag {
     pub min_step: i64,
     pub max_step: i64,
     pub last_time: i64,
+    /// The newest item: the greatest step, its first index.
+    pub last: Option<MediaRef>,
 }
 
 /// One item, without its content: where it is, and what it is.
@@ -250,12 +252,28 @@ impl Reader {
                         min_step: r.get(2)?,
                         max_step: r.get(3)?,
                         last_time: r.get(4)?,
+                        last: None,
                     })
                 })
                 .map_err(sqlite(path))?;
             for row in rows {
                 out.push(row.map_err(sqlite(path))?);
             }
+        }
+        for t in &mut out {
+            t.last = self
+                .conn
+                .query_row(
+                    &format!(
+                        "SELECT {} FROM {} WHERE tag = ?1 ORDER BY step DESC, idx, seq LIMIT 1",
+                        ref_columns(t.kind),
+                        t.kind.table()
+                    ),
+                    [&t.tag],
+                    |r| read_ref(t.kind, r),
+                )
+                .optional()
+                .map_err(sqlite(path))?;
         }
         Ok(out)
     }
@@ -582,6 +600,8 @@ mod tests {
         let reader = Reader::open(&path).unwrap();
         let tags = reader.media_tags().unwrap();
         let summary: Vec<(MediaKind, &str, u64)> = tags.iter().map(|t| (t.kind, t.tag.as_str(), t.count)).collect();
+        let last = tags[0].last.as_ref().unwrap();
+        assert_eq!((last.step, last.width, last.height), (2, 2, 3));
         assert_eq!(
             summary,
             vec![
