@@ -85,6 +85,8 @@ describe("media from event files", { skip: skip ?? false }, () => {
 
   test("the histogram panel draws every step, offset and overlaid, and the distribution", async () => {
     const hist = 'details[data-section="histograms"] media-histogram[data-tag="tf/train/weights"]';
+    // Histogram cards read their tag once near the viewport.
+    await page.locator(hist).scrollIntoViewIfNeeded();
     await page.waitForSelector(`${hist}[data-drawn="5"]`, WAIT);
     const inked = (sel) =>
       page.$eval(`${sel} canvas`, (c) => {
@@ -99,6 +101,7 @@ describe("media from event files", { skip: skip ?? false }, () => {
     await page.waitForSelector(`${hist} canvas[data-mode="overlay"]`, WAIT);
     assert.ok((await inked(hist)).n > 500);
     const dist = 'details[data-section="distributions"] media-histogram[data-tag="tf/train/weights"]';
+    await page.locator(dist).scrollIntoViewIfNeeded();
     await page.waitForSelector(`${dist}[data-drawn="5"]`, WAIT);
     assert.ok((await inked(dist)).n > 1000);
   });

@@ -5,7 +5,7 @@
 // distributions its percentile bands over steps. While the run is live, one WatchMedia
 // stream says which tags gained items; their cards read them again (at most twice a
 // second). Image and audio bytes come from `/media/` (mediaObjectUrl), text, histograms
-// and PR curves from GetMedia.
+// and PR curves from GetMedia; histogram cards read their tag once near the viewport.
 //
 // <compare-media> shows one tag across several runs side by side (the compare page).
 
@@ -416,13 +416,35 @@ export class MediaHistogram extends LitElement {
   private hists: Hist[] | null = null;
   private loadedVersion = -1;
   private error = "";
+  /** Read only once near the viewport: twenty tags below the fold wait until scrolled to. */
+  private near = false;
+  private observer: IntersectionObserver | null = null;
 
   protected override createRenderRoot() {
     return this;
   }
 
+  override connectedCallback() {
+    super.connectedCallback();
+    this.observer = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((e) => e.isIntersecting) && !this.near) {
+          this.near = true;
+          this.requestUpdate();
+        }
+      },
+      { rootMargin: "300px" },
+    );
+    this.observer.observe(this);
+  }
+
+  override disconnectedCallback() {
+    super.disconnectedCallback();
+    this.observer?.disconnect();
+  }
+
   protected override willUpdate(changed: PropertyValues) {
-    if ((changed.has("run") || changed.has("tag") || changed.has("version")) && this.run && this.tag && this.loadedVersion !== this.version) {
+    if (this.near && this.run && this.tag && this.loadedVersion !== this.version) {
       this.loadedVersion = this.version;
       const version = this.version;
       histograms(this.run, this.tag, version).then(
