@@ -4,7 +4,7 @@
 // Chromium.
 
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
@@ -135,6 +135,25 @@ describe("media from event files", { skip: skip ?? false }, () => {
     await page.waitForSelector(`${pr}[data-shown-step="2"] canvas.pr[data-drawn]`, WAIT);
     await page.locator('details[data-section="distributions"]').scrollIntoViewIfNeeded();
     await screenshot(page, "media-run-page-panels");
+  });
+
+  test("a live run's image card follows new steps while its slider is at the end", async () => {
+    const go = join(base, "go");
+    const out = await daemon.guild(["-C", project, "train", "--background", `wait=${go}`]);
+    const live = out.stdout.trim();
+    assert.ok(live, out.stderr);
+    await page.goto(url(`#/runs/${live}`));
+    // The op stops after step 1 until `go` exists: the card shows step 1, the newest.
+    await page.waitForSelector(`${image}[data-shown-step="1"]`, WAIT);
+    assert.ok(!existsSync(go));
+    writeFileSync(go, "");
+    // Steps 2..4 arrive through WatchMedia; the card moves to each newest one by itself.
+    await page.waitForSelector(`${image}[data-shown-step="4"]`, WAIT);
+    assert.deepEqual(
+      await page.$eval(`${image} img.media-image`, (img) => [img.naturalWidth, img.naturalHeight]),
+      [8, 12],
+    );
+    assert.match(await page.$eval(`${image} .media-step`, (e) => e.textContent), /step 4 \(5 of 5\)/);
   });
 
   test("the compare page shows one tag across the runs at one step", async () => {
