@@ -6,6 +6,7 @@ mod compare;
 mod daemon;
 mod follow;
 mod manage;
+pub mod media;
 mod output;
 mod projects;
 mod runs;
@@ -59,6 +60,10 @@ pub fn routes(shared: Arc<Shared>) -> Routes {
         .add_service(SeriesServiceServer::new(series::Series(shared.clone())).max_encoding_message_size(MAX_MESSAGE))
         .add_service(ServeServiceServer::new(serve::Serves(shared.clone())))
         .add_service(TensorBoardServiceServer::new(tensorboard::TensorBoards(shared)));
+    routes.add_service(
+        guild_proto::v1::media_service_server::MediaServiceServer::new(media::Media(shared_for_compare.clone()))
+            .max_encoding_message_size(MAX_MESSAGE),
+    );
     add_scripting_services(&mut routes, shared_for_compare);
     routes.routes()
 }
@@ -92,6 +97,7 @@ fn add_scripting_services(routes: &mut tonic::service::RoutesBuilder, shared: Ar
                 "guild.v1.OutputService",
                 "guild.v1.SeriesService",
                 "guild.v1.CompareService",
+                "guild.v1.MediaService",
             ] {
                 reporter
                     .set_service_status(name, tonic_health::ServingStatus::Serving)

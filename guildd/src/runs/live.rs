@@ -336,6 +336,7 @@ impl RunTask {
         let found = self.events.poll(finished);
         more |= found.more;
         batch.series.extend(found.samples);
+        batch.media.extend(found.media);
         batch.offsets.extend(found.offsets);
         for issue in &found.issues {
             tracing::warn!("{issue}");
@@ -376,10 +377,11 @@ impl RunTask {
         }
         match self.db.commit(&batch).await {
             Ok(()) => {
-                let (last_seq, last_sample) = (self.db.last_seq(), self.db.last_sample());
+                let (last_seq, last_sample, last_media) =
+                    (self.db.last_seq(), self.db.last_sample(), self.db.last_media());
                 self.progress.send_if_modified(|p| {
-                    let changed = p.last_seq != last_seq || p.last_sample != last_sample;
-                    (p.last_seq, p.last_sample) = (last_seq, last_sample);
+                    let changed = p.last_seq != last_seq || p.last_sample != last_sample || p.last_media != last_media;
+                    (p.last_seq, p.last_sample, p.last_media) = (last_seq, last_sample, last_media);
                     changed
                 });
                 self.summaries.add_batch(&batch);

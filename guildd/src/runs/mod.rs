@@ -63,12 +63,13 @@ pub struct RunChange {
     pub removed: bool,
 }
 
-/// How far a live run has got: the last committed output seq and sample cursor, and
-/// whether it ended.
+/// How far a live run has got: the last committed output seq, sample cursor and media
+/// cursor, and whether it ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
     pub last_seq: i64,
     pub last_sample: i64,
+    pub last_media: i64,
     pub finished: bool,
 }
 
@@ -266,7 +267,12 @@ impl Manager {
             let recorded_env: serde_json::Map<String, serde_json::Value> = env
                 .iter()
                 .filter(|(name, _)| !secrets::is_secret_name(name))
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(secrets::redact_value(v).into_owned())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        serde_json::Value::String(secrets::redact_value(v).into_owned()),
+                    )
+                })
                 .collect();
             let host = whoami::hostname().unwrap_or_default();
             let mut attrs = vec![
@@ -365,7 +371,8 @@ impl Manager {
         record.pid_start = record.pid.and_then(crate::process::start_time);
         // The run's task records that it started (run.db, the index, watchers) as its
         // first step: StartRun answers without waiting for those writes.
-        self.track(record.clone(), db, Some((child, plan.stats_interval))).await?;
+        self.track(record.clone(), db, Some((child, plan.stats_interval)))
+            .await?;
         Ok(record)
     }
 
@@ -423,7 +430,13 @@ impl Manager {
                 let rebuilt = rundb::read(&rundb::path(&record.run_dir), |r| r.summaries()).await?;
                 let stop_requested = db.attr("stop_requested").await?.is_some();
                 let interval = db.attr("stats_interval").await?.and_then(|v| v.parse::<f64>().ok());
-                (None, db.offsets().await?, Summaries::rebuilt(rebuilt), stop_requested, interval)
+                (
+                    None,
+                    db.offsets().await?,
+                    Summaries::rebuilt(rebuilt),
+                    stop_requested,
+                    interval,
+                )
             }
         };
         let (stats_tx, stats_rx) = mpsc::channel(16);
@@ -437,6 +450,7 @@ impl Manager {
         let (progress_tx, progress_rx) = watch::channel(Progress {
             last_seq: db.last_seq(),
             last_sample: db.last_sample(),
+            last_media: db.last_media(),
             finished: false,
         });
         let id = record.id.clone();
@@ -570,7 +584,11 @@ impl Manager {
     /// index has (deleted and purged runs keep theirs) or another start is taking.
     async fn new_run_dir(&self, plan: &prepare::Plan, created_ms: i64) -> Result<(String, PathBuf)> {
         let stamp = guild_proto::time::run_stamp(created_ms);
-        let taken = self.inner.index.ids_with_prefix(&format!("{stamp}-{}", plan.model)).await?;
+        let taken = self
+            .inner
+            .index
+            .ids_with_prefix(&format!("{stamp}-{}", plan.model))
+            .await?;
         for n in 1..prepare::MAX_SAME_SECOND {
             let id = prepare::run_id(&stamp, &plan.model, n);
             if taken.contains(&id) {
@@ -593,7 +611,10 @@ impl Manager {
             }
             self.tell_unreserve(id).await;
         }
-        Err(Error::Conflict(format!("too many runs of {} started at {stamp}", plan.model)))
+        Err(Error::Conflict(format!(
+            "too many runs of {} started at {stamp}",
+            plan.model
+        )))
     }
 
     async fn tell_unreserve(&self, id: String) {

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file guild/v1/guild.proto.
  */
 export const file_guild_v1_guild: GenFile = /*@__PURE__*/
-  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiFwoVQ3JlYXRlVmlld0NvZGVSZXF1ZXN0IjkKCFZpZXdDb2RlEgwKBGNvZGUYASABKAkSCwoDdXJsGAIgASgJEhIKCmV4cGlyZXNfbXMYAyABKAMiEgoQR2V0U3RhdHVzUmVxdWVzdCKxAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAxIQCghwcm9ibGVtcxgJIAMoCSIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIuEBCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZRIiCglyZXNvdXJjZXMYCCADKAsyDy5ndWlsZC52MS5Nb2RlbBIMCgR0YWdzGAkgAygJIrIBCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnEg8KB3J1bnRpbWUYBSABKAkSDwoHc291cmNlcxgGIAMoCRIcCgR2aWV3GAcgASgLMg4uZ3VpbGQudjEuVmlldyI8CglPcGVyYXRpb24SDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgASgJEhAKCHJlcXVpcmVzGAMgAygJIjYKB1Byb2ZpbGUSDAoEbmFtZRgBIAEoCRIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWciIwoERmxhZxIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIoIBCgRWaWV3Eg4KBm9yaWdpbhgBIAEoCRIjCgZmaWVsZHMYAiADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQSHwoEcm93cxgDIAMoCzIRLmd1aWxkLnYxLlZpZXdSb3cSJAoHY29tcGFyZRgEIAMoCzITLmd1aWxkLnYxLlZpZXdGaWVsZCKIAQoJVmlld0ZpZWxkEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSDgoGc291cmNlGAMgASgJEhEKCWF0dHJpYnV0ZRgEIAEoCRIOCgZyZWR1Y2UYBSABKAkSDgoGZm9ybWF0GAYgASgJEg0KBWNvbG9yGAcgASgJEgwKBGljb24YCCABKAkiPQoHVmlld1JvdxIMCgRuYW1lGAEgASgJEiQKBnNlcmllcxgCIAMoCzIULmd1aWxkLnYxLlZpZXdTZXJpZXMiWQoKVmlld1NlcmllcxIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEg0KBWxhYmVsGAMgASgJEg4KBmZvcm1hdBgEIAEoCRIPCgdwYXR0ZXJuGAUgASgJIlUKCkZpZWxkVmFsdWUSDAoEbmFtZRgBIAEoCRIPCgdwcmVzZW50GAIgASgIEg0KBXZhbHVlGAMgASgBEgwKBHRleHQYBCABKAkSCwoDa2V5GAUgASgJIvEBCg9TdGFydFJ1blJlcXVlc3QSEwoLcHJvamVjdF9kaXIYASABKAkSDQoFbW9kZWwYAiABKAkSCgoCb3AYAyABKAkSDwoHcHJvZmlsZRgEIAEoCRIdCgVmbGFncxgFIAMoCzIOLmd1aWxkLnYxLkZsYWcSEgoKc291cmNlX3J1bhgGIAEoCRINCgVsYWJlbBgHIAEoCRIvCgNlbnYYCCADKAsyIi5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QuRW52RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLBAgoDUnVuEgoKAmlkGAEgASgJEhMKC3Byb2plY3RfZGlyGAIgASgJEhQKDHByb2plY3RfbmFtZRgDIAEoCRINCgVtb2RlbBgEIAEoCRIKCgJvcBgFIAEoCRIjCgZzdGF0dXMYBiABKA4yEy5ndWlsZC52MS5SdW5TdGF0dXMSEgoKY3JlYXRlZF9tcxgHIAEoAxISCgpzdGFydGVkX21zGAggASgDEhIKCnN0b3BwZWRfbXMYCSABKAMSGAoLZXhpdF9zdGF0dXMYCiABKAVIAIgBARIPCgdydW5fZGlyGAsgASgJEg0KBWxhYmVsGAwgASgJEgsKA3BpZBgNIAEoDRIOCgZyZWFzb24YDiABKAkSEgoKc291cmNlX3J1bhgPIAEoCRIMCgR0YWdzGBAgAygJQg4KDF9leGl0X3N0YXR1cyJFCg9MaXN0UnVuc1JlcXVlc3QSDQoFbGltaXQYASABKA0SDgoGb2Zmc2V0GAIgASgNEhMKC3Byb2plY3RfZGlyGAMgASgJIj4KEExpc3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhINCgV0b3RhbBgCIAEoDSIcCg1HZXRSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIgChFHZXRSdW5WaWV3UmVxdWVzdBILCgNydW4YASABKAkiWgoHUnVuVmlldxILCgNydW4YASABKAkSHAoEdmlldxgCIAEoCzIOLmd1aWxkLnYxLlZpZXcSJAoGZmllbGRzGAMgAygLMhQuZ3VpbGQudjEuRmllbGRWYWx1ZSKoAQoKUnVuUHJldmlldxINCgVtb2RlbBgBIAEoCRIKCgJvcBgCIAEoCRIMCgRhcmd2GAMgAygJEh0KBWZsYWdzGAQgAygLMg4uZ3VpbGQudjEuRmxhZxIPCgdydW5fZGlyGAUgASgJEhsKA2VudhgGIAMoCzIOLmd1aWxkLnYxLkZsYWcSEwoLcHJvamVjdF9kaXIYByABKAkSDwoHcnVudGltZRgIIAEoCSIjCgRBdHRyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkimgEKCVJ1bkRldGFpbBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SHQoFZmxhZ3MYAiADKAsyDi5ndWlsZC52MS5GbGFnEh0KBWF0dHJzGAMgAygLMg4uZ3VpbGQudjEuQXR0chIjCgZzZXJpZXMYBCADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkSDgoGY3Vyc29yGAUgASgDIh0KDlN0b3BSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChBEZWxldGVSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChFEZWxldGVSdW5SZXNwb25zZRIKCgJpZBgBIAEoCSIfChBXYXRjaFJ1bnNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJOCghSdW5FdmVudBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SDwoHcmVtb3ZlZBgCIAEoCBIVCg1zbmFwc2hvdF9kb25lGAMgASgIIkIKEVJlYWRPdXRwdXRSZXF1ZXN0EgsKA3J1bhgBIAEoCRIQCghmcm9tX3NlcRgCIAEoAxIOCgZmb2xsb3cYAyABKAgiWgoKT3V0cHV0TGluZRILCgNzZXEYASABKAMSDwoHdGltZV9tcxgCIAEoAxIgCgZzdHJlYW0YAyABKA4yEC5ndWlsZC52MS5TdHJlYW0SDAoEdGV4dBgEIAEoCSIyCgtPdXRwdXRDaHVuaxIjCgVsaW5lcxgBIAMoCzIULmd1aWxkLnYxLk91dHB1dExpbmUiIAoRTGlzdFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJIngKCVNlcmllc0tleRILCgNrZXkYASABKAkSDAoEbGFzdBgCIAEoARILCgNtaW4YAyABKAESCwoDbWF4GAQgASgBEg0KBWNvdW50GAUgASgDEhEKCWxhc3Rfc3RlcBgGIAEoAxIUCgxsYXN0X3RpbWVfbXMYByABKAMiNwoSTGlzdFNlcmllc1Jlc3BvbnNlEiEKBGtleXMYASADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkipgEKEEdldFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSHAoEYXhpcxgDIAEoDjIOLmd1aWxkLnYxLkF4aXMSEAoDbWluGAQgASgBSACIAQESEAoDbWF4GAUgASgBSAGIAQESDwoHYnVja2V0cxgGIAEoDRIUCgx1bnRpbF9jdXJzb3IYByABKANCBgoEX21pbkIGCgRfbWF4IjYKBlNhbXBsZRIPCgd0aW1lX21zGAEgASgDEgwKBHN0ZXAYAiABKAMSDQoFdmFsdWUYAyABKAEiiAEKBkJ1Y2tldBIPCgd4X3N0YXJ0GAEgASgBEg0KBXhfZW5kGAIgASgBEgsKA21pbhgDIAEoARILCgNtYXgYBCABKAESDAoEbGFzdBgFIAEoARIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDEg0KBWNvdW50GAggASgEImoKBlNlcmllcxILCgNrZXkYASABKAkSIQoHc2FtcGxlcxgCIAMoCzIQLmd1aWxkLnYxLlNhbXBsZRIhCgdidWNrZXRzGAMgAygLMhAuZ3VpbGQudjEuQnVja2V0Eg0KBWNvdW50GAQgASgEIjUKEUdldFNlcmllc1Jlc3BvbnNlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcyJFChJXYXRjaFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgDIkAKDFNlcmllc1VwZGF0ZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMSDgoGY3Vyc29yGAIgASgDInAKDFJ1blNlbGVjdGlvbhIMCgRydW5zGAEgAygJEg0KBW1vZGVsGAIgASgJEg4KBnN0YXR1cxgDIAMoCRINCgVsYWJlbBgEIAEoCRIPCgdkZWxldGVkGAUgASgIEhMKC3Byb2plY3RfZGlyGAYgASgJIj4KEVNlbGVjdFJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbiJCChJTZWxlY3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhIPCgdpbmRleGVzGAIgAygNIi0KD1NldExhYmVsUmVxdWVzdBILCgNydW4YASABKAkSDQoFbGFiZWwYAiABKAkiOQoNVGFnUnVuUmVxdWVzdBILCgNydW4YASABKAkSCwoDYWRkGAIgAygJEg4KBnJlbW92ZRgDIAMoCSIgChFSZXN0b3JlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPUHVyZ2VSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeChBQdXJnZVJ1blJlc3BvbnNlEgoKAmlkGAEgASgJIi8KEUV4cG9ydFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkSDAoEZGVzdBgCIAEoCSIvChJFeHBvcnRSdW5zUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBGRlc3QYAiABKAkiYQoRSW1wb3J0UnVuc1JlcXVlc3QSCwoDc3JjGAEgASgJEg4KBnJlbmFtZRgCIAEoCBITCgtwcm9qZWN0X2RpchgDIAEoCRIaChJtYXhfdW5wYWNrZWRfYnl0ZXMYBCABKAQiPwoLSW1wb3J0ZWRSdW4SCgoCaWQYASABKAkSEwoLb3JpZ2luYWxfaWQYAiABKAkSDwoHcnVuX2RpchgDIAEoCSI5ChJJbXBvcnRSdW5zUmVzcG9uc2USIwoEcnVucxgBIAMoCzIVLmd1aWxkLnYxLkltcG9ydGVkUnVuIloKEkNvbXBhcmVSdW5zUmVxdWVzdBIpCglzZWxlY3Rpb24YASABKAsyFi5ndWlsZC52MS5SdW5TZWxlY3Rpb24SCwoDc3lzGAIgASgIEgwKBHZpZXcYAyABKAgiqwEKDENvbXBhcmVDaHVuaxIWCg5uZXdfZmxhZ19uYW1lcxgBIAMoCRIXCg9uZXdfc2NhbGFyX2tleXMYAiADKAkSIgoEcm93cxgDIAMoCzIULmd1aWxkLnYxLkNvbXBhcmVSb3cSFwoPbmV3X2ZsYWdfdmFsdWVzGAQgAygJEi0KEG5ld192aWV3X2NvbHVtbnMYBSADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQi8wEKCkNvbXBhcmVSb3cSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg0KBWluZGV4GAIgASgNEhIKCmZsYWdfbmFtZXMYAyADKA0SEwoLZmxhZ192YWx1ZXMYBCADKA0SEwoLc2NhbGFyX2tleXMYBSADKA0SEwoLc2NhbGFyX2xhc3QYBiADKAESEgoKc2NhbGFyX21pbhgHIAMoARISCgpzY2FsYXJfbWF4GAggAygBEhQKDHZpZXdfY29sdW1ucxgJIAMoDRIpCgt2aWV3X3ZhbHVlcxgKIAMoCzIULmd1aWxkLnYxLkZpZWxkVmFsdWUi0AEKEVN0YXJ0U2VydmVSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRob3N0GAIgASgJEhEKBHBvcnQYAyABKA1IAIgBARIxCgNlbnYYBCADKAsyJC5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdC5FbnZFbnRyeRISCgp0aW1lb3V0X21zGAUgASgNEhEKCW1heF9xdWV1ZRgGIAEoDRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9wb3J0Ih8KEFN0b3BTZXJ2ZVJlcXVlc3QSCwoDcnVuGAEgASgJIiAKEUxpc3RTZXJ2ZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSI1ChJMaXN0U2VydmVzUmVzcG9uc2USHwoGc2VydmVzGAEgAygLMg8uZ3VpbGQudjEuU2VydmUiowIKBVNlcnZlEgsKA3J1bhgBIAEoCRINCgVtb2RlbBgCIAEoCRIPCgdydW5fZGlyGAMgASgJEg8KB2FkZHJlc3MYBCABKAkSCwoDdXJsGAUgASgJEiMKBXN0YXRlGAYgASgOMhQuZ3VpbGQudjEuU2VydmVTdGF0ZRIOCgZyZWFzb24YByABKAkSCwoDcGlkGAggASgNEgwKBGFyZ3YYCSADKAkSEgoKc3RhcnRlZF9tcxgKIAEoAxIQCghyZXF1ZXN0cxgLIAEoBBIOCgZlcnJvcnMYDCABKAQSEAoIcmVzdGFydHMYDSABKA0SEAoIZXhpc3RpbmcYDiABKAgSEgoKdGltZW91dF9tcxgPIAEoDRIRCgltYXhfcXVldWUYECABKA0itwEKF1N0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0EgwKBHJ1bnMYASADKAkSEwoLcHJvamVjdF9kaXIYAiABKAkSNwoDZW52GAMgAygLMiouZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QuRW52RW50cnkSFAoMaWRsZV9zZWNvbmRzGAQgASgNGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiGAoWU3RvcFRlbnNvckJvYXJkUmVxdWVzdCIXChVHZXRUZW5zb3JCb2FyZFJlcXVlc3QiOwoOVGVuc29yQm9hcmRSdW4SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdydW5fZGlyGAMgASgJItkBCgtUZW5zb3JCb2FyZBIPCgdydW5uaW5nGAEgASgIEgsKA3BpZBgCIAEoDRIPCgdhZGRyZXNzGAMgASgJEgwKBHBhdGgYBCABKAkSJgoEcnVucxgFIAMoCzIYLmd1aWxkLnYxLlRlbnNvckJvYXJkUnVuEhIKCnN0YXJ0ZWRfbXMYBiABKAMSFAoMbGFzdF91c2VkX21zGAcgASgDEhQKDGlkbGVfc2Vjb25kcxgIIAEoDRIOCgZyZXVzZWQYCSABKAgSFQoNcHJveHlfYWRkcmVzcxgKIAEoCSq5AQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1BFTkRJTkcQARIWChJSVU5fU1RBVFVTX1JVTk5JTkcQAhIYChRSVU5fU1RBVFVTX0NPTVBMRVRFRBADEhQKEFJVTl9TVEFUVVNfRVJST1IQBBIZChVSVU5fU1RBVFVTX1RFUk1JTkFURUQQBRIVChFSVU5fU1RBVFVTX0ZBSUxFRBAGKkYKBlN0cmVhbRIWChJTVFJFQU1fVU5TUEVDSUZJRUQQABIRCg1TVFJFQU1fU1RET1VUEAESEQoNU1RSRUFNX1NUREVSUhACKiQKBEF4aXMSDQoJQVhJU19TVEVQEAASDQoJQVhJU19USU1FEAEqqQEKClNlcnZlU3RhdGUSGwoXU0VSVkVfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRTRVJWRV9TVEFURV9TVEFSVElORxABEhUKEVNFUlZFX1NUQVRFX1JFQURZEAISGgoWU0VSVkVfU1RBVEVfUkVTVEFSVElORxADEhgKFFNFUlZFX1NUQVRFX05PX01PREVMEAQSFwoTU0VSVkVfU1RBVEVfU1RPUFBFRBAFMtoBCg1EYWVtb25TZXJ2aWNlEj8KCUdldFN0YXR1cxIaLmd1aWxkLnYxLkdldFN0YXR1c1JlcXVlc3QaFi5ndWlsZC52MS5EYWVtb25TdGF0dXMSQQoIU2h1dGRvd24SGS5ndWlsZC52MS5TaHV0ZG93blJlcXVlc3QaGi5ndWlsZC52MS5TaHV0ZG93blJlc3BvbnNlEkUKDkNyZWF0ZVZpZXdDb2RlEh8uZ3VpbGQudjEuQ3JlYXRlVmlld0NvZGVSZXF1ZXN0GhIuZ3VpbGQudjEuVmlld0NvZGUyTgoOUHJvamVjdFNlcnZpY2USPAoKR2V0UHJvamVjdBIbLmd1aWxkLnYxLkdldFByb2plY3RSZXF1ZXN0GhEuZ3VpbGQudjEuUHJvamVjdDKzBwoKUnVuU2VydmljZRI0CghTdGFydFJ1bhIZLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghMaXN0UnVucxIZLmd1aWxkLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmd1aWxkLnYxLkxpc3RSdW5zUmVzcG9uc2USNgoGR2V0UnVuEhcuZ3VpbGQudjEuR2V0UnVuUmVxdWVzdBoTLmd1aWxkLnYxLlJ1bkRldGFpbBIyCgdTdG9wUnVuEhguZ3VpbGQudjEuU3RvcFJ1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SRAoJRGVsZXRlUnVuEhouZ3VpbGQudjEuRGVsZXRlUnVuUmVxdWVzdBobLmd1aWxkLnYxLkRlbGV0ZVJ1blJlc3BvbnNlEj0KCVdhdGNoUnVucxIaLmd1aWxkLnYxLldhdGNoUnVuc1JlcXVlc3QaEi5ndWlsZC52MS5SdW5FdmVudDABEkcKClNlbGVjdFJ1bnMSGy5ndWlsZC52MS5TZWxlY3RSdW5zUmVxdWVzdBocLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXNwb25zZRI0CghTZXRMYWJlbBIZLmd1aWxkLnYxLlNldExhYmVsUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhIwCgZUYWdSdW4SFy5ndWlsZC52MS5UYWdSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjgKClJlc3RvcmVSdW4SGy5ndWlsZC52MS5SZXN0b3JlUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghQdXJnZVJ1bhIZLmd1aWxkLnYxLlB1cmdlUnVuUmVxdWVzdBoaLmd1aWxkLnYxLlB1cmdlUnVuUmVzcG9uc2USRwoKRXhwb3J0UnVucxIbLmd1aWxkLnYxLkV4cG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuRXhwb3J0UnVuc1Jlc3BvbnNlEkcKCkltcG9ydFJ1bnMSGy5ndWlsZC52MS5JbXBvcnRSdW5zUmVxdWVzdBocLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXNwb25zZRI8CgpHZXRSdW5WaWV3EhsuZ3VpbGQudjEuR2V0UnVuVmlld1JlcXVlc3QaES5ndWlsZC52MS5SdW5WaWV3Ej0KClByZXZpZXdSdW4SGS5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QaFC5ndWlsZC52MS5SdW5QcmV2aWV3MlMKDU91dHB1dFNlcnZpY2USQgoKUmVhZE91dHB1dBIbLmd1aWxkLnYxLlJlYWRPdXRwdXRSZXF1ZXN0GhUuZ3VpbGQudjEuT3V0cHV0Q2h1bmswATLlAQoNU2VyaWVzU2VydmljZRJHCgpMaXN0U2VyaWVzEhsuZ3VpbGQudjEuTGlzdFNlcmllc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VyaWVzUmVzcG9uc2USRAoJR2V0U2VyaWVzEhouZ3VpbGQudjEuR2V0U2VyaWVzUmVxdWVzdBobLmd1aWxkLnYxLkdldFNlcmllc1Jlc3BvbnNlEkUKC1dhdGNoU2VyaWVzEhwuZ3VpbGQudjEuV2F0Y2hTZXJpZXNSZXF1ZXN0GhYuZ3VpbGQudjEuU2VyaWVzVXBkYXRlMAEyVwoOQ29tcGFyZVNlcnZpY2USRQoLQ29tcGFyZVJ1bnMSHC5ndWlsZC52MS5Db21wYXJlUnVuc1JlcXVlc3QaFi5ndWlsZC52MS5Db21wYXJlQ2h1bmswATLNAQoMU2VydmVTZXJ2aWNlEjoKClN0YXJ0U2VydmUSGy5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdBoPLmd1aWxkLnYxLlNlcnZlEjgKCVN0b3BTZXJ2ZRIaLmd1aWxkLnYxLlN0b3BTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRJHCgpMaXN0U2VydmVzEhsuZ3VpbGQudjEuTGlzdFNlcnZlc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VydmVzUmVzcG9uc2Uy+AEKElRlbnNvckJvYXJkU2VydmljZRJMChBTdGFydFRlbnNvckJvYXJkEiEuZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZBJKCg9TdG9wVGVuc29yQm9hcmQSIC5ndWlsZC52MS5TdG9wVGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSAoOR2V0VGVuc29yQm9hcmQSHy5ndWlsZC52MS5HZXRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZGIGcHJvdG8z");
+  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiFwoVQ3JlYXRlVmlld0NvZGVSZXF1ZXN0IjkKCFZpZXdDb2RlEgwKBGNvZGUYASABKAkSCwoDdXJsGAIgASgJEhIKCmV4cGlyZXNfbXMYAyABKAMiEgoQR2V0U3RhdHVzUmVxdWVzdCKxAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAxIQCghwcm9ibGVtcxgJIAMoCSIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIuEBCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZRIiCglyZXNvdXJjZXMYCCADKAsyDy5ndWlsZC52MS5Nb2RlbBIMCgR0YWdzGAkgAygJIrIBCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnEg8KB3J1bnRpbWUYBSABKAkSDwoHc291cmNlcxgGIAMoCRIcCgR2aWV3GAcgASgLMg4uZ3VpbGQudjEuVmlldyI8CglPcGVyYXRpb24SDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgASgJEhAKCHJlcXVpcmVzGAMgAygJIjYKB1Byb2ZpbGUSDAoEbmFtZRgBIAEoCRIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWciIwoERmxhZxIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIoIBCgRWaWV3Eg4KBm9yaWdpbhgBIAEoCRIjCgZmaWVsZHMYAiADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQSHwoEcm93cxgDIAMoCzIRLmd1aWxkLnYxLlZpZXdSb3cSJAoHY29tcGFyZRgEIAMoCzITLmd1aWxkLnYxLlZpZXdGaWVsZCKIAQoJVmlld0ZpZWxkEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSDgoGc291cmNlGAMgASgJEhEKCWF0dHJpYnV0ZRgEIAEoCRIOCgZyZWR1Y2UYBSABKAkSDgoGZm9ybWF0GAYgASgJEg0KBWNvbG9yGAcgASgJEgwKBGljb24YCCABKAkiPQoHVmlld1JvdxIMCgRuYW1lGAEgASgJEiQKBnNlcmllcxgCIAMoCzIULmd1aWxkLnYxLlZpZXdTZXJpZXMiWQoKVmlld1NlcmllcxIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEg0KBWxhYmVsGAMgASgJEg4KBmZvcm1hdBgEIAEoCRIPCgdwYXR0ZXJuGAUgASgJIlUKCkZpZWxkVmFsdWUSDAoEbmFtZRgBIAEoCRIPCgdwcmVzZW50GAIgASgIEg0KBXZhbHVlGAMgASgBEgwKBHRleHQYBCABKAkSCwoDa2V5GAUgASgJIvEBCg9TdGFydFJ1blJlcXVlc3QSEwoLcHJvamVjdF9kaXIYASABKAkSDQoFbW9kZWwYAiABKAkSCgoCb3AYAyABKAkSDwoHcHJvZmlsZRgEIAEoCRIdCgVmbGFncxgFIAMoCzIOLmd1aWxkLnYxLkZsYWcSEgoKc291cmNlX3J1bhgGIAEoCRINCgVsYWJlbBgHIAEoCRIvCgNlbnYYCCADKAsyIi5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QuRW52RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLBAgoDUnVuEgoKAmlkGAEgASgJEhMKC3Byb2plY3RfZGlyGAIgASgJEhQKDHByb2plY3RfbmFtZRgDIAEoCRINCgVtb2RlbBgEIAEoCRIKCgJvcBgFIAEoCRIjCgZzdGF0dXMYBiABKA4yEy5ndWlsZC52MS5SdW5TdGF0dXMSEgoKY3JlYXRlZF9tcxgHIAEoAxISCgpzdGFydGVkX21zGAggASgDEhIKCnN0b3BwZWRfbXMYCSABKAMSGAoLZXhpdF9zdGF0dXMYCiABKAVIAIgBARIPCgdydW5fZGlyGAsgASgJEg0KBWxhYmVsGAwgASgJEgsKA3BpZBgNIAEoDRIOCgZyZWFzb24YDiABKAkSEgoKc291cmNlX3J1bhgPIAEoCRIMCgR0YWdzGBAgAygJQg4KDF9leGl0X3N0YXR1cyJFCg9MaXN0UnVuc1JlcXVlc3QSDQoFbGltaXQYASABKA0SDgoGb2Zmc2V0GAIgASgNEhMKC3Byb2plY3RfZGlyGAMgASgJIj4KEExpc3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhINCgV0b3RhbBgCIAEoDSIcCg1HZXRSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIgChFHZXRSdW5WaWV3UmVxdWVzdBILCgNydW4YASABKAkiWgoHUnVuVmlldxILCgNydW4YASABKAkSHAoEdmlldxgCIAEoCzIOLmd1aWxkLnYxLlZpZXcSJAoGZmllbGRzGAMgAygLMhQuZ3VpbGQudjEuRmllbGRWYWx1ZSKoAQoKUnVuUHJldmlldxINCgVtb2RlbBgBIAEoCRIKCgJvcBgCIAEoCRIMCgRhcmd2GAMgAygJEh0KBWZsYWdzGAQgAygLMg4uZ3VpbGQudjEuRmxhZxIPCgdydW5fZGlyGAUgASgJEhsKA2VudhgGIAMoCzIOLmd1aWxkLnYxLkZsYWcSEwoLcHJvamVjdF9kaXIYByABKAkSDwoHcnVudGltZRgIIAEoCSIjCgRBdHRyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkimgEKCVJ1bkRldGFpbBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SHQoFZmxhZ3MYAiADKAsyDi5ndWlsZC52MS5GbGFnEh0KBWF0dHJzGAMgAygLMg4uZ3VpbGQudjEuQXR0chIjCgZzZXJpZXMYBCADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkSDgoGY3Vyc29yGAUgASgDIh0KDlN0b3BSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChBEZWxldGVSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChFEZWxldGVSdW5SZXNwb25zZRIKCgJpZBgBIAEoCSIfChBXYXRjaFJ1bnNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJOCghSdW5FdmVudBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SDwoHcmVtb3ZlZBgCIAEoCBIVCg1zbmFwc2hvdF9kb25lGAMgASgIIkIKEVJlYWRPdXRwdXRSZXF1ZXN0EgsKA3J1bhgBIAEoCRIQCghmcm9tX3NlcRgCIAEoAxIOCgZmb2xsb3cYAyABKAgiWgoKT3V0cHV0TGluZRILCgNzZXEYASABKAMSDwoHdGltZV9tcxgCIAEoAxIgCgZzdHJlYW0YAyABKA4yEC5ndWlsZC52MS5TdHJlYW0SDAoEdGV4dBgEIAEoCSIyCgtPdXRwdXRDaHVuaxIjCgVsaW5lcxgBIAMoCzIULmd1aWxkLnYxLk91dHB1dExpbmUiIAoRTGlzdFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJIngKCVNlcmllc0tleRILCgNrZXkYASABKAkSDAoEbGFzdBgCIAEoARILCgNtaW4YAyABKAESCwoDbWF4GAQgASgBEg0KBWNvdW50GAUgASgDEhEKCWxhc3Rfc3RlcBgGIAEoAxIUCgxsYXN0X3RpbWVfbXMYByABKAMiNwoSTGlzdFNlcmllc1Jlc3BvbnNlEiEKBGtleXMYASADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkipgEKEEdldFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSHAoEYXhpcxgDIAEoDjIOLmd1aWxkLnYxLkF4aXMSEAoDbWluGAQgASgBSACIAQESEAoDbWF4GAUgASgBSAGIAQESDwoHYnVja2V0cxgGIAEoDRIUCgx1bnRpbF9jdXJzb3IYByABKANCBgoEX21pbkIGCgRfbWF4IjYKBlNhbXBsZRIPCgd0aW1lX21zGAEgASgDEgwKBHN0ZXAYAiABKAMSDQoFdmFsdWUYAyABKAEiiAEKBkJ1Y2tldBIPCgd4X3N0YXJ0GAEgASgBEg0KBXhfZW5kGAIgASgBEgsKA21pbhgDIAEoARILCgNtYXgYBCABKAESDAoEbGFzdBgFIAEoARIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDEg0KBWNvdW50GAggASgEImoKBlNlcmllcxILCgNrZXkYASABKAkSIQoHc2FtcGxlcxgCIAMoCzIQLmd1aWxkLnYxLlNhbXBsZRIhCgdidWNrZXRzGAMgAygLMhAuZ3VpbGQudjEuQnVja2V0Eg0KBWNvdW50GAQgASgEIjUKEUdldFNlcmllc1Jlc3BvbnNlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcyJFChJXYXRjaFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgDIkAKDFNlcmllc1VwZGF0ZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMSDgoGY3Vyc29yGAIgASgDInAKDFJ1blNlbGVjdGlvbhIMCgRydW5zGAEgAygJEg0KBW1vZGVsGAIgASgJEg4KBnN0YXR1cxgDIAMoCRINCgVsYWJlbBgEIAEoCRIPCgdkZWxldGVkGAUgASgIEhMKC3Byb2plY3RfZGlyGAYgASgJIj4KEVNlbGVjdFJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbiJCChJTZWxlY3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhIPCgdpbmRleGVzGAIgAygNIi0KD1NldExhYmVsUmVxdWVzdBILCgNydW4YASABKAkSDQoFbGFiZWwYAiABKAkiOQoNVGFnUnVuUmVxdWVzdBILCgNydW4YASABKAkSCwoDYWRkGAIgAygJEg4KBnJlbW92ZRgDIAMoCSIgChFSZXN0b3JlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPUHVyZ2VSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeChBQdXJnZVJ1blJlc3BvbnNlEgoKAmlkGAEgASgJIi8KEUV4cG9ydFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkSDAoEZGVzdBgCIAEoCSIvChJFeHBvcnRSdW5zUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBGRlc3QYAiABKAkiYQoRSW1wb3J0UnVuc1JlcXVlc3QSCwoDc3JjGAEgASgJEg4KBnJlbmFtZRgCIAEoCBITCgtwcm9qZWN0X2RpchgDIAEoCRIaChJtYXhfdW5wYWNrZWRfYnl0ZXMYBCABKAQiPwoLSW1wb3J0ZWRSdW4SCgoCaWQYASABKAkSEwoLb3JpZ2luYWxfaWQYAiABKAkSDwoHcnVuX2RpchgDIAEoCSI5ChJJbXBvcnRSdW5zUmVzcG9uc2USIwoEcnVucxgBIAMoCzIVLmd1aWxkLnYxLkltcG9ydGVkUnVuIloKEkNvbXBhcmVSdW5zUmVxdWVzdBIpCglzZWxlY3Rpb24YASABKAsyFi5ndWlsZC52MS5SdW5TZWxlY3Rpb24SCwoDc3lzGAIgASgIEgwKBHZpZXcYAyABKAgiqwEKDENvbXBhcmVDaHVuaxIWCg5uZXdfZmxhZ19uYW1lcxgBIAMoCRIXCg9uZXdfc2NhbGFyX2tleXMYAiADKAkSIgoEcm93cxgDIAMoCzIULmd1aWxkLnYxLkNvbXBhcmVSb3cSFwoPbmV3X2ZsYWdfdmFsdWVzGAQgAygJEi0KEG5ld192aWV3X2NvbHVtbnMYBSADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQi8wEKCkNvbXBhcmVSb3cSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg0KBWluZGV4GAIgASgNEhIKCmZsYWdfbmFtZXMYAyADKA0SEwoLZmxhZ192YWx1ZXMYBCADKA0SEwoLc2NhbGFyX2tleXMYBSADKA0SEwoLc2NhbGFyX2xhc3QYBiADKAESEgoKc2NhbGFyX21pbhgHIAMoARISCgpzY2FsYXJfbWF4GAggAygBEhQKDHZpZXdfY29sdW1ucxgJIAMoDRIpCgt2aWV3X3ZhbHVlcxgKIAMoCzIULmd1aWxkLnYxLkZpZWxkVmFsdWUi0AEKEVN0YXJ0U2VydmVSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRob3N0GAIgASgJEhEKBHBvcnQYAyABKA1IAIgBARIxCgNlbnYYBCADKAsyJC5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdC5FbnZFbnRyeRISCgp0aW1lb3V0X21zGAUgASgNEhEKCW1heF9xdWV1ZRgGIAEoDRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9wb3J0Ih8KEFN0b3BTZXJ2ZVJlcXVlc3QSCwoDcnVuGAEgASgJIiAKEUxpc3RTZXJ2ZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSI1ChJMaXN0U2VydmVzUmVzcG9uc2USHwoGc2VydmVzGAEgAygLMg8uZ3VpbGQudjEuU2VydmUiowIKBVNlcnZlEgsKA3J1bhgBIAEoCRINCgVtb2RlbBgCIAEoCRIPCgdydW5fZGlyGAMgASgJEg8KB2FkZHJlc3MYBCABKAkSCwoDdXJsGAUgASgJEiMKBXN0YXRlGAYgASgOMhQuZ3VpbGQudjEuU2VydmVTdGF0ZRIOCgZyZWFzb24YByABKAkSCwoDcGlkGAggASgNEgwKBGFyZ3YYCSADKAkSEgoKc3RhcnRlZF9tcxgKIAEoAxIQCghyZXF1ZXN0cxgLIAEoBBIOCgZlcnJvcnMYDCABKAQSEAoIcmVzdGFydHMYDSABKA0SEAoIZXhpc3RpbmcYDiABKAgSEgoKdGltZW91dF9tcxgPIAEoDRIRCgltYXhfcXVldWUYECABKA0itwEKF1N0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0EgwKBHJ1bnMYASADKAkSEwoLcHJvamVjdF9kaXIYAiABKAkSNwoDZW52GAMgAygLMiouZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QuRW52RW50cnkSFAoMaWRsZV9zZWNvbmRzGAQgASgNGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiGAoWU3RvcFRlbnNvckJvYXJkUmVxdWVzdCIXChVHZXRUZW5zb3JCb2FyZFJlcXVlc3QiOwoOVGVuc29yQm9hcmRSdW4SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdydW5fZGlyGAMgASgJItkBCgtUZW5zb3JCb2FyZBIPCgdydW5uaW5nGAEgASgIEgsKA3BpZBgCIAEoDRIPCgdhZGRyZXNzGAMgASgJEgwKBHBhdGgYBCABKAkSJgoEcnVucxgFIAMoCzIYLmd1aWxkLnYxLlRlbnNvckJvYXJkUnVuEhIKCnN0YXJ0ZWRfbXMYBiABKAMSFAoMbGFzdF91c2VkX21zGAcgASgDEhQKDGlkbGVfc2Vjb25kcxgIIAEoDRIOCgZyZXVzZWQYCSABKAgSFQoNcHJveHlfYWRkcmVzcxgKIAEoCSIfChBMaXN0TWVkaWFSZXF1ZXN0EgsKA3J1bhgBIAEoCSKlAQoITWVkaWFUYWcSIQoEa2luZBgBIAEoDjITLmd1aWxkLnYxLk1lZGlhS2luZBILCgN0YWcYAiABKAkSDQoFY291bnQYAyABKAQSEAoIbWluX3N0ZXAYBCABKAMSEAoIbWF4X3N0ZXAYBSABKAMSFAoMbGFzdF90aW1lX21zGAYgASgDEiAKBGxhc3QYByABKAsyEi5ndWlsZC52MS5NZWRpYVJlZiJVChFMaXN0TWVkaWFSZXNwb25zZRIgCgR0YWdzGAEgAygLMhIuZ3VpbGQudjEuTWVkaWFUYWcSDgoGY3Vyc29yGAIgASgDEg4KBnJ1bl9pZBgDIAEoCSJTChRHZXRNZWRpYVN0ZXBzUmVxdWVzdBILCgNydW4YASABKAkSIQoEa2luZBgCIAEoDjITLmd1aWxkLnYxLk1lZGlhS2luZBILCgN0YWcYAyABKAkisAEKCE1lZGlhUmVmEgsKA3NlcRgBIAEoAxIhCgRraW5kGAIgASgOMhMuZ3VpbGQudjEuTWVkaWFLaW5kEgsKA3RhZxgDIAEoCRIMCgRzdGVwGAQgASgDEg8KB3RpbWVfbXMYBSABKAMSDQoFaW5kZXgYBiABKA0SDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEgwKBG1pbWUYCSABKAkSDAoEc2l6ZRgKIAEoBCI6ChVHZXRNZWRpYVN0ZXBzUmVzcG9uc2USIQoFaXRlbXMYASADKAsyEi5ndWlsZC52MS5NZWRpYVJlZiKeAQoPR2V0TWVkaWFSZXF1ZXN0EgsKA3J1bhgBIAEoCRIhCgRraW5kGAIgASgOMhMuZ3VpbGQudjEuTWVkaWFLaW5kEgsKA3RhZxgDIAEoCRILCgNzZXEYBCABKAMSEQoEc3RlcBgFIAEoA0gAiAEBEhIKCndpdGhfYnl0ZXMYBiABKAgSEQoJbWF4X2l0ZW1zGAcgASgNQgcKBV9zdGVwInIKDUhpc3RvZ3JhbURhdGESCwoDbWluGAEgASgBEgsKA21heBgCIAEoARINCgVjb3VudBgDIAEoARILCgNzdW0YBCABKAESDAoEbGVmdBgFIAMoARINCgVyaWdodBgGIAMoARIOCgZjb3VudHMYByADKAEipgEKC1ByQ3VydmVEYXRhEhIKCnRocmVzaG9sZHMYASADKAESEQoJcHJlY2lzaW9uGAIgAygBEg4KBnJlY2FsbBgDIAMoARIWCg50cnVlX3Bvc2l0aXZlcxgEIAMoARIXCg9mYWxzZV9wb3NpdGl2ZXMYBSADKAESFgoOdHJ1ZV9uZWdhdGl2ZXMYBiADKAESFwoPZmFsc2VfbmVnYXRpdmVzGAcgAygBItQBCglNZWRpYUl0ZW0SHwoDcmVmGAEgASgLMhIuZ3VpbGQudjEuTWVkaWFSZWYSDAoEZGF0YRgCIAEoDBIqCgloaXN0b2dyYW0YAyABKAsyFy5ndWlsZC52MS5IaXN0b2dyYW1EYXRhEgwKBHRleHQYBCABKAkSJwoIcHJfY3VydmUYBSABKAsyFS5ndWlsZC52MS5QckN1cnZlRGF0YRITCgtzYW1wbGVfcmF0ZRgGIAEoARIQCghjaGFubmVscxgHIAEoDRIOCgZmcmFtZXMYCCABKAQiNgoQR2V0TWVkaWFSZXNwb25zZRIiCgVpdGVtcxgBIAMoCzITLmd1aWxkLnYxLk1lZGlhSXRlbSI2ChFXYXRjaE1lZGlhUmVxdWVzdBILCgNydW4YASABKAkSFAoMYWZ0ZXJfY3Vyc29yGAIgASgDIkAKC01lZGlhVXBkYXRlEiEKBWl0ZW1zGAEgAygLMhIuZ3VpbGQudjEuTWVkaWFSZWYSDgoGY3Vyc29yGAIgASgDKrkBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUEVORElORxABEhYKElJVTl9TVEFUVVNfUlVOTklORxACEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAMSFAoQUlVOX1NUQVRVU19FUlJPUhAEEhkKFVJVTl9TVEFUVVNfVEVSTUlOQVRFRBAFEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAYqRgoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAIqJAoEQXhpcxINCglBWElTX1NURVAQABINCglBWElTX1RJTUUQASqpAQoKU2VydmVTdGF0ZRIbChdTRVJWRV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFNFUlZFX1NUQVRFX1NUQVJUSU5HEAESFQoRU0VSVkVfU1RBVEVfUkVBRFkQAhIaChZTRVJWRV9TVEFURV9SRVNUQVJUSU5HEAMSGAoUU0VSVkVfU1RBVEVfTk9fTU9ERUwQBBIXChNTRVJWRV9TVEFURV9TVE9QUEVEEAUqmwEKCU1lZGlhS2luZBIaChZNRURJQV9LSU5EX1VOU1BFQ0lGSUVEEAASFAoQTUVESUFfS0lORF9JTUFHRRABEhQKEE1FRElBX0tJTkRfQVVESU8QAhIYChRNRURJQV9LSU5EX0hJU1RPR1JBTRADEhMKD01FRElBX0tJTkRfVEVYVBAEEhcKE01FRElBX0tJTkRfUFJfQ1VSVkUQBTLaAQoNRGFlbW9uU2VydmljZRI/CglHZXRTdGF0dXMSGi5ndWlsZC52MS5HZXRTdGF0dXNSZXF1ZXN0GhYuZ3VpbGQudjEuRGFlbW9uU3RhdHVzEkEKCFNodXRkb3duEhkuZ3VpbGQudjEuU2h1dGRvd25SZXF1ZXN0GhouZ3VpbGQudjEuU2h1dGRvd25SZXNwb25zZRJFCg5DcmVhdGVWaWV3Q29kZRIfLmd1aWxkLnYxLkNyZWF0ZVZpZXdDb2RlUmVxdWVzdBoSLmd1aWxkLnYxLlZpZXdDb2RlMk4KDlByb2plY3RTZXJ2aWNlEjwKCkdldFByb2plY3QSGy5ndWlsZC52MS5HZXRQcm9qZWN0UmVxdWVzdBoRLmd1aWxkLnYxLlByb2plY3QyswcKClJ1blNlcnZpY2USNAoIU3RhcnRSdW4SGS5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SQQoITGlzdFJ1bnMSGS5ndWlsZC52MS5MaXN0UnVuc1JlcXVlc3QaGi5ndWlsZC52MS5MaXN0UnVuc1Jlc3BvbnNlEjYKBkdldFJ1bhIXLmd1aWxkLnYxLkdldFJ1blJlcXVlc3QaEy5ndWlsZC52MS5SdW5EZXRhaWwSMgoHU3RvcFJ1bhIYLmd1aWxkLnYxLlN0b3BSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEkQKCURlbGV0ZVJ1bhIaLmd1aWxkLnYxLkRlbGV0ZVJ1blJlcXVlc3QaGy5ndWlsZC52MS5EZWxldGVSdW5SZXNwb25zZRI9CglXYXRjaFJ1bnMSGi5ndWlsZC52MS5XYXRjaFJ1bnNSZXF1ZXN0GhIuZ3VpbGQudjEuUnVuRXZlbnQwARJHCgpTZWxlY3RSdW5zEhsuZ3VpbGQudjEuU2VsZWN0UnVuc1JlcXVlc3QaHC5ndWlsZC52MS5TZWxlY3RSdW5zUmVzcG9uc2USNAoIU2V0TGFiZWwSGS5ndWlsZC52MS5TZXRMYWJlbFJlcXVlc3QaDS5ndWlsZC52MS5SdW4SMAoGVGFnUnVuEhcuZ3VpbGQudjEuVGFnUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhI4CgpSZXN0b3JlUnVuEhsuZ3VpbGQudjEuUmVzdG9yZVJ1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SQQoIUHVyZ2VSdW4SGS5ndWlsZC52MS5QdXJnZVJ1blJlcXVlc3QaGi5ndWlsZC52MS5QdXJnZVJ1blJlc3BvbnNlEkcKCkV4cG9ydFJ1bnMSGy5ndWlsZC52MS5FeHBvcnRSdW5zUmVxdWVzdBocLmd1aWxkLnYxLkV4cG9ydFJ1bnNSZXNwb25zZRJHCgpJbXBvcnRSdW5zEhsuZ3VpbGQudjEuSW1wb3J0UnVuc1JlcXVlc3QaHC5ndWlsZC52MS5JbXBvcnRSdW5zUmVzcG9uc2USPAoKR2V0UnVuVmlldxIbLmd1aWxkLnYxLkdldFJ1blZpZXdSZXF1ZXN0GhEuZ3VpbGQudjEuUnVuVmlldxI9CgpQcmV2aWV3UnVuEhkuZ3VpbGQudjEuU3RhcnRSdW5SZXF1ZXN0GhQuZ3VpbGQudjEuUnVuUHJldmlldzJTCg1PdXRwdXRTZXJ2aWNlEkIKClJlYWRPdXRwdXQSGy5ndWlsZC52MS5SZWFkT3V0cHV0UmVxdWVzdBoVLmd1aWxkLnYxLk91dHB1dENodW5rMAEy5QEKDVNlcmllc1NlcnZpY2USRwoKTGlzdFNlcmllcxIbLmd1aWxkLnYxLkxpc3RTZXJpZXNSZXF1ZXN0GhwuZ3VpbGQudjEuTGlzdFNlcmllc1Jlc3BvbnNlEkQKCUdldFNlcmllcxIaLmd1aWxkLnYxLkdldFNlcmllc1JlcXVlc3QaGy5ndWlsZC52MS5HZXRTZXJpZXNSZXNwb25zZRJFCgtXYXRjaFNlcmllcxIcLmd1aWxkLnYxLldhdGNoU2VyaWVzUmVxdWVzdBoWLmd1aWxkLnYxLlNlcmllc1VwZGF0ZTABMlcKDkNvbXBhcmVTZXJ2aWNlEkUKC0NvbXBhcmVSdW5zEhwuZ3VpbGQudjEuQ29tcGFyZVJ1bnNSZXF1ZXN0GhYuZ3VpbGQudjEuQ29tcGFyZUNodW5rMAEyzQEKDFNlcnZlU2VydmljZRI6CgpTdGFydFNlcnZlEhsuZ3VpbGQudjEuU3RhcnRTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRI4CglTdG9wU2VydmUSGi5ndWlsZC52MS5TdG9wU2VydmVSZXF1ZXN0Gg8uZ3VpbGQudjEuU2VydmUSRwoKTGlzdFNlcnZlcxIbLmd1aWxkLnYxLkxpc3RTZXJ2ZXNSZXF1ZXN0GhwuZ3VpbGQudjEuTGlzdFNlcnZlc1Jlc3BvbnNlMvgBChJUZW5zb3JCb2FyZFNlcnZpY2USTAoQU3RhcnRUZW5zb3JCb2FyZBIhLmd1aWxkLnYxLlN0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSgoPU3RvcFRlbnNvckJvYXJkEiAuZ3VpbGQudjEuU3RvcFRlbnNvckJvYXJkUmVxdWVzdBoVLmd1aWxkLnYxLlRlbnNvckJvYXJkEkgKDkdldFRlbnNvckJvYXJkEh8uZ3VpbGQudjEuR2V0VGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQyrQIKDE1lZGlhU2VydmljZRJECglMaXN0TWVkaWESGi5ndWlsZC52MS5MaXN0TWVkaWFSZXF1ZXN0GhsuZ3VpbGQudjEuTGlzdE1lZGlhUmVzcG9uc2USUAoNR2V0TWVkaWFTdGVwcxIeLmd1aWxkLnYxLkdldE1lZGlhU3RlcHNSZXF1ZXN0Gh8uZ3VpbGQudjEuR2V0TWVkaWFTdGVwc1Jlc3BvbnNlEkEKCEdldE1lZGlhEhkuZ3VpbGQudjEuR2V0TWVkaWFSZXF1ZXN0GhouZ3VpbGQudjEuR2V0TWVkaWFSZXNwb25zZRJCCgpXYXRjaE1lZGlhEhsuZ3VpbGQudjEuV2F0Y2hNZWRpYVJlcXVlc3QaFS5ndWlsZC52MS5NZWRpYVVwZGF0ZTABYgZwcm90bzM");
 
 /**
  * @generated from message guild.v1.CreateViewCodeRequest
@@ -2374,6 +2374,500 @@ export const TensorBoardSchema: GenMessage<TensorBoard> = /*@__PURE__*/
   messageDesc(file_guild_v1_guild, 70);
 
 /**
+ * @generated from message guild.v1.ListMediaRequest
+ */
+export type ListMediaRequest = Message<"guild.v1.ListMediaRequest"> & {
+  /**
+   * @generated from field: string run = 1;
+   */
+  run: string;
+};
+
+/**
+ * Describes the message guild.v1.ListMediaRequest.
+ * Use `create(ListMediaRequestSchema)` to create a new message.
+ */
+export const ListMediaRequestSchema: GenMessage<ListMediaRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 71);
+
+/**
+ * @generated from message guild.v1.MediaTag
+ */
+export type MediaTag = Message<"guild.v1.MediaTag"> & {
+  /**
+   * @generated from field: guild.v1.MediaKind kind = 1;
+   */
+  kind: MediaKind;
+
+  /**
+   * @generated from field: string tag = 2;
+   */
+  tag: string;
+
+  /**
+   * @generated from field: uint64 count = 3;
+   */
+  count: bigint;
+
+  /**
+   * @generated from field: int64 min_step = 4;
+   */
+  minStep: bigint;
+
+  /**
+   * @generated from field: int64 max_step = 5;
+   */
+  maxStep: bigint;
+
+  /**
+   * @generated from field: int64 last_time_ms = 6;
+   */
+  lastTimeMs: bigint;
+
+  /**
+   * The newest item (the greatest step, its first index), so a page can show it before
+   * it reads the tag's steps.
+   *
+   * @generated from field: guild.v1.MediaRef last = 7;
+   */
+  last?: MediaRef | undefined;
+};
+
+/**
+ * Describes the message guild.v1.MediaTag.
+ * Use `create(MediaTagSchema)` to create a new message.
+ */
+export const MediaTagSchema: GenMessage<MediaTag> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 72);
+
+/**
+ * @generated from message guild.v1.ListMediaResponse
+ */
+export type ListMediaResponse = Message<"guild.v1.ListMediaResponse"> & {
+  /**
+   * @generated from field: repeated guild.v1.MediaTag tags = 1;
+   */
+  tags: MediaTag[];
+
+  /**
+   * The last committed item: WatchMedia from it sends only what commits after.
+   *
+   * @generated from field: int64 cursor = 2;
+   */
+  cursor: bigint;
+
+  /**
+   * The run's id (the selector resolved), for /media/ URLs.
+   *
+   * @generated from field: string run_id = 3;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message guild.v1.ListMediaResponse.
+ * Use `create(ListMediaResponseSchema)` to create a new message.
+ */
+export const ListMediaResponseSchema: GenMessage<ListMediaResponse> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 73);
+
+/**
+ * @generated from message guild.v1.GetMediaStepsRequest
+ */
+export type GetMediaStepsRequest = Message<"guild.v1.GetMediaStepsRequest"> & {
+  /**
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * @generated from field: guild.v1.MediaKind kind = 2;
+   */
+  kind: MediaKind;
+
+  /**
+   * @generated from field: string tag = 3;
+   */
+  tag: string;
+};
+
+/**
+ * Describes the message guild.v1.GetMediaStepsRequest.
+ * Use `create(GetMediaStepsRequestSchema)` to create a new message.
+ */
+export const GetMediaStepsRequestSchema: GenMessage<GetMediaStepsRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 74);
+
+/**
+ * One item without its content.
+ *
+ * @generated from message guild.v1.MediaRef
+ */
+export type MediaRef = Message<"guild.v1.MediaRef"> & {
+  /**
+   * Its place in commit order, over every kind: GetMedia's seq, and /media/ URLs'.
+   *
+   * @generated from field: int64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: guild.v1.MediaKind kind = 2;
+   */
+  kind: MediaKind;
+
+  /**
+   * @generated from field: string tag = 3;
+   */
+  tag: string;
+
+  /**
+   * @generated from field: int64 step = 4;
+   */
+  step: bigint;
+
+  /**
+   * @generated from field: int64 time_ms = 5;
+   */
+  timeMs: bigint;
+
+  /**
+   * Among the items of one summary value (a batch of images).
+   *
+   * @generated from field: uint32 index = 6;
+   */
+  index: number;
+
+  /**
+   * Images: their size in pixels.
+   *
+   * @generated from field: uint32 width = 7;
+   */
+  width: number;
+
+  /**
+   * @generated from field: uint32 height = 8;
+   */
+  height: number;
+
+  /**
+   * Images and audio: their type (image/png, audio/wav); text: text/markdown.
+   *
+   * @generated from field: string mime = 9;
+   */
+  mime: string;
+
+  /**
+   * Bytes of content as stored.
+   *
+   * @generated from field: uint64 size = 10;
+   */
+  size: bigint;
+};
+
+/**
+ * Describes the message guild.v1.MediaRef.
+ * Use `create(MediaRefSchema)` to create a new message.
+ */
+export const MediaRefSchema: GenMessage<MediaRef> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 75);
+
+/**
+ * @generated from message guild.v1.GetMediaStepsResponse
+ */
+export type GetMediaStepsResponse = Message<"guild.v1.GetMediaStepsResponse"> & {
+  /**
+   * @generated from field: repeated guild.v1.MediaRef items = 1;
+   */
+  items: MediaRef[];
+};
+
+/**
+ * Describes the message guild.v1.GetMediaStepsResponse.
+ * Use `create(GetMediaStepsResponseSchema)` to create a new message.
+ */
+export const GetMediaStepsResponseSchema: GenMessage<GetMediaStepsResponse> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 76);
+
+/**
+ * @generated from message guild.v1.GetMediaRequest
+ */
+export type GetMediaRequest = Message<"guild.v1.GetMediaRequest"> & {
+  /**
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * @generated from field: guild.v1.MediaKind kind = 2;
+   */
+  kind: MediaKind;
+
+  /**
+   * @generated from field: string tag = 3;
+   */
+  tag: string;
+
+  /**
+   * The item with this seq; 0: by step.
+   *
+   * @generated from field: int64 seq = 4;
+   */
+  seq: bigint;
+
+  /**
+   * Every item at this step; unset (and seq 0): every item of the tag.
+   *
+   * @generated from field: optional int64 step = 5;
+   */
+  step?: bigint | undefined;
+
+  /**
+   * Images and audio: include their bytes (at most 48 MiB in one answer).
+   *
+   * @generated from field: bool with_bytes = 6;
+   */
+  withBytes: boolean;
+
+  /**
+   * Every item of the tag: at most this many, spread evenly over them, first and last
+   * kept (0: all).
+   *
+   * @generated from field: uint32 max_items = 7;
+   */
+  maxItems: number;
+};
+
+/**
+ * Describes the message guild.v1.GetMediaRequest.
+ * Use `create(GetMediaRequestSchema)` to create a new message.
+ */
+export const GetMediaRequestSchema: GenMessage<GetMediaRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 77);
+
+/**
+ * @generated from message guild.v1.HistogramData
+ */
+export type HistogramData = Message<"guild.v1.HistogramData"> & {
+  /**
+   * @generated from field: double min = 1;
+   */
+  min: number;
+
+  /**
+   * @generated from field: double max = 2;
+   */
+  max: number;
+
+  /**
+   * @generated from field: double count = 3;
+   */
+  count: number;
+
+  /**
+   * NaN when the writer gave none (TF2 histograms).
+   *
+   * @generated from field: double sum = 4;
+   */
+  sum: number;
+
+  /**
+   * Bucket i covers [left[i], right[i]] and holds count[i].
+   *
+   * @generated from field: repeated double left = 5;
+   */
+  left: number[];
+
+  /**
+   * @generated from field: repeated double right = 6;
+   */
+  right: number[];
+
+  /**
+   * @generated from field: repeated double counts = 7;
+   */
+  counts: number[];
+};
+
+/**
+ * Describes the message guild.v1.HistogramData.
+ * Use `create(HistogramDataSchema)` to create a new message.
+ */
+export const HistogramDataSchema: GenMessage<HistogramData> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 78);
+
+/**
+ * @generated from message guild.v1.PrCurveData
+ */
+export type PrCurveData = Message<"guild.v1.PrCurveData"> & {
+  /**
+   * @generated from field: repeated double thresholds = 1;
+   */
+  thresholds: number[];
+
+  /**
+   * @generated from field: repeated double precision = 2;
+   */
+  precision: number[];
+
+  /**
+   * @generated from field: repeated double recall = 3;
+   */
+  recall: number[];
+
+  /**
+   * @generated from field: repeated double true_positives = 4;
+   */
+  truePositives: number[];
+
+  /**
+   * @generated from field: repeated double false_positives = 5;
+   */
+  falsePositives: number[];
+
+  /**
+   * @generated from field: repeated double true_negatives = 6;
+   */
+  trueNegatives: number[];
+
+  /**
+   * @generated from field: repeated double false_negatives = 7;
+   */
+  falseNegatives: number[];
+};
+
+/**
+ * Describes the message guild.v1.PrCurveData.
+ * Use `create(PrCurveDataSchema)` to create a new message.
+ */
+export const PrCurveDataSchema: GenMessage<PrCurveData> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 79);
+
+/**
+ * @generated from message guild.v1.MediaItem
+ */
+export type MediaItem = Message<"guild.v1.MediaItem"> & {
+  /**
+   * @generated from field: guild.v1.MediaRef ref = 1;
+   */
+  ref?: MediaRef | undefined;
+
+  /**
+   * Images and audio (with_bytes).
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+
+  /**
+   * @generated from field: guild.v1.HistogramData histogram = 3;
+   */
+  histogram?: HistogramData | undefined;
+
+  /**
+   * Markdown.
+   *
+   * @generated from field: string text = 4;
+   */
+  text: string;
+
+  /**
+   * @generated from field: guild.v1.PrCurveData pr_curve = 5;
+   */
+  prCurve?: PrCurveData | undefined;
+
+  /**
+   * Audio: what the writer (or the WAV header) said.
+   *
+   * @generated from field: double sample_rate = 6;
+   */
+  sampleRate: number;
+
+  /**
+   * @generated from field: uint32 channels = 7;
+   */
+  channels: number;
+
+  /**
+   * @generated from field: uint64 frames = 8;
+   */
+  frames: bigint;
+};
+
+/**
+ * Describes the message guild.v1.MediaItem.
+ * Use `create(MediaItemSchema)` to create a new message.
+ */
+export const MediaItemSchema: GenMessage<MediaItem> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 80);
+
+/**
+ * @generated from message guild.v1.GetMediaResponse
+ */
+export type GetMediaResponse = Message<"guild.v1.GetMediaResponse"> & {
+  /**
+   * @generated from field: repeated guild.v1.MediaItem items = 1;
+   */
+  items: MediaItem[];
+};
+
+/**
+ * Describes the message guild.v1.GetMediaResponse.
+ * Use `create(GetMediaResponseSchema)` to create a new message.
+ */
+export const GetMediaResponseSchema: GenMessage<GetMediaResponse> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 81);
+
+/**
+ * @generated from message guild.v1.WatchMediaRequest
+ */
+export type WatchMediaRequest = Message<"guild.v1.WatchMediaRequest"> & {
+  /**
+   * @generated from field: string run = 1;
+   */
+  run: string;
+
+  /**
+   * Resume after this cursor (ListMediaResponse.cursor or a MediaUpdate's); 0: from the
+   * first item.
+   *
+   * @generated from field: int64 after_cursor = 2;
+   */
+  afterCursor: bigint;
+};
+
+/**
+ * Describes the message guild.v1.WatchMediaRequest.
+ * Use `create(WatchMediaRequestSchema)` to create a new message.
+ */
+export const WatchMediaRequestSchema: GenMessage<WatchMediaRequest> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 82);
+
+/**
+ * @generated from message guild.v1.MediaUpdate
+ */
+export type MediaUpdate = Message<"guild.v1.MediaUpdate"> & {
+  /**
+   * @generated from field: repeated guild.v1.MediaRef items = 1;
+   */
+  items: MediaRef[];
+
+  /**
+   * Pass as after_cursor to resume without loss or repeats.
+   *
+   * @generated from field: int64 cursor = 2;
+   */
+  cursor: bigint;
+};
+
+/**
+ * Describes the message guild.v1.MediaUpdate.
+ * Use `create(MediaUpdateSchema)` to create a new message.
+ */
+export const MediaUpdateSchema: GenMessage<MediaUpdate> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 83);
+
+/**
  * @generated from enum guild.v1.RunStatus
  */
 export enum RunStatus {
@@ -2513,6 +3007,47 @@ export enum ServeState {
  */
 export const ServeStateSchema: GenEnum<ServeState> = /*@__PURE__*/
   enumDesc(file_guild_v1_guild, 3);
+
+/**
+ * @generated from enum guild.v1.MediaKind
+ */
+export enum MediaKind {
+  /**
+   * @generated from enum value: MEDIA_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: MEDIA_KIND_IMAGE = 1;
+   */
+  IMAGE = 1,
+
+  /**
+   * @generated from enum value: MEDIA_KIND_AUDIO = 2;
+   */
+  AUDIO = 2,
+
+  /**
+   * @generated from enum value: MEDIA_KIND_HISTOGRAM = 3;
+   */
+  HISTOGRAM = 3,
+
+  /**
+   * @generated from enum value: MEDIA_KIND_TEXT = 4;
+   */
+  TEXT = 4,
+
+  /**
+   * @generated from enum value: MEDIA_KIND_PR_CURVE = 5;
+   */
+  PR_CURVE = 5,
+}
+
+/**
+ * Describes the enum guild.v1.MediaKind.
+ */
+export const MediaKindSchema: GenEnum<MediaKind> = /*@__PURE__*/
+  enumDesc(file_guild_v1_guild, 4);
 
 /**
  * @generated from service guild.v1.DaemonService
@@ -2877,4 +3412,58 @@ export const TensorBoardService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_guild_v1_guild, 7);
+
+/**
+ * Images, audio, histograms, text and PR curves from a run's event files, every item kept
+ * (run.db's `image`, `audio`, `histogram`, `text` and `pr_curve` tables). Tags are keyed
+ * like series (`tf/<subdir>/<tag>`). An image's or clip's bytes also come over the
+ * dashboard's TCP port: GET /media/RUN_ID/image/SEQ (or /audio/SEQ), with the token.
+ *
+ * @generated from service guild.v1.MediaService
+ */
+export const MediaService: GenService<{
+  /**
+   * A run's media tags by kind, with how many items each has and their steps.
+   *
+   * @generated from rpc guild.v1.MediaService.ListMedia
+   */
+  listMedia: {
+    methodKind: "unary";
+    input: typeof ListMediaRequestSchema;
+    output: typeof ListMediaResponseSchema;
+  },
+  /**
+   * A tag's items in step order, without their content: steps, wall times, sizes.
+   *
+   * @generated from rpc guild.v1.MediaService.GetMediaSteps
+   */
+  getMediaSteps: {
+    methodKind: "unary";
+    input: typeof GetMediaStepsRequestSchema;
+    output: typeof GetMediaStepsResponseSchema;
+  },
+  /**
+   * Items whole: one (seq), those at a step, or every item of a tag (spread over its
+   * steps when max_items is set). Images and audio carry their bytes only when asked.
+   *
+   * @generated from rpc guild.v1.MediaService.GetMedia
+   */
+  getMedia: {
+    methodKind: "unary";
+    input: typeof GetMediaRequestSchema;
+    output: typeof GetMediaResponseSchema;
+  },
+  /**
+   * Every item committed after after_cursor, then each new one as it commits (without
+   * content), until the run ends.
+   *
+   * @generated from rpc guild.v1.MediaService.WatchMedia
+   */
+  watchMedia: {
+    methodKind: "server_streaming";
+    input: typeof WatchMediaRequestSchema;
+    output: typeof MediaUpdateSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_guild_v1_guild, 8);
 
