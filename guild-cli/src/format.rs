@@ -92,8 +92,10 @@ pub fn label_cell(run: &pb::Run) -> String {
     }
 }
 
-/// A number that reads back as the same f64: the shortest form (`0.1`, `3`, `1e-7`,
-/// `2.5e20`), `nan`, `inf`, `-inf`.
+/// A number in its shortest form (`0.1`, `3`, `1e-7`, `2.5e20`), `nan`, `inf`, `-inf`: the
+/// same in every table, CSV and JSON. A value that a float32 holds exactly (event files
+/// store float32) is written as that float32: `0.9`, not `0.8999999761581421`; any other
+/// reads back as the same f64.
 pub fn format_exact(v: f64) -> String {
     let mut out = String::new();
     write_exact(&mut out, v);
@@ -112,7 +114,8 @@ pub fn write_exact(out: &mut String, v: f64) {
         return;
     }
     let mut buffer = zmij::Buffer::new();
-    let text = buffer.format_finite(v);
+    let narrow = v as f32;
+    let text = if f64::from(narrow) == v { buffer.format_finite(narrow) } else { buffer.format_finite(v) };
     // zmij writes `3.0` and `1e+20`; keep them short: `3`, `1e20`.
     let (mantissa, exponent) = match text.find('e') {
         Some(i) => (&text[..i], Some(&text[i + 1..])),
@@ -169,11 +172,16 @@ mod tests {
             (f64::NAN, "nan", "nan"),
             (f64::NEG_INFINITY, "-inf", "-inf"),
             (0.0, "0", "0"),
+            // float32 values as the float32 they were.
+            (f64::from(0.9f32), "0.9", "0.9"),
+            (f64::from(1e-7f32), "1e-7", "1e-7"),
+            (f64::from(3.4e38f32), "3.4e38", "3.4e38"),
         ] {
             assert_eq!(format_exact(v), exact, "{v}");
             assert_eq!(format_short(v), short, "{v}");
             if v.is_finite() {
-                assert_eq!(format_exact(v).parse::<f64>().unwrap(), v);
+                let back = format_exact(v).parse::<f64>().unwrap();
+                assert!(back == v || f64::from(back as f32) == v, "{v}");
             }
         }
     }

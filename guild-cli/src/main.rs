@@ -200,6 +200,20 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// A run's media from its event files (images, audio, histograms, text, PR curves);
+    /// with --out DIR, its images and audio as files (DIR/<tag>/<step>.png).
+    Media {
+        #[arg(add = any_run())]
+        run: String,
+        /// Only this tag (as `guild media RUN` lists them: tf/train/sample).
+        tag: Option<String>,
+        /// Only the items at this step.
+        #[arg(long, allow_negative_numbers = true)]
+        step: Option<i64>,
+        /// Write the images and audio clips under this folder.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        out: Option<PathBuf>,
+    },
     /// Serve a trained run over HTTP (POST /run, GET /stats), or stop serving it.
     Serve(ServeArgs),
     /// TensorBoard for runs, behind the dashboard's port (under /tb/).
@@ -326,6 +340,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::ListAttrs { run } => runs::attrs(&connect().await?, &run).await,
         Command::ListSeries { run } => series::list(&connect().await?, &run).await,
         Command::Series { run, key, csv } => series::samples(&connect().await?, &run, &key, csv).await,
+        Command::Media { run, tag, step, out } => {
+            media::run(&connect().await?, &run, tag.as_deref(), step, out.as_deref()).await
+        }
         Command::Serve(args) => serve::run(&target, args).await,
         Command::Tensorboard(args) => tensorboard::run(&target, &project, args).await,
         Command::Daemon { command } => daemon::run(&target, command).await,

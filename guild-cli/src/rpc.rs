@@ -9,10 +9,10 @@ use anyhow::{Context, bail};
 use guild_proto::locations::Locations;
 use guild_proto::v1::{
     DaemonStatus, GetStatusRequest, compare_service_client::CompareServiceClient,
-    daemon_service_client::DaemonServiceClient, output_service_client::OutputServiceClient,
-    project_service_client::ProjectServiceClient, run_service_client::RunServiceClient,
-    series_service_client::SeriesServiceClient, serve_service_client::ServeServiceClient,
-    tensor_board_service_client::TensorBoardServiceClient,
+    daemon_service_client::DaemonServiceClient, media_service_client::MediaServiceClient,
+    output_service_client::OutputServiceClient, project_service_client::ProjectServiceClient,
+    run_service_client::RunServiceClient, series_service_client::SeriesServiceClient,
+    serve_service_client::ServeServiceClient, tensor_board_service_client::TensorBoardServiceClient,
 };
 use tonic::transport::Channel;
 
@@ -94,6 +94,9 @@ impl Client {
     }
     pub fn serves(&self) -> ServeServiceClient<Channel> {
         ServeServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
+    }
+    pub fn media(&self) -> MediaServiceClient<Channel> {
+        MediaServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
     pub fn tensorboards(&self) -> TensorBoardServiceClient<Channel> {
         TensorBoardServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)

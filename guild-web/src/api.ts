@@ -10,6 +10,7 @@ import {
   CompareService,
   GetSeriesRequestSchema,
   DaemonService,
+  MediaService,
   OutputService,
   RunService,
   SeriesService,
@@ -88,6 +89,41 @@ export const compare: Client<typeof CompareService> = createClient(CompareServic
 export const serves: Client<typeof ServeService> = createClient(ServeService, transport);
 export const tensorboard: Client<typeof TensorBoardService> = createClient(TensorBoardService, transport);
 export const sweeps: Client<typeof SweepService> = createClient(SweepService, transport);
+export const media: Client<typeof MediaService> = createClient(MediaService, transport);
+
+/**
+ * An image's or audio clip's bytes from `/media/RUN/KIND/SEQ` (the token in a header, so
+ * `<img>` cannot load it directly), as an object URL. guildd marks them immutable, so the
+ * browser's cache answers repeats; the URLs themselves are kept here too, the most
+ * recent MEDIA_URLS of them, so scrubbing back and forth costs nothing.
+ */
+const MEDIA_URLS = 400;
+const mediaUrls = new Map<string, Promise<string>>();
+
+export function mediaObjectUrl(run: string, kind: "image" | "audio", seq: bigint | number): Promise<string> {
+  const path = `/media/${encodeURIComponent(run)}/${kind}/${seq}`;
+  const hit = mediaUrls.get(path);
+  if (hit) {
+    mediaUrls.delete(path);
+    mediaUrls.set(path, hit);
+    return hit;
+  }
+  const p = (async () => {
+    await tokenReady;
+    const t = token();
+    const res = await fetch(path, { headers: t ? { [TOKEN_HEADER]: t } : {} });
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${(await res.text()).trim()}`);
+    return URL.createObjectURL(await res.blob());
+  })();
+  p.catch(() => mediaUrls.delete(path));
+  mediaUrls.set(path, p);
+  while (mediaUrls.size > MEDIA_URLS) {
+    const [oldest, url] = mediaUrls.entries().next().value as [string, Promise<string>];
+    mediaUrls.delete(oldest);
+    void url.then((u) => URL.revokeObjectURL(u), () => {});
+  }
+  return p;
+}
 
 /**
  * GetSeries, answered as columns (series-wire.ts) rather than protobuf-es messages: the

@@ -10,11 +10,11 @@ import { after, before, describe, test } from "node:test";
 import { build } from "esbuild";
 import { ROOT, WEB } from "./harness.mjs";
 
-let dir, cd, groups, fmt, outl, wire, pb, router, num, view, axes, queue;
+let dir, cd, groups, fmt, outl, wire, pb, router, num, view, axes, md, hist, queue;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "guild-web-unit-"));
-  for (const name of ["chart-data", "groups", "format", "output-lines", "series-wire", "router", "numeral", "view", "axes", "queue", "gen/guild/v1/guild_pb"]) {
+  for (const name of ["chart-data", "groups", "format", "output-lines", "series-wire", "router", "numeral", "view", "axes", "markdown", "histogram", "queue", "gen/guild/v1/guild_pb"]) {
     await build({
       absWorkingDir: WEB,
       entryPoints: [`src/${name}.ts`],
@@ -36,6 +36,8 @@ before(async () => {
   view = await import(pathToFileURL(join(dir, "view.mjs")).href);
   axes = await import(pathToFileURL(join(dir, "axes.mjs")).href);
   pb = await import(pathToFileURL(join(dir, "gen_guild_v1_guild_pb.mjs")).href);
+  md = await import(pathToFileURL(join(dir, "markdown.mjs")).href);
+  hist = await import(pathToFileURL(join(dir, "histogram.mjs")).href);
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -428,5 +430,37 @@ describe("queue and sweeps", () => {
     const points = [{ n: 2, v: 3 }, { n: 1, v: 5 }, { n: 3, v: 4 }, { n: 4, v: 1 }];
     assert.deepEqual(queue.bestSoFar(points, false).map((p) => p.v), [5, 3, 3, 1]);
     assert.deepEqual(queue.bestSoFar(points, true).map((p) => p.v), [5, 5, 5, 5]);
+  });
+});
+
+describe("markdown (the Text panel)", () => {
+  test("blocks: headings, tables, lists, code, quotes, paragraphs", () => {
+    const blocks = md.parseMarkdown("# Step 1\n\n| a | b |\n|---|---|\n| 1 | **2** |\n\n- x\n- *y*\n\n```\n<b>code</b>\n```\n\n> said\n\none\ntwo");
+    assert.deepEqual(
+      blocks.map((b) => b.t),
+      ["h", "table", "ul", "pre", "quote", "p"],
+    );
+    assert.deepEqual(blocks[1].rows[0][1], [{ t: "strong", children: [{ t: "text", text: "2" }] }]);
+    assert.equal(blocks[3].text, "<b>code</b>");
+    assert.deepEqual(blocks[5].children, [{ t: "text", text: "one" }, { t: "text", text: " " }, { t: "text", text: "two" }]);
+  });
+
+  test("raw HTML is text; links keep http(s) and mailto only; images never load", () => {
+    assert.deepEqual(md.inline("<script>alert(1)</script>"), [{ t: "text", text: "<script>alert(1)</script>" }]);
+    assert.deepEqual(md.inline("[x](javascript:alert(1))"), [{ t: "text", text: "x" }]);
+    assert.deepEqual(md.inline("[x](https://example.com/a)"), [{ t: "link", href: "https://example.com/a", children: [{ t: "text", text: "x" }] }]);
+    assert.deepEqual(md.inline("![cat](https://example.com/cat.png)"), [{ t: "text", text: "[image: cat]" }]);
+    assert.deepEqual(md.inline("`a*b*` \\*c\\*"), [{ t: "code", text: "a*b*" }, { t: "text", text: " *c*" }]);
+    assert.equal(md.safeHref("data:text/html,x"), null);
+  });
+});
+
+describe("histogram percentiles (Distributions)", () => {
+  test("linear within buckets, TensorBoard's basis points", () => {
+    const h = { step: 0, left: [0, 1, 2], right: [1, 2, 3], counts: [1, 2, 1] };
+    const p = hist.percentiles(h, [0, 0.25, 0.5, 0.75, 1]);
+    assert.deepEqual(p, [0, 1, 1.5, 2, 3]);
+    assert.equal(hist.BASIS_POINTS.length, 9);
+    assert.ok(hist.percentiles({ step: 0, left: [], right: [], counts: [] }).every(Number.isNaN));
   });
 });

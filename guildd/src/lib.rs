@@ -120,7 +120,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
         let host_check = net::HostCheck {
             bound: tcp.local_addr()?.ip(),
         };
-        let router = web::tcp_router(routes, token.into(), tensorboard.clone(), view_codes);
+        let router = web::tcp_router(
+            routes,
+            token.into(),
+            tensorboard.clone(),
+            view_codes,
+            manager.index().clone(),
+        );
         let service = tower::ServiceBuilder::new()
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .layer(host_check.layer())

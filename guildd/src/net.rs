@@ -105,7 +105,9 @@ impl Connection {
         Request<ReqBody>,
         Response = Response<tower_http::metrics::in_flight_requests::ResponseBody<ResBody>>,
         Error = S::Error,
-        Future = impl Future<Output = Result<Response<tower_http::metrics::in_flight_requests::ResponseBody<ResBody>>, S::Error>> + Send,
+        Future = impl Future<
+            Output = Result<Response<tower_http::metrics::in_flight_requests::ResponseBody<ResBody>>, S::Error>,
+        > + Send,
     > + Clone
     + Send
     + 'static
@@ -367,15 +369,17 @@ impl HostCheck {
     /// The check as a tower-http layer: refused requests get the answer, others go on.
     pub fn layer<B, R: From<String>>(
         self,
-    ) -> tower_http::validate_request::ValidateRequestHeaderLayer<impl FnMut(&mut Request<B>) -> Result<(), Response<R>> + Clone>
-    {
+    ) -> tower_http::validate_request::ValidateRequestHeaderLayer<
+        impl FnMut(&mut Request<B>) -> Result<(), Response<R>> + Clone,
+    > {
         tower_http::validate_request::ValidateRequestHeaderLayer::custom(move |request: &mut Request<B>| {
             self.check(request)
         })
     }
 }
 
-fn refusal<R: From<String>>(status: StatusCode, text: String) -> Response<R> {
+/// A plain-text answer with this status (refusals here, and the TensorBoard proxy's own).
+pub(crate) fn refusal<R: From<String>>(status: StatusCode, text: String) -> Response<R> {
     let mut response = Response::new(R::from(text));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -407,7 +411,14 @@ mod tests {
         ] {
             assert!(check.allows(host), "{host}");
         }
-        for host in ["evil.example", "evil.example:6333", "localhost.evil.example", "10.0.0.1:6333", "", "[::2]"] {
+        for host in [
+            "evil.example",
+            "evil.example:6333",
+            "localhost.evil.example",
+            "10.0.0.1:6333",
+            "",
+            "[::2]",
+        ] {
             assert!(!check.allows(host), "{host}");
         }
         let remote = HostCheck {

@@ -50,7 +50,15 @@ fn siege_as_another_user(addr: SocketAddr, connections: usize) -> Option<Child> 
         "python3"
     };
     let child = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", python, "-c", SIEGE_PY])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            python,
+            "-c",
+            SIEGE_PY,
+        ])
         .arg(addr.ip().to_string())
         .arg(addr.port().to_string())
         .arg(connections.to_string())
@@ -80,16 +88,16 @@ fn sockets(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {
             d.flatten()
-                .filter(|e| {
-                    std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
-                })
+                .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:")))
                 .count()
         })
         .unwrap_or(0)
 }
 
 fn descriptors(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// GetStatus over TCP with the token, on a fresh connection; how long it took.
@@ -153,7 +161,10 @@ fn start_guildd_with_file_limit(env: &Env, nofile: u64) -> (Child, pb::DaemonSta
 #[test]
 fn a_thousand_idle_connections_from_another_user_stall_nothing() {
     let env = Env::new();
-    env.write("Guild", "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = waiter\n");
+    env.write(
+        "Guild",
+        "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = waiter\n",
+    );
     env.write("waiter.py", WAITER_PY);
     // 1,024 descriptors, as many systems give a process: 1,000 connections would take
     // nearly all of them if guildd let them.
@@ -179,7 +190,11 @@ fn a_thousand_idle_connections_from_another_user_stall_nothing() {
     for _ in 0..5 {
         let started = Instant::now();
         env.guild(&["runs"]).ok();
-        assert!(started.elapsed() < Duration::from_secs(1), "guild runs took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "guild runs took {:?}",
+            started.elapsed()
+        );
         let took = tcp_status(&env, addr, &token);
         assert!(took < Duration::from_secs(1), "GetStatus over TCP took {took:?}");
     }
@@ -192,14 +207,21 @@ fn a_thousand_idle_connections_from_another_user_stall_nothing() {
     std::fs::write(env.project.join("go"), "").unwrap();
     let done = env.wait_run(
         &id,
-        &[RunStatus::Completed, RunStatus::Error, RunStatus::Failed, RunStatus::Terminated],
+        &[
+            RunStatus::Completed,
+            RunStatus::Error,
+            RunStatus::Failed,
+            RunStatus::Terminated,
+        ],
     );
     assert_eq!(done.status(), RunStatus::Completed, "{done:?}");
     assert!(run_dir.join("guild.d/exit").is_file());
 
     // Silent connections are closed (10 s to send a first request): guildd's sockets
     // come back to what they were, and the other user sees every connection closed.
-    wait_until("guildd to close the silent connections", || sockets(pid) <= baseline + 1);
+    wait_until("guildd to close the silent connections", || {
+        sockets(pid) <= baseline + 1
+    });
     let spent = (cpu_ticks(pid) - cpu_at) as f64 / 100.0;
     let elapsed = sieged_at.elapsed().as_secs_f64();
     assert!(
@@ -308,7 +330,8 @@ fn a_silent_or_slow_client_is_closed() {
     // Silent from the start, and headers that never end: both closed within about 10 s.
     let silent = TcpStream::connect(&addr).unwrap();
     let mut slow = TcpStream::connect(&addr).unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .unwrap();
     let started = Instant::now();
     for mut stream in [silent, slow] {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();

@@ -43,7 +43,11 @@ fn count_files(dir: &Path) -> usize {
 /// Every name in a folder.
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -62,7 +66,13 @@ impl Rng {
         let seed = std::env::var("GUILD_TEST_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
         eprintln!("random kill moments: GUILD_TEST_SEED={seed}");
         Rng(seed)
     }
@@ -187,7 +197,10 @@ impl Crash<'_> {
 #[test]
 fn kill_9_mid_management_leaves_each_operation_done_or_not_started() {
     let env = Env::new();
-    env.write("Guild", "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = many\n");
+    env.write(
+        "Guild",
+        "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = many\n",
+    );
     env.write("many.py", MANY_PY);
     env.start_guildd(&["--listen", "none"]);
     let (id, run_dir) = env.guild(&["train"]).ok().started_run();
@@ -218,7 +231,10 @@ fn kill_9_mid_management_leaves_each_operation_done_or_not_started() {
             // Whole: it imports (checked below with the same bytes) and is as long as one
             // written without a kill, give or take gzip's timestamps.
             let len = std::fs::metadata(&archive).unwrap().len();
-            assert!(len.abs_diff(reference.len() as u64) < 64, "a partial archive: {len} bytes");
+            assert!(
+                len.abs_diff(reference.len() as u64) < 64,
+                "a partial archive: {len} bytes"
+            );
         }
         std::fs::remove_dir_all(&folder).unwrap_or(());
         crash.kill_during(&["export", &id, folder.to_str().unwrap()], typical_folder);
@@ -267,7 +283,10 @@ fn kill_9_mid_management_leaves_each_operation_done_or_not_started() {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        assert_eq!(folders, indexed, "folders in the runroot that the index does not list, or the reverse");
+        assert_eq!(
+            folders, indexed,
+            "folders in the runroot that the index does not list, or the reverse"
+        );
         assert!(listed.len() >= before.len());
     }
     let out = env.guild(&import_args);
@@ -330,11 +349,18 @@ fn kill_9_mid_management_leaves_each_operation_done_or_not_started() {
             env.guild(&["runs", "delete", &copy_id]).ok();
             env.guild(&["runs", "purge", &copy_id]).ok();
         } else {
-            assert!(!runs.join(".trash").join(&copy_id).exists(), "round {round}: purged but its folder stays");
+            assert!(
+                !runs.join(".trash").join(&copy_id).exists(),
+                "round {round}: purged but its folder stays"
+            );
             assert!(!crash.listed().iter().any(|(i, _)| *i == copy_id));
         }
     }
-    assert!(names(&runs.join(".trash")).is_empty(), "{:?}", names(&runs.join(".trash")));
+    assert!(
+        names(&runs.join(".trash")).is_empty(),
+        "{:?}",
+        names(&runs.join(".trash"))
+    );
     assert!(
         !names(&runs).iter().any(|n| n.starts_with(".import-")),
         "{:?}",

@@ -27,7 +27,8 @@ while not os.path.exists(a.go):
 say("after go")
 "#;
 
-const GUILD: &str = "[project]\nstats_interval = 0\n\n[flags]\ngo = go\n\n[model \"m\"]\ntrain = ticker\nprepare = ok\n";
+const GUILD: &str =
+    "[project]\nstats_interval = 0\n\n[flags]\ngo = go\n\n[model \"m\"]\ntrain = ticker\nprepare = ok\n";
 
 fn project(env: &Env) {
     env.write("Guild", GUILD);
@@ -80,7 +81,10 @@ fn assert_every_line_once(env: &Env, run_dir: &std::path::Path) -> usize {
         written.len(),
         stored.len()
     );
-    assert!(stored == written, "stored lines differ from the written ones (lost, doubled or out of order)");
+    assert!(
+        stored == written,
+        "stored lines differ from the written ones (lost, doubled or out of order)"
+    );
     written.len()
 }
 
@@ -111,7 +115,11 @@ fn a_full_data_folder_delays_the_index_and_loses_nothing() {
     env.guild(&["label", &id, "after"]).ok();
     std::fs::write(env.project.join("go"), "").unwrap();
     let done = env.wait_run(&id, &ENDED);
-    assert_eq!((done.status(), done.exit_status), (RunStatus::Completed, Some(0)), "{done:?}");
+    assert_eq!(
+        (done.status(), done.exit_status),
+        (RunStatus::Completed, Some(0)),
+        "{done:?}"
+    );
     assert!(done.reason.is_empty(), "{done:?}");
 
     // The index took every write after the fill: the label, the end, a new run.
@@ -121,14 +129,26 @@ fn a_full_data_folder_delays_the_index_and_loses_nothing() {
     let this = runs.iter().find(|r| r["id"] == id.as_str()).expect("the run is listed");
     assert_eq!(this["label"], "after", "{this}");
     assert_eq!(this["status"], "completed", "{this}");
-    assert_eq!(runs.iter().filter(|r| r["status"] == "completed").count(), 2, "{runs:?}");
+    assert_eq!(
+        runs.iter().filter(|r| r["status"] == "completed").count(),
+        2,
+        "{runs:?}"
+    );
 
     // run.db has every line once, and the index's summary counts every sample.
     let lines = assert_every_line_once(&env, &run_dir);
-    let x = env.get_run(&id).series.into_iter().find(|k| k.key == "x").expect("x summary");
+    let x = env
+        .get_run(&id)
+        .series
+        .into_iter()
+        .find(|k| k.key == "x")
+        .expect("x summary");
     assert_eq!(x.count as usize, (lines - 1) / 2, "x summary after the fill");
     let errors = std::fs::read_to_string(run_dir.join("guild.d/errors.log")).unwrap();
-    assert!(errors.contains("cannot record the run") && errors.contains("recording resumed"), "{errors}");
+    assert!(
+        errors.contains("cannot record the run") && errors.contains("recording resumed"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -164,7 +184,10 @@ fn a_full_run_folder_keeps_every_line_and_guild_stop_works() {
     assert!(done.reason.is_empty(), "{done:?}");
     assert_every_line_once(&env, &run_dir);
     let errors = std::fs::read_to_string(run_dir.join("guild.d/errors.log")).unwrap();
-    assert!(errors.contains("cannot record the run") && errors.contains("recording resumed"), "{errors}");
+    assert!(
+        errors.contains("cannot record the run") && errors.contains("recording resumed"),
+        "{errors}"
+    );
     wait_problem(&env, None);
 }
 
@@ -195,7 +218,11 @@ fn a_run_that_ends_while_both_folders_are_full_is_recorded_when_there_is_room() 
         std::fs::remove_file(filler).unwrap();
     }
     let done = env.wait_run(&id, &ENDED);
-    assert_eq!((done.status(), done.exit_status), (RunStatus::Completed, Some(0)), "{done:?}");
+    assert_eq!(
+        (done.status(), done.exit_status),
+        (RunStatus::Completed, Some(0)),
+        "{done:?}"
+    );
     assert_every_line_once(&env, &run_dir);
     let listed = env.runs_json();
     assert_eq!(listed[0]["status"], "completed", "{listed:?}");

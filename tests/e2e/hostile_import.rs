@@ -58,7 +58,12 @@ with tarfile.open(src) as a, tarfile.open(dest, "w:gz", compresslevel=9) as b:
         .arg(spec.to_string())
         .output()
         .expect("python3");
-    assert!(out.status.success(), "crafting {}: {}", dest.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "crafting {}: {}",
+        dest.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Names in the project's runroot (hidden ones too).
@@ -87,7 +92,9 @@ fn a_linked_guild_d_is_refused_and_the_other_run_keeps_its_id() {
     );
     let out = env.guild(&["import", evil.to_str().unwrap(), "--rename"]).exits(1);
     assert!(
-        out.stderr.contains("guild.d") && out.stderr.contains("is a link") && out.stderr.contains("nothing was imported"),
+        out.stderr.contains("guild.d")
+            && out.stderr.contains("is a link")
+            && out.stderr.contains("nothing was imported"),
         "{out:?}"
     );
     assert_eq!(runroot(&env), vec![id.clone()], "something was left behind");
@@ -95,7 +102,10 @@ fn a_linked_guild_d_is_refused_and_the_other_run_keeps_its_id() {
         let mut conn = open_run_db(&run_dir).await;
         pairs(&mut conn, "attr").await
     });
-    assert!(attrs.contains(&("id".to_string(), id.clone())), "the other run's id changed: {attrs:?}");
+    assert!(
+        attrs.contains(&("id".to_string(), id.clone())),
+        "the other run's id changed: {attrs:?}"
+    );
 
     // The same refusal for a folder (not an archive) whose guild.d is a link.
     let folder = env.root.join("folder").join("evil-run");
@@ -126,14 +136,23 @@ fn imported_modes_are_normalised() {
     assert_eq!(mode(&dir.join("guild.d/Guild")), 0o644);
     assert_eq!(mode(&dir.join("guild.d")), 0o755);
     let script = dir.join("guild.d/sources/train.py");
-    assert_eq!(std::fs::metadata(&script).unwrap().permissions().mode() & 0o7777, 0o755, "setuid kept");
+    assert_eq!(
+        std::fs::metadata(&script).unwrap().permissions().mode() & 0o7777,
+        0o755,
+        "setuid kept"
+    );
     // No file or folder anywhere in the run is writable by others.
     let mut stack = vec![dir.clone()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).unwrap().flatten() {
             let meta = std::fs::symlink_metadata(entry.path()).unwrap();
             if !meta.file_type().is_symlink() {
-                assert_eq!(meta.permissions().mode() & 0o022, 0, "{} is writable by others", entry.path().display());
+                assert_eq!(
+                    meta.permissions().mode() & 0o022,
+                    0,
+                    "{} is writable by others",
+                    entry.path().display()
+                );
             }
             if meta.is_dir() {
                 stack.push(entry.path());
@@ -156,7 +175,9 @@ fn a_gzip_bomb_is_refused_before_it_fills_the_disk() {
     assert!(size < 2 << 20, "the bomb is {size} bytes");
     let out = env.guild(&["import", bomb.to_str().unwrap(), "--rename"]).exits(1);
     assert!(
-        out.stderr.contains("unpacks to more than 2") && out.stderr.contains(" MiB") && out.stderr.contains("--max-size"),
+        out.stderr.contains("unpacks to more than 2")
+            && out.stderr.contains(" MiB")
+            && out.stderr.contains("--max-size"),
         "{out:?}"
     );
     assert_eq!(runroot(&env), vec![id.clone()], "the unpack folder stayed");
@@ -185,10 +206,22 @@ fn ids_labels_and_tags_with_control_characters_are_refused() {
     let good = env.root.join("good.tar.gz");
     env.guild(&["export", &id, good.to_str().unwrap()]).ok();
     for (what, attrs, expect) in [
-        ("id", serde_json::json!({"id": "x\u{1b}[2J\nforged"}), "control characters"),
+        (
+            "id",
+            serde_json::json!({"id": "x\u{1b}[2J\nforged"}),
+            "control characters",
+        ),
         ("id", serde_json::json!({"id": "../escape"}), "cannot start with a dot"),
-        ("id", serde_json::json!({"id": "a/b"}), "no spaces or control characters"),
-        ("label", serde_json::json!({"label": "ok\u{1b}[31mred"}), "control characters"),
+        (
+            "id",
+            serde_json::json!({"id": "a/b"}),
+            "no spaces or control characters",
+        ),
+        (
+            "label",
+            serde_json::json!({"label": "ok\u{1b}[31mred"}),
+            "control characters",
+        ),
         ("label", serde_json::json!({"label": "two\nlines"}), "one line only"),
         ("tags", serde_json::json!({"tags": "[\"a\\u001b[2J\"]"}), "one word"),
         ("tags", serde_json::json!({"tags": "not json"}), "JSON list of tags"),
@@ -239,7 +272,10 @@ fn the_cli_escapes_what_it_prints_from_the_daemon() {
             !out.stdout.contains(['\u{1b}', '\r']),
             "{args:?} printed a control character: {out:?}"
         );
-        assert!(!out.stdout.lines().any(|l| l.starts_with("1  forged")), "{args:?} printed a forged row: {out:?}");
+        assert!(
+            !out.stdout.lines().any(|l| l.starts_with("1  forged")),
+            "{args:?} printed a forged row: {out:?}"
+        );
     }
     let out = env.guild(&["runs"]).ok();
     assert!(out.stdout.contains("m\\u{1b}[2J\\n1  forged  row"), "{out:?}");

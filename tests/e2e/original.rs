@@ -74,20 +74,31 @@ fn a_released_form_project_runs_unchanged_and_its_view_shapes_the_run() {
     assert_eq!(attr(&detail, "runtime"), Some("tensorflow"));
     let run = detail.run.as_ref().unwrap();
     assert_eq!(run.tags, vec!["2017", "classic"]);
-    assert!(detail.flags.iter().any(|f| f.name == "learning_rate" && f.value == "0.5"));
+    assert!(
+        detail
+            .flags
+            .iter()
+            .any(|f| f.name == "learning_rate" && f.value == "0.5")
+    );
     // `sources = *.py`: the scripts and the Guild file, not the notes.
     let sources = run_dir.join("guild.d/sources");
     assert!(sources.join("digits.py").is_file() && sources.join("Guild").is_file());
     assert!(!sources.join("notes.txt").exists());
     // Project tags filter like any tag.
     let listed = env.guild(&["runs", "--label", "classic"]).ok();
-    assert!(listed.stdout.contains(&id) && listed.stdout.contains("[2017,classic]"), "{listed:?}");
+    assert!(
+        listed.stdout.contains(&id) && listed.stdout.contains("[2017,classic]"),
+        "{listed:?}"
+    );
 
     // The view: cards in the file's order, formatted as it says.
     let view = run_view(&env, &id);
     let shown = cards(&view);
     let labels: Vec<&str> = shown.iter().map(|(l, _)| l.as_str()).collect();
-    assert_eq!(labels, vec!["Validation Accuracy", "Training Accuracy", "Steps", "Time"]);
+    assert_eq!(
+        labels,
+        vec!["Validation Accuracy", "Training Accuracy", "Steps", "Time"]
+    );
     assert_eq!(shown[0].1, "90.00%");
     assert_eq!(shown[1].1, "80.00%");
     assert_eq!(shown[2].1, "390");
@@ -98,7 +109,10 @@ fn a_released_form_project_runs_unchanged_and_its_view_shapes_the_run() {
     );
     let v = view.view.as_ref().unwrap();
     assert_eq!(v.origin, "[view]");
-    assert_eq!((v.fields[0].color.as_str(), v.fields[0].icon.as_str()), ("green-700", "accuracy"));
+    assert_eq!(
+        (v.fields[0].color.as_str(), v.fields[0].icon.as_str()),
+        ("green-700", "accuracy")
+    );
     let rows: Vec<(&str, Vec<&str>)> = v
         .rows
         .iter()
@@ -108,7 +122,10 @@ fn a_released_form_project_runs_unchanged_and_its_view_shapes_the_run() {
         rows,
         vec![
             ("series-a", vec!["Accuracy"]),
-            ("series-b", vec!["Cross Entropy", "Learning Rate", "Process CPU %", "Process Memory"]),
+            (
+                "series-b",
+                vec!["Cross Entropy", "Learning Rate", "Process CPU %", "Process Memory"]
+            ),
         ]
     );
     // Each chart's pattern matches the run's keys: two accuracy lines, two losses.
@@ -139,11 +156,17 @@ fn a_released_form_project_runs_unchanged_and_its_view_shapes_the_run() {
     // The view's six columns end the row (the tags cell before them is quoted: "2017,classic").
     let view = &row[row.len() - 6..];
     let number = |i: usize| view[i].parse::<f64>().unwrap_or_else(|_| panic!("cell {i} of {row:?}"));
-    assert!((number(0) - 0.9).abs() < 1e-6 && (number(1) - 0.8).abs() < 1e-6, "{row:?}");
+    assert!(
+        (number(0) - 0.9).abs() < 1e-6 && (number(1) - 0.8).abs() < 1e-6,
+        "{row:?}"
+    );
     assert_eq!(&view[2..5], &["50", "4", "390"]);
     assert!(number(5) >= 0.0, "{row:?}");
     let table = env.guild(&["compare"]).ok();
-    assert!(table.stdout.contains("90.00%") && table.stdout.contains("Validation Accuracy"), "{table:?}");
+    assert!(
+        table.stdout.contains("90.00%") && table.stdout.contains("Validation Accuracy"),
+        "{table:?}"
+    );
     // --all-columns: every flag and series, as without a view.
     let all = env.guild(&["compare", "--csv", "--all-columns"]).ok();
     assert!(all.stdout.lines().next().unwrap().contains("tf/validation/accuracy"));
@@ -175,10 +198,21 @@ fn the_last_design_with_indented_attributes_and_templates() {
     assert_eq!(v.fields[1].color, "teal-400");
     assert_eq!(v.fields[1].format, "0.00%");
     let titles: Vec<&str> = v.rows[0].series.iter().map(|s| s.title.as_str()).collect();
-    assert_eq!(titles, vec!["Loss", "Accuracy", "Process CPU %", "Process Memory", "GPU %", "GPU Memory"]);
+    assert_eq!(
+        titles,
+        vec![
+            "Loss",
+            "Accuracy",
+            "Process CPU %",
+            "Process Memory",
+            "GPU %",
+            "GPU Memory"
+        ]
+    );
     let out = env.guild(&["compare", "--csv"]).ok();
     assert!(
-        out.stdout.starts_with("id,model,op,status,started,label,Validation Accuracy,Batch Size,Steps\n"),
+        out.stdout
+            .starts_with("id,model,op,status,started,label,Validation Accuracy,Batch Size,Steps\n"),
         "{out:?}"
     );
     // The resource of this form has no runtime and runs as well.
@@ -250,7 +284,11 @@ fn a_run_folder_path_selects_its_run() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("test_acc"));
     // A folder that is no run's is no run, even inside the run root or the run.
-    for other in [env.project.join("runs").display().to_string(), dir.join("guild.d").display().to_string(), "/tmp".to_string()] {
+    for other in [
+        env.project.join("runs").display().to_string(),
+        dir.join("guild.d").display().to_string(),
+        "/tmp".to_string(),
+    ] {
         let out = env.guild(&["runs", "info", &other]).exits(1);
         assert!(out.stderr.contains("no run has the folder"), "{out:?}");
     }
@@ -265,15 +303,35 @@ fn the_original_command_forms() {
     env.guild(&["prepare"]).ok();
     // --preview starts nothing and says what would run.
     let before = std::fs::read_dir(env.project.join("runs")).unwrap().count();
-    let out = env.guild(&["train", "--preview", "-p", "fast", "-F", "learning_rate=0.2", "-F", "batch_size=10"]).ok();
+    let out = env
+        .guild(&[
+            "train",
+            "--preview",
+            "-p",
+            "fast",
+            "-F",
+            "learning_rate=0.2",
+            "-F",
+            "batch_size=10",
+        ])
+        .ok();
     assert!(out.stdout.contains("nothing was started"), "{out:?}");
     assert!(out.stdout.contains("-um intro"), "{out:?}");
     assert!(out.stdout.contains("--epochs 2"), "the profile's value: {out:?}");
-    assert!(out.stdout.contains("--learning_rate 0.2") && out.stdout.contains("batch_size = 10"), "{out:?}");
-    assert!(out.stdout.contains("Run folder: ") && out.stdout.contains("RUNDIR="), "{out:?}");
+    assert!(
+        out.stdout.contains("--learning_rate 0.2") && out.stdout.contains("batch_size = 10"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("Run folder: ") && out.stdout.contains("RUNDIR="),
+        "{out:?}"
+    );
     assert_eq!(std::fs::read_dir(env.project.join("runs")).unwrap().count(), before);
     // -p and -F for real.
-    let (id, _) = env.guild(&["train", "-p", "fast", "-F", "learning_rate=0.2"]).ok().started_run();
+    let (id, _) = env
+        .guild(&["train", "-p", "fast", "-F", "learning_rate=0.2"])
+        .ok()
+        .started_run();
     let detail = env.get_run(&id);
     let flag = |n: &str| detail.flags.iter().find(|f| f.name == n).map(|f| f.value.clone());
     assert_eq!(flag("epochs").as_deref(), Some("2"));
@@ -285,11 +343,29 @@ fn the_original_command_forms() {
     let out = env.guild(&["train", "--help"]).ok();
     assert!(out.stdout.contains("Usage: guild train"), "{out:?}");
     assert!(out.stdout.contains("Flags of intro"), "{out:?}");
-    assert!(out.stdout.lines().any(|l| l.trim_start().starts_with("epochs") && l.trim_end().ends_with("10")), "{out:?}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("epochs") && l.trim_end().ends_with("10")),
+        "{out:?}"
+    );
     let out = env.guild(&["train", "expert", "-p", "fast", "-h"]).ok();
-    assert!(out.stdout.contains("Flags of expert") && out.stdout.contains("profile fast"), "{out:?}");
-    assert!(out.stdout.lines().any(|l| l.trim_start().starts_with("hidden") && l.trim_end().ends_with("32")), "{out:?}");
-    assert!(out.stdout.lines().any(|l| l.trim_start().starts_with("epochs") && l.trim_end().ends_with("2")), "{out:?}");
+    assert!(
+        out.stdout.contains("Flags of expert") && out.stdout.contains("profile fast"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("hidden") && l.trim_end().ends_with("32")),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("epochs") && l.trim_end().ends_with("2")),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -312,10 +388,15 @@ fn original_form_mistakes_name_their_line() {
     );
     let out = env.guild(&["train"]).exits(1);
     assert!(
-        out.stderr.contains("Guild:6: unknown runtime \"theano\" in [model \"m\"] (known runtimes: tensorflow, tflearn, python)"),
+        out.stderr.contains(
+            "Guild:6: unknown runtime \"theano\" in [model \"m\"] (known runtimes: tensorflow, tflearn, python)"
+        ),
         "{out:?}"
     );
-    env.write("Guild", "[model \"m\"]\n  train = m\n[view]\n  fields = loss\n[field \"loss\"]\n  reduce = median\n");
+    env.write(
+        "Guild",
+        "[model \"m\"]\n  train = m\n[view]\n  fields = loss\n[field \"loss\"]\n  reduce = median\n",
+    );
     let out = env.guild(&["list-models"]).exits(1);
     assert!(out.stderr.contains("Guild:6: unknown reduce \"median\""), "{out:?}");
     env.write("Guild", "[model \"m\"]\n  train = m \\\n");
@@ -333,7 +414,10 @@ fn a_huge_guild_file_is_refused_at_once_and_the_daemon_keeps_answering() {
     }
     env.write("Guild", &text);
     let out = env.guild(&["list-models"]).exits(1);
-    assert!(out.stderr.contains("a Guild file may be at most 1048576 bytes"), "{out:?}");
+    assert!(
+        out.stderr.contains("a Guild file may be at most 1048576 bytes"),
+        "{out:?}"
+    );
     // Just under the bound, with every key repeated: read in linear time, last value wins.
     let mut text = String::from("[model \"m\"]\ntrain = m\n[flags]\n");
     let mut i = 0;
@@ -377,11 +461,20 @@ print("data: %s" % args.data)
     env.write("broken.py", "def (:\n");
     let out = env.guild(&["init"]).ok();
     assert!(out.stdout.contains("2 models: train, evaluate"), "{out:?}");
-    assert!(out.stderr.contains("skipped") && out.stderr.contains("broken.py"), "{out:?}");
+    assert!(
+        out.stderr.contains("skipped") && out.stderr.contains("broken.py"),
+        "{out:?}"
+    );
     let guild = std::fs::read_to_string(env.project.join("Guild")).unwrap();
-    assert!(guild.contains("[model \"train\"]") && guild.contains("train = train"), "{guild}");
+    assert!(
+        guild.contains("[model \"train\"]") && guild.contains("train = train"),
+        "{guild}"
+    );
     assert!(guild.contains("description = Train the thing"), "{guild}");
-    assert!(guild.contains("  lr = 0.01\n") && guild.contains("  epochs = 3\n"), "{guild}");
+    assert!(
+        guild.contains("  lr = 0.01\n") && guild.contains("  epochs = 3\n"),
+        "{guild}"
+    );
     assert!(guild.contains("  name = run one\n"), "{guild}");
     assert!(guild.contains("--verbose: left out"), "{guild}");
     assert!(guild.contains("  data =\n"), "{guild}");
@@ -389,7 +482,10 @@ print("data: %s" % args.data)
     assert!(!guild.contains("helper"), "{guild}");
     // It runs: the defaults the script declares, a required flag given.
     let out = env.guild(&["train", "data=/tmp/d", "epochs=5"]).ok();
-    assert!(out.stdout.contains("epochs: 5") && out.stdout.contains("lr: 0.01"), "{out:?}");
+    assert!(
+        out.stdout.contains("epochs: 5") && out.stdout.contains("lr: 0.01"),
+        "{out:?}"
+    );
     // A second init refuses to replace it.
     let out = env.guild(&["init"]).exits(1);
     assert!(out.stderr.contains("exists already"), "{out:?}");

@@ -15,7 +15,10 @@ const MANY_KEYS: &str = r#"for step in range(1, 4):
 #[test]
 fn get_series_bounds_its_work_and_memory() {
     let env = Env::new();
-    env.write("Guild", "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = many\n");
+    env.write(
+        "Guild",
+        "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = many\n",
+    );
     env.write("many.py", MANY_KEYS);
     let (id, _) = env.guild(&["train"]).ok().started_run();
     let daemon = env.try_status().expect("the daemon answers").pid;

@@ -164,7 +164,12 @@ fn serve_the_example_for_real() {
                 let mut conn = Conn::open(&address);
                 for i in 0..25 {
                     let k = (client * 7 + i * 3) % singles.len();
-                    let reply = conn.request("POST", "/run", &[("Content-Type", "application/json")], singles[k].as_bytes());
+                    let reply = conn.request(
+                        "POST",
+                        "/run",
+                        &[("Content-Type", "application/json")],
+                        singles[k].as_bytes(),
+                    );
                     assert_eq!(reply.status, 200, "client {client} request {i}: {reply:?}");
                     assert_eq!(
                         reply.json(),
@@ -277,7 +282,8 @@ fn runs_with_nothing_to_serve_answer_404() {
     // Nothing to serve is a failed command, with the reason; the port answers 404.
     let out = env.guild(&["serve", &expert_id, "--port", "0"]).exits(1);
     assert!(
-        out.stderr.contains(&format!("guild: run {expert_id} has no model to serve: "))
+        out.stderr
+            .contains(&format!("guild: run {expert_id} has no model to serve: "))
             && out.stderr.contains("model \"expert\" has no serve op"),
         "{out:?}"
     );

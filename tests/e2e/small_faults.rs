@@ -19,7 +19,10 @@ fn one_run() -> Env {
 #[test]
 fn stdout_on_a_full_device_or_a_closed_pipe_is_an_error_not_a_panic() {
     let env = one_run();
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
     for args in [
         vec!["runs"],
         vec!["runs", "--json"],
@@ -51,10 +54,7 @@ fn stdout_on_a_full_device_or_a_closed_pipe_is_an_error_not_a_panic() {
     // SAFETY: both descriptors are ours; the read end is closed at once.
     let (read, write) = unsafe {
         use std::os::fd::FromRawFd;
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
+        (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1]))
     };
     drop(read);
     let out = env
@@ -78,7 +78,12 @@ fn errors_quote_at_most_a_bounded_part_of_the_request() {
             .get_run(pb::GetRunRequest { run: huge.clone() })
             .await
             .expect_err("GetRun of a 1 MB selector");
-        assert_eq!(err.code(), tonic::Code::NotFound, "{}", &err.message()[..200.min(err.message().len())]);
+        assert_eq!(
+            err.code(),
+            tonic::Code::NotFound,
+            "{}",
+            &err.message()[..200.min(err.message().len())]
+        );
         assert!(err.message().len() < 300, "the error is {} bytes", err.message().len());
         assert!(err.message().contains("…"), "{}", err.message());
         let err = runs
@@ -164,10 +169,7 @@ fn a_refused_daemon_names_the_lock_holder_or_says_its_pid_is_unknown() {
         let (loser, survivor) = if winner == a.id() { (b, a) } else { (a, b) };
         let out = loser.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(&format!("another guildd (pid {winner})")),
-            "{stderr}"
-        );
+        assert!(stderr.contains(&format!("another guildd (pid {winner})")), "{stderr}");
         env.guild(&["daemon", "stop"]).ok();
         let _ = survivor.wait_with_output();
     }
@@ -201,6 +203,10 @@ fn a_project_answer_over_4_mib_arrives() {
         assert!(err.message().contains("message length too large"), "{err:?}");
     });
     let out = env.guild(&["list-models"]).ok();
-    assert!(out.stdout.contains("model m0 (default)"), "{}", &out.stdout[..out.stdout.len().min(300)]);
+    assert!(
+        out.stdout.contains("model m0 (default)"),
+        "{}",
+        &out.stdout[..out.stdout.len().min(300)]
+    );
     assert!(out.stdout.contains("model m119"), "the last model is missing");
 }

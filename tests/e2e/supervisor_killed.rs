@@ -27,7 +27,10 @@ const ENDED: [RunStatus; 4] = [
 
 fn project() -> Env {
     let env = Env::new();
-    env.write("Guild", "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = ticker\n");
+    env.write(
+        "Guild",
+        "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = ticker\n",
+    );
     env.write("ticker.py", TICKER);
     env
 }
@@ -74,10 +77,18 @@ fn a_killed_supervisor_leaves_the_op_followed_to_its_end() {
     let lines: Vec<String> = run_db_output(&env, &run_dir).into_iter().map(|(_, l)| l).collect();
     let n = lines.len() - 1;
     assert!(n > 3, "{lines:?}");
-    assert!(lines[..n].iter().enumerate().all(|(i, l)| *l == format!("line {i}")), "{lines:?}");
+    assert!(
+        lines[..n].iter().enumerate().all(|(i, l)| *l == format!("line {i}")),
+        "{lines:?}"
+    );
     assert_eq!(lines[n], "after go");
     let attrs = env.get_run(&id).attrs;
-    assert!(attrs.iter().any(|a| a.name == "reason" && a.value.contains("exit status unknown")), "{attrs:?}");
+    assert!(
+        attrs
+            .iter()
+            .any(|a| a.name == "reason" && a.value.contains("exit status unknown")),
+        "{attrs:?}"
+    );
     // Now it can be deleted.
     env.guild(&["runs", "delete", &id]).ok();
 }

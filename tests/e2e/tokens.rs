@@ -52,7 +52,10 @@ fn guild_view_opens_a_one_time_code_never_the_token() {
         std::fs::read_to_string(&argv_file).is_ok_and(|a| a.ends_with('\n'))
     });
     let argv = std::fs::read_to_string(&argv_file).unwrap();
-    assert!(!argv.contains(token.trim()), "the token is on xdg-open's command line: {argv}");
+    assert!(
+        !argv.contains(token.trim()),
+        "the token is on xdg-open's command line: {argv}"
+    );
     assert!(!out.stdout.contains(token.trim()), "the token is printed: {out:?}");
     assert!(argv.starts_with(&format!("http://{addr}/?code=")), "{argv}");
 
@@ -142,7 +145,11 @@ fn the_recorded_env_leaves_secrets_out() {
         ("AZURE_STORAGE_CONNECTION_STRING", "AccountKey=az1"),
     ];
     let kept = [
-        ("DATABASE_URL", "postgres://user:s3cr3t@db.example:5432/app", "postgres://user:***@db.example:5432/app"),
+        (
+            "DATABASE_URL",
+            "postgres://user:s3cr3t@db.example:5432/app",
+            "postgres://user:***@db.example:5432/app",
+        ),
         (
             "STORAGE",
             "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=az2==;EndpointSuffix=core.windows.net",
@@ -153,7 +160,11 @@ fn the_recorded_env_leaves_secrets_out() {
             "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=root;SharedAccessKey=sb1=",
             "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=root;SharedAccessKey=***",
         ),
-        ("ODBC", "Server=db;User ID=sa;Password=p@ss word;Encrypt=yes", "Server=db;User ID=sa;Password=***;Encrypt=yes"),
+        (
+            "ODBC",
+            "Server=db;User ID=sa;Password=p@ss word;Encrypt=yes",
+            "Server=db;User ID=sa;Password=***;Encrypt=yes",
+        ),
         ("LR_SCHEDULE", "cosine", "cosine"),
     ];
     let mut vars: Vec<(&str, &str)> = secrets.to_vec();
@@ -168,7 +179,10 @@ fn the_recorded_env_leaves_secrets_out() {
     let recorded: serde_json::Map<String, serde_json::Value> = serde_json::from_str(recorded).unwrap();
     for (name, value) in secrets {
         assert!(!recorded.contains_key(name), "{name} was recorded");
-        assert!(!recorded.values().any(|v| v.as_str().is_some_and(|s| s.contains(value))), "{value} leaked");
+        assert!(
+            !recorded.values().any(|v| v.as_str().is_some_and(|s| s.contains(value))),
+            "{value} leaked"
+        );
     }
     for (name, _, expect) in kept {
         assert_eq!(recorded[name], expect, "{name}");

@@ -133,7 +133,14 @@ fn run_selectors_are_paths_of_known_run_folders_only() {
     assert!(out.stdout.contains(&id), "{out:?}");
     let guild_d = format!("{run_dir}/guild.d");
     let parent = format!("{run_dir}/..");
-    for selector in ["../../../../etc/passwd", "/etc/passwd", "..", "runs/../runs", &guild_d, &parent] {
+    for selector in [
+        "../../../../etc/passwd",
+        "/etc/passwd",
+        "..",
+        "runs/../runs",
+        &guild_d,
+        &parent,
+    ] {
         for args in [
             vec!["runs", "info", selector],
             vec!["series", selector, "loss"],

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod export;
 pub mod init;
 pub mod label;
+pub mod media;
 pub mod models;
 pub mod runs;
 pub mod series;

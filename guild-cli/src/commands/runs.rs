@@ -5,7 +5,7 @@ use anyhow::bail;
 use guild_proto::time;
 use guild_proto::v1 as pb;
 
-use crate::format::{run_time, status_name};
+use crate::format::{format_exact, run_time, status_name};
 use crate::out::clean;
 use crate::rpc::{Client, rpc, run_arg};
 use crate::select::{self, SelectArgs};
@@ -247,7 +247,7 @@ fn info_text(detail: &pb::RunDetail) -> String {
             out.push_str(&format!(
                 "  {}: {} (step {})\n",
                 clean(&key.key),
-                key.last,
+                format_exact(key.last),
                 key.last_step
             ));
         }

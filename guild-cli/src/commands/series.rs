@@ -5,6 +5,7 @@ use anyhow::bail;
 use guild_proto::time;
 use guild_proto::v1 as pb;
 
+use crate::format::format_exact;
 use crate::out::clean;
 use crate::rpc::{Client, rpc, run_arg};
 use crate::table;
@@ -22,9 +23,9 @@ pub async fn list(client: &Client, run: &str) -> anyhow::Result<u8> {
     rows.extend(list.keys.iter().map(|k| {
         vec![
             k.key.clone(),
-            k.last.to_string(),
-            k.min.to_string(),
-            k.max.to_string(),
+            format_exact(k.last),
+            format_exact(k.min),
+            format_exact(k.max),
             k.count.to_string(),
             k.last_step.to_string(),
         ]
@@ -67,9 +68,9 @@ pub async fn samples(client: &Client, run: &str, key: &str, csv: bool) -> anyhow
     }
     for s in samples {
         if csv {
-            outln!("{},{},{}", s.step, s.time_ms, s.value)?;
+            outln!("{},{},{}", s.step, s.time_ms, format_exact(s.value))?;
         } else {
-            outln!("{:>8}  {}  {}", s.step, time::display(s.time_ms), s.value)?;
+            outln!("{:>8}  {}  {}", s.step, time::display(s.time_ms), format_exact(s.value))?;
         }
     }
     Ok(0)

@@ -1,7 +1,8 @@
 // Runs side by side: a table of runs x flags x last/min/max of scalars (CompareRuns gives
 // the flags and the series summaries), sortable, filterable, with the columns the user
 // picks and a CSV download; an overlay chart of one key across the runs; and parallel
-// coordinates of flags against a metric. When the runs' Guild files have views with
+// coordinates of flags against a metric; and one media tag (images, histograms, text,
+// audio, PR curves) across the runs side by side at one step (run-media.ts). When the runs' Guild files have views with
 // compare columns, the table shows the run and those columns (as the file formats them)
 // until the user asks for all columns.
 
@@ -15,6 +16,7 @@ import { listedRuns } from "../router";
 import type { LineSpec } from "./time-chart";
 import "./time-chart";
 import "./parallel-coords";
+import "./run-media";
 import type { PcAxis, PcLine } from "./parallel-coords";
 
 interface Entry {
@@ -396,6 +398,7 @@ export class ComparePage extends LitElement {
             .smoothing=${this.smoothing} .log=${this.log} .heading=${this.overlayKey} .height=${320}></time-chart>`
         : html`<div class="empty">${loaded ? "These runs have no series." : ""}</div>`}
       ${loaded ? this.parallelPart(rows, keys) : nothing}
+      <compare-media .runs=${this.ids}></compare-media>
     `;
   }
 

@@ -1,5 +1,6 @@
 // One run: status and timing, headline values (or its Guild file's view cards), flags,
-// attrs, charts (grouped by what they measure, or in the view's rows), and the output.
+// attrs, charts (grouped by what they measure, or in the view's rows), media from event
+// files (run-media.ts), and the output.
 // Charts read their history from GetSeries themselves; while the run is live they read it
 // up to the series cursor the page got with the run (GetRun), and one WatchSeries stream
 // from that cursor (resumed from its own after a daemon restart) feeds every chart what
@@ -20,6 +21,7 @@ import { fieldCards } from "./view-cards";
 import "./time-chart";
 import "./output-view";
 import "./run-serves";
+import "./run-media";
 
 /** The view's cards are asked for again at most this often while samples arrive. */
 const VIEW_REFRESH_MS = 1000;
@@ -478,6 +480,7 @@ export class RunPage extends LitElement {
         <span class="muted">drag to zoom, double-click to zoom out</span>
       </div>
       ${this.charts()}
+      <run-media .runId=${r.id} .live=${isLive(r.status)}></run-media>
       <h2>Output</h2>
       <output-view .runId=${r.id} .live=${isLive(r.status)}></output-view>
     `;

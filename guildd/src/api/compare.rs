@@ -47,7 +47,11 @@ impl CompareService for Compare {
         let with_view = req.view;
         let (compared, views) = tokio::task::spawn_blocking(move || {
             let compared = cache.compare(&selection, sys)?;
-            let views = if with_view { view_columns(&compared) } else { ViewColumns::default() };
+            let views = if with_view {
+                view_columns(&compared)
+            } else {
+                ViewColumns::default()
+            };
             Ok::<_, crate::error::Error>((compared, views))
         })
         .await

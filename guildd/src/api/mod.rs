@@ -6,6 +6,7 @@ mod compare;
 mod daemon;
 mod follow;
 mod manage;
+pub mod media;
 mod output;
 mod projects;
 mod queue;
@@ -60,6 +61,10 @@ pub fn routes(shared: Arc<Shared>) -> Routes {
         .add_service(SeriesServiceServer::new(series::Series(shared.clone())).max_encoding_message_size(MAX_MESSAGE))
         .add_service(ServeServiceServer::new(serve::Serves(shared.clone())))
         .add_service(TensorBoardServiceServer::new(tensorboard::TensorBoards(shared)));
+    routes.add_service(
+        guild_proto::v1::media_service_server::MediaServiceServer::new(media::Media(shared_for_compare.clone()))
+            .max_encoding_message_size(MAX_MESSAGE),
+    );
     add_scripting_services(&mut routes, shared_for_compare);
     routes.routes()
 }
@@ -104,6 +109,7 @@ fn add_scripting_services(routes: &mut tonic::service::RoutesBuilder, shared: Ar
                 "guild.v1.CompareService",
                 "guild.v1.QueueService",
                 "guild.v1.SweepService",
+                "guild.v1.MediaService",
             ] {
                 reporter
                     .set_service_status(name, tonic_health::ServingStatus::Serving)

@@ -44,7 +44,10 @@ impl ProjectService for Projects {
         }
         let guild_file = Path::new(dir).join("Guild");
         if !guild_file.is_file() {
-            return Err(Status::not_found(format!("no Guild file in {}", crate::error::quote(dir))));
+            return Err(Status::not_found(format!(
+                "no Guild file in {}",
+                crate::error::quote(dir)
+            )));
         }
         let parsed = load_project(&guild_file).await?;
         // Each model's view may repeat a large [view]: the answer is built off the async

@@ -1,6 +1,7 @@
 //! Tails every TensorFlow event file under a run's folder: new files and folders are
 //! picked up as they appear, each file is read from where the last commit left it, and
-//! its scalars become samples keyed `tf/<subdir>/<tag>` (`tf/<tag>` at the root).
+//! its scalars become samples keyed `tf/<subdir>/<tag>` (`tf/<tag>` at the root), and its
+//! images, audio, histograms, text and PR curves media rows keyed the same way.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 
 use super::tfevents::{self, Kind, Reader};
-use crate::samples::{KeySamples, Point};
+use crate::samples::{KeySamples, MediaRow, Point};
 
 /// Prefix of event-file offsets in run.db's `tail_offset`.
 pub const OFFSET_PREFIX: &str = "tfevents:";
@@ -65,6 +66,8 @@ pub struct EventTail {
 pub struct Found {
     /// Scalars by key, each key's in file order.
     pub samples: Vec<KeySamples>,
+    /// Media items, each file's in file order.
+    pub media: Vec<MediaRow>,
     pub offsets: Vec<(String, u64)>,
     /// Messages for `guild.d/errors.log`.
     pub issues: Vec<String>,
@@ -269,6 +272,24 @@ fn poll_files(files: &mut Files, last: bool) -> Found {
                 }
             }
             Err(err) => found.issues.push(format!("event file {rel}: cannot read: {err}")),
+        }
+        for item in event_file.reader.take_media() {
+            let key = match event_file.tags.get(&item.tag) {
+                Some(&number) => Arc::clone(&event_file.keys[number]),
+                None => {
+                    let key: Arc<str> = format!("{}{}", event_file.prefix, item.tag).into();
+                    event_file.keys.push(Arc::clone(&key));
+                    event_file.tags.insert(item.tag, event_file.keys.len() - 1);
+                    key
+                }
+            };
+            found.media.push(MediaRow {
+                key,
+                step: item.step,
+                time: item.wall_time_ms,
+                index: item.index,
+                data: item.data,
+            });
         }
         let offset = event_file.reader.offset();
         if offset != event_file.reported {

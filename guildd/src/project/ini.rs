@@ -209,11 +209,16 @@ impl Reader<'_> {
     }
 
     fn directive(&mut self, number: usize, directive: &str) -> Result<(), LineError> {
-        let Some(spec) = directive.strip_prefix("attrs").filter(|s| s.starts_with(char::is_whitespace)) else {
+        let Some(spec) = directive
+            .strip_prefix("attrs")
+            .filter(|s| s.starts_with(char::is_whitespace))
+        else {
             let word: String = directive.chars().take_while(|c| !c.is_whitespace()).collect();
             return Err((
                 number,
-                format!("unknown directive \"@{word}\" (expected @attrs KIND \"NAME\", like @attrs template \"accuracy-field\")"),
+                format!(
+                    "unknown directive \"@{word}\" (expected @attrs KIND \"NAME\", like @attrs template \"accuracy-field\")"
+                ),
             ));
         };
         if self.sections.is_empty() {
@@ -231,7 +236,9 @@ impl Reader<'_> {
         let Some(name) = name else {
             return Err((
                 number,
-                format!("malformed directive \"@attrs{spec}\": the name must be in double quotes, like @attrs {kind} \"NAME\""),
+                format!(
+                    "malformed directive \"@attrs{spec}\": the name must be in double quotes, like @attrs {kind} \"NAME\""
+                ),
             ));
         };
         // The built-in section first, then the file's own above this one: the file's wins.
@@ -271,7 +278,10 @@ impl Reader<'_> {
         let Some(at) = line.find(['=', ':']) else {
             return Err((number, format!("expected NAME = VALUE, got {line:?}")));
         };
-        let (key, value) = (line.get(..at).unwrap_or("").trim(), line.get(at + 1..).unwrap_or("").trim());
+        let (key, value) = (
+            line.get(..at).unwrap_or("").trim(),
+            line.get(at + 1..).unwrap_or("").trim(),
+        );
         if key.is_empty() {
             return Err((
                 number,
@@ -306,7 +316,9 @@ pub fn parse_header(line: &str) -> Result<(String, Option<String>), String> {
     let (kind, rest) = inner.split_at_checked(split).unwrap_or((inner, ""));
     let rest = rest.trim();
     if kind.is_empty() {
-        return Err(format!("malformed section header {line:?} (expected [KIND] or [KIND \"NAME\"])"));
+        return Err(format!(
+            "malformed section header {line:?} (expected [KIND] or [KIND \"NAME\"])"
+        ));
     }
     if rest.is_empty() {
         return Ok((kind.to_string(), None));
@@ -342,7 +354,11 @@ mod tests {
     }
 
     fn attrs(section: &Section) -> Vec<(&str, &str)> {
-        section.attrs.iter().map(|a| (a.key.as_str(), a.value.as_str())).collect()
+        section
+            .attrs
+            .iter()
+            .map(|a| (a.key.as_str(), a.value.as_str()))
+            .collect()
     }
 
     #[test]
@@ -384,7 +400,10 @@ mod tests {
         );
         assert_eq!(
             error("[foo]\nbar = 123 \\"),
-            (2, "the value continues (\\ at the end of the line) past the end of the file".to_string())
+            (
+                2,
+                "the value continues (\\ at the end of the line) past the end of the file".to_string()
+            )
         );
         assert_eq!(error("[foo]\nbar = 123 \\\n\\").0, 3);
     }
@@ -434,19 +453,29 @@ mod tests {
         assert_eq!(err("[foo]\nbar=123\nbaz").0, 3);
         assert_eq!(
             err("@foo\n"),
-            (1, "unknown directive \"@foo\" (expected @attrs KIND \"NAME\", like @attrs template \"accuracy-field\")".into())
+            (
+                1,
+                "unknown directive \"@foo\" (expected @attrs KIND \"NAME\", like @attrs template \"accuracy-field\")"
+                    .into()
+            )
         );
         assert_eq!(err("\n\n[s]\n@foo x\n").0, 4);
         assert_eq!(err("@attrs template \"x\"\n").0, 1);
         assert_eq!(err("[s]\n@attrs template x\n").0, 2);
-        assert_eq!(err("[a]\n[b]\n[a]\n"), (3, "duplicate section [a] (first defined on line 1)".into()));
+        assert_eq!(
+            err("[a]\n[b]\n[a]\n"),
+            (3, "duplicate section [a] (first defined on line 1)".into())
+        );
     }
 
     #[test]
     fn headers() {
         assert_eq!(parse_header("[  foo  ]"), Ok(("foo".into(), None)));
         assert_eq!(parse_header("[model \"a\"]"), Ok(("model".into(), Some("a".into()))));
-        assert_eq!(parse_header("[series\t\"Val Loss\"]"), Ok(("series".into(), Some("Val Loss".into()))));
+        assert_eq!(
+            parse_header("[series\t\"Val Loss\"]"),
+            Ok(("series".into(), Some("Val Loss".into())))
+        );
         assert!(parse_header("[model a]").is_err());
     }
 

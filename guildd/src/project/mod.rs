@@ -231,8 +231,11 @@ impl Project {
     /// or the default model for `None`.
     pub fn target(&self, name: Option<&str>) -> Result<&Model, ResolveError> {
         match name {
-            Some(name) if !self.models.iter().any(|m| m.name == name) => {
-                self.resources.iter().find(|r| r.name == name).ok_or_else(|| ResolveError::UnknownModel {
+            Some(name) if !self.models.iter().any(|m| m.name == name) => self
+                .resources
+                .iter()
+                .find(|r| r.name == name)
+                .ok_or_else(|| ResolveError::UnknownModel {
                     name: name.to_string(),
                     models: self
                         .models
@@ -240,8 +243,7 @@ impl Project {
                         .chain(&self.resources)
                         .map(|m| m.name.clone())
                         .collect(),
-                })
-            }
+                }),
             _ => self.model(name),
         }
     }

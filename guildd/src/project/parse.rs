@@ -14,7 +14,15 @@ use super::{
 };
 
 const SECTION_KINDS: &str = r#"[project], [model "NAME"], [resource "NAME"], [flags], [flags "NAME"], [view], [field "NAME"], [train-field "NAME"], [compare-field "NAME"], [series "NAME"], [template "NAME"]"#;
-const PROJECT_KEYS: [&str; 7] = ["name", "description", "runroot", "stats_interval", "sources", "tags", "runtime"];
+const PROJECT_KEYS: [&str; 7] = [
+    "name",
+    "description",
+    "runroot",
+    "stats_interval",
+    "sources",
+    "tags",
+    "runtime",
+];
 const OP_LIST: &str = "prepare, train, evaluate, serve";
 const REQUIRES_LIST: &str = "prepare_requires, train_requires, evaluate_requires, serve_requires";
 const REQUIRES_SUFFIX: &str = "_requires";
@@ -46,9 +54,7 @@ pub fn load(path: &Path) -> Result<Project, GuildFileError> {
 fn too_large(label: &str, size: u64) -> GuildFileError {
     GuildFileError::File {
         label: label.to_string(),
-        message: format!(
-            "the file is {size} bytes; a Guild file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"
-        ),
+        message: format!("the file is {size} bytes; a Guild file may be at most {MAX_FILE_BYTES} bytes (1 MiB)"),
     }
 }
 
@@ -123,7 +129,10 @@ fn check_section(section: &Section, checks: &mut Checks) {
                 checks.add(section.line, m);
             }
             if section.kind == "resource" && name.is_none() {
-                checks.add(section.line, "[resource] needs a name, like [resource \"NAME\"]".to_string());
+                checks.add(
+                    section.line,
+                    "[resource] needs a name, like [resource \"NAME\"]".to_string(),
+                );
             }
             check_target(section, checks);
         }
@@ -211,7 +220,9 @@ fn check_target(section: &Section, checks: &mut Checks) {
         let problem = match key {
             "description" => None,
             "runtime" => check_runtime(value, &section_title(section)).err(),
-            "sources" => view::check_globs(value).err().map(|m| format!("sources in {what}: {m}")),
+            "sources" => view::check_globs(value)
+                .err()
+                .map(|m| format!("sources in {what}: {m}")),
             "gpus" if !resource => value
                 .trim()
                 .parse::<u32>()
@@ -235,7 +246,10 @@ fn check_target(section: &Section, checks: &mut Checks) {
         if let Some(op) = key.strip_suffix(REQUIRES_SUFFIX)
             && section.get(op).is_none()
         {
-            checks.add(attr.line, format!("{key:?} is set but {what} defines no {op:?} operation"));
+            checks.add(
+                attr.line,
+                format!("{key:?} is set but {what} defines no {op:?} operation"),
+            );
         }
     }
 }
@@ -250,7 +264,9 @@ fn check_model_key(what: &str, key: &str) -> Result<(), String> {
         ));
     }
     if looks_like_op(key) {
-        Err(format!("unknown operation {key:?} in {what} (expected one of {OP_LIST})"))
+        Err(format!(
+            "unknown operation {key:?} in {what} (expected one of {OP_LIST})"
+        ))
     } else {
         Err(format!(
             "unknown key {key:?} in {what} \
@@ -419,7 +435,13 @@ fn unnamed_model_name(ops: &[Op]) -> String {
     let stem = base.strip_suffix(".py").unwrap_or(base);
     let name: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if name.is_empty() { "model".to_string() } else { name }
 }
@@ -497,7 +519,10 @@ mod tests {
             requires: vec![],
             line: 1,
         };
-        assert_eq!(unnamed_model_name(&[op("train", "mnist_softmax --train")]), "mnist_softmax");
+        assert_eq!(
+            unnamed_model_name(&[op("train", "mnist_softmax --train")]),
+            "mnist_softmax"
+        );
         assert_eq!(unnamed_model_name(&[op("train", "!./bin/train.sh x")]), "train.sh");
         assert_eq!(unnamed_model_name(&[op("prepare", "src/prep.py")]), "prep");
         assert_eq!(unnamed_model_name(&[]), "model");

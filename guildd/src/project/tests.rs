@@ -328,7 +328,10 @@ fn errors_name_the_line_and_expectation() {
             "[\"m\"]\n",
             r#"Guild:1: malformed section header "[\"m\"]" (expected [KIND] or [KIND "NAME"])"#,
         ),
-        ("[resource]\nprepare = x\n", r#"Guild:1: [resource] needs a name, like [resource "NAME"]"#),
+        (
+            "[resource]\nprepare = x\n",
+            r#"Guild:1: [resource] needs a name, like [resource "NAME"]"#,
+        ),
         (
             "[project \"p\"]\n",
             r#"Guild:1: [project] does not take a name (got [project "p"]); use [project]"#,
@@ -441,7 +444,9 @@ fn errors_name_the_line_and_expectation() {
     ];
     let mut wrong = Vec::new();
     for (text, message) in cases {
-        let got = parse(text, "Guild").err().map_or("<parsed>".to_string(), |e| e.to_string());
+        let got = parse(text, "Guild")
+            .err()
+            .map_or("<parsed>".to_string(), |e| e.to_string());
         if &got != message {
             wrong.push(format!("for {text:?}\n   got: {got}\n  want: {message}"));
         }

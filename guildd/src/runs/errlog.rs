@@ -19,7 +19,10 @@ pub fn append_error(guild_d: &Path, message: &str) -> bool {
 }
 
 fn line(message: &str) -> String {
-    format!("{} {message}\n", guild_proto::time::display(guild_proto::time::now_ms()))
+    format!(
+        "{} {message}\n",
+        guild_proto::time::display(guild_proto::time::now_ms())
+    )
 }
 
 pub struct ErrorLog {
@@ -109,7 +112,10 @@ mod tests {
         assert_eq!(lines.len(), 4, "{text}");
         assert!(lines[0].ends_with(" before"));
         for (i, line) in lines[1..].iter().enumerate() {
-            assert!(line.contains(&format!(" during {i} zzz")) && line.ends_with('z'), "{line}");
+            assert!(
+                line.contains(&format!(" during {i} zzz")) && line.ends_with('z'),
+                "{line}"
+            );
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod journal;
 mod launch;
 pub mod live;
 pub mod notify;
+pub mod order;
 pub mod output;
 mod owner;
 pub mod prepare;
@@ -65,12 +66,13 @@ pub struct RunChange {
     pub removed: bool,
 }
 
-/// How far a live run has got: the last committed output seq and sample cursor, and
-/// whether it ended.
+/// How far a live run has got: the last committed output seq, sample cursor and media
+/// cursor, and whether it ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
     pub last_seq: i64,
     pub last_sample: i64,
+    pub last_media: i64,
     pub finished: bool,
 }
 
@@ -465,7 +467,8 @@ impl Manager {
         record.pid_start = record.pid.and_then(crate::process::start_time);
         // The run's task records that it started (run.db, the index, watchers) as its
         // first step: StartRun answers without waiting for those writes.
-        self.track(record.clone(), db, Some((child, plan.stats_interval))).await?;
+        self.track(record.clone(), db, Some((child, plan.stats_interval)))
+            .await?;
         Ok(record)
     }
 
@@ -523,7 +526,13 @@ impl Manager {
                 let rebuilt = rundb::read(&rundb::path(&record.run_dir), |r| r.summaries()).await?;
                 let stop_requested = db.attr("stop_requested").await?.is_some();
                 let interval = db.attr("stats_interval").await?.and_then(|v| v.parse::<f64>().ok());
-                (None, db.offsets().await?, Summaries::rebuilt(rebuilt), stop_requested, interval)
+                (
+                    None,
+                    db.offsets().await?,
+                    Summaries::rebuilt(rebuilt),
+                    stop_requested,
+                    interval,
+                )
             }
         };
         let (stats_tx, stats_rx) = mpsc::channel(16);
@@ -537,6 +546,7 @@ impl Manager {
         let (progress_tx, progress_rx) = watch::channel(Progress {
             last_seq: db.last_seq(),
             last_sample: db.last_sample(),
+            last_media: db.last_media(),
             finished: false,
         });
         let id = record.id.clone();
@@ -710,7 +720,11 @@ impl Manager {
     /// index has (deleted and purged runs keep theirs) or another start is taking.
     async fn new_run_dir(&self, plan: &prepare::Plan, created_ms: i64) -> Result<(String, PathBuf)> {
         let stamp = guild_proto::time::run_stamp(created_ms);
-        let taken = self.inner.index.ids_with_prefix(&format!("{stamp}-{}", plan.model)).await?;
+        let taken = self
+            .inner
+            .index
+            .ids_with_prefix(&format!("{stamp}-{}", plan.model))
+            .await?;
         for n in 1..prepare::MAX_SAME_SECOND {
             let id = prepare::run_id(&stamp, &plan.model, n);
             if taken.contains(&id) {
@@ -733,7 +747,10 @@ impl Manager {
             }
             self.tell_unreserve(id).await;
         }
-        Err(Error::Conflict(format!("too many runs of {} started at {stamp}", plan.model)))
+        Err(Error::Conflict(format!(
+            "too many runs of {} started at {stamp}",
+            plan.model
+        )))
     }
 
     async fn tell_unreserve(&self, id: String) {

@@ -40,6 +40,9 @@ pub struct LineSplitter {
     dropped: usize,
     /// A `\r` was seen and no content has followed it yet.
     cr: bool,
+    /// Where the next byte goes after backspaces moved back over the segment (None: at
+    /// its end). Always inside `buf`, on a character's first byte.
+    cursor: Option<usize>,
     esc: EscState,
 }
 
@@ -55,7 +58,7 @@ impl LineSplitter {
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
             // Fast path: a run of plain text outside any escape is copied in bulk.
-            if self.esc == EscState::Ground && !self.cr && is_plain(b) {
+            if self.esc == EscState::Ground && !self.cr && self.cursor.is_none() && is_plain(b) {
                 let run = bytes[i..].iter().position(|&c| !is_plain(c)).unwrap_or(bytes.len() - i);
                 self.push_slice(&bytes[i..i + run]);
                 i += run;
@@ -124,9 +127,34 @@ impl LineSplitter {
             b'\n' => emit(self.take_line()),
             b'\r' => self.cr = true,
             0x1B => self.esc = EscState::Start,
+            // Backspace moves back one character; what follows overwrites, as a terminal
+            // shows it (progress bars drawn with backspaces end as their last state).
+            0x08 => self.back(),
+            // A NUL byte is shown, not dropped: it ends nothing and hides nothing.
+            0x00 => {
+                let mut shown = [0; 3];
+                for &b in NUL_SHOWN.encode_utf8(&mut shown).as_bytes() {
+                    self.push(b);
+                }
+            }
             b'\t' | 0x20..=0x7E | 0x80..=0xFF => self.push(b),
             _ => {} // other C0 controls and DEL are dropped
         }
+    }
+
+    fn back(&mut self) {
+        if self.cr {
+            return; // at the start of the segment already
+        }
+        let mut at = self.cursor.unwrap_or(self.buf.len());
+        if at == 0 {
+            return;
+        }
+        at -= 1;
+        while at > 0 && self.buf.get(at).is_some_and(|b| b & 0xC0 == 0x80) {
+            at -= 1;
+        }
+        self.cursor = Some(at);
     }
 
     fn push(&mut self, b: u8) {
@@ -135,6 +163,25 @@ impl LineSplitter {
             self.cr = false;
             self.buf.clear();
             self.dropped = 0;
+            self.cursor = None;
+        }
+        if let Some(at) = self.cursor {
+            // After backspaces: a character's first byte replaces the character there,
+            // its other bytes follow it.
+            let old = utf8_len(self.buf[at]).min(self.buf.len() - at);
+            if b & 0xC0 != 0x80 && old == 1 {
+                self.buf[at] = b;
+            } else if self.buf.len() >= MAX_LINE_BYTES {
+                // A line is never longer than the limit, overwritten or not.
+                self.dropped = self.dropped.saturating_add(1);
+                return;
+            } else if b & 0xC0 == 0x80 {
+                self.buf.insert(at, b);
+            } else {
+                self.buf.splice(at..at + old, [b]);
+            }
+            self.cursor = Some(at + 1).filter(|&next| next < self.buf.len());
+            return;
         }
         if self.buf.len() < MAX_LINE_BYTES {
             self.buf.push(b);
@@ -149,6 +196,7 @@ impl LineSplitter {
             let line = String::from_utf8_lossy(&self.buf).into_owned();
             self.buf.clear();
             self.cr = false;
+            self.cursor = None;
             return line;
         }
         let mut end = self.buf.len();
@@ -170,7 +218,21 @@ impl LineSplitter {
         self.buf.clear();
         self.dropped = 0;
         self.cr = false;
+        self.cursor = None;
         line
+    }
+}
+
+/// How a NUL byte in the output is shown in stored lines.
+pub const NUL_SHOWN: char = '\u{2400}';
+
+/// Bytes of the UTF-8 character that starts with `lead` (1 for a byte that starts none).
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
     }
 }
 
@@ -187,12 +249,7 @@ fn incomplete_utf8_tail(buf: &[u8]) -> usize {
         if b & 0xC0 == 0x80 {
             continue; // continuation byte: keep looking for the lead byte
         }
-        let need = match b {
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF7 => 4,
-            _ => 1,
-        };
+        let need = utf8_len(b);
         return if need > have { have } else { 0 };
     }
     0
@@ -206,8 +263,16 @@ pub struct Scalar {
     pub step: Option<i64>,
 }
 
-/// Reads guildai-style output scalars (`key: value [(step N)]`) from lines,
-/// tracking the current step set by `step: N` lines.
+/// Reads output scalars from lines: guildai's `key: value [(step N)]`, and lines that carry
+/// several pairs, as Keras progress lines do
+/// (`3/3 [====] - 1s 10ms/step - loss: 0.3000 - acc: 0.9000 - val_loss: 0.31`).
+/// Tracks the current step set by `step: N`.
+///
+/// A line carries scalars when it ends in a run of `key: number` pairs (separated by
+/// spaces or by `-`, `|`, `,`, `;` tokens), optionally followed by `(step N)`, and that run
+/// starts the line or follows a separator token. So `loss: 0.5 acc: 0.9` gives two, while
+/// `loss: 0.5 extra`, `a: b: 1` and `Epoch 1: loss 0.5` give none: free text that happens
+/// to hold a colon is not taken for a measurement.
 #[derive(Debug, Default)]
 pub struct ScalarParser {
     step: Option<i64>,
@@ -218,33 +283,154 @@ impl ScalarParser {
         Self { step: None }
     }
 
-    /// Parses one emitted line. Returns the scalar it carries, if any.
-    pub fn parse(&mut self, line: &str) -> Option<Scalar> {
-        let line = line.trim();
-        let (key, rest) = split_key(line)?;
-        let rest = rest.strip_prefix(':')?;
-        if !rest.starts_with(char::is_whitespace) {
-            return None;
+    /// Parses one emitted line: the scalars it carries, in the line's order (none for most
+    /// lines, without allocating).
+    pub fn parse(&mut self, line: &str) -> Vec<Scalar> {
+        if !line.contains(':') {
+            return Vec::new();
         }
-        let rest = rest.trim_start();
-        let value_end = rest.find(|c: char| c.is_whitespace() || c == '(').unwrap_or(rest.len());
-        let (value_str, tail) = rest.split_at(value_end);
-        let line_step = step_suffix(tail.trim_start())?;
-        let (value, step) = if key == "step" {
-            // `step: N` sets the current step and is recorded at step N.
-            let n: i64 = value_str.parse().ok()?;
-            self.step = Some(n);
-            (n as f64, Some(n))
-        } else {
-            (value_str.parse().ok()?, self.step)
+        let line = line.trim_matches(is_space);
+        // A trailing `(step N)` applies to every pair on the line; any other trailing
+        // parenthesis means the line is not a scalar line.
+        let (body, line_step) = match line.ends_with(')').then(|| line.rfind('(')).flatten() {
+            Some(open) => match step_suffix(&line[open..]) {
+                Some(step) => (&line[..open], step),
+                None => return Vec::new(),
+            },
+            _ => (line, None),
         };
-        let step = line_step.or(step);
-        Some(Scalar {
-            key: key.to_string(),
-            value,
-            step,
-        })
+        // How many pairs end the line: first by the tokens' look alone (no number is
+        // parsed for the many lines that only end like a pair), then for real.
+        // Pairs start the line or follow a separator: a line that neither starts with a
+        // key nor holds a separator is turned away before anything else.
+        let mut words = body.split_ascii_whitespace();
+        if !(words.next().is_some_and(|t| key_token(t.trim_matches(NUL_SHOWN)).is_some()) || words.any(is_separator)) {
+            return Vec::new();
+        }
+        if pairs_at_end(body, looks_numeric) == 0 {
+            return Vec::new();
+        }
+        let count = pairs_at_end(body, |t| parse_number(t).is_some());
+        if count == 0 {
+            return Vec::new();
+        }
+        let mut pairs = Vec::with_capacity(count);
+        let mut tokens = tokens_rev(body);
+        while pairs.len() < count {
+            match (tokens.next(), tokens.next()) {
+                (Some(value), Some(key)) if parse_number(value).is_some() => {
+                    pairs.push((key_token(key).unwrap_or(key), value));
+                    while tokens.clone().next().is_some_and(is_separator) {
+                        tokens.next();
+                    }
+                }
+                _ => break,
+            }
+        }
+        pairs
+            .into_iter()
+            .rev()
+            .filter_map(|(key, value)| {
+                let (value, step) = if key == "step" {
+                    // `step: N` sets the current step and is recorded at step N.
+                    let n: i64 = value.trim_end_matches([',', ';']).parse().ok()?;
+                    self.step = Some(n);
+                    (n as f64, Some(n))
+                } else {
+                    (parse_number(value)?, self.step)
+                };
+                Some(Scalar {
+                    key: key.to_string(),
+                    value,
+                    step: line_step.or(step),
+                })
+            })
+            .collect()
     }
+}
+
+/// The number of `key: value` pairs that end `body`, separators between them allowed,
+/// where they start it or follow a separator; 0 otherwise. From the end backwards,
+/// without allocating.
+fn pairs_at_end(body: &str, is_value: impl Fn(&str) -> bool) -> usize {
+    let mut rest = tokens_rev(body);
+    let mut count = 0;
+    let mut separated = false;
+    loop {
+        let mut look = rest.clone();
+        let pair = matches!((look.next(), look.next()),
+            (Some(value), Some(key)) if key_token(key).is_some() && is_value(value));
+        if !pair {
+            // Anything else before the pairs is free text that only ends like a pair.
+            return if separated || rest.clone().next().is_none() { count } else { 0 };
+        }
+        rest = look;
+        count += 1;
+        separated = false;
+        while rest.clone().next().is_some_and(is_separator) {
+            rest.next();
+            separated = true;
+        }
+    }
+}
+
+/// Whether a token may be a number: what Rust's parser accepts starts so.
+fn looks_numeric(token: &str) -> bool {
+    token.as_bytes().first().is_some_and(|b| b.is_ascii_digit() || b"+-.nNiI".contains(b))
+}
+
+/// The line's tokens, last first: split at ASCII white space (byte by byte: every split is
+/// a character boundary), a `␀` at either end of a token trimmed.
+fn tokens_rev(body: &str) -> RevTokens<'_> {
+    RevTokens { text: body, end: body.len() }
+}
+
+#[derive(Clone)]
+struct RevTokens<'a> {
+    text: &'a str,
+    end: usize,
+}
+
+impl<'a> Iterator for RevTokens<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let bytes = self.text.as_bytes().get(..self.end)?;
+            let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
+            let start = bytes[..end].iter().rposition(|b| b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+            self.end = start;
+            let token = self.text.get(start..end)?.trim_matches(NUL_SHOWN);
+            if !token.is_empty() {
+                return Some(token);
+            }
+        }
+    }
+}
+
+/// White space around a line (a NUL byte, shown as `␀`, counts as one).
+fn is_space(c: char) -> bool {
+    c.is_ascii_whitespace() || c == NUL_SHOWN
+}
+
+/// `key:` with a whole key before the colon.
+fn key_token(token: &str) -> Option<&str> {
+    let key = token.strip_suffix(':')?;
+    match split_key(key) {
+        Some((key, "")) => Some(key),
+        _ => None,
+    }
+}
+
+/// A value: a number as Rust reads one (`0.5`, `-1e-3`, `nan`, `inf`), with the comma or
+/// semicolon that may end a pair in a list.
+fn parse_number(token: &str) -> Option<f64> {
+    token.trim_end_matches([',', ';']).parse().ok()
+}
+
+/// Tokens that separate pairs (Keras' ` - `) or end the line's own text before them.
+fn is_separator(token: &str) -> bool {
+    matches!(token, "-" | "|" | "," | ";" | "—" | "–")
 }
 
 /// Splits a leading `[A-Za-z_][A-Za-z0-9_./-]*` key (at most `MAX_KEY_LEN`
@@ -408,7 +594,7 @@ mod tests {
 
     #[test]
     fn control_chars_are_removed_except_tab() {
-        assert_eq!(split(b"a\x00b\x07c\td\x08e\x7ff\x0c\n"), ["abc\tdef"]);
+        assert_eq!(split(b"a\x01b\x07c\td\x7fe\x0c\n"), ["abc\tde"]);
         assert_eq!(split("a\u{85}b\u{9b}c\n".as_bytes()), ["abc"]);
     }
 
@@ -432,7 +618,7 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as u8
         };
-        let alphabet = b"ab \t\r\n\x1b[]();\x07\\\x00\x7f\xc3\xa9\xe2\x9c\x93\xff0m";
+        let alphabet = b"ab \t\r\n\x1b[]();\x07\\\x00\x08\x7f\xc3\xa9\xe2\x9c\x93\xff0m";
         for _ in 0..200 {
             let input: Vec<u8> = (0..500).map(|_| alphabet[next() as usize % alphabet.len()]).collect();
             let whole = split(&input);
@@ -451,6 +637,15 @@ mod tests {
         }
     }
 
+    impl ScalarParser {
+        /// The line's one scalar, if any (a line with more fails the test).
+        fn one(&mut self, line: &str) -> Option<Scalar> {
+            let mut found = self.parse(line);
+            assert!(found.len() <= 1, "{line:?}: {found:?}");
+            found.pop()
+        }
+    }
+
     fn sc(key: &str, value: f64, step: Option<i64>) -> Option<Scalar> {
         Some(Scalar {
             key: key.to_string(),
@@ -462,46 +657,46 @@ mod tests {
     #[test]
     fn parses_valid_forms() {
         let mut p = ScalarParser::new();
-        assert_eq!(p.parse("loss: 0.5"), sc("loss", 0.5, None));
-        assert_eq!(p.parse("  acc:\t1e-3  "), sc("acc", 1e-3, None));
-        assert_eq!(p.parse("x: -0.5"), sc("x", -0.5, None));
-        assert_eq!(p.parse("x: +2"), sc("x", 2.0, None));
-        assert_eq!(p.parse("x: 3"), sc("x", 3.0, None));
-        assert_eq!(p.parse("val/loss: 0.25"), sc("val/loss", 0.25, None));
-        assert_eq!(p.parse("_a.b-c/D9: 1.5E2"), sc("_a.b-c/D9", 150.0, None));
-        assert_eq!(p.parse("loss: 0.5 (step 7)"), sc("loss", 0.5, Some(7)));
-        assert_eq!(p.parse("loss: 0.5(step 7)"), sc("loss", 0.5, Some(7)));
-        assert_eq!(p.parse("loss: 0.5 ( step  -3 )"), sc("loss", 0.5, Some(-3)));
+        assert_eq!(p.one("loss: 0.5"), sc("loss", 0.5, None));
+        assert_eq!(p.one("  acc:\t1e-3  "), sc("acc", 1e-3, None));
+        assert_eq!(p.one("x: -0.5"), sc("x", -0.5, None));
+        assert_eq!(p.one("x: +2"), sc("x", 2.0, None));
+        assert_eq!(p.one("x: 3"), sc("x", 3.0, None));
+        assert_eq!(p.one("val/loss: 0.25"), sc("val/loss", 0.25, None));
+        assert_eq!(p.one("_a.b-c/D9: 1.5E2"), sc("_a.b-c/D9", 150.0, None));
+        assert_eq!(p.one("loss: 0.5 (step 7)"), sc("loss", 0.5, Some(7)));
+        assert_eq!(p.one("loss: 0.5(step 7)"), sc("loss", 0.5, Some(7)));
+        assert_eq!(p.one("loss: 0.5 ( step  -3 )"), sc("loss", 0.5, Some(-3)));
     }
 
     #[test]
     fn parses_nan_and_inf() {
         let mut p = ScalarParser::new();
         for v in ["nan", "NaN"] {
-            let s = p.parse(&format!("loss: {v}"));
+            let s = p.one(&format!("loss: {v}"));
             assert!(s.is_some_and(|s| s.key == "loss" && s.value.is_nan()), "{v}");
         }
-        assert_eq!(p.parse("a: inf"), sc("a", f64::INFINITY, None));
-        assert_eq!(p.parse("a: -inf"), sc("a", f64::NEG_INFINITY, None));
-        assert_eq!(p.parse("a: Infinity"), sc("a", f64::INFINITY, None));
+        assert_eq!(p.one("a: inf"), sc("a", f64::INFINITY, None));
+        assert_eq!(p.one("a: -inf"), sc("a", f64::NEG_INFINITY, None));
+        assert_eq!(p.one("a: Infinity"), sc("a", f64::INFINITY, None));
     }
 
     #[test]
     fn tracks_step() {
         let mut p = ScalarParser::new();
-        assert_eq!(p.parse("loss: 1"), sc("loss", 1.0, None));
-        assert_eq!(p.parse("step: 1"), sc("step", 1.0, Some(1)));
-        assert_eq!(p.parse("loss: 0.5"), sc("loss", 0.5, Some(1)));
-        assert_eq!(p.parse("unrelated text"), None);
-        assert_eq!(p.parse("acc: 0.7"), sc("acc", 0.7, Some(1)));
-        assert_eq!(p.parse("step: 2"), sc("step", 2.0, Some(2)));
-        assert_eq!(p.parse("loss: 0.4 (step 10)"), sc("loss", 0.4, Some(10)));
-        assert_eq!(p.parse("loss: 0.3"), sc("loss", 0.3, Some(2)));
-        assert_eq!(p.parse("step: 1.5"), None);
-        assert_eq!(p.parse("loss: 0.2"), sc("loss", 0.2, Some(2)));
-        assert_eq!(p.parse("step: 5 (step 9)"), sc("step", 5.0, Some(9)));
-        assert_eq!(p.parse("loss: 0.1"), sc("loss", 0.1, Some(5)));
-        assert_eq!(p.parse("Step: 8"), sc("Step", 8.0, Some(5)));
+        assert_eq!(p.one("loss: 1"), sc("loss", 1.0, None));
+        assert_eq!(p.one("step: 1"), sc("step", 1.0, Some(1)));
+        assert_eq!(p.one("loss: 0.5"), sc("loss", 0.5, Some(1)));
+        assert_eq!(p.one("unrelated text"), None);
+        assert_eq!(p.one("acc: 0.7"), sc("acc", 0.7, Some(1)));
+        assert_eq!(p.one("step: 2"), sc("step", 2.0, Some(2)));
+        assert_eq!(p.one("loss: 0.4 (step 10)"), sc("loss", 0.4, Some(10)));
+        assert_eq!(p.one("loss: 0.3"), sc("loss", 0.3, Some(2)));
+        assert_eq!(p.one("step: 1.5"), None);
+        assert_eq!(p.one("loss: 0.2"), sc("loss", 0.2, Some(2)));
+        assert_eq!(p.one("step: 5 (step 9)"), sc("step", 5.0, Some(9)));
+        assert_eq!(p.one("loss: 0.1"), sc("loss", 0.1, Some(5)));
+        assert_eq!(p.one("Step: 8"), sc("Step", 8.0, Some(5)));
     }
 
     #[test]
@@ -512,7 +707,7 @@ mod tests {
             loss: 0.5 (step x)|loss: 0.5 (step 1.5)|loss: 0.5 (step 1) more|\
             loss: 0.5 (epoch 1)|loss: 0.5 (step1)|loss: (step 1)|step: x|";
         for line in lines.split('|') {
-            assert_eq!(p.parse(line), None, "{line:?}");
+            assert_eq!(p.one(line), None, "{line:?}");
         }
         assert_eq!(p.step, None);
     }
@@ -521,15 +716,92 @@ mod tests {
     fn long_keys_and_lines() {
         let mut p = ScalarParser::new();
         let k200 = "k".repeat(MAX_KEY_LEN);
-        assert_eq!(p.parse(&format!("{k200}: 1")), sc(&k200, 1.0, None));
-        assert_eq!(p.parse(&format!("{k200}k: 1")), None);
+        assert_eq!(p.one(&format!("{k200}: 1")), sc(&k200, 1.0, None));
+        assert_eq!(p.one(&format!("{k200}k: 1")), None);
         let huge = "a".repeat(1_000_000);
-        assert_eq!(p.parse(&format!("{huge}: 1")), None);
-        assert_eq!(p.parse(&format!("loss: 1 {huge}")), None);
+        assert_eq!(p.one(&format!("{huge}: 1")), None);
+        assert_eq!(p.one(&format!("loss: 1 {huge}")), None);
         assert_eq!(
-            p.parse(&format!("loss: 0.5{}", " ".repeat(1_000_000))),
+            p.one(&format!("loss: 0.5{}", " ".repeat(1_000_000))),
             sc("loss", 0.5, None)
         );
-        assert_eq!(p.parse(&"é".repeat(100_000)), None);
+        assert_eq!(p.one(&"é".repeat(100_000)), None);
+    }
+}
+
+#[cfg(test)]
+mod fidelity_tests {
+    use super::*;
+
+    fn split(input: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut s = LineSplitter::new();
+        s.feed(input, &mut |l| out.push(l));
+        s.finish(&mut |l| out.push(l));
+        out
+    }
+
+    fn pairs(line: &str) -> Vec<(String, f64, Option<i64>)> {
+        ScalarParser::new().parse(line).into_iter().map(|s| (s.key, s.value, s.step)).collect()
+    }
+
+    #[test]
+    fn keras_progress_lines_give_every_pair() {
+        assert_eq!(
+            pairs("3/3 [==============================] - 1s 10ms/step - loss: 0.3000 - acc: 0.9000 - val_loss: 0.31"),
+            [("loss".into(), 0.3, None), ("acc".into(), 0.9, None), ("val_loss".into(), 0.31, None)]
+        );
+        // The ETA form, and an epoch prefix ended by a separator.
+        assert_eq!(
+            pairs("1/3 [=========>....................] - ETA: 0s - loss: 0.5"),
+            [("loss".into(), 0.5, None)]
+        );
+        assert_eq!(
+            pairs("Epoch 2/10 | loss: 0.25, acc: 0.75"),
+            [("loss".into(), 0.25, None), ("acc".into(), 0.75, None)]
+        );
+    }
+
+    #[test]
+    fn several_pairs_on_a_line() {
+        assert_eq!(
+            pairs("loss: 0.5 acc: 0.9 (step 3)"),
+            [("loss".into(), 0.5, Some(3)), ("acc".into(), 0.9, Some(3))]
+        );
+        // `step` first sets the step of the pairs after it.
+        assert_eq!(
+            pairs("step: 4 loss: 0.1"),
+            [("step".into(), 4.0, Some(4)), ("loss".into(), 0.1, Some(4))]
+        );
+        // Free text around a pair keeps the line out.
+        for line in ["Epoch 3 loss: 0.5", "loss: 0.5 acc", "note: loss: 0.5", "x - loss: 0.5 and more"] {
+            assert_eq!(pairs(line), [], "{line}");
+        }
+    }
+
+    #[test]
+    fn backspaces_are_applied() {
+        assert_eq!(split(b"50%\x08\x08\x0860%\n"), ["60%"]);
+        assert_eq!(split(b"abc\x08\n"), ["abc"]);
+        assert_eq!(split(b"abcd\x08\x08X\n"), ["abXd"]);
+        assert_eq!(split(b"\x08\x08a\n"), ["a"]);
+        // Over multi-byte characters, by character.
+        assert_eq!(split("caf\u{e9}\x08e\n".as_bytes()), ["cafe"]);
+        assert_eq!(split("ab\x08\x08\u{e9}\n".as_bytes()), ["\u{e9}b"]);
+        // A Keras-style bar: drawn, backspaced over, drawn again, then a newline.
+        let mut bar = b"1/2 [====>.....] - loss: 0.9".to_vec();
+        bar.extend(std::iter::repeat_n(0x08u8, bar.len()));
+        bar.extend_from_slice(b"\r2/2 [==========] - loss: 0.4\n");
+        let lines = split(&bar);
+        assert_eq!(lines, ["2/2 [==========] - loss: 0.4"]);
+        assert_eq!(pairs(&lines[0]), [("loss".into(), 0.4, None)]);
+    }
+
+    #[test]
+    fn nul_bytes_are_shown_and_end_nothing() {
+        assert_eq!(split(b"a\x00b\nnext\n"), ["a\u{2400}b", "next"]);
+        assert_eq!(split(b"\x00\x00\n"), ["\u{2400}\u{2400}"]);
+        // A NUL after a value separates like a space.
+        assert_eq!(pairs(&split(b"loss: 0.5\x00\n")[0]), [("loss".into(), 0.5, None)]);
     }
 }

@@ -96,11 +96,7 @@ fn redact_url_passwords(value: &str) -> Cow<'_, str> {
         rest = &tail[end..];
     }
     out.push_str(rest);
-    if changed {
-        Cow::Owned(out)
-    } else {
-        Cow::Borrowed(value)
-    }
+    if changed { Cow::Owned(out) } else { Cow::Borrowed(value) }
 }
 
 /// The value of each secret-looking `key=value` pair (pairs separated by `;`, `&` or
@@ -131,11 +127,7 @@ fn redact_pairs(value: &str) -> Cow<'_, str> {
         }
         start = i + c.len_utf8();
     }
-    if changed {
-        Cow::Owned(out)
-    } else {
-        Cow::Borrowed(value)
-    }
+    if changed { Cow::Owned(out) } else { Cow::Borrowed(value) }
 }
 
 #[cfg(test)]
@@ -160,7 +152,15 @@ mod tests {
         ] {
             assert!(is_secret_name(name), "{name}");
         }
-        for name in ["PATH", "CUDA_VISIBLE_DEVICES", "PWD", "OLDPWD", "HOME", "PATIENCE", "LANG"] {
+        for name in [
+            "PATH",
+            "CUDA_VISIBLE_DEVICES",
+            "PWD",
+            "OLDPWD",
+            "HOME",
+            "PATIENCE",
+            "LANG",
+        ] {
             assert!(!is_secret_name(name), "{name}");
         }
     }
@@ -171,11 +171,19 @@ mod tests {
             redact_value("postgres://user:hunter2@db.example:5432/app"),
             "postgres://user:***@db.example:5432/app"
         );
-        assert_eq!(redact_value("redis://:s3cret@cache:6379/0"), "redis://:***@cache:6379/0");
-        assert_eq!(redact_value("https://user@host/x"), "https://user@host/x");
-        assert_eq!(redact_value("http://a:b@h1,http://c:d@h2"), "http://a:***@h1,http://c:***@h2");
         assert_eq!(
-            redact_value("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=abc+/==;EndpointSuffix=core.windows.net"),
+            redact_value("redis://:s3cret@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(redact_value("https://user@host/x"), "https://user@host/x");
+        assert_eq!(
+            redact_value("http://a:b@h1,http://c:d@h2"),
+            "http://a:***@h1,http://c:***@h2"
+        );
+        assert_eq!(
+            redact_value(
+                "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=abc+/==;EndpointSuffix=core.windows.net"
+            ),
             "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=***;EndpointSuffix=core.windows.net"
         );
         assert_eq!(

@@ -142,7 +142,10 @@ pub fn main(args: &[String]) -> ! {
                 pause = (pause * 2).min(std::time::Duration::from_secs(1));
             }
             Err(err) => {
-                tell(&format!("guild: cannot record the exit status in {}: {err}", guild_d.display()));
+                tell(&format!(
+                    "guild: cannot record the exit status in {}: {err}",
+                    guild_d.display()
+                ));
                 std::process::exit(1);
             }
         }

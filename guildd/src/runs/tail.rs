@@ -1,6 +1,11 @@
 //! Tails a run's captured output files (`guild.d/stdout.log`, `guild.d/stderr.log`):
 //! new bytes become output rows and output scalars. Offsets advance only over whole
 //! lines and are committed with the rows, so a restart neither loses nor doubles a line.
+//!
+//! The two files keep no common order, so the supervisor notes, as each stderr write
+//! lands, how long stdout was then (`guild.d/order.log`, see [`OrderMarks`]). A stderr
+//! line is stored before the stdout lines completed after it was written; without a mark
+//! (an older run, a supervisor that was killed), after the stdout lines of its poll.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -12,6 +17,10 @@ use crate::samples::{Batch, OutputRow, SampleRow};
 
 pub const STDOUT_FILE: &str = "stdout.log";
 pub const STDERR_FILE: &str = "stderr.log";
+/// Lines `STDERR_SIZE STDOUT_SIZE`, appended by the supervisor as stderr grows.
+pub const ORDER_FILE: &str = "order.log";
+/// The supervisor stops noting marks past this size (ordering then falls back).
+pub const ORDER_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A partial line longer than this is passed on without waiting for its newline.
 const CARRY_LIMIT: usize = 64 * 1024;
@@ -24,7 +33,6 @@ const KEEP_CAPACITY: usize = 256 * 1024;
 
 struct TailFile {
     name: &'static str,
-    stream: &'static str,
     path: PathBuf,
     file: Option<File>,
     /// Committed: everything before it is in run.db.
@@ -37,15 +45,65 @@ struct TailFile {
 }
 
 pub struct Tailer {
-    files: Vec<TailFile>,
+    stdout: TailFile,
+    stderr: TailFile,
+    order: OrderMarks,
     scalars: ScalarParser,
+}
+
+/// The supervisor's marks: `(E, O)`, stderr held E bytes when stdout held O. Read as the
+/// file grows; marks for stderr bytes already stored are dropped.
+struct OrderMarks {
+    path: PathBuf,
+    read: u64,
+    carry: Vec<u8>,
+    marks: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl OrderMarks {
+    fn read_new(&mut self) {
+        let Ok(mut file) = File::open(&self.path) else {
+            return;
+        };
+        let mut bytes = Vec::new();
+        use std::io::{Read, Seek, SeekFrom};
+        if file.seek(SeekFrom::Start(self.read)).is_err()
+            || (&mut file).take(READ_LIMIT as u64).read_to_end(&mut bytes).is_err()
+        {
+            return;
+        }
+        self.read += bytes.len() as u64;
+        self.carry.extend_from_slice(&bytes);
+        let whole = self.carry.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        for line in self.carry[..whole].split(|&b| b == b'\n') {
+            let text = std::str::from_utf8(line).unwrap_or_default();
+            if let Some((e, o)) = text.split_once(' ')
+                && let (Ok(e), Ok(o)) = (e.parse::<u64>(), o.parse::<u64>())
+                && self.marks.back().is_none_or(|&(last_e, last_o)| e > last_e && o >= last_o)
+            {
+                self.marks.push_back((e, o));
+            }
+        }
+        self.carry.drain(..whole);
+    }
+
+    /// How long stdout was when stderr reached `end` (None: no mark says).
+    fn stdout_at(&self, end: u64) -> Option<u64> {
+        let i = self.marks.partition_point(|&(e, _)| e < end);
+        self.marks.get(i).map(|&(_, o)| o)
+    }
+
+    fn forget_before(&mut self, stored: u64) {
+        while self.marks.front().is_some_and(|&(e, _)| e <= stored) {
+            self.marks.pop_front();
+        }
+    }
 }
 
 impl Tailer {
     pub fn new(guild_d: &Path, offsets: &HashMap<String, u64>) -> Tailer {
-        let file = |name: &'static str, stream: &'static str| TailFile {
+        let file = |name: &'static str| TailFile {
             name,
-            stream,
             path: guild_d.join(name),
             file: None,
             offset: offsets.get(name).copied().unwrap_or(0),
@@ -54,7 +112,14 @@ impl Tailer {
             splitter: LineSplitter::new(),
         };
         Tailer {
-            files: vec![file(STDOUT_FILE, "stdout"), file(STDERR_FILE, "stderr")],
+            stdout: file(STDOUT_FILE),
+            stderr: file(STDERR_FILE),
+            order: OrderMarks {
+                path: guild_d.join(ORDER_FILE),
+                read: 0,
+                carry: Vec::new(),
+                marks: Default::default(),
+            },
             scalars: ScalarParser::new(),
         }
     }
@@ -64,26 +129,32 @@ impl Tailer {
     /// had more than one poll's worth (poll again at once).
     pub fn poll(&mut self, now_ms: i64, finished: bool) -> (Batch, bool) {
         let mut batch = Batch::default();
-        let mut more = false;
-        for file in &mut self.files {
-            let mut lines = Vec::new();
-            let read_all = read_new(file, finished, &mut lines);
-            more |= !read_all;
-            for line in lines {
-                if let Some(scalar) = self.scalars.parse(&line) {
-                    batch.samples.push(SampleRow {
-                        key: scalar.key.into(),
-                        step: scalar.step,
-                        time: now_ms,
-                        value: scalar.value,
-                    });
-                }
-                batch.output.push(OutputRow {
-                    time: now_ms,
-                    stream: file.stream,
-                    line,
-                });
+        // stderr first, then the marks, then stdout: all stdout written before a stderr
+        // line read here is read here too.
+        let mut errs = Vec::new();
+        let mut err_ends = Vec::new();
+        let mut more = !read_new(&mut self.stderr, finished, &mut errs, Some(&mut err_ends));
+        let mut outs = Vec::new();
+        let mut out_ends = Vec::new();
+        let track = !errs.is_empty();
+        if track {
+            self.order.read_new();
+        }
+        more |= !read_new(&mut self.stdout, finished, &mut outs, track.then_some(&mut out_ends));
+        // Merge: each stderr line before the first stdout line completed after it.
+        let mut outs = outs.into_iter().zip(out_ends.into_iter().chain(std::iter::repeat(u64::MAX))).peekable();
+        for (line, end) in errs.into_iter().zip(err_ends) {
+            let before = self.order.stdout_at(end).unwrap_or(u64::MAX);
+            while let Some((out, _)) = outs.next_if(|&(_, out_end)| out_end <= before) {
+                self.push(&mut batch, now_ms, "stdout", out);
             }
+            self.push(&mut batch, now_ms, "stderr", line);
+        }
+        for (out, _) in outs {
+            self.push(&mut batch, now_ms, "stdout", out);
+        }
+        self.order.forget_before(self.stderr.offset);
+        for file in [&mut self.stdout, &mut self.stderr] {
             if file.offset != file.reported {
                 batch.offsets.push((file.name.to_string(), file.offset));
                 file.reported = file.offset;
@@ -91,10 +162,24 @@ impl Tailer {
         }
         (batch, more)
     }
+
+    fn push(&mut self, batch: &mut Batch, now_ms: i64, stream: &'static str, line: String) {
+        for scalar in self.scalars.parse(&line) {
+            batch.samples.push(SampleRow {
+                key: scalar.key.into(),
+                step: scalar.step,
+                time: now_ms,
+                value: scalar.value,
+            });
+        }
+        batch.output.push(OutputRow { time: now_ms, stream, line });
+    }
 }
 
 /// Returns false when it stopped at READ_LIMIT with more to read.
-fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>) -> bool {
+/// With `ends`, also the file offset where each line ended (the splitter emits one line
+/// per newline, and one more at the end of a finished file).
+fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>, mut ends: Option<&mut Vec<u64>>) -> bool {
     if file.file.is_none() {
         file.file = File::open(&file.path).ok();
     }
@@ -131,6 +216,12 @@ fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>) -> boo
         file.carry.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
     };
     if cut > 0 {
+        if let Some(ends) = ends.as_deref_mut() {
+            let start = file.offset;
+            ends.extend(
+                file.carry[..cut].iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| start + i as u64 + 1),
+            );
+        }
         file.splitter.feed(&file.carry[..cut], &mut emit);
         file.carry.drain(..cut);
         file.offset += cut as u64;
@@ -142,6 +233,10 @@ fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>) -> boo
     }
     if finished && complete {
         file.splitter.finish(&mut emit);
+    }
+    if let Some(ends) = ends {
+        // The last line of a finished file has no newline: it ends at the file's end.
+        ends.resize(lines.len(), file.offset);
     }
     complete
 }

@@ -48,7 +48,9 @@ pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>, stop: watch::
         .header_read_timeout(limits.header_read);
     let service = tower::ServiceBuilder::new()
         .layer(host_check.layer())
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(crate::net::BODY_TIMEOUT))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            crate::net::BODY_TIMEOUT,
+        ))
         .service_fn(move |request| {
             let endpoint = endpoint.clone();
             async move { Ok::<_, Infallible>(handle(&endpoint, request).await) }

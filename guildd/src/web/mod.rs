@@ -1,12 +1,14 @@
 //! What the TCP port serves: grpc-web and native gRPC on the `guild.v1` routes (token
 //! required), TensorBoard under `/tb/` (token required; see `tensorboard::proxy`), the
-//! exchange of a one-time code for the token (`POST /auth/code`, see `codes`), and the
+//! exchange of a one-time code for the token (`POST /auth/code`, see `codes`), images'
+//! and audio clips' bytes under `/media/` (token required; see `media`), and the
 //! dashboard's files (embedded at build time, gzipped for clients that take it) on every
 //! other path. grpc-web wraps only the gRPC routes: plain HTTP/1.1 requests for files
 //! must not reach it. Connection limits, timeouts and the Host check are `net`'s, around
 //! all of it.
 
 pub mod codes;
+pub mod media;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub fn tcp_router(
     token: Arc<str>,
     tensorboard: crate::tensorboard::Manager,
     codes: Arc<ViewCodes>,
+    index: crate::store::Index,
 ) -> AxumRouter {
     let tb = tower::ServiceBuilder::new()
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -52,6 +55,13 @@ pub fn tcp_router(
             async move { Ok::<_, Infallible>(redeem_code(&token, &codes, request).await) }
         })
     };
+    let media = {
+        let token = token.clone();
+        tower::service_fn(move |request: Request<AxumBody>| {
+            let (token, index) = (token.clone(), index.clone());
+            async move { Ok::<_, Infallible>(media::serve(&index, &token, request).await) }
+        })
+    };
     grpc.into_axum_router()
         .route_layer(tonic::service::InterceptorLayer::new(crate::api::TokenCheck { token }))
         .route_layer(tonic_web::GrpcWebLayer::new())
@@ -60,6 +70,7 @@ pub fn tcp_router(
         .route_service("/tb/", tb.clone())
         .route_service("/tb/{*path}", tb)
         .route_service("/auth/code", exchange)
+        .route_service("/media/{*path}", media)
         .fallback_service(files)
 }
 
@@ -76,7 +87,10 @@ async fn redeem_code(token: &str, codes: &ViewCodes, request: Request<AxumBody>)
     };
     let error = |status: StatusCode, message: &str| reply(status, serde_json::json!({ "error": message }));
     if request.method() != Method::POST {
-        return error(StatusCode::METHOD_NOT_ALLOWED, "use POST /auth/code with {\"code\": CODE}");
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use POST /auth/code with {\"code\": CODE}",
+        );
     }
     if !is_json(request.headers()) {
         return error(

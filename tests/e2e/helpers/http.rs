@@ -15,6 +15,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as sent (`body` is it read as UTF-8, lossily).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -130,5 +132,6 @@ fn read_reply(reader: &mut BufReader<TcpStream>, head_only: bool) -> Reply {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
     }
 }

@@ -10,17 +10,21 @@
 //!   protobuf decode and no allocation.
 //! - `proto`: the subset of TensorFlow's messages the reader decodes, and tensors as
 //!   scalars.
+//! - `media`: images, histograms, audio, text and PR curves from summary values, in the
+//!   forms TensorBoard's plugins read.
 //!
 //! An event file is a sequence of TFRecords whose data is a serialized
 //! `tensorflow.Event`. A [`Reader`] keeps the offset of the next unread record of one
 //! file; each [`Reader::poll`] reads the complete records that have been appended since,
-//! hands scalars to a callback and counts every other summary value per tag and
+//! hands scalars to a callback, keeps media items (images, audio, histograms, text, PR
+//! curves) for [`Reader::take_media`] and counts every other summary value per tag and
 //! [`Kind`]. A record that is still being written (fewer bytes present than its header
 //! promises) is left for the next poll. Corrupt records are reported once as an
 //! [`Issue`] and skipped.
 
 mod fast;
 mod framing;
+pub mod media;
 mod proto;
 mod reader;
 #[cfg(test)]
@@ -96,6 +100,17 @@ impl ScalarRef<'_> {
     }
 }
 
+/// A media item as the reader hands it out (see [`Reader::take_media`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaEvent {
+    pub tag: String,
+    pub step: i64,
+    pub wall_time_ms: i64,
+    /// Its place among the items of one summary value (a batch of images).
+    pub index: u32,
+    pub data: crate::samples::MediaData,
+}
+
 /// A corrupt record, reported once and skipped. Offsets are file offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Issue {
@@ -107,6 +122,14 @@ pub enum Issue {
     CorruptData { offset: u64 },
     /// The record at `offset` passed both CRCs but its data is not a readable `Event`.
     BadEvent { offset: u64, reason: String },
+    /// A media value of the event at `offset` could not be read (not an image, a tensor
+    /// of the wrong shape, over a bound): it is counted, not stored.
+    SkippedValue {
+        offset: u64,
+        tag: String,
+        step: i64,
+        reason: String,
+    },
 }
 
 impl fmt::Display for Issue {
@@ -123,6 +146,18 @@ impl fmt::Display for Issue {
             }
             Issue::BadEvent { offset, reason } => {
                 write!(f, "unreadable event at offset {offset}: {reason}")
+            }
+            Issue::SkippedValue {
+                offset,
+                tag,
+                step,
+                reason,
+            } => {
+                let tag: String = tag.chars().take(200).flat_map(char::escape_debug).collect();
+                write!(
+                    f,
+                    "value \"{tag}\" at step {step} (offset {offset}) not stored: {reason}"
+                )
             }
         }
     }

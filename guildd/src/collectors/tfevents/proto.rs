@@ -2,9 +2,8 @@
 //! `tensor_shape.proto` that the reader decodes (field numbers as there), tensors read as
 //! scalars, and a walk of an oversized event's top-level fields without loading it.
 //! Hand-written rather than generated because fields the reader does not need are left
-//! out, so the decoder skips them without allocating (graph defs, encoded images,
-//! string tensors, plugin content), and strings are bytes, so a non-UTF-8 tag does not
-//! make the whole event unreadable.
+//! out, so the decoder skips them without allocating (graph defs, plugin content), and
+//! strings are bytes, so a non-UTF-8 tag does not make the whole event unreadable.
 
 use std::fs::File;
 use std::io;
@@ -49,20 +48,62 @@ pub mod value {
         #[prost(bytes = "vec", tag = "3")]
         ObsoleteOldStyleHistogram(Vec<u8>),
         #[prost(message, tag = "4")]
-        Image(super::Skipped),
+        Image(super::Image),
         #[prost(message, tag = "5")]
-        Histo(super::Skipped),
+        Histo(super::HistogramProto),
         #[prost(message, tag = "6")]
-        Audio(super::Skipped),
+        Audio(super::Audio),
         #[prost(message, tag = "8")]
         Tensor(super::TensorProto),
     }
 }
 
-/// Summary.Image, HistogramProto, Summary.Audio: only their presence matters, so all
-/// their fields are skipped.
+/// tensorflow.Summary.Image.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Skipped {}
+pub struct Image {
+    #[prost(int32, tag = "1")]
+    pub height: i32,
+    #[prost(int32, tag = "2")]
+    pub width: i32,
+    #[prost(int32, tag = "3")]
+    pub colorspace: i32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub encoded_image_string: Vec<u8>,
+}
+
+/// tensorflow.HistogramProto: `bucket[i]` values fell in (bucket_limit[i-1], bucket_limit[i]].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HistogramProto {
+    #[prost(double, tag = "1")]
+    pub min: f64,
+    #[prost(double, tag = "2")]
+    pub max: f64,
+    #[prost(double, tag = "3")]
+    pub num: f64,
+    #[prost(double, tag = "4")]
+    pub sum: f64,
+    #[prost(double, tag = "5")]
+    pub sum_squares: f64,
+    #[prost(double, repeated, tag = "6")]
+    pub bucket_limit: Vec<f64>,
+    #[prost(double, repeated, tag = "7")]
+    pub bucket: Vec<f64>,
+}
+
+/// tensorflow.Summary.Audio.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Audio {
+    #[prost(float, tag = "1")]
+    pub sample_rate: f32,
+    #[prost(int64, tag = "2")]
+    pub num_channels: i64,
+    #[prost(int64, tag = "3")]
+    pub length_frames: i64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub encoded_audio_string: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub content_type: Vec<u8>,
+}
 
 /// tensorflow.SummaryMetadata. Not modelled: display_name (2), summary_description
 /// (3), data_class (4).
@@ -79,9 +120,9 @@ pub struct PluginData {
     pub plugin_name: Vec<u8>,
 }
 
-/// tensorflow.TensorProto. Not modelled: version_number (3), string_val (8),
-/// scomplex_val (9), bool_val (11), dcomplex_val (12), resource_handle_val (14),
-/// variant_val (15), uint32_val (16), uint64_val (17).
+/// tensorflow.TensorProto. Not modelled: version_number (3), scomplex_val (9),
+/// dcomplex_val (12), resource_handle_val (14), variant_val (15), uint32_val (16),
+/// uint64_val (17).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {
     #[prost(int32, tag = "1")]
@@ -100,6 +141,10 @@ pub struct TensorProto {
     pub int_val: Vec<i32>,
     #[prost(int64, repeated, tag = "10")]
     pub int64_val: Vec<i64>,
+    #[prost(bytes = "vec", repeated, tag = "8")]
+    pub string_val: Vec<Vec<u8>>,
+    #[prost(bool, repeated, tag = "11")]
+    pub bool_val: Vec<bool>,
 }
 
 /// tensorflow.TensorShapeProto.
@@ -124,7 +169,10 @@ pub struct Dim {
 pub const DT_FLOAT: i32 = 1;
 pub const DT_DOUBLE: i32 = 2;
 pub const DT_INT32: i32 = 3;
+pub const DT_UINT8: i32 = 4;
+pub const DT_STRING: i32 = 7;
 pub const DT_INT64: i32 = 9;
+pub const DT_BOOL: i32 = 10;
 pub const DT_BFLOAT16: i32 = 14;
 pub const DT_HALF: i32 = 19;
 
@@ -138,7 +186,7 @@ impl TensorProto {
         shape_ok
             && matches!(
                 self.dtype,
-                DT_FLOAT | DT_DOUBLE | DT_INT32 | DT_INT64 | DT_HALF | DT_BFLOAT16
+                DT_FLOAT | DT_DOUBLE | DT_INT32 | DT_INT64 | DT_HALF | DT_BFLOAT16 | DT_BOOL | DT_UINT8
             )
     }
 
@@ -164,6 +212,16 @@ impl TensorProto {
                 Some(&v) => Some(v as f64),
                 None => from_content(c.first_chunk().map(|b| i64::from_le_bytes(*b) as f64)),
             },
+            // True is 1, false 0 (as TensorBoard's scalars plugin draws them).
+            DT_BOOL => match self.bool_val.first() {
+                Some(&v) => Some(f64::from(u8::from(v))),
+                None => from_content(c.first().map(|&b| f64::from(u8::from(b != 0)))),
+            },
+            // uint8 values travel in int_val.
+            DT_UINT8 => match self.int_val.first() {
+                Some(&v) => Some(f64::from(v as u8)),
+                None => from_content(c.first().map(|&b| f64::from(b))),
+            },
             DT_HALF | DT_BFLOAT16 => {
                 // half_val holds the 16 bits of either type in an int32.
                 let bits = match self.half_val.first() {
@@ -176,6 +234,40 @@ impl TensorProto {
                     None => from_content(None),
                 }
             }
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tensors as arrays (media).
+
+impl TensorProto {
+    /// The dimensions (none for a scalar or an unknown shape).
+    pub fn dims(&self) -> Vec<i64> {
+        self.tensor_shape
+            .as_ref()
+            .map(|s| s.dim.iter().map(|d| d.size).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every element of a float or double tensor as f64 (None for other dtypes or content
+    /// that is not whole elements).
+    pub fn floats(&self) -> Option<Vec<f64>> {
+        let c = self.tensor_content.as_slice();
+        match self.dtype {
+            DT_FLOAT if !self.float_val.is_empty() => Some(self.float_val.iter().map(|&v| f64::from(v)).collect()),
+            DT_FLOAT if c.len() % 4 == 0 => Some(
+                c.chunks_exact(4)
+                    .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                    .collect(),
+            ),
+            DT_DOUBLE if !self.double_val.is_empty() => Some(self.double_val.clone()),
+            DT_DOUBLE if c.len() % 8 == 0 => Some(
+                c.chunks_exact(8)
+                    .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                    .collect(),
+            ),
             _ => None,
         }
     }

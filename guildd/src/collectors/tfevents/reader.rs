@@ -10,12 +10,15 @@ use std::io;
 use prost::Message;
 
 use super::framing::{self, FOOTER, HEADER, Resync, Source};
-use super::{Issue, Kind, PollResult, ScalarEvent, ScalarRef, fast, proto, wall_ms};
+use super::{Issue, Kind, MediaEvent, PollResult, ScalarEvent, ScalarRef, fast, media, proto, wall_ms};
 
 /// Records with more data than this are CRC-checked by streaming and never decoded in
 /// memory: those without a summary (big graph defs) are skipped silently, the others are
 /// reported as [`Issue::BadEvent`].
 const MAX_DECODE: u64 = 64 << 20;
+/// Media values skipped (not an image, over a bound) are reported this many times per
+/// file at most, so a run that writes a bad image every step fills no log.
+const MAX_SKIPS_REPORTED: u64 = 20;
 
 /// Reading state for one event file.
 #[derive(Debug, Clone)]
@@ -30,6 +33,10 @@ pub struct Reader {
     plugins: HashMap<String, String>,
     records: u64,
     scalars: u64,
+    /// Media items read and not yet taken ([`Reader::take_media`]).
+    media: Vec<MediaEvent>,
+    /// Media values skipped so far (only the first MAX_SKIPS_REPORTED are reported).
+    skipped: u64,
     /// [`MAX_DECODE`]; tests lower it to reach the streaming path with small records.
     pub(super) max_decode: u64,
 }
@@ -45,6 +52,8 @@ impl Reader {
             plugins: HashMap::new(),
             records: 0,
             scalars: 0,
+            media: Vec::new(),
+            skipped: 0,
             max_decode: MAX_DECODE,
         }
     }
@@ -59,6 +68,18 @@ impl Reader {
     /// Non-scalar summary values read so far, counted per (tag, kind).
     pub fn others(&self) -> &BTreeMap<(String, Kind), u64> {
         &self.others
+    }
+
+    /// The media items (images, audio, histograms, text, PR curves) read since the last
+    /// call, in file order. Each poll holds at most its byte bound's worth.
+    pub fn take_media(&mut self) -> Vec<MediaEvent> {
+        std::mem::take(&mut self.media)
+    }
+
+    /// Media values skipped so far (each reported as [`Issue::SkippedValue`], the first
+    /// few of them).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// Records read and decoded by this reader, over all polls.
@@ -236,7 +257,7 @@ impl Reader {
                 self.plugins.insert(tag.clone(), p.clone());
             }
             use proto::value::Payload as V;
-            let kind = match v.value {
+            let (kind, items) = match v.value {
                 Some(V::SimpleValue(x)) => {
                     self.scalars += 1;
                     on_scalar(ScalarRef {
@@ -247,9 +268,10 @@ impl Reader {
                     });
                     continue;
                 }
-                Some(V::ObsoleteOldStyleHistogram(_)) | Some(V::Histo(_)) => Kind::Histogram,
-                Some(V::Image(_)) => Kind::Image,
-                Some(V::Audio(_)) => Kind::Audio,
+                Some(V::ObsoleteOldStyleHistogram(_)) => (Kind::Histogram, None),
+                Some(V::Histo(h)) => (Kind::Histogram, Some(media::histogram(h))),
+                Some(V::Image(img)) => (Kind::Image, Some(media::image(img))),
+                Some(V::Audio(a)) => (Kind::Audio, Some(media::audio(a))),
                 Some(V::Tensor(t)) => {
                     let plugin = plugin.as_deref().or_else(|| self.plugins.get(&tag).map(String::as_str));
                     let candidate = match plugin {
@@ -267,13 +289,44 @@ impl Reader {
                         });
                         continue;
                     }
-                    Kind::for_plugin(plugin.unwrap_or(""))
+                    let plugin = plugin.unwrap_or("");
+                    (Kind::for_plugin(plugin), media::from_tensor(plugin, t))
                 }
                 None => match &plugin {
-                    Some(p) => Kind::for_plugin(p),
+                    Some(p) => (Kind::for_plugin(p), None),
                     None => continue,
                 },
             };
+            match items {
+                Some(Ok(items)) => {
+                    for (index, data) in items.into_iter().enumerate() {
+                        self.media.push(MediaEvent {
+                            tag: tag.clone(),
+                            step,
+                            wall_time_ms,
+                            index: index as u32,
+                            data,
+                        });
+                    }
+                }
+                Some(Err(reason)) => {
+                    self.skipped += 1;
+                    if self.skipped <= MAX_SKIPS_REPORTED {
+                        let reason = if self.skipped == MAX_SKIPS_REPORTED {
+                            format!("{reason} (further skipped values of this file are not reported)")
+                        } else {
+                            reason
+                        };
+                        issues.push(Issue::SkippedValue {
+                            offset,
+                            tag: tag.clone(),
+                            step,
+                            reason,
+                        });
+                    }
+                }
+                None => {}
+            }
             *self.others.entry((tag, kind)).or_insert(0) += 1;
         }
         true

@@ -172,14 +172,22 @@ fn percent(value: f64, pattern: &str) -> String {
     let spaced = pattern.contains(" %");
     let rest = pattern.replace(" %", "").replace('%', "");
     let head = number(value * 100.0, &rest);
-    if spaced { format!("{head} %") } else { format!("{head}%") }
+    if spaced {
+        format!("{head} %")
+    } else {
+        format!("{head}%")
+    }
 }
 
 fn bytes(value: f64, pattern: &str, at: usize) -> String {
     let binary = pattern.get(at..).is_some_and(|s| s.starts_with("ib"));
     let before = pattern.get(..at).unwrap_or("");
     let spaced = before.ends_with(' ');
-    let after = pattern.get(at..).unwrap_or("").trim_start_matches('i').trim_start_matches('b');
+    let after = pattern
+        .get(at..)
+        .unwrap_or("")
+        .trim_start_matches('i')
+        .trim_start_matches('b');
     let rest = format!("{}{after}", before.trim_end());
     let (base, units): (f64, [&str; 9]) = if binary {
         (1024.0, ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"])
@@ -193,7 +201,11 @@ fn bytes(value: f64, pattern: &str, at: usize) -> String {
     }
     let head = number(value / base.powi(power as i32), &rest);
     let unit = units.get(power).copied().unwrap_or("B");
-    if spaced { format!("{head} {unit}") } else { format!("{head}{unit}") }
+    if spaced {
+        format!("{head} {unit}")
+    } else {
+        format!("{head}{unit}")
+    }
 }
 
 fn time(value: f64) -> String {

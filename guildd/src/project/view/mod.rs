@@ -36,7 +36,15 @@ const FIELD_KEYS: [&str; 12] = [
     "fieldref",
     "description",
 ];
-const SERIES_KEYS: [&str; 7] = ["source", "title", "label", "format", "template", "description", "colclass"];
+const SERIES_KEYS: [&str; 7] = [
+    "source",
+    "title",
+    "label",
+    "format",
+    "template",
+    "description",
+    "colclass",
+];
 /// The charts the original's last design added below a file's own series.
 const EXTRA_SERIES_TEMPLATES: [&str; 4] = [
     "op-cpu-percent-series",
@@ -148,7 +156,10 @@ impl Project {
                 .filter(|a| a.key == "series" || a.key.starts_with("series-"))
                 .map(|a| Row {
                     name: a.key.clone(),
-                    series: super::parse::words(&a.value).iter().map(|n| resolver.series(n)).collect(),
+                    series: super::parse::words(&a.value)
+                        .iter()
+                        .map(|n| resolver.series(n))
+                        .collect(),
                 })
                 .collect();
             let compare = names("compare")
@@ -226,10 +237,13 @@ impl Resolver<'_> {
         let Some(template) = attrs.get("template").cloned() else {
             return;
         };
-        for section in [builtins().section("template", &template), self.sections.find("template", Some(&template))]
-            .into_iter()
-            .flatten()
-            .rev()
+        for section in [
+            builtins().section("template", &template),
+            self.sections.find("template", Some(&template)),
+        ]
+        .into_iter()
+        .flatten()
+        .rev()
         {
             for a in &section.attrs {
                 attrs.entry(a.key.clone()).or_insert_with(|| a.value.clone());
@@ -256,7 +270,11 @@ impl Resolver<'_> {
         let get = |key: &str| attrs.get(key).cloned().unwrap_or_default();
         let mut field = Field {
             name: name.to_string(),
-            label: attrs.get("label").or_else(|| attrs.get("caption")).cloned().unwrap_or_default(),
+            label: attrs
+                .get("label")
+                .or_else(|| attrs.get("caption"))
+                .cloned()
+                .unwrap_or_default(),
             source: get("source"),
             attribute: get("attribute"),
             reduce: get("reduce"),
@@ -286,9 +304,12 @@ impl Resolver<'_> {
 
     fn template_series(&self, template: &str) -> Series {
         let mut attrs = Attrs::new();
-        for section in [builtins().section("template", template), self.sections.find("template", Some(template))]
-            .into_iter()
-            .flatten()
+        for section in [
+            builtins().section("template", template),
+            self.sections.find("template", Some(template)),
+        ]
+        .into_iter()
+        .flatten()
         {
             for a in &section.attrs {
                 attrs.insert(a.key.clone(), a.value.clone());
@@ -354,13 +375,20 @@ pub(super) fn check_section(section: &Section) -> Vec<(usize, String)> {
         }
         "field" | "train-field" | "compare-field" => {
             if section.name.is_none() {
-                problems.push((section.line, format!("{title} needs a name, like [{} \"NAME\"]", section.kind)));
+                problems.push((
+                    section.line,
+                    format!("{title} needs a name, like [{} \"NAME\"]", section.kind),
+                ));
             }
             for a in &section.attrs {
                 if !FIELD_KEYS.contains(&a.key.as_str()) {
                     problems.push((
                         a.line,
-                        format!("unknown key {:?} in {title} (expected one of {})", a.key, FIELD_KEYS.join(", ")),
+                        format!(
+                            "unknown key {:?} in {title} (expected one of {})",
+                            a.key,
+                            FIELD_KEYS.join(", ")
+                        ),
                     ));
                     continue;
                 }
@@ -386,7 +414,11 @@ pub(super) fn check_section(section: &Section) -> Vec<(usize, String)> {
                 if !SERIES_KEYS.contains(&a.key.as_str()) {
                     problems.push((
                         a.line,
-                        format!("unknown key {:?} in {title} (expected one of {})", a.key, SERIES_KEYS.join(", ")),
+                        format!(
+                            "unknown key {:?} in {title} (expected one of {})",
+                            a.key,
+                            SERIES_KEYS.join(", ")
+                        ),
                     ));
                 } else if a.key == "source"
                     && let Err(m) = check_series_source(&a.value)
@@ -406,7 +438,9 @@ fn check_series_source(value: &str) -> Result<(), String> {
         return Ok(());
     }
     let Some(pattern) = series_pattern(value) else {
-        return Err(format!("source {value:?} is not a series (expected series/PATTERN, like series/tf/[^/]+/loss)"));
+        return Err(format!(
+            "source {value:?} is not a series (expected series/PATTERN, like series/tf/[^/]+/loss)"
+        ));
     };
     key_regex(pattern)
         .map(|_| ())

@@ -48,17 +48,32 @@ fn the_released_form_names_builtins_and_overrides_them() {
     );
     let loss = &view.rows[1].series[0];
     assert_eq!(
-        (loss.title.as_str(), loss.label.as_str(), loss.format.as_str(), loss.source.as_str()),
+        (
+            loss.title.as_str(),
+            loss.label.as_str(),
+            loss.format.as_str(),
+            loss.source.as_str()
+        ),
         ("Cross Entropy", "nats", "0.00", "tf/.+/loss")
     );
     let memory = &view.rows[1].series[3];
-    assert_eq!((memory.title.as_str(), memory.format.as_str()), ("Process Memory", "0.0 b"));
+    assert_eq!(
+        (memory.title.as_str(), memory.format.as_str()),
+        ("Process Memory", "0.0 b")
+    );
     assert_eq!(memory.source, "op/mem/rss");
 
     // Compare columns: batch-size-flag is the flag batch_size; epochs-flag is built in.
     assert_eq!(
         names(&view.compare),
-        vec!["validation-accuracy", "train-accuracy", "batch-size-flag", "epochs-flag", "steps", "time"]
+        vec![
+            "validation-accuracy",
+            "train-accuracy",
+            "batch-size-flag",
+            "epochs-flag",
+            "steps",
+            "time"
+        ]
     );
     let batch = &view.compare[2];
     assert_eq!(
@@ -76,7 +91,12 @@ fn a_model_of_its_own_view() {
     assert_eq!(names(&view.fields), vec!["mlp-loss", "steps"]);
     let loss = &view.fields[0];
     assert_eq!(
-        (loss.label.as_str(), loss.reduce.as_str(), loss.format.as_str(), loss.color.as_str()),
+        (
+            loss.label.as_str(),
+            loss.reduce.as_str(),
+            loss.format.as_str(),
+            loss.color.as_str()
+        ),
         ("Loss (last 5)", "last_5_average", "0.0000", "red-700")
     );
     assert_eq!(view.rows.len(), 1);
@@ -100,7 +120,11 @@ fn resources_and_their_flags() {
     assert_eq!(project.tags, vec!["classic", "2017"]);
     assert_eq!(project.models[0].sources, vec!["*.py"]);
     assert_eq!(project.models[0].runtime.as_deref(), Some("tensorflow"));
-    assert!(project.flags.contains(&("learning_rate".to_string(), "0.5".to_string())));
+    assert!(
+        project
+            .flags
+            .contains(&("learning_rate".to_string(), "0.5".to_string()))
+    );
 }
 
 #[test]
@@ -116,7 +140,12 @@ fn the_last_design_is_its_sections() {
     let train = &view.fields[1];
     // Copied from a file template that copied a built-in one, then changed.
     assert_eq!(
-        (train.color.as_str(), train.icon.as_str(), train.format.as_str(), train.label.as_str()),
+        (
+            train.color.as_str(),
+            train.icon.as_str(),
+            train.format.as_str(),
+            train.label.as_str()
+        ),
         ("teal-400", "accuracy", "0.00%", "Training Accuracy")
     );
     assert_eq!(view.fields[2].reduce, "steps");
@@ -124,7 +153,14 @@ fn the_last_design_is_its_sections() {
     let series: Vec<&str> = view.rows[0].series.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         series,
-        vec!["loss", "accuracy", "op-cpu-percent", "op-memory", "gpu-percent", "gpu-memory"]
+        vec![
+            "loss",
+            "accuracy",
+            "op-cpu-percent",
+            "op-memory",
+            "gpu-percent",
+            "gpu-memory"
+        ]
     );
     assert_eq!(view.rows[0].series[0].title, "Loss");
     assert_eq!(view.rows[0].series[1].source, "tf/.+/accuracy");
@@ -160,12 +196,18 @@ fn tflearn_sources_and_unknown_names() {
     let view = project.view(project.model(None).unwrap()).unwrap();
     assert_eq!(view.fields[0].source, "series/tf/[^/]*/- (Accuracy|Top_3)/Validation");
     // A name nothing defines is a field with only its name.
-    assert_eq!(view.fields[1], Field {
-        name: "nothing".into(),
-        label: "nothing".into(),
-        ..Field::default()
-    });
-    assert_eq!((view.fields[2].source.as_str(), view.fields[2].attribute.as_str()), ("flags", "lr"));
+    assert_eq!(
+        view.fields[1],
+        Field {
+            name: "nothing".into(),
+            label: "nothing".into(),
+            ..Field::default()
+        }
+    );
+    assert_eq!(
+        (view.fields[2].source.as_str(), view.fields[2].attribute.as_str()),
+        ("flags", "lr")
+    );
     assert_eq!(view.rows[0].series[0].source, "tf/[^/]*/- Loss/.*");
     assert_eq!(view.rows[0].series[1].source, "");
 }
@@ -178,9 +220,15 @@ fn template_and_fieldref_attributes_fill_what_is_unset() {
     let project = parse(text, "Guild").unwrap();
     let view = project.view(project.model(None).unwrap()).unwrap();
     let va = &view.fields[0];
-    assert_eq!((va.label.as_str(), va.color.as_str(), va.format.as_str()), ("VA", "green-700", "0.00%"));
+    assert_eq!(
+        (va.label.as_str(), va.color.as_str(), va.format.as_str()),
+        ("VA", "green-700", "0.00%")
+    );
     let va2 = &view.compare[0];
-    assert_eq!((va2.label.as_str(), va2.source.as_str()), ("VA", "series/tf/validation/accuracy"));
+    assert_eq!(
+        (va2.label.as_str(), va2.source.as_str()),
+        ("VA", "series/tf/validation/accuracy")
+    );
 }
 
 #[test]
@@ -202,7 +250,10 @@ fn bad_view_sections_name_their_line() {
             "[model \"m\"]\ntrain = m\n[field \"f\"]\nsource = output\n",
             "Guild:4: unknown source \"output\" (expected series/KEY, flags or attrs) in [field \"f\"]",
         ),
-        ("[model \"m\"]\ntrain = m\n[field]\n", "Guild:3: [field] needs a name, like [field \"NAME\"]"),
+        (
+            "[model \"m\"]\ntrain = m\n[field]\n",
+            "Guild:3: [field] needs a name, like [field \"NAME\"]",
+        ),
     ];
     for (text, expected) in cases {
         assert_eq!(parse(text, "Guild").unwrap_err().to_string(), expected, "{text}");

@@ -1,6 +1,6 @@
 //! One commit of a run's batch: output lines, samples (one row each in `series`, and
-//! packed into `series_block` in the same transaction) and how far each captured file
-//! has been read, so a restarted daemon resumes where the last commit left it.
+//! packed into `series_block` in the same transaction), media items (`media`) and how
+//! far each captured file has been read, so a restarted daemon resumes where the last commit left it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
-use super::block;
+use super::{block, media};
 use crate::error::{Error, Result};
 use crate::samples::{Batch, Stored};
 use crate::store::{from_sql_value, sql_value, sqlite};
@@ -33,6 +33,8 @@ pub(super) struct Committed {
     pub key_ids: FxHashMap<Arc<str>, i64>,
     pub last_seq: i64,
     pub last_sample: i64,
+    /// The last media item's seq (shared by the media tables).
+    pub last_media: i64,
     /// `None` until the first commit with samples reads them (and after a failed commit):
     /// a RunDb opened only to write attrs never touches blocks.
     pub pending: Option<FxHashMap<i64, Vec<Stored>>>,
@@ -55,6 +57,7 @@ impl Committed {
         };
         state.last_seq = last("SELECT max(seq) FROM output")?;
         state.last_sample = last("SELECT max(rowid) FROM series")?;
+        state.last_media = media::last_seq(conn).map_err(sqlite(path))?;
         Ok(state)
     }
 }
@@ -76,6 +79,7 @@ pub(super) fn commit(
         pending,
         last_seq,
         last_sample,
+        last_media,
     } = state;
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -174,6 +178,10 @@ pub(super) fn commit(
         write_blocks(&tx, &blocks).map_err(sqlite(path))?;
         *pending = Some(blocks_due);
     }
+    let mut new_last_media = *last_media;
+    if !batch.media.is_empty() {
+        media::write(&tx, &batch.media, &mut new_last_media).map_err(sqlite(path))?;
+    }
     if !batch.offsets.is_empty() {
         let mut insert = tx
             .prepare("INSERT OR REPLACE INTO tail_offset (file, offset) VALUES (?1, ?2)")
@@ -185,6 +193,7 @@ pub(super) fn commit(
     tx.commit().map_err(err)?;
     *last_seq = new_last_seq;
     *last_sample = new_last_sample;
+    *last_media = new_last_media;
     Ok(())
 }
 

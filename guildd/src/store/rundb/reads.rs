@@ -23,8 +23,8 @@ use crate::store::{SeriesSummary, from_sql_value, sqlite};
 
 /// A read-only connection to one run.db.
 pub struct Reader {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
 }
 
 /// One output line as stored.

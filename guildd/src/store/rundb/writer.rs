@@ -114,6 +114,11 @@ impl RunDb {
         self.committed.last_seq
     }
 
+    /// The seq of the last committed media item: the cursor WatchMedia follows.
+    pub fn last_media(&self) -> i64 {
+        self.committed.last_media
+    }
+
     /// The rowid of the last committed sample: the cursor WatchSeries follows.
     pub fn last_sample(&self) -> i64 {
         self.committed.last_sample

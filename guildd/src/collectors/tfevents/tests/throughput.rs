@@ -51,3 +51,57 @@ fn bench_million_scalars() {
         );
     }
 }
+
+/// The media ingest benchmark's file (bench/media_ingest.sh caches it) read, then
+/// committed to a run.db, each timed: where `bench/media_ingest.sh`'s time goes.
+/// GUILD_BENCH_MEDIA=/tmp/guild-bench-cache/media-2000img-10000hist/events.out.tfevents...
+/// cargo test --release -p guildd --lib -- --ignored --nocapture bench_media_file
+#[test]
+#[ignore]
+fn bench_media_file() {
+    let Some(path) = std::env::var_os("GUILD_BENCH_MEDIA") else {
+        eprintln!("set GUILD_BENCH_MEDIA to an event file");
+        return;
+    };
+    let file = File::open(&path).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    for run in 0..3 {
+        let started = std::time::Instant::now();
+        let mut reader = Reader::new(0);
+        let mut polls = Vec::new();
+        loop {
+            let r = reader.poll(&file, 2 << 20, true, &mut |_| {}).unwrap();
+            polls.push(reader.take_media());
+            if !r.more {
+                break;
+            }
+        }
+        let read = started.elapsed();
+        let dir = tempfile::tempdir().unwrap();
+        let items: usize = polls.iter().map(Vec::len).sum();
+        let committed = rt.block_on(async {
+            let mut db = crate::store::RunDb::open(&dir.path().join("run.db")).await.unwrap();
+            let started = std::time::Instant::now();
+            for media in polls {
+                let batch = crate::samples::Batch {
+                    media: media
+                        .into_iter()
+                        .map(|m| crate::samples::MediaRow {
+                            key: m.tag.into(),
+                            step: m.step,
+                            time: m.wall_time_ms,
+                            index: m.index,
+                            data: m.data,
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                db.commit(&batch).await.unwrap();
+            }
+            let t = started.elapsed();
+            db.close().await;
+            t
+        });
+        eprintln!("run {run}: {items} items read in {read:?} (2 MiB polls), committed in {committed:?}");
+    }
+}

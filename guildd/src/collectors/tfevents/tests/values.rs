@@ -3,8 +3,11 @@
 //! precision, wall-time rounding and event-file names.
 
 use super::*;
-use crate::collectors::tfevents::proto::{DT_BFLOAT16, DT_DOUBLE, DT_FLOAT, DT_HALF, DT_INT32, DT_INT64};
+use crate::collectors::tfevents::proto::{
+    DT_BFLOAT16, DT_BOOL, DT_DOUBLE, DT_FLOAT, DT_HALF, DT_INT32, DT_INT64, DT_UINT8,
+};
 use crate::collectors::tfevents::wall_ms;
+use crate::samples::{Histogram, MediaData};
 
 fn t(dtype: i32) -> proto::TensorProto {
     proto::TensorProto {
@@ -100,6 +103,38 @@ fn tensor_scalars_and_kinds() {
                 ..t(DT_BFLOAT16)
             },
         ),
+        tensor(
+            "flag",
+            None,
+            proto::TensorProto {
+                bool_val: vec![true],
+                ..t(DT_BOOL)
+            },
+        ),
+        tensor(
+            "flag_content",
+            Some("scalars"),
+            proto::TensorProto {
+                tensor_content: vec![0],
+                ..t(DT_BOOL)
+            },
+        ),
+        tensor(
+            "u8",
+            None,
+            proto::TensorProto {
+                int_val: vec![200],
+                ..t(DT_UINT8)
+            },
+        ),
+        tensor(
+            "u8_content",
+            None,
+            proto::TensorProto {
+                tensor_content: vec![7],
+                ..t(DT_UINT8)
+            },
+        ),
         tensor("zero", None, t(DT_FLOAT)),
         tensor(
             "rank1_scalars",
@@ -156,17 +191,17 @@ fn tensor_scalars_and_kinds() {
         proto::Value {
             tag: b"i".to_vec(),
             metadata: None,
-            value: Some(proto::value::Payload::Image(proto::Skipped {})),
+            value: Some(proto::value::Payload::Image(proto::Image::default())),
         },
         proto::Value {
             tag: b"h".to_vec(),
             metadata: None,
-            value: Some(proto::value::Payload::Histo(proto::Skipped {})),
+            value: Some(proto::value::Payload::Histo(proto::HistogramProto::default())),
         },
         proto::Value {
             tag: b"a".to_vec(),
             metadata: None,
-            value: Some(proto::value::Payload::Audio(proto::Skipped {})),
+            value: Some(proto::value::Payload::Audio(proto::Audio::default())),
         },
         simple("bad\u{fffd}utf8", 1.0),
     ];
@@ -197,8 +232,58 @@ fn tensor_scalars_and_kinds() {
     .encode_to_vec();
     let tmp = Temp::new("tensors");
     tmp.write(&[frame(&version), frame(&first), frame(&second)].concat());
-    let (reader, c) = read_path(&tmp.0);
-    assert!(c.issues.is_empty(), "{:?}", c.issues);
+    let (mut reader, c) = read_path(&tmp.0);
+    // Media values that hold nothing readable are counted, and reported once each.
+    let skipped: Vec<(&str, i64, &str)> = c
+        .issues
+        .iter()
+        .map(|i| match i {
+            Issue::SkippedValue { tag, step, reason, .. } => (tag.as_str(), *step, reason.as_str()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            (
+                "img",
+                5,
+                "image tensor has 0 elements; expected width, height and the images"
+            ),
+            (
+                "pr",
+                5,
+                "PR curve tensor has shape [] and 0 values; expected [6, thresholds]"
+            ),
+            ("i", 5, "image is empty"),
+            ("a", 5, "audio clip is empty"),
+            (
+                "img",
+                6,
+                "image tensor has 0 elements; expected width, height and the images"
+            ),
+        ]
+    );
+    assert_eq!(
+        c.issues[0].to_string(),
+        format!(
+            "value \"img\" at step 5 (offset {}) not stored: image tensor has 0 elements; expected width, \
+             height and the images",
+            frame(&version).len()
+        )
+    );
+    // Empty histograms and text are items all the same.
+    let media: Vec<(String, MediaData)> = reader.take_media().into_iter().map(|m| (m.tag, m.data)).collect();
+    let empty = MediaData::Histogram(Histogram {
+        sum: 0.0,
+        ..Histogram::default()
+    });
+    assert_eq!(media.len(), 3, "{media:?}");
+    assert_eq!(media[0].0, "hist");
+    assert!(matches!(&media[0].1, MediaData::Histogram(h) if h.buckets.is_empty() && h.sum.is_nan()));
+    assert_eq!(media[1], ("txt".to_string(), MediaData::Text(String::new())));
+    assert_eq!(media[2], ("h".to_string(), empty));
+    assert!(reader.take_media().is_empty());
     assert_eq!(c.records, 3);
 
     let got: Vec<(&str, f64)> = c.scalars.iter().map(|s| (s.tag.as_str(), s.value)).collect();
@@ -213,6 +298,10 @@ fn tensor_scalars_and_kinds() {
         ("half", 1.5),
         ("half_content", -2.0),
         ("bf16", 1.5),
+        ("flag", 1.0),
+        ("flag_content", 0.0),
+        ("u8", 200.0),
+        ("u8_content", 7.0),
         ("zero", 0.0),
         ("rank1_scalars", 3.0),
         ("bad\u{fffd}\u{fffd}\u{fffd}utf8", 1.0),
