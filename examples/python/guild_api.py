@@ -138,6 +138,8 @@ class Api:
         self.output = grpc_mod.OutputServiceStub(channel)
         self.series = grpc_mod.SeriesServiceStub(channel)
         self.compare = grpc_mod.CompareServiceStub(channel)
+        self.queue = grpc_mod.QueueServiceStub(channel)
+        self.sweeps = grpc_mod.SweepServiceStub(channel)
 
 
 def connect(socket=None, tcp=None, token=None):
@@ -167,7 +169,7 @@ def connect_from(args):
     return connect(socket=args.socket, tcp=args.tcp, token=args.token)
 
 
-STATUS = {1: "pending", 2: "running", 3: "completed", 4: "error", 5: "terminated", 6: "failed"}
+STATUS = {1: "pending", 2: "running", 3: "completed", 4: "error", 5: "terminated", 6: "failed", 7: "queued"}
 
 
 def status_name(value):

@@ -43,7 +43,10 @@ pub async fn follow(client: &Client, run: &pb::Run, sigint: &mut Signal) -> anyh
 }
 
 fn is_final(status: RunStatus) -> bool {
-    !matches!(status, RunStatus::Pending | RunStatus::Running | RunStatus::Unspecified)
+    !matches!(
+        status,
+        RunStatus::Pending | RunStatus::Queued | RunStatus::Running | RunStatus::Unspecified
+    )
 }
 
 /// Ctrl-C: ask the daemon to stop the run; a second Ctrl-C leaves at once.

@@ -9,6 +9,7 @@ use crate::out::clean_message;
 pub fn status_name(run: &pb::Run) -> &'static str {
     match run.status() {
         pb::RunStatus::Pending => "pending",
+        pb::RunStatus::Queued => "queued",
         pb::RunStatus::Running => "running",
         pb::RunStatus::Completed => "completed",
         pb::RunStatus::Error => "error",
@@ -16,6 +17,21 @@ pub fn status_name(run: &pb::Run) -> &'static str {
         pb::RunStatus::Failed => "failed",
         pb::RunStatus::Unspecified => "unknown",
     }
+}
+
+/// The status column of `guild runs`: a queued run's place (`queued #2`) and the GPUs
+/// a run was given (`running gpu 0,1`).
+pub fn status_cell(run: &pb::Run) -> String {
+    let mut cell = status_name(run).to_string();
+    if let Some(queue) = &run.queue {
+        if queue.position > 0 {
+            cell.push_str(&format!(" #{}", queue.position));
+        }
+        if !queue.gpus.is_empty() && run.status() == pb::RunStatus::Running {
+            cell.push_str(&format!(" gpu {}", queue.gpus.join(",")));
+        }
+    }
+    cell
 }
 
 pub fn serve_state_name(state: ServeState) -> &'static str {

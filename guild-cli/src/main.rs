@@ -13,6 +13,7 @@ mod format;
 mod project;
 mod rpc;
 mod select;
+mod sweep;
 mod table;
 
 use std::path::PathBuf;
@@ -166,7 +167,8 @@ enum Command {
         #[arg(long)]
         no_open: bool,
     },
-    /// Stop a running run.
+    /// Stop a running run, cancel a queued one, or stop a sweep (no new trials; its
+    /// queued trials are cancelled and running ones stopped).
     Stop {
         #[arg(add = any_run())]
         run: String,
@@ -239,6 +241,14 @@ enum RunsCommand {
     Restore(SelectArgs),
     /// Remove deleted runs for good.
     Purge(SelectArgs),
+    /// Set a queued run's priority: higher starts first (it moves to its place in the
+    /// queue).
+    Priority {
+        #[arg(add = any_run())]
+        run: String,
+        #[arg(allow_negative_numbers = true)]
+        priority: i32,
+    },
 }
 
 /// Runs the command; its exit code.
@@ -286,6 +296,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             RunsCommand::Delete(args) => runs::delete(&connect().await?, &args).await,
             RunsCommand::Restore(args) => runs::restore(&connect().await?, &args).await,
             RunsCommand::Purge(args) => runs::purge(&connect().await?, &args).await,
+            RunsCommand::Priority { run, priority } => runs::priority(&connect().await?, &run, priority).await,
         },
         Command::Compare(args) => compare::run(&target, args).await,
         Command::Diff { run_a, run_b, all } => diff::run(&connect().await?, &run_a, &run_b, all).await,

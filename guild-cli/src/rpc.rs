@@ -101,6 +101,14 @@ impl Client {
     pub fn tensorboards(&self) -> TensorBoardServiceClient<Channel> {
         TensorBoardServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
+    pub fn queue(&self) -> guild_proto::v1::queue_service_client::QueueServiceClient<Channel> {
+        guild_proto::v1::queue_service_client::QueueServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+    }
+    pub fn sweeps(&self) -> guild_proto::v1::sweep_service_client::SweepServiceClient<Channel> {
+        guild_proto::v1::sweep_service_client::SweepServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+    }
 }
 
 /// Connects to a running daemon; None when nothing answers on the socket.

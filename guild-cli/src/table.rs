@@ -12,7 +12,7 @@ use guild_proto::time;
 use guild_proto::v1 as pb;
 use unicode_width::UnicodeWidthStr;
 
-use crate::format::{label_cell, run_time, status_name};
+use crate::format::{label_cell, run_time};
 use crate::out::clean;
 
 /// How a column's cells line up.
@@ -137,8 +137,12 @@ pub fn runs<'a>(runs: impl IntoIterator<Item = (Option<u32>, &'a pb::Run)>) -> S
             row.extend([
                 run.id.clone(),
                 run.model.clone(),
-                run.op.clone(),
-                status_name(run).to_string(),
+                if run.trial > 0 {
+                    format!("{} (trial {})", run.op, run.trial)
+                } else {
+                    run.op.clone()
+                },
+                crate::format::status_cell(run),
                 time::display(run.started_ms),
                 run_time(run),
                 label_cell(run),

@@ -15,6 +15,7 @@ import {
   RunService,
   SeriesService,
   ServeService,
+  SweepService,
   TensorBoardService,
   type DaemonStatus,
   type FieldValue,
@@ -87,6 +88,7 @@ export const series: Client<typeof SeriesService> = createClient(SeriesService, 
 export const compare: Client<typeof CompareService> = createClient(CompareService, transport);
 export const serves: Client<typeof ServeService> = createClient(ServeService, transport);
 export const tensorboard: Client<typeof TensorBoardService> = createClient(TensorBoardService, transport);
+export const sweeps: Client<typeof SweepService> = createClient(SweepService, transport);
 export const media: Client<typeof MediaService> = createClient(MediaService, transport);
 
 /**

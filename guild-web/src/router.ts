@@ -2,7 +2,7 @@
 // #/compare?runs=a,b&key=loss, #/tensorboard?runs=a,b.
 
 export interface Route {
-  page: "runs" | "run" | "compare" | "tensorboard";
+  page: "runs" | "run" | "sweep" | "compare" | "tensorboard";
   id?: string;
   params: URLSearchParams;
 }
@@ -14,6 +14,7 @@ export function parseRoute(hash: string): Route {
   const params = new URLSearchParams(q < 0 ? "" : h.slice(q + 1));
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "runs" && parts[1]) return { page: "run", id: parts[1], params };
+  if (parts[0] === "sweeps" && parts[1]) return { page: "sweep", id: parts[1], params };
   if (parts[0] === "compare") return { page: "compare", params };
   if (parts[0] === "tensorboard") return { page: "tensorboard", params };
   return { page: "runs", params };

@@ -23,6 +23,13 @@ export interface RunRow {
   reason: string;
   sourceRun: string;
   tags: string[];
+  /** The queue: priority while queued, GPUs asked for and given (`queue.ts` ranks). */
+  priority: number;
+  gpusRequested: number | undefined;
+  gpus: string[];
+  /** A sweep's trial: the sweep's run id and the trial's number (0: not a trial). */
+  sweep: string;
+  trial: number;
   /** Lower-case text the runs filter searches. */
   haystack: string;
 }
@@ -44,6 +51,11 @@ export function toRow(r: Run): RunRow {
     reason: r.reason,
     sourceRun: r.sourceRun,
     tags: [...r.tags],
+    priority: r.queue?.priority ?? 0,
+    gpusRequested: r.queue?.gpusRequested,
+    gpus: [...(r.queue?.gpus ?? [])],
+    sweep: r.sweep,
+    trial: r.trial,
     haystack: "",
   };
   row.haystack = [r.id, r.model, r.op, r.label, r.projectName, statusName(r.status), `${r.model}:${r.op}`, ...r.tags]

@@ -10,11 +10,11 @@ import { after, before, describe, test } from "node:test";
 import { build } from "esbuild";
 import { ROOT, WEB } from "./harness.mjs";
 
-let dir, cd, groups, fmt, outl, wire, pb, router, num, view, axes, md, hist;
+let dir, cd, groups, fmt, outl, wire, pb, router, num, view, axes, md, hist, queue;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "guild-web-unit-"));
-  for (const name of ["chart-data", "groups", "format", "output-lines", "series-wire", "router", "numeral", "view", "axes", "markdown", "histogram", "gen/guild/v1/guild_pb"]) {
+  for (const name of ["chart-data", "groups", "format", "output-lines", "series-wire", "router", "numeral", "view", "axes", "markdown", "histogram", "queue", "gen/guild/v1/guild_pb"]) {
     await build({
       absWorkingDir: WEB,
       entryPoints: [`src/${name}.ts`],
@@ -26,6 +26,7 @@ before(async () => {
     });
   }
   cd = await import(pathToFileURL(join(dir, "chart-data.mjs")).href);
+  queue = await import(pathToFileURL(join(dir, "queue.mjs")).href);
   groups = await import(pathToFileURL(join(dir, "groups.mjs")).href);
   fmt = await import(pathToFileURL(join(dir, "format.mjs")).href);
   outl = await import(pathToFileURL(join(dir, "output-lines.mjs")).href);
@@ -408,6 +409,27 @@ describe("chart axes", () => {
     assert.deepEqual(axes.durationTicks([-1, 0, 1], 1), ["-0:01", "0:00", "0:01"]);
     assert.deepEqual(axes.splitsFor(0.1, 0.35, 0.1), [0.1, 0.2, 0.3]);
     assert.deepEqual(axes.splitsFor(1, 1, 1e-30), [], "a step too small for the range");
+  });
+});
+
+describe("queue and sweeps", () => {
+  const QUEUED = 7;
+  const row = (id, status, priority, createdMs, sweep = "", trial = 0) => ({ id, status, priority, createdMs, sweep, trial });
+
+  test("queued runs are ranked by priority, then by when they asked, as guildd ranks them", () => {
+    const runs = [row("a", QUEUED, 0, 10), row("b", 2, 0, 5), row("c", QUEUED, 5, 30), row("d", QUEUED, 0, 20)];
+    assert.deepEqual([...queue.queuePositions(runs)], [["c", 1], ["a", 2], ["d", 3]]);
+  });
+
+  test("a sweep's trials in trial order", () => {
+    const runs = [row("t2", 3, 0, 2, "s", 2), row("x", 3, 0, 1), row("t1", 3, 0, 1, "s", 1)];
+    assert.deepEqual(queue.trialsBySweep(runs).get("s").map((r) => r.id), ["t1", "t2"]);
+  });
+
+  test("the best so far follows the sweep's direction", () => {
+    const points = [{ n: 2, v: 3 }, { n: 1, v: 5 }, { n: 3, v: 4 }, { n: 4, v: 1 }];
+    assert.deepEqual(queue.bestSoFar(points, false).map((p) => p.v), [5, 3, 3, 1]);
+    assert.deepEqual(queue.bestSoFar(points, true).map((p) => p.v), [5, 5, 5, 5]);
   });
 });
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod net;
 pub mod process;
+pub mod queue;
 pub mod project;
 pub mod runs;
 pub mod samples;
@@ -36,6 +37,10 @@ pub struct Config {
     pub python: String,
     /// This binary, started as `guildd supervise` for each run.
     pub supervisor_exe: PathBuf,
+    /// The GPUs the queue gives out (`--gpus`, `GUILD_GPUS`); None: NVML's.
+    pub gpus: Option<Vec<String>>,
+    /// The most runs at once (`--max-runs`); None: no limit.
+    pub max_runs: Option<usize>,
 }
 
 /// Serves until `shutdown` resolves or a client asks for shutdown. Runs keep running
@@ -43,12 +48,22 @@ pub struct Config {
 pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let locations = &config.locations;
     let index = store::Index::open(&locations.index_db()).await?;
+    let stats = collectors::sampler::StatsService::start();
+    let gpus = match &config.gpus {
+        Some(gpus) => gpus.clone(),
+        None => stats.gpus().await.iter().map(u32::to_string).collect(),
+    };
+    tracing::info!(gpus = %gpus.join(","), max_runs = ?config.max_runs, "the queue's resources");
     let manager = runs::Manager::new(
         index,
-        collectors::sampler::StatsService::start(),
+        stats,
         runs::Settings {
             python: config.python.clone(),
             supervisor_exe: config.supervisor_exe.clone(),
+            resources: queue::Resources {
+                gpus,
+                max_runs: config.max_runs,
+            },
         },
     );
     manager.recover().await;

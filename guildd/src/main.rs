@@ -32,9 +32,24 @@ struct Args {
     /// Python interpreter for module ops.
     #[arg(long, env = "GUILD_PYTHON", default_value = "python3")]
     python: String,
+    /// The GPUs runs are given (`0,1,2,3`: CUDA_VISIBLE_DEVICES names); default: those
+    /// NVML finds. Restricts guildd to these GPUs, or names them where NVML is absent.
+    #[arg(long, env = "GUILD_GPUS", value_name = "LIST", value_parser = parse_gpus)]
+    gpus: Option<GpuList>,
+    /// The most runs at once (others wait, queued); default: no limit for runs that
+    /// need no GPU.
+    #[arg(long, env = "GUILD_MAX_RUNS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_runs: Option<u32>,
     /// More logging (-v info, -vv debug); GUILD_LOG overrides.
     #[arg(short, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+#[derive(Clone)]
+struct GpuList(Vec<String>);
+
+fn parse_gpus(value: &str) -> Result<GpuList, String> {
+    guildd::queue::Resources::parse_gpus(value).map(GpuList)
 }
 
 #[derive(Clone, Copy)]
@@ -112,6 +127,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
         locations: locations.clone(),
         python: args.python,
         supervisor_exe: std::env::current_exe()?,
+        gpus: args.gpus.map(|g| g.0),
+        max_runs: args.max_runs.map(|n| n as usize),
     };
     let activated = guildd::daemon::take_activated_sockets().context("cannot take the sockets systemd passed")?;
     let file_limit = guildd::daemon::raise_file_limit();

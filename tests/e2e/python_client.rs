@@ -125,4 +125,9 @@ fn python_scripts_against_a_real_daemon() {
             assert!(out.contains(expected), "reflect.py {args:?} lacks {expected:?}:\n{out}");
         }
     }
+
+    // A sweep started from Python, and its best trial (loss = lr * 2 at the last step).
+    let out = run_script(&env, "sweep.py", &[&project, "net", "lr=[0.5,0.25]", "--minimize", "loss"]);
+    let best = out.lines().find(|l| l.starts_with("best ")).unwrap_or_else(|| panic!("sweep.py printed {out:?}"));
+    assert!(best.starts_with("best 2 ") && best.ends_with(" 0.5 lr=0.25"), "{out}");
 }

@@ -47,7 +47,8 @@ pub async fn list(client: &Client, all: bool, json: bool, deleted: bool, args: &
         )?;
         return Ok(0);
     }
-    out!("{}", table::runs(shown.iter().map(|(i, r)| (Some(*i), r))))?;
+    let grouped = group_sweeps(&shown);
+    out!("{}", table::runs(grouped.into_iter().map(|(i, r)| (Some(*i), r))))?;
     if shown.len() < total {
         eprintln!("Showing {} of {} runs (use --all to show all)", shown.len(), total);
     }
@@ -55,6 +56,27 @@ pub async fn list(client: &Client, all: bool, json: bool, deleted: bool, args: &
         eprintln!("The trash is empty.");
     }
     Ok(0)
+}
+
+/// Each sweep's trials right under it (newest first); trials whose sweep is not listed
+/// stay where they are.
+fn group_sweeps(runs: &[(u32, pb::Run)]) -> Vec<(&u32, &pb::Run)> {
+    let listed: std::collections::HashSet<&str> = runs
+        .iter()
+        .filter(|(_, r)| r.op == crate::sweep::SWEEP_OP)
+        .map(|(_, r)| r.id.as_str())
+        .collect();
+    let mut out = Vec::with_capacity(runs.len());
+    for (i, run) in runs {
+        if listed.contains(run.sweep.as_str()) {
+            continue;
+        }
+        out.push((i, run));
+        if listed.contains(run.id.as_str()) {
+            out.extend(runs.iter().filter(|(_, t)| t.sweep == run.id).map(|(i, t)| (i, t)));
+        }
+    }
+    out
 }
 
 pub async fn delete(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
@@ -106,6 +128,20 @@ pub async fn purge(client: &Client, args: &SelectArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// `guild runs priority RUN N`: a queued run moves to its place for priority N.
+pub async fn priority(client: &Client, run: &str, priority: i32) -> anyhow::Result<u8> {
+    let moved = rpc(client
+        .queue()
+        .set_priority(pb::SetPriorityRequest {
+            run: run_arg(run),
+            priority,
+        })
+        .await)?;
+    let position = moved.queue.as_ref().map_or(0, |q| q.position);
+    outln!("{}: priority {priority}, queued #{position}", clean(&moved.id))?;
+    Ok(0)
+}
+
 /// `guild runs info RUN`: everything about one run.
 pub async fn info(client: &Client, run: &str) -> anyhow::Result<u8> {
     let detail = rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(run) }).await)?;
@@ -140,6 +176,11 @@ fn run_json(run: &pb::Run) -> serde_json::Value {
         "pid": (run.pid > 0).then_some(run.pid),
         "reason": run.reason,
         "source_run": run.source_run,
+        "queue_position": run.queue.as_ref().map(|q| q.position).filter(|p| *p > 0),
+        "priority": run.queue.as_ref().map(|q| q.priority),
+        "gpus": run.queue.as_ref().map(|q| q.gpus.clone()).unwrap_or_default(),
+        "sweep": (!run.sweep.is_empty()).then_some(&run.sweep),
+        "trial": (run.trial > 0).then_some(run.trial),
     })
 }
 
@@ -173,6 +214,21 @@ fn info_text(detail: &pb::RunDetail) -> String {
         ];
         if !run.source_run.is_empty() {
             fields.push(("source_run", run.source_run.clone()));
+        }
+        if let Some(queue) = &run.queue {
+            if queue.position > 0 {
+                fields.push(("queue_position", queue.position.to_string()));
+                fields.push(("priority", queue.priority.to_string()));
+            }
+            if let Some(gpus) = queue.gpus_requested {
+                fields.push(("gpus_requested", gpus.to_string()));
+            }
+            if !queue.gpus.is_empty() {
+                fields.push(("gpus", queue.gpus.join(",")));
+            }
+        }
+        if !run.sweep.is_empty() {
+            fields.push(("sweep", format!("{} (trial {})", run.sweep, run.trial)));
         }
         if !run.reason.is_empty() {
             fields.push(("reason", run.reason.clone()));

@@ -14,11 +14,19 @@ pub async fn run(target: &Target) -> anyhow::Result<u8> {
         return Ok(1);
     };
     out!("{}", daemon_status(&client.status))?;
+    let queue = rpc(client.queue().get_queue(pb::GetQueueRequest {}).await)?;
+    outln!(
+        "  gpus:     {} ({} free){}\n  queued:   {}",
+        if queue.gpus.is_empty() { "none".to_string() } else { clean(&queue.gpus.join(",")).into_owned() },
+        queue.free_gpus.len(),
+        if queue.max_runs > 0 { format!("\n  max runs: {}", queue.max_runs) } else { String::new() },
+        queue.waiting.len()
+    )?;
     let list = rpc(client.runs().list_runs(pb::ListRunsRequest::default()).await)?;
     let running: Vec<&pb::Run> = list
         .runs
         .iter()
-        .filter(|r| matches!(r.status(), RunStatus::Running | RunStatus::Pending))
+        .filter(|r| matches!(r.status(), RunStatus::Running | RunStatus::Pending | RunStatus::Queued))
         .collect();
     if running.is_empty() {
         outln!("No runs are running.")?;

@@ -26,6 +26,8 @@ pub struct OpArgs {
     pub profile: Option<String>,
     #[command(flatten)]
     pub start: StartArgs,
+    #[command(flatten)]
+    pub sweep: crate::sweep::SweepArgs,
     /// Print help, with the model's flags and their values.
     #[arg(long, short = 'h', action = ArgAction::SetTrue)]
     pub help: bool,
@@ -52,9 +54,16 @@ pub struct StartArgs {
     /// Label for the run.
     #[arg(long, default_value = "")]
     pub label: String,
-    /// Start the run and return at once.
+    /// Start the run and return at once (a run that must wait is queued).
     #[arg(long, short = 'b')]
     pub background: bool,
+    /// GPUs the run needs: it waits (queued) until that many are free, then runs with
+    /// CUDA_VISIBLE_DEVICES set to them (default: the model's `gpus`, else none asked).
+    #[arg(long, value_name = "N")]
+    pub gpus: Option<u32>,
+    /// Higher starts first among queued runs (default 0).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = 0)]
+    pub priority: i32,
     /// Print the command, flags and run folder it would use; start nothing.
     #[arg(long)]
     pub preview: bool,
@@ -189,6 +198,9 @@ async fn start_with(
         source_run: source_run.unwrap_or_default(),
         label: args.start.label,
         env: std::env::vars().collect::<HashMap<_, _>>(),
+        gpus: args.start.gpus,
+        priority: args.start.priority,
+        sweep: args.sweep.to_proto()?,
     };
     if args.start.preview {
         let preview = rpc(client.runs().preview_run(request).await)?;
@@ -207,9 +219,20 @@ async fn start_with(
     if run.status() == RunStatus::Failed {
         bail!("run {} failed to start: {}", clean(&run.id), clean(&run.reason));
     }
+    if let Some(queue) = run.queue.as_ref().filter(|q| q.position > 0) {
+        eprintln!(
+            "Queued at position {}{}: it starts when {}",
+            queue.position,
+            queue.gpus_requested.map(|n| format!(" (needs {n} GPU{})", if n == 1 { "" } else { "s" })).unwrap_or_default(),
+            if queue.gpus_requested.unwrap_or(0) > 0 { "its GPUs are free" } else { "a slot is free" }
+        );
+    }
     if args.start.background {
         outln!("{}", clean(&run.id))?;
         return Ok(0);
+    }
+    if run.op == crate::sweep::SWEEP_OP {
+        return crate::sweep::follow(client, &run, &mut sigint).await;
     }
     follow::follow(client, &run, &mut sigint).await
 }

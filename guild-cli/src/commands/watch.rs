@@ -12,6 +12,9 @@ pub async fn watch(client: &Client, run: &str) -> anyhow::Result<u8> {
     let run = rpc(client.runs().get_run(pb::GetRunRequest { run: run_arg(run) }).await)?
         .run
         .ok_or_else(|| anyhow!("no such run"))?;
+    if run.op == crate::sweep::SWEEP_OP {
+        return crate::sweep::follow(client, &run, &mut sigint()?).await;
+    }
     follow::follow(client, &run, &mut sigint()?).await
 }
 

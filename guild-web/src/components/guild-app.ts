@@ -8,6 +8,7 @@ import { conn } from "../api";
 import { parseRoute, type Route } from "../router";
 import "./runs-page";
 import "./run-page";
+import "./sweep-page";
 import "./compare-page";
 import "./tensorboard-page";
 
@@ -63,7 +64,7 @@ export class GuildApp extends LitElement {
       <header class="top">
         <a class="brand" href="#/runs">Guild</a>
         <nav>
-          <a href="#/runs" class=${r.page === "runs" || r.page === "run" ? "active" : ""}>Runs</a>
+          <a href="#/runs" class=${r.page === "runs" || r.page === "run" || r.page === "sweep" ? "active" : ""}>Runs</a>
           <a href="#/compare" class=${r.page === "compare" ? "active" : ""}>Compare</a>
           <a href="#/tensorboard" id="nav-tensorboard" class=${r.page === "tensorboard" ? "active" : ""}>TensorBoard</a>
         </nav>
@@ -78,6 +79,8 @@ export class GuildApp extends LitElement {
           ? html`<runs-page></runs-page>`
           : r.page === "run"
             ? keyed(r.id, html`<run-page .runId=${r.id!}></run-page>`)
+            : r.page === "sweep"
+            ? keyed(r.id, html`<sweep-page .sweepId=${r.id!}></sweep-page>`)
             : r.page === "tensorboard"
               ? keyed(r.params.toString(), html`<tensorboard-page .params=${r.params.toString()}></tensorboard-page>`)
               : keyed(r.params.toString(), html`<compare-page .params=${r.params.toString()}></compare-page>`)}

@@ -8,6 +8,7 @@ import { compareValues, fmtDuration, fmtNumber, fmtTime, isLive, runDuration, st
 import { headline, selection, store, summaries, type RunRow } from "../store";
 import { conn } from "../api";
 import { navigate } from "../router";
+import { queuePositions, trialsBySweep } from "../queue";
 
 const ROW_H = 30;
 const OVERSCAN = 8;
@@ -32,7 +33,33 @@ export class RunsPage extends LitElement {
     viewRows: { state: true },
     chosenKeys: { state: true },
     showPicker: { state: true },
+    expanded: { state: true },
   };
+
+  /** Sweeps whose trials are shown under them. */
+  expanded = new Set<string>();
+  private queueMemo: { version: number; positions: Map<string, number>; trials: Map<string, RunRow[]> } = {
+    version: -1,
+    positions: new Map(),
+    trials: new Map(),
+  };
+
+  /** Queue positions and sweeps' trials, computed once per store version. */
+  private queue() {
+    if (this.queueMemo.version !== store.version) {
+      const all = [...store.runs.values()];
+      this.queueMemo = { version: store.version, positions: queuePositions(all), trials: trialsBySweep(all) };
+    }
+    return this.queueMemo;
+  }
+
+  private toggleSweep(e: Event, id: string) {
+    e.stopPropagation();
+    const next = new Set(this.expanded);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    this.expanded = next;
+  }
 
   filter = sessionStorage.getItem("guild-runs-filter") ?? "";
   status = sessionStorage.getItem("guild-runs-status") ?? "";
@@ -123,13 +150,38 @@ export class RunsPage extends LitElement {
       {
         id: "status",
         label: "status",
-        width: "110px",
+        width: "170px",
         value: (r) => statusName(r.status),
-        cell: (r) => html`<span class="status status-${statusName(r.status)}" title=${r.reason}>${statusName(r.status)}${r.exitStatus !== undefined && r.exitStatus !== 0 ? ` (${r.exitStatus})` : ""}</span>`,
+        cell: (r) => {
+          const position = this.queue().positions.get(r.id);
+          return html`<span class="status status-${statusName(r.status)}" title=${r.reason}>${statusName(r.status)}${r.exitStatus !== undefined && r.exitStatus !== 0 ? ` (${r.exitStatus})` : ""}${position ? html` <span class="queue-pos" title="position in guildd's queue">#${position}</span>` : nothing}</span>${r.gpus.length && isLive(r.status) ? html` <span class="gpus" title="GPUs given">gpu ${r.gpus.join(",")}</span>` : position && r.gpusRequested ? html` <span class="gpus" title="GPUs asked for">${r.gpusRequested} gpu</span>` : nothing}`;
+        },
       },
-      { id: "id", label: "run", width: "minmax(180px, 2fr)", value: (r) => r.id, cell: (r) => html`<a href="#/runs/${encodeURIComponent(r.id)}" class="runid">${r.id}</a>` },
+      {
+        id: "id",
+        label: "run",
+        width: "minmax(180px, 2fr)",
+        value: (r) => r.id,
+        cell: (r) =>
+          r.op === "sweep"
+            ? html`<a href="#/sweeps/${encodeURIComponent(r.id)}" class="runid">${r.id}</a>`
+            : html`${r.trial ? html`<span class="trial-mark">└ </span>` : nothing}<a href="#/runs/${encodeURIComponent(r.id)}" class="runid">${r.id}</a>`,
+      },
       { id: "model", label: "model", width: "minmax(70px, 1fr)", value: (r) => r.model },
-      { id: "op", label: "op", width: "80px", value: (r) => r.op },
+      {
+        id: "op",
+        label: "op",
+        width: "110px",
+        value: (r) => r.op,
+        cell: (r) => {
+          if (r.op === "sweep") {
+            const n = this.queue().trials.get(r.id)?.length ?? 0;
+            const open = this.expanded.has(r.id);
+            return html`<button class="link small sweep-toggle" data-sweep=${r.id} title="show or hide its trials" @click=${(e: Event) => this.toggleSweep(e, r.id)}>${open ? "▾" : "▸"} sweep (${n})</button>`;
+          }
+          return r.trial ? `${r.op} #${r.trial}` : r.op;
+        },
+      },
       { id: "started", label: "started", width: "150px", value: (r) => r.startedMs || r.createdMs, cell: (r) => fmtTime(r.startedMs || r.createdMs) },
       { id: "duration", label: "time", width: "70px", value: (r) => runDuration(r), cell: (r) => fmtDuration(runDuration(r)) },
       {
@@ -160,12 +212,14 @@ export class RunsPage extends LitElement {
   /** The filtered, sorted rows (memoized on the store's version and the settings). */
   private rows(): RunRow[] {
     const scalarSort = this.sortBy.startsWith(SCALAR_PREFIX);
-    const key = [store.version, this.filter, this.status, this.sortBy, this.sortDesc, scalarSort ? summaries.version : 0].join("|");
+    const key = [store.version, this.filter, this.status, this.sortBy, this.sortDesc, scalarSort ? summaries.version : 0, [...this.expanded].join(",")].join("|");
     if (this.memo.key === key) return this.memo.rows;
     const words = this.filter.toLowerCase().split(/\s+/).filter(Boolean);
     const status = this.status;
     const out: RunRow[] = [];
     for (const r of store.runs.values()) {
+      // A sweep's trials are shown under it (when it is expanded), not on their own.
+      if (r.sweep && store.runs.has(r.sweep)) continue;
       if (status && statusName(r.status) !== status) continue;
       if (words.length && !words.every((w) => r.haystack.includes(w))) continue;
       out.push(r);
@@ -184,8 +238,9 @@ export class RunsPage extends LitElement {
       return dir * c || b.r.createdMs - a.r.createdMs || (a.r.id < b.r.id ? 1 : -1);
     });
     for (let i = 0; i < dec.length; i++) out[i] = dec[i].r;
-    this.memo = { key, rows: out };
-    return out;
+    const grouped = this.expanded.size ? out.flatMap((r) => (this.expanded.has(r.id) ? [r, ...(this.queue().trials.get(r.id) ?? [])] : [r])) : out;
+    this.memo = { key, rows: grouped };
+    return grouped;
   }
 
   private visibleRows(): RunRow[] {
@@ -301,9 +356,9 @@ export class RunsPage extends LitElement {
               (r, i) => {
                 const index = this.first + i;
                 return html`<div class="vrow run-row ${selection.ids.has(r.id) ? "selected" : ""}" role="row"
-                  data-run-id=${r.id} data-status=${statusName(r.status)}
+                  data-run-id=${r.id} data-status=${statusName(r.status)} data-trial=${r.trial || nothing}
                   style="grid-template-columns:${template};transform:translateY(${index * ROW_H}px)"
-                  @click=${() => navigate(`#/runs/${encodeURIComponent(r.id)}`)}>
+                  @click=${() => navigate(r.op === "sweep" ? `#/sweeps/${encodeURIComponent(r.id)}` : `#/runs/${encodeURIComponent(r.id)}`)}>
                   <span><input type="checkbox" .checked=${selection.ids.has(r.id)} @click=${(e: MouseEvent) => this.clickCheck(e, index, r)}></span>
                   ${cols.map((c) => html`<span class="cell" data-col=${c.id}>${c.cell ? c.cell(r) : c.value(r)}</span>`)}
                 </div>`;

@@ -9,6 +9,7 @@ mod manage;
 pub mod media;
 mod output;
 mod projects;
+mod queue;
 mod runs;
 mod series;
 mod serve;
@@ -68,6 +69,14 @@ pub fn routes(shared: Arc<Shared>) -> Routes {
     routes.routes()
 }
 
+/// QueueService and SweepService (issue 16).
+fn add_queue_services(routes: &mut tonic::service::RoutesBuilder, shared: Arc<Shared>) {
+    use guild_proto::v1::{queue_service_server::QueueServiceServer, sweep_service_server::SweepServiceServer};
+    routes
+        .add_service(QueueServiceServer::new(queue::Queues(shared.clone())).max_encoding_message_size(MAX_MESSAGE))
+        .add_service(SweepServiceServer::new(queue::Sweeps(shared)).max_encoding_message_size(MAX_MESSAGE));
+}
+
 /// CompareService, and what generic gRPC tools need: server reflection (v1 and v1alpha,
 /// so grpcurl, evans and grpcio-reflection all find the services) and the standard
 /// health service (the overall status "" and each guild.v1 service are SERVING).
@@ -75,6 +84,7 @@ fn add_scripting_services(routes: &mut tonic::service::RoutesBuilder, shared: Ar
     use guild_proto::v1::compare_service_server::CompareServiceServer;
     routes
         .add_service(CompareServiceServer::new(compare::Compare::new(&shared)).max_encoding_message_size(MAX_MESSAGE));
+    add_queue_services(routes, shared.clone());
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(guild_proto::FILE_DESCRIPTOR_SET)
@@ -97,6 +107,8 @@ fn add_scripting_services(routes: &mut tonic::service::RoutesBuilder, shared: Ar
                 "guild.v1.OutputService",
                 "guild.v1.SeriesService",
                 "guild.v1.CompareService",
+                "guild.v1.QueueService",
+                "guild.v1.SweepService",
                 "guild.v1.MediaService",
             ] {
                 reporter

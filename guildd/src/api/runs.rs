@@ -8,8 +8,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::queue::Decor;
 use super::{Shared, required};
-use crate::runs::{RunChange, StartSpec};
+use crate::runs::{RunChange, StartSpec, SweepOptions};
 use crate::store::rundb;
 
 pub struct Runs(pub Arc<Shared>);
@@ -42,7 +43,36 @@ fn start_spec(req: pb::StartRunRequest) -> Result<StartSpec, Status> {
         )));
     }
     let nonempty = |s: String| (!s.trim().is_empty()).then_some(s);
+    let options = req.sweep.unwrap_or_default();
+    if !options.minimize.trim().is_empty() && !options.maximize.trim().is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "sweep: minimize {} or maximize {}, not both",
+            crate::error::quote(&options.minimize),
+            crate::error::quote(&options.maximize)
+        )));
+    }
+    if let Some(name) = nonempty(options.optimizer.clone()) {
+        name.parse::<crate::sweep::OptimizerKind>()
+            .map_err(|e| Status::invalid_argument(format!("sweep: {e}")))?;
+    }
+    let maximize = !options.maximize.trim().is_empty();
+    let sweep = SweepOptions {
+        max_trials: options.max_trials,
+        optimizer: nonempty(options.optimizer),
+        objective: if maximize {
+            nonempty(options.maximize)
+        } else {
+            nonempty(options.minimize)
+        },
+        maximize,
+        seed: options.seed,
+        parallel: options.parallel,
+    };
     Ok(StartSpec {
+        gpus: req.gpus,
+        priority: req.priority,
+        sweep,
+        trial: None,
         project_dir: project_dir.into(),
         model: nonempty(req.model),
         op,
@@ -59,20 +89,21 @@ impl RunService for Runs {
     async fn start_run(&self, request: Request<pb::StartRunRequest>) -> Result<Response<pb::Run>, Status> {
         let spec = start_spec(request.into_inner())?;
         let run = self.0.manager.start(spec).await?;
-        Ok(Response::new(run.to_proto()))
+        let mut proto = run.to_proto();
+        Decor::one(&self.0, &run.id).await.apply(&mut proto);
+        Ok(Response::new(proto))
     }
 
     async fn list_runs(&self, request: Request<pb::ListRunsRequest>) -> Result<Response<pb::ListRunsResponse>, Status> {
         let req = request.into_inner();
         let project = (!req.project_dir.is_empty()).then_some(req.project_dir.as_str());
         let (page, total) = self.0.manager.index().list_page(project, req.limit, req.offset).await?;
-        Ok(Response::new(pb::ListRunsResponse {
-            runs: page
-                .into_iter()
-                .map(|(run, tags)| pb::Run { tags, ..run.to_proto() })
-                .collect(),
-            total,
-        }))
+        let mut runs: Vec<pb::Run> = page
+            .into_iter()
+            .map(|(run, tags)| pb::Run { tags, ..run.to_proto() })
+            .collect();
+        Decor::read(&self.0).await.apply_all(&mut runs);
+        Ok(Response::new(pb::ListRunsResponse { runs, total }))
     }
 
     async fn get_run(&self, request: Request<pb::GetRunRequest>) -> Result<Response<pb::RunDetail>, Status> {
@@ -85,11 +116,13 @@ impl RunService for Runs {
             .await
             .unwrap_or_default();
         let summaries = index.summaries(&run.id).await?;
+        let mut proto = pb::Run {
+            tags: index.tags(&run.id).await?,
+            ..run.to_proto()
+        };
+        Decor::one(&self.0, &run.id).await.apply(&mut proto);
         Ok(Response::new(pb::RunDetail {
-            run: Some(pb::Run {
-                tags: index.tags(&run.id).await?,
-                ..run.to_proto()
-            }),
+            run: Some(proto),
             flags: flags
                 .into_iter()
                 .map(|(name, value)| pb::Flag { name, value })
@@ -189,11 +222,15 @@ impl RunService for Runs {
         };
         let index = manager.index().clone();
         let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let shared = self.0.clone();
+        let decor = Decor::read(&shared).await;
         tokio::spawn(async move {
             for (run, tags) in snapshot.into_iter().rev() {
+                let mut run = pb::Run { tags, ..run.to_proto() };
+                decor.apply(&mut run);
                 if tx
                     .send(Ok(pb::RunEvent {
-                        run: Some(pb::Run { tags, ..run.to_proto() }),
+                        run: Some(run),
                         ..Default::default()
                     }))
                     .await
@@ -220,9 +257,13 @@ impl RunService for Runs {
                         } else {
                             index.tags(&run.id).await.unwrap_or_default()
                         };
+                        let mut run = pb::Run { tags, ..run.to_proto() };
+                        if !removed {
+                            Decor::one(&shared, &run.id).await.apply(&mut run);
+                        }
                         if tx
                             .send(Ok(pb::RunEvent {
-                                run: Some(pb::Run { tags, ..run.to_proto() }),
+                                run: Some(run),
                                 removed,
                                 snapshot_done: false,
                             }))
@@ -251,9 +292,9 @@ impl RunService for Runs {
         &self,
         request: Request<pb::SelectRunsRequest>,
     ) -> Result<Response<pb::SelectRunsResponse>, Status> {
-        Ok(Response::new(
-            super::manage::select_runs(&self.0, request.into_inner()).await?,
-        ))
+        let mut answer = super::manage::select_runs(&self.0, request.into_inner()).await?;
+        Decor::read(&self.0).await.apply_all(&mut answer.runs);
+        Ok(Response::new(answer))
     }
 
     async fn set_label(&self, request: Request<pb::SetLabelRequest>) -> Result<Response<pb::Run>, Status> {

@@ -30,6 +30,8 @@ enum Command {
         run: String,
         reply: oneshot::Sender<Vec<SampleRow>>,
     },
+    /// The GPUs NVML sees (its indexes), for the queue.
+    Gpus { reply: oneshot::Sender<Vec<u32>> },
     /// Host facts and the GPUs a run may use, for its attrs.
     HostAttrs {
         cuda_visible_devices: Option<String>,
@@ -91,6 +93,15 @@ impl StatsService {
             })
             .is_err()
         {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// The GPUs NVML found (their indexes; none without NVML).
+    pub async fn gpus(&self) -> Vec<u32> {
+        let (reply, rx) = oneshot::channel();
+        if self.commands.send(Command::Gpus { reply }).is_err() {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
@@ -193,6 +204,9 @@ fn sampler_loop(mut sampler: Sampler, commands: mpsc::Receiver<Command>) {
                     None => Vec::new(),
                 };
                 let _ = reply.send(last);
+            }
+            Ok(Command::Gpus { reply }) => {
+                let _ = reply.send(sampler.gpu_readings().iter().map(|r| r.index).collect());
             }
             Ok(Command::HostAttrs {
                 cuda_visible_devices,

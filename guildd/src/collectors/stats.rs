@@ -293,6 +293,11 @@ impl Sampler {
                 vms = vms.saturating_add(p.virtual_memory());
             }
         }
+        // A tree that reads no memory at all has ended (its root a zombie in the last
+        // refresh, which a run's last sample may reuse): nothing rather than a false 0.
+        if rss == 0 && vms == 0 {
+            return Vec::new();
+        }
         let mut out = Vec::with_capacity(4);
         push(&mut out, "op/cpu/util", cpu_pct / 100.0);
         push(&mut out, "op/mem/rss", rss as f64);

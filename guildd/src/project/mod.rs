@@ -101,6 +101,8 @@ pub struct Model {
     pub ops: Vec<Op>,
     /// The `[flags "NAME"]` section for this model, in file order.
     pub flags: Vec<(String, String)>,
+    /// `gpus = N`: GPUs each run of the model needs from guildd's queue.
+    pub gpus: Option<u32>,
 }
 
 /// One operation of a model, such as `train = intro --epochs 3`.

@@ -223,6 +223,11 @@ fn check_target(section: &Section, checks: &mut Checks) {
             "sources" => view::check_globs(value)
                 .err()
                 .map(|m| format!("sources in {what}: {m}")),
+            "gpus" if !resource => value
+                .trim()
+                .parse::<u32>()
+                .err()
+                .map(|_| format!("invalid gpus {value:?} in {what} (expected a whole number of GPUs, 0 or more)")),
             "prepare" | "prepare_requires" if resource => None,
             _ if resource => Some(format!(
                 "unknown key {key:?} in {what} (a resource has description, runtime, sources, \
@@ -265,7 +270,7 @@ fn check_model_key(what: &str, key: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "unknown key {key:?} in {what} \
-             (expected one of description, runtime, sources, {OP_LIST}, {REQUIRES_LIST})"
+             (expected one of description, runtime, sources, gpus, {OP_LIST}, {REQUIRES_LIST})"
         ))
     }
 }
@@ -415,6 +420,7 @@ fn build_target(section: &Section, project_runtime: Option<&str>, project_source
         sources,
         ops,
         flags: Vec::new(),
+        gpus: section.value("gpus").and_then(|v| v.trim().parse().ok()),
     }
 }
 

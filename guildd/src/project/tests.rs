@@ -80,6 +80,7 @@ fn full_example() {
         sources: Vec::new(),
         ops,
         flags,
+        gpus: None,
     };
     let expected = Project {
         name: "MNIST".to_string(),
@@ -361,7 +362,7 @@ fn errors_name_the_line_and_expectation() {
         ),
         (
             "[model \"m\"]\ndescripton = m\n",
-            r#"Guild:2: unknown key "descripton" in model "m" (expected one of description, runtime, sources, prepare, train, evaluate, serve, prepare_requires, train_requires, evaluate_requires, serve_requires)"#,
+            r#"Guild:2: unknown key "descripton" in model "m" (expected one of description, runtime, sources, gpus, prepare, train, evaluate, serve, prepare_requires, train_requires, evaluate_requires, serve_requires)"#,
         ),
         (
             "[model \"m\"]\ntrain = m\ntest_requires = ./data\n",

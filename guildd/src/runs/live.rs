@@ -259,6 +259,12 @@ impl RunTask {
                 }
             }
         }
+        // Its processes ended: the next queued run may have its GPUs now.
+        self.owner
+            .tell(RunEvent::Released {
+                id: self.record.id.clone(),
+            })
+            .await;
         // Closing an inotify instance waits for the kernel (10-18 ms measured here): not on
         // this task's thread, which records the run's end next.
         if let Some(watch) = watch.take() {

@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod errlog;
 pub mod journal;
+mod launch;
 pub mod live;
 pub mod notify;
 pub mod order;
@@ -18,6 +19,7 @@ pub mod prepare;
 mod retry;
 pub mod secrets;
 pub mod supervisor;
+pub mod sweeps;
 pub mod tail;
 pub mod trash;
 pub mod unpack;
@@ -37,7 +39,8 @@ use crate::store::summary::Summaries;
 use crate::store::{Index, RunDb, RunRecord, Status, rundb};
 pub use errlog::append_error;
 use owner::{Ask, LiveHandle, Message, RunEvent, RunRequest};
-pub use prepare::StartSpec;
+pub use owner::QueueSnapshot;
+pub use prepare::{StartSpec, SweepOptions};
 
 /// What a start would do (`Manager::preview`).
 pub struct Preview {
@@ -78,6 +81,8 @@ pub struct Settings {
     pub python: String,
     /// This daemon's own executable, started as `guildd supervise` for every run.
     pub supervisor_exe: PathBuf,
+    /// What the queue gives out: GPUs and the most runs at once.
+    pub resources: crate::queue::Resources,
 }
 
 pub(crate) struct Inner {
@@ -89,6 +94,24 @@ pub(crate) struct Inner {
     /// What watchers subscribe to (the owner sends on it).
     watchers: broadcast::Sender<RunChange>,
     shutdown: watch::Sender<bool>,
+}
+
+/// Gives back what a run was granted in the queue when its start fails before its task
+/// takes it over (`id` None: nothing to give back).
+struct Released {
+    owner: mpsc::Sender<Message>,
+    id: Option<String>,
+}
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let owner = self.owner.clone();
+            tokio::spawn(async move {
+                let _ = owner.send(Message::Tell(RunEvent::Released { id })).await;
+            });
+        }
+    }
 }
 
 /// Gives a run's id back to the owner when its start is over, however it ended (the
@@ -118,8 +141,10 @@ impl Manager {
         let (watchers, _) = broadcast::channel(1024);
         let (shutdown, _) = watch::channel(false);
         let (owner, messages) = mpsc::channel(owner::CAPACITY);
-        tokio::spawn(owner::run(messages, watchers.clone()));
-        Manager {
+        let (launches, granted) = mpsc::unbounded_channel();
+        let queue = crate::queue::Queue::new(settings.resources.clone());
+        tokio::spawn(owner::run(messages, watchers.clone(), queue, launches));
+        let manager = Manager {
             inner: Arc::new(Inner {
                 index,
                 stats,
@@ -128,7 +153,9 @@ impl Manager {
                 watchers,
                 shutdown,
             }),
-        }
+        };
+        launch::spawn_launcher(Arc::downgrade(&manager.inner), granted);
+        manager
     }
 
     pub fn index(&self) -> &Index {
@@ -197,6 +224,14 @@ impl Manager {
         if let Some(source) = &source {
             plan.flags = self.evaluated_flags(source, &spec.flags).await;
         }
+        if spec.trial.is_none() {
+            let space = crate::sweep::Space::parse(&plan.flags).map_err(|e| Error::Invalid(e.to_string()))?;
+            if space.is_sweep() {
+                return self.start_sweep(spec, plan, space).await;
+            }
+        }
+        let gpus = spec.gpus.or(plan.gpus);
+        crate::queue::Queue::check(&self.inner.settings.resources, gpus).map_err(Error::Invalid)?;
         let created_ms = guild_proto::time::now_ms();
         let (id, run_dir) = self.new_run_dir(&plan, created_ms).await?;
         let _starting = Starting {
@@ -241,8 +276,29 @@ impl Manager {
         };
         env.insert("RUNDIR".into(), work_dir.to_string_lossy().into_owned());
         env.insert("GUILD_RUN_ID".into(), id.clone());
-        env.insert("GPU_COUNT".into(), prepare::gpu_count(&env).to_string());
         env.insert("PYTHONUNBUFFERED".into(), "1".into());
+        // Whether it starts now is known before anything is written, so its attrs record
+        // the environment its op gets.
+        let request = crate::queue::Request {
+            id: id.clone(),
+            gpus,
+            priority: spec.priority,
+        };
+        let grant = self
+            .ask(|reply| Ask::Admit { request, reply })
+            .await
+            .ok_or(Error::ShuttingDown)?;
+        let mut released = Released {
+            owner: self.inner.owner.clone(),
+            id: Some(id.clone()),
+        };
+        match &grant {
+            Some(grant) => launch::give_gpus(&mut env, grant.gpus.as_deref()),
+            None => {
+                record.status = Status::Queued;
+                env.insert("GPU_COUNT".into(), prepare::gpu_count(&env).to_string());
+            }
+        }
         // Until the index knows the run, a failure (a full disk, say) leaves nothing behind.
         // The source snapshot is taken on a blocking thread while run.db is made; both are
         // done before the op starts.
@@ -264,23 +320,14 @@ impl Manager {
             let data_dir = self.inner.index.db_path().parent().unwrap_or(std::path::Path::new("."));
             let mut db = RunDb::create(&guild_d.join("run.db"), data_dir).await?;
             db.put_flags(&plan.flags).await?;
-            let recorded_env: serde_json::Map<String, serde_json::Value> = env
-                .iter()
-                .filter(|(name, _)| !secrets::is_secret_name(name))
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        serde_json::Value::String(secrets::redact_value(v).into_owned()),
-                    )
-                })
-                .collect();
             let host = whoami::hostname().unwrap_or_default();
+            let recorded_env = launch::recorded_env(&env);
             let mut attrs = vec![
                 ("id".to_string(), id.clone()),
                 ("model".to_string(), plan.model.clone()),
                 ("op".to_string(), plan.op.clone()),
                 ("cmd".to_string(), serde_json::to_string(&argv).unwrap_or_default()),
-                ("env".to_string(), serde_json::Value::Object(recorded_env).to_string()),
+                ("env".to_string(), recorded_env),
                 ("created".to_string(), created_ms.to_string()),
                 ("host".to_string(), host),
                 ("user".to_string(), env.get("USER").cloned().unwrap_or_else(user_name)),
@@ -314,6 +361,16 @@ impl Manager {
             if !tags.is_empty() {
                 attrs.push(("tags".to_string(), serde_json::to_string(&tags).unwrap_or_default()));
             }
+            if let Some(gpus) = gpus {
+                attrs.push(("gpus_requested".to_string(), gpus.to_string()));
+            }
+            if let Some(assigned) = grant.as_ref().and_then(|g| g.gpus.as_ref()) {
+                attrs.push(("gpus_assigned".to_string(), assigned.join(",")));
+            }
+            if let Some((sweep, trial)) = &spec.trial {
+                attrs.push(("sweep".to_string(), sweep.clone()));
+                attrs.push(("trial".to_string(), trial.to_string()));
+            }
             db.put_attrs(&attrs).await?;
 
             std::fs::copy(&plan.guild_file, guild_d.join("Guild"))
@@ -329,6 +386,30 @@ impl Manager {
             if !tags.is_empty() {
                 self.inner.index.set_tags(&id, &tags).await?;
             }
+            if let Some((sweep, trial)) = &spec.trial {
+                self.inner.index.add_trial(&id, sweep, *trial).await?;
+            }
+            // What a restarted daemon needs: how to start a queued run, and the GPUs a
+            // started one holds.
+            let assigned = grant.as_ref().and_then(|g| g.gpus.clone());
+            if grant.is_none() || assigned.is_some() {
+                let launch = grant.is_none().then(|| crate::store::queue::Launch {
+                    argv: argv.clone(),
+                    env: env.clone(),
+                    cwd: plan.project_dir.clone(),
+                    stats_interval: plan.stats_interval,
+                });
+                self.inner
+                    .index
+                    .put_queue(&crate::store::queue::QueueRow {
+                        run_id: id.clone(),
+                        gpus,
+                        priority: spec.priority,
+                        assigned,
+                        launch,
+                    })
+                    .await?;
+            }
             Ok::<_, Error>(db)
         };
         let mut db = match setup.await {
@@ -343,6 +424,19 @@ impl Manager {
             }
         };
         self.publish(&record).await;
+        if grant.is_none() {
+            db.close().await;
+            let request = crate::queue::Request {
+                id: id.clone(),
+                gpus,
+                priority: spec.priority,
+            };
+            // Recorded as queued: the queue starts it (through the launcher) when there is
+            // room, now or after a restart.
+            released.id = None;
+            self.ask(|reply| Ask::Enqueue { request, reply }).await;
+            return Ok(record);
+        }
 
         let spawned = live::spawn_supervisor(
             &self.inner.settings.supervisor_exe,
@@ -365,6 +459,8 @@ impl Manager {
                 return Ok(record);
             }
         };
+        // From here on the run's task gives back what it holds when its process ends.
+        released.id = None;
         record.status = Status::Running;
         record.started_ms = Some(guild_proto::time::now_ms());
         record.pid = child.id();
@@ -493,6 +589,14 @@ impl Manager {
 
     pub async fn stop(&self, selector: &str) -> Result<RunRecord> {
         let run = self.inner.index.resolve(selector).await?;
+        if run.op == sweeps::SWEEP_OP && run.status.is_active() {
+            return self.stop_sweep(run).await;
+        }
+        if run.status == Status::Queued
+            && let Some(cancelled) = self.cancel_queued(&run).await?
+        {
+            return Ok(cancelled);
+        }
         let requests = self.live(&run.id).await.map(|h| h.requests);
         match requests {
             Some(requests) => {
@@ -528,33 +632,65 @@ impl Manager {
     /// At start-up: every run the index says is active is either still running (adopt
     /// it), ended while no daemon watched (record its exit status), or gone (failed).
     pub async fn reconcile(&self) -> Result<()> {
+        let queue_rows = self.inner.index.queue_rows().await?;
+        let mut queued = Vec::new();
+        let mut sweeps = Vec::new();
         for mut record in self.inner.index.active_runs().await? {
             let guild_d = record.run_dir.join("guild.d");
-            // Its supervisor, or (when that was killed) the op in the supervisor's group.
-            let alive = record.pid.is_some_and(|pid| {
-                crate::process::same_process(pid, record.pid_start) || crate::process::run_group_alive(pid, &record.id)
-            });
-            let exit = supervisor::ExitRecord::read(&guild_d);
-            if record.status == Status::Running && (alive || exit.is_some()) {
-                match RunDb::open(&guild_d.join("run.db")).await {
-                    Ok(db) => {
-                        tracing::info!(run = %record.id, alive, "adopting the run");
-                        self.track(record, db, None).await?;
+            if record.op == sweeps::SWEEP_OP && record.status == Status::Running {
+                sweeps.push(record);
+                continue;
+            }
+            if record.status == Status::Queued {
+                match queue_rows.get(&record.id) {
+                    Some(row) if row.launch.is_some() => {
+                        queued.push(row.clone());
                         continue;
                     }
-                    Err(err) => record.reason = format!("cannot open its run.db: {err}"),
+                    _ => record.reason = "queued, but what it was queued with is missing from index.db".into(),
                 }
             } else {
-                record.reason = if record.status == Status::Pending {
-                    "guildd stopped before the run started".into()
+                // Its supervisor, or (when that was killed) the op in the supervisor's group.
+                let alive = record.pid.is_some_and(|pid| {
+                    crate::process::same_process(pid, record.pid_start)
+                        || crate::process::run_group_alive(pid, &record.id)
+                });
+                let exit = supervisor::ExitRecord::read(&guild_d);
+                if record.status == Status::Running && (alive || exit.is_some()) {
+                    match RunDb::open(&guild_d.join("run.db")).await {
+                        Ok(db) => {
+                            tracing::info!(run = %record.id, alive, "adopting the run");
+                            // It holds its GPUs (and a slot) until it ends.
+                            let gpus = queue_rows
+                                .get(&record.id)
+                                .and_then(|row| row.assigned.clone())
+                                .unwrap_or_default();
+                            self.hold(&record.id, gpus).await;
+                            self.track(record, db, None).await?;
+                            continue;
+                        }
+                        Err(err) => record.reason = format!("cannot open its run.db: {err}"),
+                    }
                 } else {
-                    "the run's processes ended while guildd was down and left no exit status".into()
-                };
+                    record.reason = if record.status == Status::Pending {
+                        "guildd stopped before the run started".into()
+                    } else {
+                        "the run's processes ended while guildd was down and left no exit status".into()
+                    };
+                }
             }
             record.status = Status::Failed;
             record.stopped_ms = Some(guild_proto::time::now_ms());
             append_error(&guild_d, &record.reason);
             self.inner.index.update_run(&record).await?;
+        }
+        // Queued runs wait again, in their order, behind nothing the adopted runs hold.
+        for row in queued {
+            tracing::info!(run = %row.run_id, "queued again");
+            self.requeue(&row.run_id, row.gpus, row.priority).await;
+        }
+        for sweep in sweeps {
+            self.resume_sweep(sweep).await;
         }
         Ok(())
     }

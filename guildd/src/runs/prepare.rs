@@ -25,6 +25,29 @@ pub struct StartSpec {
     pub label: String,
     /// The client's environment; empty means the daemon's own.
     pub env: BTreeMap<String, String>,
+    /// GPUs the run needs from the queue (None: the model's `gpus`, else none asked).
+    pub gpus: Option<u32>,
+    /// Higher starts first among queued runs.
+    pub priority: i32,
+    /// How to sweep, when a flag value is a sweep.
+    pub sweep: SweepOptions,
+    /// A sweep's trial: the sweep's run id and the trial's number (its flags are never a
+    /// sweep themselves).
+    pub trial: Option<(String, u32)>,
+}
+
+/// `--max-trials`, `--optimizer`, `--minimize`/`--maximize`, `--seed`, `--parallel`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepOptions {
+    /// 0: the whole grid (grid search), else 20.
+    pub max_trials: u32,
+    pub optimizer: Option<String>,
+    /// The objective's series key (None: `loss`).
+    pub objective: Option<String>,
+    pub maximize: bool,
+    pub seed: Option<u64>,
+    /// Trials at once (0: 1).
+    pub parallel: u32,
 }
 
 /// A run resolved from its Guild file, ready to be created.
@@ -47,6 +70,8 @@ pub struct Plan {
     pub sources: Vec<String>,
     /// The project's tags: the run's first tags.
     pub tags: Vec<String>,
+    /// The model's `gpus`: GPUs its runs need from the queue unless the start says.
+    pub gpus: Option<u32>,
 }
 
 pub fn plan(spec: &StartSpec) -> Result<Plan> {
@@ -124,6 +149,7 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
         runtime: model.runtime.clone(),
         sources: model.sources.clone(),
         tags: project.tags.clone(),
+        gpus: model.gpus,
     })
 }
 

@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Pending,
+    /// Waiting in the queue for its GPUs or a free slot (`queue`).
+    Queued,
     Running,
     Completed,
     Error,
@@ -22,6 +24,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
+            Status::Queued => "queued",
             Status::Running => "running",
             Status::Completed => "completed",
             Status::Error => "error",
@@ -33,6 +36,7 @@ impl Status {
     pub fn parse(s: &str) -> Option<Status> {
         Some(match s {
             "pending" => Status::Pending,
+            "queued" => Status::Queued,
             "running" => Status::Running,
             "completed" => Status::Completed,
             "error" => Status::Error,
@@ -43,13 +47,14 @@ impl Status {
     }
 
     pub fn is_active(self) -> bool {
-        matches!(self, Status::Pending | Status::Running)
+        matches!(self, Status::Pending | Status::Queued | Status::Running)
     }
 
     pub fn to_proto(self) -> guild_proto::v1::RunStatus {
         use guild_proto::v1::RunStatus as P;
         match self {
             Status::Pending => P::Pending,
+            Status::Queued => P::Queued,
             Status::Running => P::Running,
             Status::Completed => P::Completed,
             Status::Error => P::Error,
@@ -99,6 +104,9 @@ impl RunRecord {
             reason: self.reason.clone(),
             source_run: self.source_run.clone(),
             tags: Vec::new(),
+            queue: None,
+            sweep: String::new(),
+            trial: 0,
         }
     }
 
@@ -265,6 +273,10 @@ impl Index {
         .execute(&self.write)
         .await
         .map_err(self.err())?;
+        // An ended run holds nothing in the queue any more.
+        if !run.status.is_active() {
+            self.delete_queue(&run.id).await?;
+        }
         Ok(())
     }
 
@@ -405,7 +417,7 @@ impl Index {
 
     pub async fn active_runs(&self) -> Result<Vec<RunRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RUN_COLUMNS} FROM run WHERE status IN ('pending', 'running') ORDER BY seq"
+            "SELECT {RUN_COLUMNS} FROM run WHERE status IN ('pending', 'queued', 'running') ORDER BY seq"
         )))
         .fetch_all(&self.read)
         .await

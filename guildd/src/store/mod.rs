@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod index;
 pub mod manage;
+pub mod queue;
 pub mod rundb;
 pub mod select;
 pub mod summary;

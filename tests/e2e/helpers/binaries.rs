@@ -6,8 +6,10 @@ use std::process::ExitStatus;
 use std::sync::OnceLock;
 
 /// Environment variables that would change what the binaries do; tests set their own.
-pub(super) const CLEARED_ENV: [&str; 6] = [
+pub(super) const CLEARED_ENV: [&str; 8] = [
     "GUILD_DATA_DIR",
+    "GUILD_GPUS",
+    "GUILD_MAX_RUNS",
     "GUILD_SOCKET",
     "GUILD_LISTEN",
     "GUILD_PYTHON",

@@ -62,7 +62,12 @@ pub async fn run(target: &Target, args: CompareArgs) -> anyhow::Result<u8> {
         None => None,
     };
     let client = rpc::connect(target).await?;
-    let mut data = data::fetch(&client, &args.select, args.sys, !args.all_columns).await?;
+    let mut select = args.select.clone();
+    if !select.runs.is_empty() {
+        // A sweep named among RUNS stands for its trials.
+        select.runs = crate::sweep::expand(&client, select.runs).await?;
+    }
+    let mut data = data::fetch(&client, &select, args.sys, !args.all_columns).await?;
     if let Some((expr, tree)) = parsed {
         let tree = tree
             .resolve(&mut |operand| data.resolve(operand))
