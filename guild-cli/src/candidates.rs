@@ -21,7 +21,7 @@ use crate::rpc::{self, Client, Target, rpc};
 const TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The statuses `--status` takes.
-const STATUSES: [&str; 6] = ["pending", "running", "completed", "error", "terminated", "failed"];
+const STATUSES: [&str; 7] = ["pending", "queued", "running", "completed", "error", "terminated", "failed"];
 
 /// The command line being completed, as the shell passed it after `--`.
 struct Line {

@@ -43,7 +43,10 @@ pub async fn follow(client: &Client, run: &pb::Run, sigint: &mut Signal) -> anyh
 }
 
 fn is_final(status: RunStatus) -> bool {
-    !matches!(status, RunStatus::Pending | RunStatus::Running | RunStatus::Unspecified)
+    !matches!(
+        status,
+        RunStatus::Pending | RunStatus::Queued | RunStatus::Running | RunStatus::Unspecified
+    )
 }
 
 /// Ctrl-C: ask the daemon to stop the run; a second Ctrl-C leaves at once.
@@ -76,8 +79,10 @@ impl Tail {
     /// Copies what the file gained to `out`. Returns whether anything was copied; a
     /// failed write to `out` is the error.
     fn copy(&mut self, out: &mut dyn Write) -> std::io::Result<bool> {
-        if self.file.is_none() {
-            self.file = File::open(&self.path).ok();
+        // Opened afresh each time: on a network filesystem (a run on a Slurm node), an
+        // open is what makes another machine's writes visible.
+        if let Ok(file) = File::open(&self.path) {
+            self.file = Some(file);
         }
         let Some(file) = &self.file else { return Ok(false) };
         let mut buf = vec![0u8; 1 << 20];

@@ -102,5 +102,5 @@ pub async fn select_some(
 }
 
 pub fn is_active(run: &pb::Run) -> bool {
-    matches!(run.status(), RunStatus::Running | RunStatus::Pending)
+    matches!(run.status(), RunStatus::Running | RunStatus::Pending | RunStatus::Queued)
 }

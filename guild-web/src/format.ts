@@ -11,6 +11,7 @@ export const STATUS_NAMES: Record<number, string> = {
   [RunStatus.ERROR]: "error",
   [RunStatus.TERMINATED]: "terminated",
   [RunStatus.FAILED]: "failed",
+  [RunStatus.QUEUED]: "queued",
 };
 
 export function statusName(s: number): string {
@@ -18,7 +19,7 @@ export function statusName(s: number): string {
 }
 
 export function isLive(s: number): boolean {
-  return s === RunStatus.PENDING || s === RunStatus.RUNNING;
+  return s === RunStatus.PENDING || s === RunStatus.RUNNING || s === RunStatus.QUEUED;
 }
 
 export function fmtNumber(v: number | null | undefined): string {

@@ -13,6 +13,7 @@ pub mod runs;
 pub mod samples;
 pub mod secret;
 pub mod serve;
+pub mod slurm;
 pub mod store;
 pub mod sweep;
 pub mod tensorboard;

@@ -27,6 +27,7 @@ mod run_db_owner;
 mod security;
 mod serve;
 mod series_limits;
+mod slurm;
 mod small_faults;
 mod status;
 mod supervisor_killed;

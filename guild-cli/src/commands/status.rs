@@ -18,7 +18,7 @@ pub async fn run(target: &Target) -> anyhow::Result<u8> {
     let running: Vec<&pb::Run> = list
         .runs
         .iter()
-        .filter(|r| matches!(r.status(), RunStatus::Running | RunStatus::Pending))
+        .filter(|r| matches!(r.status(), RunStatus::Running | RunStatus::Pending | RunStatus::Queued))
         .collect();
     if running.is_empty() {
         outln!("No runs are running.")?;

@@ -58,6 +58,23 @@ pub struct StartArgs {
     /// Print the command, flags and run folder it would use; start nothing.
     #[arg(long)]
     pub preview: bool,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// Running on a Slurm cluster instead of here.
+#[derive(Args, Clone, Default)]
+pub struct SlurmArgs {
+    /// Submit the run to Slurm (sbatch) and follow it live; the run folder must be on a
+    /// filesystem the cluster's nodes share.
+    #[arg(long)]
+    pub slurm: bool,
+    /// An argument for sbatch, as --sbatch=--partition=gpu (repeatable; needs --slurm).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true, requires = "slurm")]
+    pub sbatch: Vec<String>,
+    /// GPUs per Slurm job: sbatch --gres=gpu:N (needs --slurm).
+    #[arg(long, value_name = "N", requires = "slurm")]
+    pub gpus: Option<u32>,
 }
 
 /// `guild prepare`, `guild train` and `guild run [MODEL:]OP`.
@@ -189,6 +206,10 @@ async fn start_with(
         source_run: source_run.unwrap_or_default(),
         label: args.start.label,
         env: std::env::vars().collect::<HashMap<_, _>>(),
+        slurm: args.start.slurm.slurm.then(|| pb::SlurmOptions {
+            sbatch: args.start.slurm.sbatch.clone(),
+            gpus: args.start.slurm.gpus.unwrap_or(0),
+        }),
     };
     if args.start.preview {
         let preview = rpc(client.runs().preview_run(request).await)?;
@@ -206,6 +227,9 @@ async fn start_with(
     );
     if run.status() == RunStatus::Failed {
         bail!("run {} failed to start: {}", clean(&run.id), clean(&run.reason));
+    }
+    if run.status() == RunStatus::Queued && !run.reason.is_empty() {
+        eprintln!("{}", clean(&run.reason));
     }
     if args.start.background {
         outln!("{}", clean(&run.id))?;

@@ -35,7 +35,7 @@ pub(crate) fn selection(selection: Option<pb::RunSelection>) -> Result<Selection
             Some(s) => status.push(s),
             None => {
                 return Err(Status::invalid_argument(format!(
-                    "selection.status: unknown status {} (expected pending, running, completed, error, terminated or failed)",
+                    "selection.status: unknown status {} (expected pending, queued, running, completed, error, terminated or failed)",
                     crate::error::quote(&name)
                 )));
             }

@@ -212,10 +212,13 @@ fn check_target(section: &Section, checks: &mut Checks) {
             "description" => None,
             "runtime" => check_runtime(value, &section_title(section)).err(),
             "sources" => view::check_globs(value).err().map(|m| format!("sources in {what}: {m}")),
+            "sbatch" => super::command::split_words(value)
+                .err()
+                .map(|m| format!("sbatch in {what}: {m}")),
             "prepare" | "prepare_requires" if resource => None,
             _ if resource => Some(format!(
                 "unknown key {key:?} in {what} (a resource has description, runtime, sources, \
-                 prepare and prepare_requires)"
+                 sbatch, prepare and prepare_requires)"
             )),
             _ if OPERATIONS.contains(&key) => None,
             _ => check_model_key(&what, key).err(),
@@ -249,7 +252,7 @@ fn check_model_key(what: &str, key: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "unknown key {key:?} in {what} \
-             (expected one of description, runtime, sources, {OP_LIST}, {REQUIRES_LIST})"
+             (expected one of description, runtime, sources, sbatch, {OP_LIST}, {REQUIRES_LIST})"
         ))
     }
 }
@@ -397,6 +400,11 @@ fn build_target(section: &Section, project_runtime: Option<&str>, project_source
         line: section.line,
         runtime: section.value("runtime").or(project_runtime).map(str::to_string),
         sources,
+        // Checked above: a value that does not split is an error there.
+        sbatch: section
+            .value("sbatch")
+            .and_then(|v| super::command::split_words(v).ok())
+            .unwrap_or_default(),
         ops,
         flags: Vec::new(),
     }

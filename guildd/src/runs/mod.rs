@@ -17,6 +17,7 @@ mod owner;
 pub mod prepare;
 mod retry;
 pub mod secrets;
+mod slurm_run;
 pub mod supervisor;
 pub mod tail;
 pub mod trash;
@@ -82,6 +83,8 @@ pub struct Settings {
 pub(crate) struct Inner {
     index: Index,
     stats: StatsService,
+    /// The jobs of runs on Slurm, polled together (see `crate::slurm`).
+    slurm: crate::slurm::Slurm,
     settings: Settings,
     /// To the owner of the shared state (`owner`): what happened, and questions.
     owner: mpsc::Sender<Message>,
@@ -122,6 +125,7 @@ impl Manager {
             inner: Arc::new(Inner {
                 index,
                 stats,
+                slurm: crate::slurm::Slurm::new(),
                 settings,
                 owner,
                 watchers,
@@ -132,6 +136,11 @@ impl Manager {
 
     pub fn index(&self) -> &Index {
         &self.inner.index
+    }
+
+    /// The daemon's link to Slurm.
+    pub fn slurm(&self) -> &crate::slurm::Slurm {
+        &self.inner.slurm
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<RunChange> {
@@ -283,12 +292,15 @@ impl Manager {
                 ("guild_version".to_string(), guild_proto::VERSION.to_string()),
             ];
             attrs.push(("stats_interval".to_string(), plan.stats_interval.to_string()));
-            attrs.extend(
-                self.inner
-                    .stats
-                    .host_attrs(env.get("CUDA_VISIBLE_DEVICES").cloned())
-                    .await,
-            );
+            // A Slurm run's host facts are its node's, which its supervisor sends from there.
+            if spec.slurm.is_none() {
+                attrs.extend(
+                    self.inner
+                        .stats
+                        .host_attrs(env.get("CUDA_VISIBLE_DEVICES").cloned())
+                        .await,
+                );
+            }
             if let Some(profile) = &spec.profile {
                 attrs.push(("profile".to_string(), profile.clone()));
             }
@@ -338,6 +350,9 @@ impl Manager {
         };
         self.publish(&record).await;
 
+        if let Some(slurm) = &spec.slurm {
+            return self.submit(record, db, &plan, slurm, &argv, &env).await;
+        }
         let spawned = live::spawn_supervisor(
             &self.inner.settings.supervisor_exe,
             &guild_d,
@@ -365,8 +380,68 @@ impl Manager {
         record.pid_start = record.pid.and_then(crate::process::start_time);
         // The run's task records that it started (run.db, the index, watchers) as its
         // first step: StartRun answers without waiting for those writes.
-        self.track(record.clone(), db, Some((child, plan.stats_interval))).await?;
+        self.track(record.clone(), db, Some((child, plan.stats_interval)), None).await?;
         Ok(record)
+    }
+
+    /// Submits a run made by `start` to Slurm: the batch script into `guild.d/`, `sbatch
+    /// --parsable`, then its task follows the job. A submission Slurm refuses is the
+    /// run's failure, with what sbatch said.
+    async fn submit(
+        &self,
+        mut record: RunRecord,
+        mut db: RunDb,
+        plan: &prepare::Plan,
+        spec: &crate::slurm::SlurmSpec,
+        argv: &[String],
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<RunRecord> {
+        let guild_d = record.run_dir.join("guild.d");
+        let mut env = env.clone();
+        // The GPUs a job gets are Slurm's to give (CUDA_VISIBLE_DEVICES on its node).
+        env.insert("GPU_COUNT".into(), spec.gpus.to_string());
+        let guild_env: Vec<(String, String)> = ["RUNDIR", "GUILD_RUN_ID", "GPU_COUNT", "PYTHONUNBUFFERED"]
+            .iter()
+            .filter_map(|name| env.get(*name).map(|v| (name.to_string(), v.clone())))
+            .collect();
+        let script = crate::slurm::Script {
+            run_id: &record.id,
+            supervisor_exe: &self.inner.settings.supervisor_exe,
+            guild_d: &guild_d,
+            argv,
+            cwd: &plan.project_dir,
+            guild_env: &guild_env,
+            stats_interval: plan.stats_interval,
+        };
+        let args = crate::slurm::sbatch_args(&record.id, &guild_d, &plan.sbatch, spec);
+        match crate::slurm::submit(&script, &args, &env).await {
+            Ok(job) => {
+                record.status = Status::Queued;
+                record.reason = format!("Slurm job {job}: submitted");
+                db.put_attrs(&[
+                    ("slurm_job_id".to_string(), job.clone()),
+                    (
+                        "slurm_sbatch".to_string(),
+                        serde_json::to_string(&args[1..]).unwrap_or_default(),
+                    ),
+                ])
+                .await?;
+                self.track(record.clone(), db, None, Some(job)).await?;
+                Ok(record)
+            }
+            Err(err) => {
+                let reason = format!("cannot submit the run to Slurm: {err}");
+                record.status = Status::Failed;
+                record.reason = reason.clone();
+                record.stopped_ms = Some(guild_proto::time::now_ms());
+                append_error(&guild_d, &reason);
+                db.put_attrs(&[("failed".to_string(), reason)]).await?;
+                db.close().await;
+                self.inner.index.update_run(&record).await?;
+                self.publish(&record).await;
+                Ok(record)
+            }
+        }
     }
 
     /// What `start` would run, without running it (`guild train --preview`): the
@@ -406,12 +481,14 @@ impl Manager {
     }
 
     /// Hands a live run to its own task: a run just started (its process and stats
-    /// interval), or an adopted one (`None`: what it needs is read from its run.db).
+    /// interval), or an adopted one (`None`: what it needs is read from its run.db);
+    /// `slurm`: the run's Slurm job (just submitted, or followed again).
     async fn track(
         &self,
         record: RunRecord,
         mut db: RunDb,
         started: Option<(tokio::process::Child, f64)>,
+        slurm: Option<String>,
     ) -> Result<()> {
         let (child, offsets, summaries, stop_requested, interval) = match started {
             // Nothing read yet, nothing stopped, and the interval just written.
@@ -441,13 +518,21 @@ impl Manager {
         });
         let id = record.id.clone();
         let guild_d = record.run_dir.join("guild.d");
+        let mut tailer = tail::Tailer::new(&guild_d, &offsets);
+        let mut events = EventTail::new(&record.run_dir, &offsets);
+        let slurm = slurm.map(|job| {
+            tailer.reopen_each_read();
+            events.reopen_each_read();
+            let started = record.status == Status::Running;
+            slurm_run::SlurmJob::new(self.inner.slurm.clone(), job, &guild_d, &offsets, started)
+        });
         let task = live::RunTask {
             owner: owner::Teller::new(self.inner.owner.clone()),
             index: self.inner.index.clone(),
             stats: self.inner.stats.clone(),
             errors: errlog::ErrorLog::new(&guild_d),
-            tailer: tail::Tailer::new(&guild_d, &offsets),
-            events: EventTail::new(&record.run_dir, &offsets),
+            tailer,
+            events,
             summaries,
             summaries_written: tokio::time::Instant::now(),
             stats_samples: stats_rx,
@@ -462,6 +547,7 @@ impl Manager {
             unsaved_attrs: Vec::new(),
             index_behind: false,
             failing: None,
+            slurm,
         };
         // Every line the task logs names its run.
         let span = tracing::info_span!("run", run = %id);
@@ -516,6 +602,18 @@ impl Manager {
     pub async fn reconcile(&self) -> Result<()> {
         for mut record in self.inner.index.active_runs().await? {
             let guild_d = record.run_dir.join("guild.d");
+            // A Slurm job is followed again by its id, whatever became of it meanwhile
+            // (its task learns that from its files and from Slurm).
+            if let Some(job) = slurm_job_of(&record).await {
+                match RunDb::open(&guild_d.join("run.db")).await {
+                    Ok(db) => {
+                        tracing::info!(run = %record.id, job = %job, "following the Slurm job again");
+                        self.track(record, db, None, Some(job)).await?;
+                        continue;
+                    }
+                    Err(err) => record.reason = format!("cannot open its run.db: {err}"),
+                }
+            }
             // Its supervisor, or (when that was killed) the op in the supervisor's group.
             let alive = record.pid.is_some_and(|pid| {
                 crate::process::same_process(pid, record.pid_start) || crate::process::run_group_alive(pid, &record.id)
@@ -525,7 +623,7 @@ impl Manager {
                 match RunDb::open(&guild_d.join("run.db")).await {
                     Ok(db) => {
                         tracing::info!(run = %record.id, alive, "adopting the run");
-                        self.track(record, db, None).await?;
+                        self.track(record, db, None, None).await?;
                         continue;
                     }
                     Err(err) => record.reason = format!("cannot open its run.db: {err}"),
@@ -612,6 +710,12 @@ impl Manager {
         }
         flags
     }
+}
+
+/// The Slurm job of a run submitted to Slurm (its `slurm_job_id` attr).
+async fn slurm_job_of(run: &RunRecord) -> Option<String> {
+    let attrs = rundb::read(&rundb::path(&run.run_dir), |r| r.attrs()).await.ok()?;
+    attrs.into_iter().find(|(name, _)| name == "slurm_job_id").map(|(_, job)| job)
 }
 
 /// A run's resolved flags in resolution order (its run.db), else as the index has them.

@@ -25,6 +25,8 @@ pub struct StartSpec {
     pub label: String,
     /// The client's environment; empty means the daemon's own.
     pub env: BTreeMap<String, String>,
+    /// Submit the run to Slurm instead of starting it here (`guild train --slurm`).
+    pub slurm: Option<crate::slurm::SlurmSpec>,
 }
 
 /// A run resolved from its Guild file, ready to be created.
@@ -47,6 +49,8 @@ pub struct Plan {
     pub sources: Vec<String>,
     /// The project's tags: the run's first tags.
     pub tags: Vec<String>,
+    /// The model's `sbatch = ...` arguments (runs submitted to Slurm).
+    pub sbatch: Vec<String>,
 }
 
 pub fn plan(spec: &StartSpec) -> Result<Plan> {
@@ -124,6 +128,7 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
         runtime: model.runtime.clone(),
         sources: model.sources.clone(),
         tags: project.tags.clone(),
+        sbatch: model.sbatch.clone(),
     })
 }
 

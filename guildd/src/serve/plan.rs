@@ -62,6 +62,7 @@ pub async fn resolve(
         runtime: None,
         sources: Vec::new(),
         tags: Vec::new(),
+        sbatch: Vec::new(),
     };
     let argv = prepare::command_line(&plan, python, &run.run_dir);
     let mut env = if client_env.is_empty() {

@@ -16,6 +16,8 @@ pub enum Status {
     Error,
     Terminated,
     Failed,
+    /// Waiting for resources: a Slurm job that Slurm holds pending.
+    Queued,
 }
 
 impl Status {
@@ -27,6 +29,7 @@ impl Status {
             Status::Error => "error",
             Status::Terminated => "terminated",
             Status::Failed => "failed",
+            Status::Queued => "queued",
         }
     }
 
@@ -38,12 +41,13 @@ impl Status {
             "error" => Status::Error,
             "terminated" => Status::Terminated,
             "failed" => Status::Failed,
+            "queued" => Status::Queued,
             _ => return None,
         })
     }
 
     pub fn is_active(self) -> bool {
-        matches!(self, Status::Pending | Status::Running)
+        matches!(self, Status::Pending | Status::Running | Status::Queued)
     }
 
     pub fn to_proto(self) -> guild_proto::v1::RunStatus {
@@ -55,6 +59,7 @@ impl Status {
             Status::Error => P::Error,
             Status::Terminated => P::Terminated,
             Status::Failed => P::Failed,
+            Status::Queued => P::Queued,
         }
     }
 }
@@ -405,7 +410,7 @@ impl Index {
 
     pub async fn active_runs(&self) -> Result<Vec<RunRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RUN_COLUMNS} FROM run WHERE status IN ('pending', 'running') ORDER BY seq"
+            "SELECT {RUN_COLUMNS} FROM run WHERE status IN ('pending', 'running', 'queued') ORDER BY seq"
         )))
         .fetch_all(&self.read)
         .await
