@@ -128,7 +128,11 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             eprintln!("{}", self.logs());
         }
-        let _ = Command::new("bash").arg(script()).arg("stop").arg(self.dir.path()).status();
+        let _ = Command::new("bash")
+            .arg(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -190,7 +194,10 @@ fn slurm_runs_queue_stream_live_and_stop() {
 
     // A job that takes the whole node.
     let out = cluster
-        .guild(&env, &["train", "blocker", "--slurm", "--background", "--sbatch=--exclusive"])
+        .guild(
+            &env,
+            &["train", "blocker", "--slurm", "--background", "--sbatch=--exclusive"],
+        )
         .ok();
     assert!(out.stderr.contains("Slurm job "), "{out:?}");
     let (blocker, _) = out.started_run();
@@ -198,11 +205,20 @@ fn slurm_runs_queue_stream_live_and_stop() {
     env.wait_output(&blocker, |l| l == "ready");
     let blocker_job = attr(&env.get_run(&blocker), "slurm_job_id").expect("slurm_job_id attr");
     let info = cluster.guild(&env, &["runs", "info", &blocker]).ok();
-    assert!(info.stdout.contains(&format!("slurm_job_id: {blocker_job}")), "{info:?}");
+    assert!(
+        info.stdout.contains(&format!("slurm_job_id: {blocker_job}")),
+        "{info:?}"
+    );
 
     // The next jobs wait: queued, with Slurm's reason.
-    let (live, live_dir) = cluster.guild(&env, &["train", "live", "--slurm", "-b"]).ok().started_run();
-    let (doomed, _) = cluster.guild(&env, &["train", "live", "--slurm", "-b"]).ok().started_run();
+    let (live, live_dir) = cluster
+        .guild(&env, &["train", "live", "--slurm", "-b"])
+        .ok()
+        .started_run();
+    let (doomed, _) = cluster
+        .guild(&env, &["train", "live", "--slurm", "-b"])
+        .ok()
+        .started_run();
     let queued = env.wait_run_until(&live, "queued with Slurm's reason", TIMEOUT, |r| {
         r.status() == RunStatus::Queued
             && ["Resources", "Priority"]
@@ -211,7 +227,10 @@ fn slurm_runs_queue_stream_live_and_stop() {
     });
     assert!(queued.reason.starts_with("Slurm job "), "{queued:?}");
     let runs = cluster.guild(&env, &["runs"]).ok();
-    assert!(runs.stdout.lines().any(|l| l.contains(&live) && l.contains("queued")), "{runs:?}");
+    assert!(
+        runs.stdout.lines().any(|l| l.contains(&live) && l.contains("queued")),
+        "{runs:?}"
+    );
     let status = cluster.guild(&env, &["status"]).ok();
     assert!(status.stdout.contains("slurm:    reachable"), "{status:?}");
     assert!(status.stdout.contains("3 runs on it"), "{status:?}");
@@ -267,15 +286,27 @@ fn slurm_runs_queue_stream_live_and_stop() {
         }
     });
     let running = env.get_run(&live).run.unwrap();
-    assert_eq!(running.status(), RunStatus::Running, "the samples came while it ran: {running:?}");
+    assert_eq!(
+        running.status(),
+        RunStatus::Running,
+        "the samples came while it ran: {running:?}"
+    );
     std::fs::write(env.project.join("go"), "").unwrap();
     let done = env.wait_run_until(&live, "ended", TIMEOUT, is_final);
     assert_eq!(done.status(), RunStatus::Completed, "{done:?}\n{}", env.daemon_log());
 
     let detail = env.get_run(&live);
     assert_eq!(attr(&detail, "slurm_state").as_deref(), Some("COMPLETED"));
-    assert!(attr(&detail, "slurm_node").is_some_and(|n| !n.is_empty()), "{:?}", detail.attrs);
-    assert!(attr(&detail, "cpu_cores").is_some(), "the node's facts: {:?}", detail.attrs);
+    assert!(
+        attr(&detail, "slurm_node").is_some_and(|n| !n.is_empty()),
+        "{:?}",
+        detail.attrs
+    );
+    assert!(
+        attr(&detail, "cpu_cores").is_some(),
+        "the node's facts: {:?}",
+        detail.attrs
+    );
     env.block_on(async {
         let mut db = open_run_db(&live_dir).await;
         let loss: Vec<(i64, f64)> = sqlx::query_as("SELECT step, value FROM scalar WHERE key = 'loss' ORDER BY step")
@@ -346,7 +377,10 @@ fn slurm_runs_survive_kill_9_of_guildd_and_time_limits() {
         .guild(&env, &["train", "forever", "--slurm", "-b", "--sbatch=--time=1"])
         .ok()
         .started_run();
-    let (counter, counter_dir) = cluster.guild(&env, &["train", "counter", "--slurm", "-b"]).ok().started_run();
+    let (counter, counter_dir) = cluster
+        .guild(&env, &["train", "counter", "--slurm", "-b"])
+        .ok()
+        .started_run();
     env.wait_run(&forever, &[RunStatus::Running]);
     env.wait_output(&counter, |l| l == "line 10");
 
@@ -409,8 +443,14 @@ fn slurm_options_are_checked_and_a_failed_submission_says_why() {
     assert!(out.stderr.contains("--slurm"), "{out:?}");
     // A guildd whose PATH has no sbatch (this command starts it): the run fails to
     // start, saying so.
-    let out = env.guild_env(&["train", "--slurm", "-b"], &[("PATH", "/nonexistent")]).exits(1);
-    assert!(out.stderr.contains("cannot submit the run to Slurm: sbatch is not on guildd's PATH"), "{out:?}");
+    let out = env
+        .guild_env(&["train", "--slurm", "-b"], &[("PATH", "/nonexistent")])
+        .exits(1);
+    assert!(
+        out.stderr
+            .contains("cannot submit the run to Slurm: sbatch is not on guildd's PATH"),
+        "{out:?}"
+    );
     let (id, run_dir) = out.started_run();
     let run = env.get_run(&id).run.unwrap();
     assert_eq!(run.status(), RunStatus::Failed);

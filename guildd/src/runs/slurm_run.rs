@@ -42,7 +42,13 @@ pub(super) struct SlurmJob {
 }
 
 impl SlurmJob {
-    pub fn new(service: Slurm, job: String, guild_d: &Path, offsets: &std::collections::HashMap<String, u64>, started: bool) -> SlurmJob {
+    pub fn new(
+        service: Slurm,
+        job: String,
+        guild_d: &Path,
+        offsets: &std::collections::HashMap<String, u64>,
+        started: bool,
+    ) -> SlurmJob {
         SlurmJob {
             state: service.follow(&job),
             job,
@@ -108,7 +114,8 @@ impl RunTask {
                 self.slurm_changed().await;
             }
         } else if info.is_running() && self.record.status == Status::Queued {
-            self.slurm_started(guild_proto::time::now_ms(), info.nodes.clone()).await;
+            self.slurm_started(guild_proto::time::now_ms(), info.nodes.clone())
+                .await;
         }
     }
 
@@ -138,10 +145,7 @@ impl RunTask {
     pub(super) async fn slurm_node_news(&mut self, started: Option<(i64, String, u32)>, attrs: Vec<(String, String)>) {
         if let Some((ms, host, pid)) = started {
             self.slurm_started(ms, host.clone()).await;
-            let mut news = vec![
-                ("host".to_string(), host),
-                ("slurm_pid".to_string(), pid.to_string()),
-            ];
+            let mut news = vec![("host".to_string(), host), ("slurm_pid".to_string(), pid.to_string())];
             // A start first seen through Slurm's poll gets the node's own time.
             let retimed = self.record.status == Status::Running && self.record.started_ms != Some(ms);
             if retimed {
@@ -291,11 +295,18 @@ mod tests {
         // An exit file and an ordinary end: the exit file's status stands.
         let mut run = record();
         apply_end(&mut run, "7", &info("FAILED"), false, true);
-        assert_eq!((run.status, run.reason.as_str()), (Status::Error, "killed by signal 15"));
+        assert_eq!(
+            (run.status, run.reason.as_str()),
+            (Status::Error, "killed by signal 15")
+        );
         // No exit file: failed, with what Slurm said.
         let mut run = record();
         apply_end(&mut run, "7", &info(slurm::UNKNOWN), false, false);
         assert_eq!(run.status, Status::Failed);
-        assert!(run.reason.contains("without recording an exit status"), "{}", run.reason);
+        assert!(
+            run.reason.contains("without recording an exit status"),
+            "{}",
+            run.reason
+        );
     }
 }

@@ -118,31 +118,30 @@ pub fn main(args: &[String]) -> ! {
             }
         }
         Ok(mut child) => {
-            let stats = node_stats.and_then(|interval| {
-                crate::slurm::node::NodeStats::start(guild_d, std::process::id(), interval)
-            });
+            let stats = node_stats
+                .and_then(|interval| crate::slurm::node::NodeStats::start(guild_d, std::process::id(), interval));
             let waited = child.wait();
             // The last sample is written before the exit file, so it is read before the end.
             if let Some(stats) = stats {
                 stats.finish();
             }
             match waited {
-            Ok(status) => {
-                use std::os::unix::process::ExitStatusExt;
-                let ended_ms = guild_proto::time::now_ms();
-                match (status.code(), status.signal()) {
-                    (Some(code), _) => ExitRecord::Exited { code, ended_ms },
-                    (None, Some(signal)) => ExitRecord::Signalled { signal, ended_ms },
-                    (None, None) => ExitRecord::Failed {
-                        reason: "unknown exit status".into(),
-                        ended_ms,
-                    },
+                Ok(status) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    let ended_ms = guild_proto::time::now_ms();
+                    match (status.code(), status.signal()) {
+                        (Some(code), _) => ExitRecord::Exited { code, ended_ms },
+                        (None, Some(signal)) => ExitRecord::Signalled { signal, ended_ms },
+                        (None, None) => ExitRecord::Failed {
+                            reason: "unknown exit status".into(),
+                            ended_ms,
+                        },
+                    }
                 }
-            }
-            Err(err) => ExitRecord::Failed {
-                reason: format!("lost track of the op's process: {err}"),
-                ended_ms: guild_proto::time::now_ms(),
-            },
+                Err(err) => ExitRecord::Failed {
+                    reason: format!("lost track of the op's process: {err}"),
+                    ended_ms: guild_proto::time::now_ms(),
+                },
             }
         }
     };

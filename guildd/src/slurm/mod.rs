@@ -102,7 +102,14 @@ impl JobInfo {
     pub fn ended_by_slurm(&self) -> bool {
         matches!(
             self.state.as_str(),
-            "CANCELLED" | "TIMEOUT" | "NODE_FAIL" | "OUT_OF_MEMORY" | "PREEMPTED" | "BOOT_FAIL" | "DEADLINE" | "REVOKED"
+            "CANCELLED"
+                | "TIMEOUT"
+                | "NODE_FAIL"
+                | "OUT_OF_MEMORY"
+                | "PREEMPTED"
+                | "BOOT_FAIL"
+                | "DEADLINE"
+                | "REVOKED"
         )
     }
 
@@ -159,7 +166,9 @@ fn parse_squeue(out: &str) -> HashMap<String, JobInfo> {
 fn parse_scontrol(out: &str) -> Option<JobInfo> {
     let mut info = JobInfo::default();
     for word in out.split_whitespace() {
-        let Some((key, value)) = word.split_once('=') else { continue };
+        let Some((key, value)) = word.split_once('=') else {
+            continue;
+        };
         match key {
             "JobState" => info.state = value.to_string(),
             "Reason" => info.reason = value.to_string(),
@@ -284,7 +293,11 @@ async fn run(
     Err(format!(
         "{program} failed ({}){}",
         output.status,
-        if said.is_empty() { String::new() } else { format!(": {said}") }
+        if said.is_empty() {
+            String::new()
+        } else {
+            format!(": {said}")
+        }
     ))
 }
 
@@ -301,7 +314,9 @@ pub async fn submit(script: &Script<'_>, args: &[String], env: &BTreeMap<String,
 
 /// `scancel JOB`.
 pub async fn cancel(job: &str) -> Result<(), String> {
-    run("scancel", &[job.to_string()], None, None, COMMAND_TIMEOUT).await.map(|_| ())
+    run("scancel", &[job.to_string()], None, None, COMMAND_TIMEOUT)
+        .await
+        .map(|_| ())
 }
 
 /// `scontrol -o show job JOB`: what the controller knows of the job now; `UNKNOWN` when
@@ -446,13 +461,13 @@ impl Slurm {
                 inner.asking.store(false, std::sync::atomic::Ordering::SeqCst);
                 report
             });
-            if known.is_none() {
-                if let Ok(Ok(report)) = tokio::time::timeout(Duration::from_secs(3), asked).await {
-                    return Report {
-                        runs: self.followed() as u32,
-                        ..report
-                    };
-                }
+            if known.is_none()
+                && let Ok(Ok(report)) = tokio::time::timeout(Duration::from_secs(3), asked).await
+            {
+                return Report {
+                    runs: self.followed() as u32,
+                    ..report
+                };
             }
         }
         Report {

@@ -103,8 +103,10 @@ fn sample(mut file: File, root: u32, interval: Option<Duration>, stop: &(Mutex<b
         "gpus".into(),
         visible.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
     ));
-    let attrs: serde_json::Map<String, serde_json::Value> =
-        attrs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+    let attrs: serde_json::Map<String, serde_json::Value> = attrs
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
     write_line(&mut file, serde_json::json!({ "attrs": attrs }));
     let Some(interval) = interval else { return };
     // The tree's memory at once (CPU use needs two readings, so it waits for the first
@@ -231,9 +233,10 @@ impl NodeTail {
         let value: serde_json::Value = match serde_json::from_slice(line) {
             Ok(value) => value,
             Err(err) => {
-                found
-                    .issues
-                    .push(format!("{}: a line that is not JSON ({err}): skipped", self.path.display()));
+                found.issues.push(format!(
+                    "{}: a line that is not JSON ({err}): skipped",
+                    self.path.display()
+                ));
                 return;
             }
         };
@@ -301,7 +304,11 @@ mod tests {
         let (ms, _host, pid) = all.started.expect("the start line");
         assert!(ms > 0);
         assert_eq!(pid, std::process::id());
-        assert!(all.attrs.iter().any(|(k, v)| k == "gpu_count" && !v.is_empty()), "{:?}", all.attrs);
+        assert!(
+            all.attrs.iter().any(|(k, v)| k == "gpu_count" && !v.is_empty()),
+            "{:?}",
+            all.attrs
+        );
         assert!(all.attrs.iter().any(|(k, _)| k == "cpu_cores"));
         let keys: std::collections::BTreeSet<&str> = all.samples.iter().map(|s| &*s.key).collect();
         for key in ["sys/cpu/util", "sys/mem/used", "op/mem/rss", "op/cpu/util"] {
@@ -319,7 +326,11 @@ mod tests {
     fn lines_that_are_not_ours_are_skipped_and_told() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join(NODE_FILE);
-        std::fs::write(&path, "not json\n{\"time\": 5, \"samples\": {\"sys/cpu/util\": 0.5, \"x\": \"y\"}}\n{\"time\": 6").unwrap();
+        std::fs::write(
+            &path,
+            "not json\n{\"time\": 5, \"samples\": {\"sys/cpu/util\": 0.5, \"x\": \"y\"}}\n{\"time\": 6",
+        )
+        .unwrap();
         let mut tail = NodeTail::new(tmp.path(), &HashMap::new());
         let found = tail.poll();
         assert_eq!(found.issues.len(), 1, "{:?}", found.issues);
@@ -327,7 +338,10 @@ mod tests {
         assert_eq!((found.samples[0].time, found.samples[0].value), (5, 0.5));
         // The partial line waits for its newline.
         let offset = found.offset.unwrap().1;
-        assert_eq!(offset, std::fs::read(&path).unwrap().iter().rposition(|&b| b == b'\n').unwrap() as u64 + 1);
+        assert_eq!(
+            offset,
+            std::fs::read(&path).unwrap().iter().rposition(|&b| b == b'\n').unwrap() as u64 + 1
+        );
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
