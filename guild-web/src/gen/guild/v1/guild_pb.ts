@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file guild/v1/guild.proto.
  */
 export const file_guild_v1_guild: GenFile = /*@__PURE__*/
-  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiFwoVQ3JlYXRlVmlld0NvZGVSZXF1ZXN0IjkKCFZpZXdDb2RlEgwKBGNvZGUYASABKAkSCwoDdXJsGAIgASgJEhIKCmV4cGlyZXNfbXMYAyABKAMiEgoQR2V0U3RhdHVzUmVxdWVzdCKxAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAxIQCghwcm9ibGVtcxgJIAMoCSIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIuEBCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZRIiCglyZXNvdXJjZXMYCCADKAsyDy5ndWlsZC52MS5Nb2RlbBIMCgR0YWdzGAkgAygJIrIBCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnEg8KB3J1bnRpbWUYBSABKAkSDwoHc291cmNlcxgGIAMoCRIcCgR2aWV3GAcgASgLMg4uZ3VpbGQudjEuVmlldyI8CglPcGVyYXRpb24SDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgASgJEhAKCHJlcXVpcmVzGAMgAygJIjYKB1Byb2ZpbGUSDAoEbmFtZRgBIAEoCRIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWciIwoERmxhZxIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIoIBCgRWaWV3Eg4KBm9yaWdpbhgBIAEoCRIjCgZmaWVsZHMYAiADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQSHwoEcm93cxgDIAMoCzIRLmd1aWxkLnYxLlZpZXdSb3cSJAoHY29tcGFyZRgEIAMoCzITLmd1aWxkLnYxLlZpZXdGaWVsZCKIAQoJVmlld0ZpZWxkEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSDgoGc291cmNlGAMgASgJEhEKCWF0dHJpYnV0ZRgEIAEoCRIOCgZyZWR1Y2UYBSABKAkSDgoGZm9ybWF0GAYgASgJEg0KBWNvbG9yGAcgASgJEgwKBGljb24YCCABKAkiPQoHVmlld1JvdxIMCgRuYW1lGAEgASgJEiQKBnNlcmllcxgCIAMoCzIULmd1aWxkLnYxLlZpZXdTZXJpZXMiWQoKVmlld1NlcmllcxIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEg0KBWxhYmVsGAMgASgJEg4KBmZvcm1hdBgEIAEoCRIPCgdwYXR0ZXJuGAUgASgJIlUKCkZpZWxkVmFsdWUSDAoEbmFtZRgBIAEoCRIPCgdwcmVzZW50GAIgASgIEg0KBXZhbHVlGAMgASgBEgwKBHRleHQYBCABKAkSCwoDa2V5GAUgASgJIvEBCg9TdGFydFJ1blJlcXVlc3QSEwoLcHJvamVjdF9kaXIYASABKAkSDQoFbW9kZWwYAiABKAkSCgoCb3AYAyABKAkSDwoHcHJvZmlsZRgEIAEoCRIdCgVmbGFncxgFIAMoCzIOLmd1aWxkLnYxLkZsYWcSEgoKc291cmNlX3J1bhgGIAEoCRINCgVsYWJlbBgHIAEoCRIvCgNlbnYYCCADKAsyIi5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QuRW52RW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLBAgoDUnVuEgoKAmlkGAEgASgJEhMKC3Byb2plY3RfZGlyGAIgASgJEhQKDHByb2plY3RfbmFtZRgDIAEoCRINCgVtb2RlbBgEIAEoCRIKCgJvcBgFIAEoCRIjCgZzdGF0dXMYBiABKA4yEy5ndWlsZC52MS5SdW5TdGF0dXMSEgoKY3JlYXRlZF9tcxgHIAEoAxISCgpzdGFydGVkX21zGAggASgDEhIKCnN0b3BwZWRfbXMYCSABKAMSGAoLZXhpdF9zdGF0dXMYCiABKAVIAIgBARIPCgdydW5fZGlyGAsgASgJEg0KBWxhYmVsGAwgASgJEgsKA3BpZBgNIAEoDRIOCgZyZWFzb24YDiABKAkSEgoKc291cmNlX3J1bhgPIAEoCRIMCgR0YWdzGBAgAygJQg4KDF9leGl0X3N0YXR1cyJFCg9MaXN0UnVuc1JlcXVlc3QSDQoFbGltaXQYASABKA0SDgoGb2Zmc2V0GAIgASgNEhMKC3Byb2plY3RfZGlyGAMgASgJIj4KEExpc3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhINCgV0b3RhbBgCIAEoDSIcCg1HZXRSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIgChFHZXRSdW5WaWV3UmVxdWVzdBILCgNydW4YASABKAkiWgoHUnVuVmlldxILCgNydW4YASABKAkSHAoEdmlldxgCIAEoCzIOLmd1aWxkLnYxLlZpZXcSJAoGZmllbGRzGAMgAygLMhQuZ3VpbGQudjEuRmllbGRWYWx1ZSKoAQoKUnVuUHJldmlldxINCgVtb2RlbBgBIAEoCRIKCgJvcBgCIAEoCRIMCgRhcmd2GAMgAygJEh0KBWZsYWdzGAQgAygLMg4uZ3VpbGQudjEuRmxhZxIPCgdydW5fZGlyGAUgASgJEhsKA2VudhgGIAMoCzIOLmd1aWxkLnYxLkZsYWcSEwoLcHJvamVjdF9kaXIYByABKAkSDwoHcnVudGltZRgIIAEoCSIjCgRBdHRyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkimgEKCVJ1bkRldGFpbBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SHQoFZmxhZ3MYAiADKAsyDi5ndWlsZC52MS5GbGFnEh0KBWF0dHJzGAMgAygLMg4uZ3VpbGQudjEuQXR0chIjCgZzZXJpZXMYBCADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkSDgoGY3Vyc29yGAUgASgDIh0KDlN0b3BSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChBEZWxldGVSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIfChFEZWxldGVSdW5SZXNwb25zZRIKCgJpZBgBIAEoCSIfChBXYXRjaFJ1bnNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJOCghSdW5FdmVudBIaCgNydW4YASABKAsyDS5ndWlsZC52MS5SdW4SDwoHcmVtb3ZlZBgCIAEoCBIVCg1zbmFwc2hvdF9kb25lGAMgASgIIkIKEVJlYWRPdXRwdXRSZXF1ZXN0EgsKA3J1bhgBIAEoCRIQCghmcm9tX3NlcRgCIAEoAxIOCgZmb2xsb3cYAyABKAgiWgoKT3V0cHV0TGluZRILCgNzZXEYASABKAMSDwoHdGltZV9tcxgCIAEoAxIgCgZzdHJlYW0YAyABKA4yEC5ndWlsZC52MS5TdHJlYW0SDAoEdGV4dBgEIAEoCSIyCgtPdXRwdXRDaHVuaxIjCgVsaW5lcxgBIAMoCzIULmd1aWxkLnYxLk91dHB1dExpbmUiIAoRTGlzdFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJIngKCVNlcmllc0tleRILCgNrZXkYASABKAkSDAoEbGFzdBgCIAEoARILCgNtaW4YAyABKAESCwoDbWF4GAQgASgBEg0KBWNvdW50GAUgASgDEhEKCWxhc3Rfc3RlcBgGIAEoAxIUCgxsYXN0X3RpbWVfbXMYByABKAMiNwoSTGlzdFNlcmllc1Jlc3BvbnNlEiEKBGtleXMYASADKAsyEy5ndWlsZC52MS5TZXJpZXNLZXkipgEKEEdldFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSHAoEYXhpcxgDIAEoDjIOLmd1aWxkLnYxLkF4aXMSEAoDbWluGAQgASgBSACIAQESEAoDbWF4GAUgASgBSAGIAQESDwoHYnVja2V0cxgGIAEoDRIUCgx1bnRpbF9jdXJzb3IYByABKANCBgoEX21pbkIGCgRfbWF4IjYKBlNhbXBsZRIPCgd0aW1lX21zGAEgASgDEgwKBHN0ZXAYAiABKAMSDQoFdmFsdWUYAyABKAEiiAEKBkJ1Y2tldBIPCgd4X3N0YXJ0GAEgASgBEg0KBXhfZW5kGAIgASgBEgsKA21pbhgDIAEoARILCgNtYXgYBCABKAESDAoEbGFzdBgFIAEoARIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDEg0KBWNvdW50GAggASgEImoKBlNlcmllcxILCgNrZXkYASABKAkSIQoHc2FtcGxlcxgCIAMoCzIQLmd1aWxkLnYxLlNhbXBsZRIhCgdidWNrZXRzGAMgAygLMhAuZ3VpbGQudjEuQnVja2V0Eg0KBWNvdW50GAQgASgEIjUKEUdldFNlcmllc1Jlc3BvbnNlEiAKBnNlcmllcxgBIAMoCzIQLmd1aWxkLnYxLlNlcmllcyJFChJXYXRjaFNlcmllc1JlcXVlc3QSCwoDcnVuGAEgASgJEgwKBGtleXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgDIkAKDFNlcmllc1VwZGF0ZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMSDgoGY3Vyc29yGAIgASgDInAKDFJ1blNlbGVjdGlvbhIMCgRydW5zGAEgAygJEg0KBW1vZGVsGAIgASgJEg4KBnN0YXR1cxgDIAMoCRINCgVsYWJlbBgEIAEoCRIPCgdkZWxldGVkGAUgASgIEhMKC3Byb2plY3RfZGlyGAYgASgJIj4KEVNlbGVjdFJ1bnNSZXF1ZXN0EikKCXNlbGVjdGlvbhgBIAEoCzIWLmd1aWxkLnYxLlJ1blNlbGVjdGlvbiJCChJTZWxlY3RSdW5zUmVzcG9uc2USGwoEcnVucxgBIAMoCzINLmd1aWxkLnYxLlJ1bhIPCgdpbmRleGVzGAIgAygNIi0KD1NldExhYmVsUmVxdWVzdBILCgNydW4YASABKAkSDQoFbGFiZWwYAiABKAkiOQoNVGFnUnVuUmVxdWVzdBILCgNydW4YASABKAkSCwoDYWRkGAIgAygJEg4KBnJlbW92ZRgDIAMoCSIgChFSZXN0b3JlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoPUHVyZ2VSdW5SZXF1ZXN0EgsKA3J1bhgBIAEoCSIeChBQdXJnZVJ1blJlc3BvbnNlEgoKAmlkGAEgASgJIi8KEUV4cG9ydFJ1bnNSZXF1ZXN0EgwKBHJ1bnMYASADKAkSDAoEZGVzdBgCIAEoCSIvChJFeHBvcnRSdW5zUmVzcG9uc2USCwoDaWRzGAEgAygJEgwKBGRlc3QYAiABKAkiYQoRSW1wb3J0UnVuc1JlcXVlc3QSCwoDc3JjGAEgASgJEg4KBnJlbmFtZRgCIAEoCBITCgtwcm9qZWN0X2RpchgDIAEoCRIaChJtYXhfdW5wYWNrZWRfYnl0ZXMYBCABKAQiPwoLSW1wb3J0ZWRSdW4SCgoCaWQYASABKAkSEwoLb3JpZ2luYWxfaWQYAiABKAkSDwoHcnVuX2RpchgDIAEoCSI5ChJJbXBvcnRSdW5zUmVzcG9uc2USIwoEcnVucxgBIAMoCzIVLmd1aWxkLnYxLkltcG9ydGVkUnVuIloKEkNvbXBhcmVSdW5zUmVxdWVzdBIpCglzZWxlY3Rpb24YASABKAsyFi5ndWlsZC52MS5SdW5TZWxlY3Rpb24SCwoDc3lzGAIgASgIEgwKBHZpZXcYAyABKAgiqwEKDENvbXBhcmVDaHVuaxIWCg5uZXdfZmxhZ19uYW1lcxgBIAMoCRIXCg9uZXdfc2NhbGFyX2tleXMYAiADKAkSIgoEcm93cxgDIAMoCzIULmd1aWxkLnYxLkNvbXBhcmVSb3cSFwoPbmV3X2ZsYWdfdmFsdWVzGAQgAygJEi0KEG5ld192aWV3X2NvbHVtbnMYBSADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQi8wEKCkNvbXBhcmVSb3cSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg0KBWluZGV4GAIgASgNEhIKCmZsYWdfbmFtZXMYAyADKA0SEwoLZmxhZ192YWx1ZXMYBCADKA0SEwoLc2NhbGFyX2tleXMYBSADKA0SEwoLc2NhbGFyX2xhc3QYBiADKAESEgoKc2NhbGFyX21pbhgHIAMoARISCgpzY2FsYXJfbWF4GAggAygBEhQKDHZpZXdfY29sdW1ucxgJIAMoDRIpCgt2aWV3X3ZhbHVlcxgKIAMoCzIULmd1aWxkLnYxLkZpZWxkVmFsdWUi0AEKEVN0YXJ0U2VydmVSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRob3N0GAIgASgJEhEKBHBvcnQYAyABKA1IAIgBARIxCgNlbnYYBCADKAsyJC5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdC5FbnZFbnRyeRISCgp0aW1lb3V0X21zGAUgASgNEhEKCW1heF9xdWV1ZRgGIAEoDRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9wb3J0Ih8KEFN0b3BTZXJ2ZVJlcXVlc3QSCwoDcnVuGAEgASgJIiAKEUxpc3RTZXJ2ZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSI1ChJMaXN0U2VydmVzUmVzcG9uc2USHwoGc2VydmVzGAEgAygLMg8uZ3VpbGQudjEuU2VydmUiowIKBVNlcnZlEgsKA3J1bhgBIAEoCRINCgVtb2RlbBgCIAEoCRIPCgdydW5fZGlyGAMgASgJEg8KB2FkZHJlc3MYBCABKAkSCwoDdXJsGAUgASgJEiMKBXN0YXRlGAYgASgOMhQuZ3VpbGQudjEuU2VydmVTdGF0ZRIOCgZyZWFzb24YByABKAkSCwoDcGlkGAggASgNEgwKBGFyZ3YYCSADKAkSEgoKc3RhcnRlZF9tcxgKIAEoAxIQCghyZXF1ZXN0cxgLIAEoBBIOCgZlcnJvcnMYDCABKAQSEAoIcmVzdGFydHMYDSABKA0SEAoIZXhpc3RpbmcYDiABKAgSEgoKdGltZW91dF9tcxgPIAEoDRIRCgltYXhfcXVldWUYECABKA0itwEKF1N0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0EgwKBHJ1bnMYASADKAkSEwoLcHJvamVjdF9kaXIYAiABKAkSNwoDZW52GAMgAygLMiouZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QuRW52RW50cnkSFAoMaWRsZV9zZWNvbmRzGAQgASgNGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiGAoWU3RvcFRlbnNvckJvYXJkUmVxdWVzdCIXChVHZXRUZW5zb3JCb2FyZFJlcXVlc3QiOwoOVGVuc29yQm9hcmRSdW4SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdydW5fZGlyGAMgASgJItkBCgtUZW5zb3JCb2FyZBIPCgdydW5uaW5nGAEgASgIEgsKA3BpZBgCIAEoDRIPCgdhZGRyZXNzGAMgASgJEgwKBHBhdGgYBCABKAkSJgoEcnVucxgFIAMoCzIYLmd1aWxkLnYxLlRlbnNvckJvYXJkUnVuEhIKCnN0YXJ0ZWRfbXMYBiABKAMSFAoMbGFzdF91c2VkX21zGAcgASgDEhQKDGlkbGVfc2Vjb25kcxgIIAEoDRIOCgZyZXVzZWQYCSABKAgSFQoNcHJveHlfYWRkcmVzcxgKIAEoCSq5AQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1BFTkRJTkcQARIWChJSVU5fU1RBVFVTX1JVTk5JTkcQAhIYChRSVU5fU1RBVFVTX0NPTVBMRVRFRBADEhQKEFJVTl9TVEFUVVNfRVJST1IQBBIZChVSVU5fU1RBVFVTX1RFUk1JTkFURUQQBRIVChFSVU5fU1RBVFVTX0ZBSUxFRBAGKkYKBlN0cmVhbRIWChJTVFJFQU1fVU5TUEVDSUZJRUQQABIRCg1TVFJFQU1fU1RET1VUEAESEQoNU1RSRUFNX1NUREVSUhACKiQKBEF4aXMSDQoJQVhJU19TVEVQEAASDQoJQVhJU19USU1FEAEqqQEKClNlcnZlU3RhdGUSGwoXU0VSVkVfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRTRVJWRV9TVEFURV9TVEFSVElORxABEhUKEVNFUlZFX1NUQVRFX1JFQURZEAISGgoWU0VSVkVfU1RBVEVfUkVTVEFSVElORxADEhgKFFNFUlZFX1NUQVRFX05PX01PREVMEAQSFwoTU0VSVkVfU1RBVEVfU1RPUFBFRBAFMtoBCg1EYWVtb25TZXJ2aWNlEj8KCUdldFN0YXR1cxIaLmd1aWxkLnYxLkdldFN0YXR1c1JlcXVlc3QaFi5ndWlsZC52MS5EYWVtb25TdGF0dXMSQQoIU2h1dGRvd24SGS5ndWlsZC52MS5TaHV0ZG93blJlcXVlc3QaGi5ndWlsZC52MS5TaHV0ZG93blJlc3BvbnNlEkUKDkNyZWF0ZVZpZXdDb2RlEh8uZ3VpbGQudjEuQ3JlYXRlVmlld0NvZGVSZXF1ZXN0GhIuZ3VpbGQudjEuVmlld0NvZGUyTgoOUHJvamVjdFNlcnZpY2USPAoKR2V0UHJvamVjdBIbLmd1aWxkLnYxLkdldFByb2plY3RSZXF1ZXN0GhEuZ3VpbGQudjEuUHJvamVjdDKzBwoKUnVuU2VydmljZRI0CghTdGFydFJ1bhIZLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghMaXN0UnVucxIZLmd1aWxkLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmd1aWxkLnYxLkxpc3RSdW5zUmVzcG9uc2USNgoGR2V0UnVuEhcuZ3VpbGQudjEuR2V0UnVuUmVxdWVzdBoTLmd1aWxkLnYxLlJ1bkRldGFpbBIyCgdTdG9wUnVuEhguZ3VpbGQudjEuU3RvcFJ1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SRAoJRGVsZXRlUnVuEhouZ3VpbGQudjEuRGVsZXRlUnVuUmVxdWVzdBobLmd1aWxkLnYxLkRlbGV0ZVJ1blJlc3BvbnNlEj0KCVdhdGNoUnVucxIaLmd1aWxkLnYxLldhdGNoUnVuc1JlcXVlc3QaEi5ndWlsZC52MS5SdW5FdmVudDABEkcKClNlbGVjdFJ1bnMSGy5ndWlsZC52MS5TZWxlY3RSdW5zUmVxdWVzdBocLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXNwb25zZRI0CghTZXRMYWJlbBIZLmd1aWxkLnYxLlNldExhYmVsUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhIwCgZUYWdSdW4SFy5ndWlsZC52MS5UYWdSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjgKClJlc3RvcmVSdW4SGy5ndWlsZC52MS5SZXN0b3JlUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghQdXJnZVJ1bhIZLmd1aWxkLnYxLlB1cmdlUnVuUmVxdWVzdBoaLmd1aWxkLnYxLlB1cmdlUnVuUmVzcG9uc2USRwoKRXhwb3J0UnVucxIbLmd1aWxkLnYxLkV4cG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuRXhwb3J0UnVuc1Jlc3BvbnNlEkcKCkltcG9ydFJ1bnMSGy5ndWlsZC52MS5JbXBvcnRSdW5zUmVxdWVzdBocLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXNwb25zZRI8CgpHZXRSdW5WaWV3EhsuZ3VpbGQudjEuR2V0UnVuVmlld1JlcXVlc3QaES5ndWlsZC52MS5SdW5WaWV3Ej0KClByZXZpZXdSdW4SGS5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QaFC5ndWlsZC52MS5SdW5QcmV2aWV3MlMKDU91dHB1dFNlcnZpY2USQgoKUmVhZE91dHB1dBIbLmd1aWxkLnYxLlJlYWRPdXRwdXRSZXF1ZXN0GhUuZ3VpbGQudjEuT3V0cHV0Q2h1bmswATLlAQoNU2VyaWVzU2VydmljZRJHCgpMaXN0U2VyaWVzEhsuZ3VpbGQudjEuTGlzdFNlcmllc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VyaWVzUmVzcG9uc2USRAoJR2V0U2VyaWVzEhouZ3VpbGQudjEuR2V0U2VyaWVzUmVxdWVzdBobLmd1aWxkLnYxLkdldFNlcmllc1Jlc3BvbnNlEkUKC1dhdGNoU2VyaWVzEhwuZ3VpbGQudjEuV2F0Y2hTZXJpZXNSZXF1ZXN0GhYuZ3VpbGQudjEuU2VyaWVzVXBkYXRlMAEyVwoOQ29tcGFyZVNlcnZpY2USRQoLQ29tcGFyZVJ1bnMSHC5ndWlsZC52MS5Db21wYXJlUnVuc1JlcXVlc3QaFi5ndWlsZC52MS5Db21wYXJlQ2h1bmswATLNAQoMU2VydmVTZXJ2aWNlEjoKClN0YXJ0U2VydmUSGy5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdBoPLmd1aWxkLnYxLlNlcnZlEjgKCVN0b3BTZXJ2ZRIaLmd1aWxkLnYxLlN0b3BTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRJHCgpMaXN0U2VydmVzEhsuZ3VpbGQudjEuTGlzdFNlcnZlc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VydmVzUmVzcG9uc2Uy+AEKElRlbnNvckJvYXJkU2VydmljZRJMChBTdGFydFRlbnNvckJvYXJkEiEuZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZBJKCg9TdG9wVGVuc29yQm9hcmQSIC5ndWlsZC52MS5TdG9wVGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSAoOR2V0VGVuc29yQm9hcmQSHy5ndWlsZC52MS5HZXRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZGIGcHJvdG8z");
+  fileDesc("ChRndWlsZC92MS9ndWlsZC5wcm90bxIIZ3VpbGQudjEiFwoVQ3JlYXRlVmlld0NvZGVSZXF1ZXN0IjkKCFZpZXdDb2RlEgwKBGNvZGUYASABKAkSCwoDdXJsGAIgASgJEhIKCmV4cGlyZXNfbXMYAyABKAMiEgoQR2V0U3RhdHVzUmVxdWVzdCLXAQoMRGFlbW9uU3RhdHVzEg8KB3ZlcnNpb24YASABKAkSEAoIcHJvdG9jb2wYAiABKA0SCwoDcGlkGAMgASgNEhAKCGRhdGFfZGlyGAQgASgJEg4KBnNvY2tldBgFIAEoCRITCgt0Y3BfYWRkcmVzcxgGIAEoCRIUCgxydW5uaW5nX3J1bnMYByABKA0SEgoKc3RhcnRlZF9tcxgIIAEoAxIQCghwcm9ibGVtcxgJIAMoCRIkCgVzbHVybRgUIAEoCzIVLmd1aWxkLnYxLlNsdXJtU3RhdHVzIk0KC1NsdXJtU3RhdHVzEg0KBWZvdW5kGAEgASgIEhEKCXJlYWNoYWJsZRgCIAEoCBIOCgZkZXRhaWwYAyABKAkSDAoEcnVucxgEIAEoDSIkCg9TaHV0ZG93blJlcXVlc3QSEQoJc3RvcF9ydW5zGAEgASgIIigKEFNodXRkb3duUmVzcG9uc2USFAoMcnVubmluZ19ydW5zGAEgASgNIigKEUdldFByb2plY3RSZXF1ZXN0EhMKC3Byb2plY3RfZGlyGAEgASgJIuEBCgdQcm9qZWN0EgsKA2RpchgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg8KB3J1bnJvb3QYBCABKAkSHwoGbW9kZWxzGAUgAygLMg8uZ3VpbGQudjEuTW9kZWwSHQoFZmxhZ3MYBiADKAsyDi5ndWlsZC52MS5GbGFnEiMKCHByb2ZpbGVzGAcgAygLMhEuZ3VpbGQudjEuUHJvZmlsZRIiCglyZXNvdXJjZXMYCCADKAsyDy5ndWlsZC52MS5Nb2RlbBIMCgR0YWdzGAkgAygJIrIBCgVNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEicKCm9wZXJhdGlvbnMYAyADKAsyEy5ndWlsZC52MS5PcGVyYXRpb24SHQoFZmxhZ3MYBCADKAsyDi5ndWlsZC52MS5GbGFnEg8KB3J1bnRpbWUYBSABKAkSDwoHc291cmNlcxgGIAMoCRIcCgR2aWV3GAcgASgLMg4uZ3VpbGQudjEuVmlldyI8CglPcGVyYXRpb24SDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgASgJEhAKCHJlcXVpcmVzGAMgAygJIjYKB1Byb2ZpbGUSDAoEbmFtZRgBIAEoCRIdCgVmbGFncxgCIAMoCzIOLmd1aWxkLnYxLkZsYWciIwoERmxhZxIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIoIBCgRWaWV3Eg4KBm9yaWdpbhgBIAEoCRIjCgZmaWVsZHMYAiADKAsyEy5ndWlsZC52MS5WaWV3RmllbGQSHwoEcm93cxgDIAMoCzIRLmd1aWxkLnYxLlZpZXdSb3cSJAoHY29tcGFyZRgEIAMoCzITLmd1aWxkLnYxLlZpZXdGaWVsZCKIAQoJVmlld0ZpZWxkEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSDgoGc291cmNlGAMgASgJEhEKCWF0dHJpYnV0ZRgEIAEoCRIOCgZyZWR1Y2UYBSABKAkSDgoGZm9ybWF0GAYgASgJEg0KBWNvbG9yGAcgASgJEgwKBGljb24YCCABKAkiPQoHVmlld1JvdxIMCgRuYW1lGAEgASgJEiQKBnNlcmllcxgCIAMoCzIULmd1aWxkLnYxLlZpZXdTZXJpZXMiWQoKVmlld1NlcmllcxIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEg0KBWxhYmVsGAMgASgJEg4KBmZvcm1hdBgEIAEoCRIPCgdwYXR0ZXJuGAUgASgJIlUKCkZpZWxkVmFsdWUSDAoEbmFtZRgBIAEoCRIPCgdwcmVzZW50GAIgASgIEg0KBXZhbHVlGAMgASgBEgwKBHRleHQYBCABKAkSCwoDa2V5GAUgASgJIpgCCg9TdGFydFJ1blJlcXVlc3QSEwoLcHJvamVjdF9kaXIYASABKAkSDQoFbW9kZWwYAiABKAkSCgoCb3AYAyABKAkSDwoHcHJvZmlsZRgEIAEoCRIdCgVmbGFncxgFIAMoCzIOLmd1aWxkLnYxLkZsYWcSEgoKc291cmNlX3J1bhgGIAEoCRINCgVsYWJlbBgHIAEoCRIvCgNlbnYYCCADKAsyIi5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QuRW52RW50cnkSJQoFc2x1cm0YFCABKAsyFi5ndWlsZC52MS5TbHVybU9wdGlvbnMaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIsCgxTbHVybU9wdGlvbnMSDgoGc2JhdGNoGAEgAygJEgwKBGdwdXMYAiABKA0iwQIKA1J1bhIKCgJpZBgBIAEoCRITCgtwcm9qZWN0X2RpchgCIAEoCRIUCgxwcm9qZWN0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkSCgoCb3AYBSABKAkSIwoGc3RhdHVzGAYgASgOMhMuZ3VpbGQudjEuUnVuU3RhdHVzEhIKCmNyZWF0ZWRfbXMYByABKAMSEgoKc3RhcnRlZF9tcxgIIAEoAxISCgpzdG9wcGVkX21zGAkgASgDEhgKC2V4aXRfc3RhdHVzGAogASgFSACIAQESDwoHcnVuX2RpchgLIAEoCRINCgVsYWJlbBgMIAEoCRILCgNwaWQYDSABKA0SDgoGcmVhc29uGA4gASgJEhIKCnNvdXJjZV9ydW4YDyABKAkSDAoEdGFncxgQIAMoCUIOCgxfZXhpdF9zdGF0dXMiRQoPTGlzdFJ1bnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNEg4KBm9mZnNldBgCIAEoDRITCgtwcm9qZWN0X2RpchgDIAEoCSI+ChBMaXN0UnVuc1Jlc3BvbnNlEhsKBHJ1bnMYASADKAsyDS5ndWlsZC52MS5SdW4SDQoFdG90YWwYAiABKA0iHAoNR2V0UnVuUmVxdWVzdBILCgNydW4YASABKAkiIAoRR2V0UnVuVmlld1JlcXVlc3QSCwoDcnVuGAEgASgJIloKB1J1blZpZXcSCwoDcnVuGAEgASgJEhwKBHZpZXcYAiABKAsyDi5ndWlsZC52MS5WaWV3EiQKBmZpZWxkcxgDIAMoCzIULmd1aWxkLnYxLkZpZWxkVmFsdWUiqAEKClJ1blByZXZpZXcSDQoFbW9kZWwYASABKAkSCgoCb3AYAiABKAkSDAoEYXJndhgDIAMoCRIdCgVmbGFncxgEIAMoCzIOLmd1aWxkLnYxLkZsYWcSDwoHcnVuX2RpchgFIAEoCRIbCgNlbnYYBiADKAsyDi5ndWlsZC52MS5GbGFnEhMKC3Byb2plY3RfZGlyGAcgASgJEg8KB3J1bnRpbWUYCCABKAkiIwoEQXR0chIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIpoBCglSdW5EZXRhaWwSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEh0KBWZsYWdzGAIgAygLMg4uZ3VpbGQudjEuRmxhZxIdCgVhdHRycxgDIAMoCzIOLmd1aWxkLnYxLkF0dHISIwoGc2VyaWVzGAQgAygLMhMuZ3VpbGQudjEuU2VyaWVzS2V5Eg4KBmN1cnNvchgFIAEoAyIdCg5TdG9wUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoQRGVsZXRlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHwoRRGVsZXRlUnVuUmVzcG9uc2USCgoCaWQYASABKAkiHwoQV2F0Y2hSdW5zUmVxdWVzdBILCgNydW4YASABKAkiTgoIUnVuRXZlbnQSGgoDcnVuGAEgASgLMg0uZ3VpbGQudjEuUnVuEg8KB3JlbW92ZWQYAiABKAgSFQoNc25hcHNob3RfZG9uZRgDIAEoCCJCChFSZWFkT3V0cHV0UmVxdWVzdBILCgNydW4YASABKAkSEAoIZnJvbV9zZXEYAiABKAMSDgoGZm9sbG93GAMgASgIIloKCk91dHB1dExpbmUSCwoDc2VxGAEgASgDEg8KB3RpbWVfbXMYAiABKAMSIAoGc3RyZWFtGAMgASgOMhAuZ3VpbGQudjEuU3RyZWFtEgwKBHRleHQYBCABKAkiMgoLT3V0cHV0Q2h1bmsSIwoFbGluZXMYASADKAsyFC5ndWlsZC52MS5PdXRwdXRMaW5lIiAKEUxpc3RTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCSJ4CglTZXJpZXNLZXkSCwoDa2V5GAEgASgJEgwKBGxhc3QYAiABKAESCwoDbWluGAMgASgBEgsKA21heBgEIAEoARINCgVjb3VudBgFIAEoAxIRCglsYXN0X3N0ZXAYBiABKAMSFAoMbGFzdF90aW1lX21zGAcgASgDIjcKEkxpc3RTZXJpZXNSZXNwb25zZRIhCgRrZXlzGAEgAygLMhMuZ3VpbGQudjEuU2VyaWVzS2V5IqYBChBHZXRTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRrZXlzGAIgAygJEhwKBGF4aXMYAyABKA4yDi5ndWlsZC52MS5BeGlzEhAKA21pbhgEIAEoAUgAiAEBEhAKA21heBgFIAEoAUgBiAEBEg8KB2J1Y2tldHMYBiABKA0SFAoMdW50aWxfY3Vyc29yGAcgASgDQgYKBF9taW5CBgoEX21heCI2CgZTYW1wbGUSDwoHdGltZV9tcxgBIAEoAxIMCgRzdGVwGAIgASgDEg0KBXZhbHVlGAMgASgBIogBCgZCdWNrZXQSDwoHeF9zdGFydBgBIAEoARINCgV4X2VuZBgCIAEoARILCgNtaW4YAyABKAESCwoDbWF4GAQgASgBEgwKBGxhc3QYBSABKAESEQoJbGFzdF9zdGVwGAYgASgDEhQKDGxhc3RfdGltZV9tcxgHIAEoAxINCgVjb3VudBgIIAEoBCJqCgZTZXJpZXMSCwoDa2V5GAEgASgJEiEKB3NhbXBsZXMYAiADKAsyEC5ndWlsZC52MS5TYW1wbGUSIQoHYnVja2V0cxgDIAMoCzIQLmd1aWxkLnYxLkJ1Y2tldBINCgVjb3VudBgEIAEoBCI1ChFHZXRTZXJpZXNSZXNwb25zZRIgCgZzZXJpZXMYASADKAsyEC5ndWlsZC52MS5TZXJpZXMiRQoSV2F0Y2hTZXJpZXNSZXF1ZXN0EgsKA3J1bhgBIAEoCRIMCgRrZXlzGAIgAygJEhQKDGFmdGVyX2N1cnNvchgDIAEoAyJACgxTZXJpZXNVcGRhdGUSIAoGc2VyaWVzGAEgAygLMhAuZ3VpbGQudjEuU2VyaWVzEg4KBmN1cnNvchgCIAEoAyJwCgxSdW5TZWxlY3Rpb24SDAoEcnVucxgBIAMoCRINCgVtb2RlbBgCIAEoCRIOCgZzdGF0dXMYAyADKAkSDQoFbGFiZWwYBCABKAkSDwoHZGVsZXRlZBgFIAEoCBITCgtwcm9qZWN0X2RpchgGIAEoCSI+ChFTZWxlY3RSdW5zUmVxdWVzdBIpCglzZWxlY3Rpb24YASABKAsyFi5ndWlsZC52MS5SdW5TZWxlY3Rpb24iQgoSU2VsZWN0UnVuc1Jlc3BvbnNlEhsKBHJ1bnMYASADKAsyDS5ndWlsZC52MS5SdW4SDwoHaW5kZXhlcxgCIAMoDSItCg9TZXRMYWJlbFJlcXVlc3QSCwoDcnVuGAEgASgJEg0KBWxhYmVsGAIgASgJIjkKDVRhZ1J1blJlcXVlc3QSCwoDcnVuGAEgASgJEgsKA2FkZBgCIAMoCRIOCgZyZW1vdmUYAyADKAkiIAoRUmVzdG9yZVJ1blJlcXVlc3QSCwoDcnVuGAEgASgJIh4KD1B1cmdlUnVuUmVxdWVzdBILCgNydW4YASABKAkiHgoQUHVyZ2VSdW5SZXNwb25zZRIKCgJpZBgBIAEoCSIvChFFeHBvcnRSdW5zUmVxdWVzdBIMCgRydW5zGAEgAygJEgwKBGRlc3QYAiABKAkiLwoSRXhwb3J0UnVuc1Jlc3BvbnNlEgsKA2lkcxgBIAMoCRIMCgRkZXN0GAIgASgJImEKEUltcG9ydFJ1bnNSZXF1ZXN0EgsKA3NyYxgBIAEoCRIOCgZyZW5hbWUYAiABKAgSEwoLcHJvamVjdF9kaXIYAyABKAkSGgoSbWF4X3VucGFja2VkX2J5dGVzGAQgASgEIj8KC0ltcG9ydGVkUnVuEgoKAmlkGAEgASgJEhMKC29yaWdpbmFsX2lkGAIgASgJEg8KB3J1bl9kaXIYAyABKAkiOQoSSW1wb3J0UnVuc1Jlc3BvbnNlEiMKBHJ1bnMYASADKAsyFS5ndWlsZC52MS5JbXBvcnRlZFJ1biJaChJDb21wYXJlUnVuc1JlcXVlc3QSKQoJc2VsZWN0aW9uGAEgASgLMhYuZ3VpbGQudjEuUnVuU2VsZWN0aW9uEgsKA3N5cxgCIAEoCBIMCgR2aWV3GAMgASgIIqsBCgxDb21wYXJlQ2h1bmsSFgoObmV3X2ZsYWdfbmFtZXMYASADKAkSFwoPbmV3X3NjYWxhcl9rZXlzGAIgAygJEiIKBHJvd3MYAyADKAsyFC5ndWlsZC52MS5Db21wYXJlUm93EhcKD25ld19mbGFnX3ZhbHVlcxgEIAMoCRItChBuZXdfdmlld19jb2x1bW5zGAUgAygLMhMuZ3VpbGQudjEuVmlld0ZpZWxkIvMBCgpDb21wYXJlUm93EhoKA3J1bhgBIAEoCzINLmd1aWxkLnYxLlJ1bhINCgVpbmRleBgCIAEoDRISCgpmbGFnX25hbWVzGAMgAygNEhMKC2ZsYWdfdmFsdWVzGAQgAygNEhMKC3NjYWxhcl9rZXlzGAUgAygNEhMKC3NjYWxhcl9sYXN0GAYgAygBEhIKCnNjYWxhcl9taW4YByADKAESEgoKc2NhbGFyX21heBgIIAMoARIUCgx2aWV3X2NvbHVtbnMYCSADKA0SKQoLdmlld192YWx1ZXMYCiADKAsyFC5ndWlsZC52MS5GaWVsZFZhbHVlItABChFTdGFydFNlcnZlUmVxdWVzdBILCgNydW4YASABKAkSDAoEaG9zdBgCIAEoCRIRCgRwb3J0GAMgASgNSACIAQESMQoDZW52GAQgAygLMiQuZ3VpbGQudjEuU3RhcnRTZXJ2ZVJlcXVlc3QuRW52RW50cnkSEgoKdGltZW91dF9tcxgFIAEoDRIRCgltYXhfcXVldWUYBiABKA0aKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVfcG9ydCIfChBTdG9wU2VydmVSZXF1ZXN0EgsKA3J1bhgBIAEoCSIgChFMaXN0U2VydmVzUmVxdWVzdBILCgNydW4YASABKAkiNQoSTGlzdFNlcnZlc1Jlc3BvbnNlEh8KBnNlcnZlcxgBIAMoCzIPLmd1aWxkLnYxLlNlcnZlIqMCCgVTZXJ2ZRILCgNydW4YASABKAkSDQoFbW9kZWwYAiABKAkSDwoHcnVuX2RpchgDIAEoCRIPCgdhZGRyZXNzGAQgASgJEgsKA3VybBgFIAEoCRIjCgVzdGF0ZRgGIAEoDjIULmd1aWxkLnYxLlNlcnZlU3RhdGUSDgoGcmVhc29uGAcgASgJEgsKA3BpZBgIIAEoDRIMCgRhcmd2GAkgAygJEhIKCnN0YXJ0ZWRfbXMYCiABKAMSEAoIcmVxdWVzdHMYCyABKAQSDgoGZXJyb3JzGAwgASgEEhAKCHJlc3RhcnRzGA0gASgNEhAKCGV4aXN0aW5nGA4gASgIEhIKCnRpbWVvdXRfbXMYDyABKA0SEQoJbWF4X3F1ZXVlGBAgASgNIrcBChdTdGFydFRlbnNvckJvYXJkUmVxdWVzdBIMCgRydW5zGAEgAygJEhMKC3Byb2plY3RfZGlyGAIgASgJEjcKA2VudhgDIAMoCzIqLmd1aWxkLnYxLlN0YXJ0VGVuc29yQm9hcmRSZXF1ZXN0LkVudkVudHJ5EhQKDGlkbGVfc2Vjb25kcxgEIAEoDRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhgKFlN0b3BUZW5zb3JCb2FyZFJlcXVlc3QiFwoVR2V0VGVuc29yQm9hcmRSZXF1ZXN0IjsKDlRlbnNvckJvYXJkUnVuEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHcnVuX2RpchgDIAEoCSLZAQoLVGVuc29yQm9hcmQSDwoHcnVubmluZxgBIAEoCBILCgNwaWQYAiABKA0SDwoHYWRkcmVzcxgDIAEoCRIMCgRwYXRoGAQgASgJEiYKBHJ1bnMYBSADKAsyGC5ndWlsZC52MS5UZW5zb3JCb2FyZFJ1bhISCgpzdGFydGVkX21zGAYgASgDEhQKDGxhc3RfdXNlZF9tcxgHIAEoAxIUCgxpZGxlX3NlY29uZHMYCCABKA0SDgoGcmV1c2VkGAkgASgIEhUKDXByb3h5X2FkZHJlc3MYCiABKAkq0AEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19QRU5ESU5HEAESFgoSUlVOX1NUQVRVU19SVU5OSU5HEAISGAoUUlVOX1NUQVRVU19DT01QTEVURUQQAxIUChBSVU5fU1RBVFVTX0VSUk9SEAQSGQoVUlVOX1NUQVRVU19URVJNSU5BVEVEEAUSFQoRUlVOX1NUQVRVU19GQUlMRUQQBhIVChFSVU5fU1RBVFVTX1FVRVVFRBAHKkYKBlN0cmVhbRIWChJTVFJFQU1fVU5TUEVDSUZJRUQQABIRCg1TVFJFQU1fU1RET1VUEAESEQoNU1RSRUFNX1NUREVSUhACKiQKBEF4aXMSDQoJQVhJU19TVEVQEAASDQoJQVhJU19USU1FEAEqqQEKClNlcnZlU3RhdGUSGwoXU0VSVkVfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRTRVJWRV9TVEFURV9TVEFSVElORxABEhUKEVNFUlZFX1NUQVRFX1JFQURZEAISGgoWU0VSVkVfU1RBVEVfUkVTVEFSVElORxADEhgKFFNFUlZFX1NUQVRFX05PX01PREVMEAQSFwoTU0VSVkVfU1RBVEVfU1RPUFBFRBAFMtoBCg1EYWVtb25TZXJ2aWNlEj8KCUdldFN0YXR1cxIaLmd1aWxkLnYxLkdldFN0YXR1c1JlcXVlc3QaFi5ndWlsZC52MS5EYWVtb25TdGF0dXMSQQoIU2h1dGRvd24SGS5ndWlsZC52MS5TaHV0ZG93blJlcXVlc3QaGi5ndWlsZC52MS5TaHV0ZG93blJlc3BvbnNlEkUKDkNyZWF0ZVZpZXdDb2RlEh8uZ3VpbGQudjEuQ3JlYXRlVmlld0NvZGVSZXF1ZXN0GhIuZ3VpbGQudjEuVmlld0NvZGUyTgoOUHJvamVjdFNlcnZpY2USPAoKR2V0UHJvamVjdBIbLmd1aWxkLnYxLkdldFByb2plY3RSZXF1ZXN0GhEuZ3VpbGQudjEuUHJvamVjdDKzBwoKUnVuU2VydmljZRI0CghTdGFydFJ1bhIZLmd1aWxkLnYxLlN0YXJ0UnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghMaXN0UnVucxIZLmd1aWxkLnYxLkxpc3RSdW5zUmVxdWVzdBoaLmd1aWxkLnYxLkxpc3RSdW5zUmVzcG9uc2USNgoGR2V0UnVuEhcuZ3VpbGQudjEuR2V0UnVuUmVxdWVzdBoTLmd1aWxkLnYxLlJ1bkRldGFpbBIyCgdTdG9wUnVuEhguZ3VpbGQudjEuU3RvcFJ1blJlcXVlc3QaDS5ndWlsZC52MS5SdW4SRAoJRGVsZXRlUnVuEhouZ3VpbGQudjEuRGVsZXRlUnVuUmVxdWVzdBobLmd1aWxkLnYxLkRlbGV0ZVJ1blJlc3BvbnNlEj0KCVdhdGNoUnVucxIaLmd1aWxkLnYxLldhdGNoUnVuc1JlcXVlc3QaEi5ndWlsZC52MS5SdW5FdmVudDABEkcKClNlbGVjdFJ1bnMSGy5ndWlsZC52MS5TZWxlY3RSdW5zUmVxdWVzdBocLmd1aWxkLnYxLlNlbGVjdFJ1bnNSZXNwb25zZRI0CghTZXRMYWJlbBIZLmd1aWxkLnYxLlNldExhYmVsUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhIwCgZUYWdSdW4SFy5ndWlsZC52MS5UYWdSdW5SZXF1ZXN0Gg0uZ3VpbGQudjEuUnVuEjgKClJlc3RvcmVSdW4SGy5ndWlsZC52MS5SZXN0b3JlUnVuUmVxdWVzdBoNLmd1aWxkLnYxLlJ1bhJBCghQdXJnZVJ1bhIZLmd1aWxkLnYxLlB1cmdlUnVuUmVxdWVzdBoaLmd1aWxkLnYxLlB1cmdlUnVuUmVzcG9uc2USRwoKRXhwb3J0UnVucxIbLmd1aWxkLnYxLkV4cG9ydFJ1bnNSZXF1ZXN0GhwuZ3VpbGQudjEuRXhwb3J0UnVuc1Jlc3BvbnNlEkcKCkltcG9ydFJ1bnMSGy5ndWlsZC52MS5JbXBvcnRSdW5zUmVxdWVzdBocLmd1aWxkLnYxLkltcG9ydFJ1bnNSZXNwb25zZRI8CgpHZXRSdW5WaWV3EhsuZ3VpbGQudjEuR2V0UnVuVmlld1JlcXVlc3QaES5ndWlsZC52MS5SdW5WaWV3Ej0KClByZXZpZXdSdW4SGS5ndWlsZC52MS5TdGFydFJ1blJlcXVlc3QaFC5ndWlsZC52MS5SdW5QcmV2aWV3MlMKDU91dHB1dFNlcnZpY2USQgoKUmVhZE91dHB1dBIbLmd1aWxkLnYxLlJlYWRPdXRwdXRSZXF1ZXN0GhUuZ3VpbGQudjEuT3V0cHV0Q2h1bmswATLlAQoNU2VyaWVzU2VydmljZRJHCgpMaXN0U2VyaWVzEhsuZ3VpbGQudjEuTGlzdFNlcmllc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VyaWVzUmVzcG9uc2USRAoJR2V0U2VyaWVzEhouZ3VpbGQudjEuR2V0U2VyaWVzUmVxdWVzdBobLmd1aWxkLnYxLkdldFNlcmllc1Jlc3BvbnNlEkUKC1dhdGNoU2VyaWVzEhwuZ3VpbGQudjEuV2F0Y2hTZXJpZXNSZXF1ZXN0GhYuZ3VpbGQudjEuU2VyaWVzVXBkYXRlMAEyVwoOQ29tcGFyZVNlcnZpY2USRQoLQ29tcGFyZVJ1bnMSHC5ndWlsZC52MS5Db21wYXJlUnVuc1JlcXVlc3QaFi5ndWlsZC52MS5Db21wYXJlQ2h1bmswATLNAQoMU2VydmVTZXJ2aWNlEjoKClN0YXJ0U2VydmUSGy5ndWlsZC52MS5TdGFydFNlcnZlUmVxdWVzdBoPLmd1aWxkLnYxLlNlcnZlEjgKCVN0b3BTZXJ2ZRIaLmd1aWxkLnYxLlN0b3BTZXJ2ZVJlcXVlc3QaDy5ndWlsZC52MS5TZXJ2ZRJHCgpMaXN0U2VydmVzEhsuZ3VpbGQudjEuTGlzdFNlcnZlc1JlcXVlc3QaHC5ndWlsZC52MS5MaXN0U2VydmVzUmVzcG9uc2Uy+AEKElRlbnNvckJvYXJkU2VydmljZRJMChBTdGFydFRlbnNvckJvYXJkEiEuZ3VpbGQudjEuU3RhcnRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZBJKCg9TdG9wVGVuc29yQm9hcmQSIC5ndWlsZC52MS5TdG9wVGVuc29yQm9hcmRSZXF1ZXN0GhUuZ3VpbGQudjEuVGVuc29yQm9hcmQSSAoOR2V0VGVuc29yQm9hcmQSHy5ndWlsZC52MS5HZXRUZW5zb3JCb2FyZFJlcXVlc3QaFS5ndWlsZC52MS5UZW5zb3JCb2FyZGIGcHJvdG8z");
 
 /**
  * @generated from message guild.v1.CreateViewCodeRequest
@@ -123,6 +123,14 @@ export type DaemonStatus = Message<"guild.v1.DaemonStatus"> & {
    * @generated from field: repeated string problems = 9;
    */
   problems: string[];
+
+  /**
+   * Slurm as guildd sees it (sinfo, asked at most every 10 s), and the runs it follows
+   * there.
+   *
+   * @generated from field: guild.v1.SlurmStatus slurm = 20;
+   */
+  slurm?: SlurmStatus | undefined;
 };
 
 /**
@@ -131,6 +139,46 @@ export type DaemonStatus = Message<"guild.v1.DaemonStatus"> & {
  */
 export const DaemonStatusSchema: GenMessage<DaemonStatus> = /*@__PURE__*/
   messageDesc(file_guild_v1_guild, 3);
+
+/**
+ * @generated from message guild.v1.SlurmStatus
+ */
+export type SlurmStatus = Message<"guild.v1.SlurmStatus"> & {
+  /**
+   * sinfo is on guildd's PATH.
+   *
+   * @generated from field: bool found = 1;
+   */
+  found: boolean;
+
+  /**
+   * sinfo answered (the controller is reachable).
+   *
+   * @generated from field: bool reachable = 2;
+   */
+  reachable: boolean;
+
+  /**
+   * What sinfo said: the cluster's partitions and node states, or why it failed.
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+
+  /**
+   * Runs guildd follows on Slurm now (queued or running).
+   *
+   * @generated from field: uint32 runs = 4;
+   */
+  runs: number;
+};
+
+/**
+ * Describes the message guild.v1.SlurmStatus.
+ * Use `create(SlurmStatusSchema)` to create a new message.
+ */
+export const SlurmStatusSchema: GenMessage<SlurmStatus> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 4);
 
 /**
  * @generated from message guild.v1.ShutdownRequest
@@ -147,7 +195,7 @@ export type ShutdownRequest = Message<"guild.v1.ShutdownRequest"> & {
  * Use `create(ShutdownRequestSchema)` to create a new message.
  */
 export const ShutdownRequestSchema: GenMessage<ShutdownRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 4);
+  messageDesc(file_guild_v1_guild, 5);
 
 /**
  * @generated from message guild.v1.ShutdownResponse
@@ -164,7 +212,7 @@ export type ShutdownResponse = Message<"guild.v1.ShutdownResponse"> & {
  * Use `create(ShutdownResponseSchema)` to create a new message.
  */
 export const ShutdownResponseSchema: GenMessage<ShutdownResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 5);
+  messageDesc(file_guild_v1_guild, 6);
 
 /**
  * @generated from message guild.v1.GetProjectRequest
@@ -183,7 +231,7 @@ export type GetProjectRequest = Message<"guild.v1.GetProjectRequest"> & {
  * Use `create(GetProjectRequestSchema)` to create a new message.
  */
 export const GetProjectRequestSchema: GenMessage<GetProjectRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 6);
+  messageDesc(file_guild_v1_guild, 7);
 
 /**
  * @generated from message guild.v1.Project
@@ -244,7 +292,7 @@ export type Project = Message<"guild.v1.Project"> & {
  * Use `create(ProjectSchema)` to create a new message.
  */
 export const ProjectSchema: GenMessage<Project> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 7);
+  messageDesc(file_guild_v1_guild, 8);
 
 /**
  * @generated from message guild.v1.Model
@@ -297,7 +345,7 @@ export type Model = Message<"guild.v1.Model"> & {
  * Use `create(ModelSchema)` to create a new message.
  */
 export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 8);
+  messageDesc(file_guild_v1_guild, 9);
 
 /**
  * @generated from message guild.v1.Operation
@@ -324,7 +372,7 @@ export type Operation = Message<"guild.v1.Operation"> & {
  * Use `create(OperationSchema)` to create a new message.
  */
 export const OperationSchema: GenMessage<Operation> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 9);
+  messageDesc(file_guild_v1_guild, 10);
 
 /**
  * @generated from message guild.v1.Profile
@@ -346,7 +394,7 @@ export type Profile = Message<"guild.v1.Profile"> & {
  * Use `create(ProfileSchema)` to create a new message.
  */
 export const ProfileSchema: GenMessage<Profile> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 10);
+  messageDesc(file_guild_v1_guild, 11);
 
 /**
  * @generated from message guild.v1.Flag
@@ -368,7 +416,7 @@ export type Flag = Message<"guild.v1.Flag"> & {
  * Use `create(FlagSchema)` to create a new message.
  */
 export const FlagSchema: GenMessage<Flag> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 11);
+  messageDesc(file_guild_v1_guild, 12);
 
 /**
  * A model's view as its Guild file describes it: [view] (or [view "MODEL"]) naming
@@ -413,7 +461,7 @@ export type View = Message<"guild.v1.View"> & {
  * Use `create(ViewSchema)` to create a new message.
  */
 export const ViewSchema: GenMessage<View> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 12);
+  messageDesc(file_guild_v1_guild, 13);
 
 /**
  * @generated from message guild.v1.ViewField
@@ -478,7 +526,7 @@ export type ViewField = Message<"guild.v1.ViewField"> & {
  * Use `create(ViewFieldSchema)` to create a new message.
  */
 export const ViewFieldSchema: GenMessage<ViewField> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 13);
+  messageDesc(file_guild_v1_guild, 14);
 
 /**
  * @generated from message guild.v1.ViewRow
@@ -502,7 +550,7 @@ export type ViewRow = Message<"guild.v1.ViewRow"> & {
  * Use `create(ViewRowSchema)` to create a new message.
  */
 export const ViewRowSchema: GenMessage<ViewRow> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 14);
+  messageDesc(file_guild_v1_guild, 15);
 
 /**
  * One chart: a line for each series key that `pattern` matches whole.
@@ -546,7 +594,7 @@ export type ViewSeries = Message<"guild.v1.ViewSeries"> & {
  * Use `create(ViewSeriesSchema)` to create a new message.
  */
 export const ViewSeriesSchema: GenMessage<ViewSeries> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 15);
+  messageDesc(file_guild_v1_guild, 16);
 
 /**
  * A field's value for one run.
@@ -593,7 +641,7 @@ export type FieldValue = Message<"guild.v1.FieldValue"> & {
  * Use `create(FieldValueSchema)` to create a new message.
  */
 export const FieldValueSchema: GenMessage<FieldValue> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 16);
+  messageDesc(file_guild_v1_guild, 17);
 
 /**
  * @generated from message guild.v1.StartRunRequest
@@ -647,6 +695,13 @@ export type StartRunRequest = Message<"guild.v1.StartRunRequest"> & {
    * @generated from field: map<string, string> env = 8;
    */
   env: { [key: string]: string };
+
+  /**
+   * Set: submit the run to Slurm (`guild train --slurm`) instead of starting it here.
+   *
+   * @generated from field: guild.v1.SlurmOptions slurm = 20;
+   */
+  slurm?: SlurmOptions | undefined;
 };
 
 /**
@@ -654,7 +709,36 @@ export type StartRunRequest = Message<"guild.v1.StartRunRequest"> & {
  * Use `create(StartRunRequestSchema)` to create a new message.
  */
 export const StartRunRequestSchema: GenMessage<StartRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 17);
+  messageDesc(file_guild_v1_guild, 18);
+
+/**
+ * How a run is submitted to Slurm. The run folder must be on a filesystem that the
+ * cluster's nodes and guildd's machine share.
+ *
+ * @generated from message guild.v1.SlurmOptions
+ */
+export type SlurmOptions = Message<"guild.v1.SlurmOptions"> & {
+  /**
+   * Arguments for sbatch, after the model's `sbatch = ...` ones (`--partition=gpu`).
+   *
+   * @generated from field: repeated string sbatch = 1;
+   */
+  sbatch: string[];
+
+  /**
+   * GPUs per job: sbatch's --gres=gpu:N (0: none asked).
+   *
+   * @generated from field: uint32 gpus = 2;
+   */
+  gpus: number;
+};
+
+/**
+ * Describes the message guild.v1.SlurmOptions.
+ * Use `create(SlurmOptionsSchema)` to create a new message.
+ */
+export const SlurmOptionsSchema: GenMessage<SlurmOptions> = /*@__PURE__*/
+  messageDesc(file_guild_v1_guild, 19);
 
 /**
  * @generated from message guild.v1.Run
@@ -750,7 +834,7 @@ export type Run = Message<"guild.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 18);
+  messageDesc(file_guild_v1_guild, 20);
 
 /**
  * @generated from message guild.v1.ListRunsRequest
@@ -779,7 +863,7 @@ export type ListRunsRequest = Message<"guild.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 19);
+  messageDesc(file_guild_v1_guild, 21);
 
 /**
  * @generated from message guild.v1.ListRunsResponse
@@ -801,7 +885,7 @@ export type ListRunsResponse = Message<"guild.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 20);
+  messageDesc(file_guild_v1_guild, 22);
 
 /**
  * @generated from message guild.v1.GetRunRequest
@@ -820,7 +904,7 @@ export type GetRunRequest = Message<"guild.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 21);
+  messageDesc(file_guild_v1_guild, 23);
 
 /**
  * @generated from message guild.v1.GetRunViewRequest
@@ -837,7 +921,7 @@ export type GetRunViewRequest = Message<"guild.v1.GetRunViewRequest"> & {
  * Use `create(GetRunViewRequestSchema)` to create a new message.
  */
 export const GetRunViewRequestSchema: GenMessage<GetRunViewRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 22);
+  messageDesc(file_guild_v1_guild, 24);
 
 /**
  * @generated from message guild.v1.RunView
@@ -870,7 +954,7 @@ export type RunView = Message<"guild.v1.RunView"> & {
  * Use `create(RunViewSchema)` to create a new message.
  */
 export const RunViewSchema: GenMessage<RunView> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 23);
+  messageDesc(file_guild_v1_guild, 25);
 
 /**
  * @generated from message guild.v1.RunPreview
@@ -928,7 +1012,7 @@ export type RunPreview = Message<"guild.v1.RunPreview"> & {
  * Use `create(RunPreviewSchema)` to create a new message.
  */
 export const RunPreviewSchema: GenMessage<RunPreview> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 24);
+  messageDesc(file_guild_v1_guild, 26);
 
 /**
  * @generated from message guild.v1.Attr
@@ -950,7 +1034,7 @@ export type Attr = Message<"guild.v1.Attr"> & {
  * Use `create(AttrSchema)` to create a new message.
  */
 export const AttrSchema: GenMessage<Attr> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 25);
+  messageDesc(file_guild_v1_guild, 27);
 
 /**
  * @generated from message guild.v1.RunDetail
@@ -992,7 +1076,7 @@ export type RunDetail = Message<"guild.v1.RunDetail"> & {
  * Use `create(RunDetailSchema)` to create a new message.
  */
 export const RunDetailSchema: GenMessage<RunDetail> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 26);
+  messageDesc(file_guild_v1_guild, 28);
 
 /**
  * @generated from message guild.v1.StopRunRequest
@@ -1009,7 +1093,7 @@ export type StopRunRequest = Message<"guild.v1.StopRunRequest"> & {
  * Use `create(StopRunRequestSchema)` to create a new message.
  */
 export const StopRunRequestSchema: GenMessage<StopRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 27);
+  messageDesc(file_guild_v1_guild, 29);
 
 /**
  * @generated from message guild.v1.DeleteRunRequest
@@ -1026,7 +1110,7 @@ export type DeleteRunRequest = Message<"guild.v1.DeleteRunRequest"> & {
  * Use `create(DeleteRunRequestSchema)` to create a new message.
  */
 export const DeleteRunRequestSchema: GenMessage<DeleteRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 28);
+  messageDesc(file_guild_v1_guild, 30);
 
 /**
  * @generated from message guild.v1.DeleteRunResponse
@@ -1043,7 +1127,7 @@ export type DeleteRunResponse = Message<"guild.v1.DeleteRunResponse"> & {
  * Use `create(DeleteRunResponseSchema)` to create a new message.
  */
 export const DeleteRunResponseSchema: GenMessage<DeleteRunResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 29);
+  messageDesc(file_guild_v1_guild, 31);
 
 /**
  * @generated from message guild.v1.WatchRunsRequest
@@ -1062,7 +1146,7 @@ export type WatchRunsRequest = Message<"guild.v1.WatchRunsRequest"> & {
  * Use `create(WatchRunsRequestSchema)` to create a new message.
  */
 export const WatchRunsRequestSchema: GenMessage<WatchRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 30);
+  messageDesc(file_guild_v1_guild, 32);
 
 /**
  * @generated from message guild.v1.RunEvent
@@ -1096,7 +1180,7 @@ export type RunEvent = Message<"guild.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 31);
+  messageDesc(file_guild_v1_guild, 33);
 
 /**
  * @generated from message guild.v1.ReadOutputRequest
@@ -1123,7 +1207,7 @@ export type ReadOutputRequest = Message<"guild.v1.ReadOutputRequest"> & {
  * Use `create(ReadOutputRequestSchema)` to create a new message.
  */
 export const ReadOutputRequestSchema: GenMessage<ReadOutputRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 32);
+  messageDesc(file_guild_v1_guild, 34);
 
 /**
  * @generated from message guild.v1.OutputLine
@@ -1155,7 +1239,7 @@ export type OutputLine = Message<"guild.v1.OutputLine"> & {
  * Use `create(OutputLineSchema)` to create a new message.
  */
 export const OutputLineSchema: GenMessage<OutputLine> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 33);
+  messageDesc(file_guild_v1_guild, 35);
 
 /**
  * @generated from message guild.v1.OutputChunk
@@ -1172,7 +1256,7 @@ export type OutputChunk = Message<"guild.v1.OutputChunk"> & {
  * Use `create(OutputChunkSchema)` to create a new message.
  */
 export const OutputChunkSchema: GenMessage<OutputChunk> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 34);
+  messageDesc(file_guild_v1_guild, 36);
 
 /**
  * @generated from message guild.v1.ListSeriesRequest
@@ -1189,7 +1273,7 @@ export type ListSeriesRequest = Message<"guild.v1.ListSeriesRequest"> & {
  * Use `create(ListSeriesRequestSchema)` to create a new message.
  */
 export const ListSeriesRequestSchema: GenMessage<ListSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 35);
+  messageDesc(file_guild_v1_guild, 37);
 
 /**
  * @generated from message guild.v1.SeriesKey
@@ -1236,7 +1320,7 @@ export type SeriesKey = Message<"guild.v1.SeriesKey"> & {
  * Use `create(SeriesKeySchema)` to create a new message.
  */
 export const SeriesKeySchema: GenMessage<SeriesKey> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 36);
+  messageDesc(file_guild_v1_guild, 38);
 
 /**
  * @generated from message guild.v1.ListSeriesResponse
@@ -1253,7 +1337,7 @@ export type ListSeriesResponse = Message<"guild.v1.ListSeriesResponse"> & {
  * Use `create(ListSeriesResponseSchema)` to create a new message.
  */
 export const ListSeriesResponseSchema: GenMessage<ListSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 37);
+  messageDesc(file_guild_v1_guild, 39);
 
 /**
  * @generated from message guild.v1.GetSeriesRequest
@@ -1309,7 +1393,7 @@ export type GetSeriesRequest = Message<"guild.v1.GetSeriesRequest"> & {
  * Use `create(GetSeriesRequestSchema)` to create a new message.
  */
 export const GetSeriesRequestSchema: GenMessage<GetSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 38);
+  messageDesc(file_guild_v1_guild, 40);
 
 /**
  * @generated from message guild.v1.Sample
@@ -1338,7 +1422,7 @@ export type Sample = Message<"guild.v1.Sample"> & {
  * Use `create(SampleSchema)` to create a new message.
  */
 export const SampleSchema: GenMessage<Sample> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 39);
+  messageDesc(file_guild_v1_guild, 41);
 
 /**
  * @generated from message guild.v1.Bucket
@@ -1394,7 +1478,7 @@ export type Bucket = Message<"guild.v1.Bucket"> & {
  * Use `create(BucketSchema)` to create a new message.
  */
 export const BucketSchema: GenMessage<Bucket> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 40);
+  messageDesc(file_guild_v1_guild, 42);
 
 /**
  * @generated from message guild.v1.Series
@@ -1428,7 +1512,7 @@ export type Series = Message<"guild.v1.Series"> & {
  * Use `create(SeriesSchema)` to create a new message.
  */
 export const SeriesSchema: GenMessage<Series> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 41);
+  messageDesc(file_guild_v1_guild, 43);
 
 /**
  * @generated from message guild.v1.GetSeriesResponse
@@ -1445,7 +1529,7 @@ export type GetSeriesResponse = Message<"guild.v1.GetSeriesResponse"> & {
  * Use `create(GetSeriesResponseSchema)` to create a new message.
  */
 export const GetSeriesResponseSchema: GenMessage<GetSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 42);
+  messageDesc(file_guild_v1_guild, 44);
 
 /**
  * @generated from message guild.v1.WatchSeriesRequest
@@ -1476,7 +1560,7 @@ export type WatchSeriesRequest = Message<"guild.v1.WatchSeriesRequest"> & {
  * Use `create(WatchSeriesRequestSchema)` to create a new message.
  */
 export const WatchSeriesRequestSchema: GenMessage<WatchSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 43);
+  messageDesc(file_guild_v1_guild, 45);
 
 /**
  * @generated from message guild.v1.SeriesUpdate
@@ -1500,7 +1584,7 @@ export type SeriesUpdate = Message<"guild.v1.SeriesUpdate"> & {
  * Use `create(SeriesUpdateSchema)` to create a new message.
  */
 export const SeriesUpdateSchema: GenMessage<SeriesUpdate> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 44);
+  messageDesc(file_guild_v1_guild, 46);
 
 /**
  * Which runs a request means. Every selector form combines: the runs named (or every
@@ -1559,7 +1643,7 @@ export type RunSelection = Message<"guild.v1.RunSelection"> & {
  * Use `create(RunSelectionSchema)` to create a new message.
  */
 export const RunSelectionSchema: GenMessage<RunSelection> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 45);
+  messageDesc(file_guild_v1_guild, 47);
 
 /**
  * @generated from message guild.v1.SelectRunsRequest
@@ -1576,7 +1660,7 @@ export type SelectRunsRequest = Message<"guild.v1.SelectRunsRequest"> & {
  * Use `create(SelectRunsRequestSchema)` to create a new message.
  */
 export const SelectRunsRequestSchema: GenMessage<SelectRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 46);
+  messageDesc(file_guild_v1_guild, 48);
 
 /**
  * @generated from message guild.v1.SelectRunsResponse
@@ -1600,7 +1684,7 @@ export type SelectRunsResponse = Message<"guild.v1.SelectRunsResponse"> & {
  * Use `create(SelectRunsResponseSchema)` to create a new message.
  */
 export const SelectRunsResponseSchema: GenMessage<SelectRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 47);
+  messageDesc(file_guild_v1_guild, 49);
 
 /**
  * @generated from message guild.v1.SetLabelRequest
@@ -1622,7 +1706,7 @@ export type SetLabelRequest = Message<"guild.v1.SetLabelRequest"> & {
  * Use `create(SetLabelRequestSchema)` to create a new message.
  */
 export const SetLabelRequestSchema: GenMessage<SetLabelRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 48);
+  messageDesc(file_guild_v1_guild, 50);
 
 /**
  * @generated from message guild.v1.TagRunRequest
@@ -1651,7 +1735,7 @@ export type TagRunRequest = Message<"guild.v1.TagRunRequest"> & {
  * Use `create(TagRunRequestSchema)` to create a new message.
  */
 export const TagRunRequestSchema: GenMessage<TagRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 49);
+  messageDesc(file_guild_v1_guild, 51);
 
 /**
  * @generated from message guild.v1.RestoreRunRequest
@@ -1670,7 +1754,7 @@ export type RestoreRunRequest = Message<"guild.v1.RestoreRunRequest"> & {
  * Use `create(RestoreRunRequestSchema)` to create a new message.
  */
 export const RestoreRunRequestSchema: GenMessage<RestoreRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 50);
+  messageDesc(file_guild_v1_guild, 52);
 
 /**
  * @generated from message guild.v1.PurgeRunRequest
@@ -1689,7 +1773,7 @@ export type PurgeRunRequest = Message<"guild.v1.PurgeRunRequest"> & {
  * Use `create(PurgeRunRequestSchema)` to create a new message.
  */
 export const PurgeRunRequestSchema: GenMessage<PurgeRunRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 51);
+  messageDesc(file_guild_v1_guild, 53);
 
 /**
  * @generated from message guild.v1.PurgeRunResponse
@@ -1706,7 +1790,7 @@ export type PurgeRunResponse = Message<"guild.v1.PurgeRunResponse"> & {
  * Use `create(PurgeRunResponseSchema)` to create a new message.
  */
 export const PurgeRunResponseSchema: GenMessage<PurgeRunResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 52);
+  messageDesc(file_guild_v1_guild, 54);
 
 /**
  * @generated from message guild.v1.ExportRunsRequest
@@ -1733,7 +1817,7 @@ export type ExportRunsRequest = Message<"guild.v1.ExportRunsRequest"> & {
  * Use `create(ExportRunsRequestSchema)` to create a new message.
  */
 export const ExportRunsRequestSchema: GenMessage<ExportRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 53);
+  messageDesc(file_guild_v1_guild, 55);
 
 /**
  * @generated from message guild.v1.ExportRunsResponse
@@ -1755,7 +1839,7 @@ export type ExportRunsResponse = Message<"guild.v1.ExportRunsResponse"> & {
  * Use `create(ExportRunsResponseSchema)` to create a new message.
  */
 export const ExportRunsResponseSchema: GenMessage<ExportRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 54);
+  messageDesc(file_guild_v1_guild, 56);
 
 /**
  * @generated from message guild.v1.ImportRunsRequest
@@ -1798,7 +1882,7 @@ export type ImportRunsRequest = Message<"guild.v1.ImportRunsRequest"> & {
  * Use `create(ImportRunsRequestSchema)` to create a new message.
  */
 export const ImportRunsRequestSchema: GenMessage<ImportRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 55);
+  messageDesc(file_guild_v1_guild, 57);
 
 /**
  * @generated from message guild.v1.ImportedRun
@@ -1827,7 +1911,7 @@ export type ImportedRun = Message<"guild.v1.ImportedRun"> & {
  * Use `create(ImportedRunSchema)` to create a new message.
  */
 export const ImportedRunSchema: GenMessage<ImportedRun> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 56);
+  messageDesc(file_guild_v1_guild, 58);
 
 /**
  * @generated from message guild.v1.ImportRunsResponse
@@ -1844,7 +1928,7 @@ export type ImportRunsResponse = Message<"guild.v1.ImportRunsResponse"> & {
  * Use `create(ImportRunsResponseSchema)` to create a new message.
  */
 export const ImportRunsResponseSchema: GenMessage<ImportRunsResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 57);
+  messageDesc(file_guild_v1_guild, 59);
 
 /**
  * @generated from message guild.v1.CompareRunsRequest
@@ -1876,7 +1960,7 @@ export type CompareRunsRequest = Message<"guild.v1.CompareRunsRequest"> & {
  * Use `create(CompareRunsRequestSchema)` to create a new message.
  */
 export const CompareRunsRequestSchema: GenMessage<CompareRunsRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 58);
+  messageDesc(file_guild_v1_guild, 60);
 
 /**
  * @generated from message guild.v1.CompareChunk
@@ -1921,7 +2005,7 @@ export type CompareChunk = Message<"guild.v1.CompareChunk"> & {
  * Use `create(CompareChunkSchema)` to create a new message.
  */
 export const CompareChunkSchema: GenMessage<CompareChunk> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 59);
+  messageDesc(file_guild_v1_guild, 61);
 
 /**
  * @generated from message guild.v1.CompareRow
@@ -1992,7 +2076,7 @@ export type CompareRow = Message<"guild.v1.CompareRow"> & {
  * Use `create(CompareRowSchema)` to create a new message.
  */
 export const CompareRowSchema: GenMessage<CompareRow> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 60);
+  messageDesc(file_guild_v1_guild, 62);
 
 /**
  * @generated from message guild.v1.StartServeRequest
@@ -2046,7 +2130,7 @@ export type StartServeRequest = Message<"guild.v1.StartServeRequest"> & {
  * Use `create(StartServeRequestSchema)` to create a new message.
  */
 export const StartServeRequestSchema: GenMessage<StartServeRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 61);
+  messageDesc(file_guild_v1_guild, 63);
 
 /**
  * @generated from message guild.v1.StopServeRequest
@@ -2063,7 +2147,7 @@ export type StopServeRequest = Message<"guild.v1.StopServeRequest"> & {
  * Use `create(StopServeRequestSchema)` to create a new message.
  */
 export const StopServeRequestSchema: GenMessage<StopServeRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 62);
+  messageDesc(file_guild_v1_guild, 64);
 
 /**
  * @generated from message guild.v1.ListServesRequest
@@ -2082,7 +2166,7 @@ export type ListServesRequest = Message<"guild.v1.ListServesRequest"> & {
  * Use `create(ListServesRequestSchema)` to create a new message.
  */
 export const ListServesRequestSchema: GenMessage<ListServesRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 63);
+  messageDesc(file_guild_v1_guild, 65);
 
 /**
  * @generated from message guild.v1.ListServesResponse
@@ -2099,7 +2183,7 @@ export type ListServesResponse = Message<"guild.v1.ListServesResponse"> & {
  * Use `create(ListServesResponseSchema)` to create a new message.
  */
 export const ListServesResponseSchema: GenMessage<ListServesResponse> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 64);
+  messageDesc(file_guild_v1_guild, 66);
 
 /**
  * @generated from message guild.v1.Serve
@@ -2205,7 +2289,7 @@ export type Serve = Message<"guild.v1.Serve"> & {
  * Use `create(ServeSchema)` to create a new message.
  */
 export const ServeSchema: GenMessage<Serve> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 65);
+  messageDesc(file_guild_v1_guild, 67);
 
 /**
  * @generated from message guild.v1.StartTensorBoardRequest
@@ -2244,7 +2328,7 @@ export type StartTensorBoardRequest = Message<"guild.v1.StartTensorBoardRequest"
  * Use `create(StartTensorBoardRequestSchema)` to create a new message.
  */
 export const StartTensorBoardRequestSchema: GenMessage<StartTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 66);
+  messageDesc(file_guild_v1_guild, 68);
 
 /**
  * @generated from message guild.v1.StopTensorBoardRequest
@@ -2257,7 +2341,7 @@ export type StopTensorBoardRequest = Message<"guild.v1.StopTensorBoardRequest"> 
  * Use `create(StopTensorBoardRequestSchema)` to create a new message.
  */
 export const StopTensorBoardRequestSchema: GenMessage<StopTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 67);
+  messageDesc(file_guild_v1_guild, 69);
 
 /**
  * @generated from message guild.v1.GetTensorBoardRequest
@@ -2270,7 +2354,7 @@ export type GetTensorBoardRequest = Message<"guild.v1.GetTensorBoardRequest"> & 
  * Use `create(GetTensorBoardRequestSchema)` to create a new message.
  */
 export const GetTensorBoardRequestSchema: GenMessage<GetTensorBoardRequest> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 68);
+  messageDesc(file_guild_v1_guild, 70);
 
 /**
  * @generated from message guild.v1.TensorBoardRun
@@ -2299,7 +2383,7 @@ export type TensorBoardRun = Message<"guild.v1.TensorBoardRun"> & {
  * Use `create(TensorBoardRunSchema)` to create a new message.
  */
 export const TensorBoardRunSchema: GenMessage<TensorBoardRun> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 69);
+  messageDesc(file_guild_v1_guild, 71);
 
 /**
  * @generated from message guild.v1.TensorBoard
@@ -2371,7 +2455,7 @@ export type TensorBoard = Message<"guild.v1.TensorBoard"> & {
  * Use `create(TensorBoardSchema)` to create a new message.
  */
 export const TensorBoardSchema: GenMessage<TensorBoard> = /*@__PURE__*/
-  messageDesc(file_guild_v1_guild, 70);
+  messageDesc(file_guild_v1_guild, 72);
 
 /**
  * @generated from enum guild.v1.RunStatus
@@ -2411,6 +2495,13 @@ export enum RunStatus {
    * @generated from enum value: RUN_STATUS_FAILED = 6;
    */
   FAILED = 6,
+
+  /**
+   * Waiting for resources: a Slurm job that Slurm holds pending (the reason says why).
+   *
+   * @generated from enum value: RUN_STATUS_QUEUED = 7;
+   */
+  QUEUED = 7,
 }
 
 /**
