@@ -90,7 +90,7 @@ print(f"  {len(v)} lines: p50 {q[49]:.0f} ms, p99 {q[98]:.0f} ms, max {v[-1]} ms
 echo "== 3. guildd CPU following 4 Slurm runs for ${window} s"
 for i in 1 2 3 4; do "$bin/guild" train sleeper --slurm --background >/dev/null 2>&1; done
 for _ in $(seq 1 300); do
-    [[ $("$bin/guild" runs | grep -c ' running ' || true) -ge 4 ]] && break
+    [[ $("$bin/guild" runs --all 2>/dev/null | grep -c ' running ' || true) -ge 4 ]] && break
     sleep 0.1
 done
 sleep 5
@@ -99,7 +99,7 @@ hz=$(getconf CLK_TCK)
 t0=$(date +%s.%N); read -r own0 kids0 < <(ticks)
 sleep "$window"
 t1=$(date +%s.%N); read -r own1 kids1 < <(ticks)
-echo "  running on Slurm: $("$bin/guild" runs | grep -c ' running ' || true) runs  [$(uptime | sed 's/.*load/load/')]"
+echo "  running on Slurm: $("$bin/guild" runs --all 2>/dev/null | grep -c ' running ' || true) runs  [$(uptime | sed 's/.*load/load/')]"
 python3 - "$own0" "$own1" "$kids0" "$kids1" "$hz" "$t0" "$t1" <<'PY'
 import sys
 o0, o1, k0, k1, hz = (int(x) for x in sys.argv[1:6])
