@@ -249,7 +249,13 @@ impl Manager {
         };
         env.insert("RUNDIR".into(), work_dir.to_string_lossy().into_owned());
         env.insert("GUILD_RUN_ID".into(), id.clone());
-        env.insert("GPU_COUNT".into(), prepare::gpu_count(&env).to_string());
+        // A Slurm job's GPUs are Slurm's to give (CUDA_VISIBLE_DEVICES on its node): as
+        // many as it asked for.
+        let gpu_count = match &spec.slurm {
+            Some(slurm) => slurm.gpus as usize,
+            None => prepare::gpu_count(&env),
+        };
+        env.insert("GPU_COUNT".into(), gpu_count.to_string());
         env.insert("PYTHONUNBUFFERED".into(), "1".into());
         // Until the index knows the run, a failure (a full disk, say) leaves nothing behind.
         // The source snapshot is taken on a blocking thread while run.db is made; both are
@@ -397,9 +403,6 @@ impl Manager {
         env: &std::collections::BTreeMap<String, String>,
     ) -> Result<RunRecord> {
         let guild_d = record.run_dir.join("guild.d");
-        let mut env = env.clone();
-        // The GPUs a job gets are Slurm's to give (CUDA_VISIBLE_DEVICES on its node).
-        env.insert("GPU_COUNT".into(), spec.gpus.to_string());
         let guild_env: Vec<(String, String)> = ["RUNDIR", "GUILD_RUN_ID", "GPU_COUNT", "PYTHONUNBUFFERED"]
             .iter()
             .filter_map(|name| env.get(*name).map(|v| (name.to_string(), v.clone())))
@@ -414,7 +417,7 @@ impl Manager {
             stats_interval: plan.stats_interval,
         };
         let args = crate::slurm::sbatch_args(&record.id, &guild_d, &plan.sbatch, spec);
-        match crate::slurm::submit(&script, &args, &env).await {
+        match crate::slurm::submit(&script, &args, env).await {
             Ok(job) => {
                 record.status = Status::Queued;
                 record.reason = format!("Slurm job {job}: submitted");
