@@ -167,7 +167,7 @@ def connect_from(args):
     return connect(socket=args.socket, tcp=args.tcp, token=args.token)
 
 
-STATUS = {1: "pending", 2: "running", 3: "completed", 4: "error", 5: "terminated", 6: "failed"}
+STATUS = {1: "pending", 2: "running", 3: "completed", 4: "error", 5: "terminated", 6: "failed", 7: "queued"}
 
 
 def status_name(value):

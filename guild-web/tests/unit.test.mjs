@@ -408,3 +408,12 @@ describe("chart axes", () => {
     assert.deepEqual(axes.splitsFor(1, 1, 1e-30), [], "a step too small for the range");
   });
 });
+
+describe("statuses", () => {
+  test("a queued run (a Slurm job Slurm holds pending) is named and live", () => {
+    assert.equal(fmt.statusName(pb.RunStatus.QUEUED), "queued");
+    assert.equal(fmt.isLive(pb.RunStatus.QUEUED), true);
+    assert.equal(fmt.isLive(pb.RunStatus.FAILED), false);
+    assert.ok(Object.values(fmt.STATUS_NAMES).includes("queued"), "the runs page's status filter offers it");
+  });
+});
