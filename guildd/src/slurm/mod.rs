@@ -30,10 +30,13 @@ pub const SCRIPT_FILE: &str = "slurm.sh";
 pub const SLURM_OUTPUT_FILE: &str = "slurm.out";
 
 /// How often Slurm is asked about the jobs guildd follows (one `squeue` for all of
-/// them). A job's start is seen sooner through its supervisor's first line in `node`,
-/// and its end through `exit`; this is for pending reasons and for jobs that end
-/// without an exit file.
+/// them) while one of them waits: its pending reason, and its start (seen sooner
+/// through its supervisor's first line in `node.jsonl`).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// ... and while every one runs: a running job's end is seen through its `exit` file;
+/// this is for jobs that end without one (a node that fails). Each squeue costs
+/// a few ms of CPU.
+pub const POLL_INTERVAL_RUNNING: Duration = Duration::from_secs(10);
 /// How long a Slurm command may take before guildd gives up on it (a controller that
 /// does not answer makes them retry for a long while).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -519,8 +522,12 @@ async fn poll_loop(inner: std::sync::Weak<Inner>) {
             }
             jobs.followed.keys().cloned().collect()
         };
+        let mut pause = POLL_INTERVAL;
         match query(&jobs).await {
             Ok(found) => {
+                if jobs.iter().all(|job| found.get(job).is_some_and(JobInfo::is_running)) {
+                    pause = POLL_INTERVAL_RUNNING;
+                }
                 if failing {
                     tracing::info!("Slurm answers again");
                     failing = false;
@@ -547,7 +554,7 @@ async fn poll_loop(inner: std::sync::Weak<Inner>) {
         let wake = strong.clone();
         drop(strong);
         tokio::select! {
-            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = wake.wake.notified() => {}
         }
     }
