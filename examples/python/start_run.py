@@ -37,7 +37,7 @@ def main():
         if not event.HasField("run"):  # the end of the snapshot
             continue
         status = guild_api.status_name(event.run.status)
-        if status not in ("pending", "running"):
+        if status not in ("pending", "queued", "running"):
             print("%s %s" % (run.id, status))
             return 0 if status == "completed" else 1
     return 1

@@ -79,8 +79,10 @@ impl Tail {
     /// Copies what the file gained to `out`. Returns whether anything was copied; a
     /// failed write to `out` is the error.
     fn copy(&mut self, out: &mut dyn Write) -> std::io::Result<bool> {
-        if self.file.is_none() {
-            self.file = File::open(&self.path).ok();
+        // Opened afresh each time: on a network filesystem (a run on a Slurm node), an
+        // open is what makes another machine's writes visible.
+        if let Ok(file) = File::open(&self.path) {
+            self.file = Some(file);
         }
         let Some(file) = &self.file else { return Ok(false) };
         let mut buf = vec![0u8; 1 << 20];

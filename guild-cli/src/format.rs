@@ -55,10 +55,26 @@ pub fn daemon_status(status: &pb::DaemonStatus) -> String {
         out.push_str(&format!("  tcp:      {}\n", status.tcp_address));
     }
     out.push_str(&format!("  running:  {}\n", status.running_runs));
+    if let Some(slurm) = status.slurm.as_ref().filter(|s| s.found || s.runs > 0) {
+        out.push_str(&format!("  slurm:    {}\n", clean_message(&slurm_line(slurm))));
+    }
     for problem in &status.problems {
         out.push_str(&format!("  problem:  {}\n", clean_message(problem)));
     }
     out
+}
+
+/// `reachable (debug up 1 idle), 2 runs on it` or `not reachable: ...`.
+fn slurm_line(slurm: &pb::SlurmStatus) -> String {
+    let runs = match slurm.runs {
+        1 => "1 run on it".to_string(),
+        n => format!("{n} runs on it"),
+    };
+    if slurm.reachable {
+        format!("reachable ({}), {runs}", slurm.detail)
+    } else {
+        format!("not reachable: {}; {runs}", slurm.detail)
+    }
 }
 
 /// When the run stopped, or now while it runs.

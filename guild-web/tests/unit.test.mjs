@@ -464,3 +464,12 @@ describe("histogram percentiles (Distributions)", () => {
     assert.ok(hist.percentiles({ step: 0, left: [], right: [], counts: [] }).every(Number.isNaN));
   });
 });
+
+describe("statuses", () => {
+  test("a queued run (a Slurm job Slurm holds pending) is named and live", () => {
+    assert.equal(fmt.statusName(pb.RunStatus.QUEUED), "queued");
+    assert.equal(fmt.isLive(pb.RunStatus.QUEUED), true);
+    assert.equal(fmt.isLive(pb.RunStatus.FAILED), false);
+    assert.ok(Object.values(fmt.STATUS_NAMES).includes("queued"), "the runs page's status filter offers it");
+  });
+});

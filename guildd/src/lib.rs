@@ -14,6 +14,7 @@ pub mod runs;
 pub mod samples;
 pub mod secret;
 pub mod serve;
+pub mod slurm;
 pub mod store;
 pub mod sweep;
 pub mod tensorboard;

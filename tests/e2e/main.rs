@@ -29,6 +29,7 @@ mod run_db_owner;
 mod security;
 mod series_limits;
 mod serve;
+mod slurm;
 mod small_faults;
 mod status;
 mod supervisor_killed;

@@ -10,7 +10,7 @@ use guild_proto::v1::{self as pb, RunStatus, sweep_service_client::SweepServiceC
 use crate::helpers::*;
 use crate::queue::{lives, probe_env};
 
-fn get_sweep(env: &Env, sweep: &str) -> pb::Sweep {
+pub fn get_sweep(env: &Env, sweep: &str) -> pb::Sweep {
     env.block_on(async {
         SweepServiceClient::new(env.channel().await)
             .get_sweep(pb::GetSweepRequest { sweep: sweep.into() })

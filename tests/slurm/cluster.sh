@@ -5,9 +5,10 @@
 #   tests/slurm/cluster.sh start DIR   # prints the SLURM_CONF to export; waits for the node
 #   tests/slurm/cluster.sh stop DIR    # stops what `start DIR` started
 #
-# The node is this machine (`hostname -s`, `nproc` CPUs). `start` is a no-op when the
-# cluster of DIR already answers. munged is started only when none runs, and then
-# stopped again by `stop`.
+# The node is this machine (`hostname -s`, `nproc` CPUs); the config is
+# tests/slurm/slurm.conf.in. `start` is a no-op when the cluster of DIR already answers.
+# munged is started only when none runs, and then stopped again by `stop`, which first
+# cancels the jobs left on the cluster (its own cluster only: SLURM_CONF is DIR's).
 set -euo pipefail
 
 cmd=${1:-}
@@ -45,38 +46,15 @@ start)
         }
     done
     node=$(hostname -s)
-    cpus=$(nproc)
+    # SLURM_TEST_CPUS declares more CPUs than the machine has (bench/slurm.sh runs four
+    # one-CPU jobs at once on two cores); the config then overrides what slurmd finds.
+    cpus=${SLURM_TEST_CPUS:-$(nproc)}
     mkdir -p "$dir/state" "$dir/spool"
-    cat >"$conf" <<CONF
-ClusterName=guildtest
-SlurmctldHost=$node
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool
-SlurmctldPidFile=$dir/slurmctld.pid
-SlurmdPidFile=$dir/slurmd.pid
-SlurmctldLogFile=$dir/slurmctld.log
-SlurmdLogFile=$dir/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-SchedulerType=sched/backfill
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-ReturnToService=2
-MpiDefault=none
-# Jobs stay in scontrol's view for 5 minutes after they end (the default), long enough
-# for guildd to read how a job ended.
-MinJobAge=300
-# Time limits are checked every 5 s, so a test of one takes seconds.
-InactiveLimit=0
-KillWait=5
-OverTimeLimit=0
-NodeName=$node CPUs=$cpus RealMemory=2000 State=UNKNOWN
-PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
-CONF
+    sed -e "s|@NODE@|$node|g" -e "s|@CPUS@|$cpus|g" -e "s|@DIR@|$dir|g" \
+        "$(dirname "$0")/slurm.conf.in" >"$conf"
+    if [[ "$cpus" != "$(nproc)" ]]; then
+        echo "SlurmdParameters=config_overrides" >>"$conf"
+    fi
     export SLURM_CONF="$conf"
     if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
         mkdir -p /run/munge
@@ -104,6 +82,14 @@ CONF
     exit 1
     ;;
 stop)
+    if [[ -f "$conf" && -f "$dir/slurmctld.pid" ]]; then
+        export SLURM_CONF="$conf"
+        scancel --full --user="$(id -un)" >/dev/null 2>&1 || true
+        for _ in $(seq 1 100); do
+            [[ -z "$(squeue -h -t running,completing -o %i 2>/dev/null)" ]] && break
+            sleep 0.1
+        done
+    fi
     stop_pidfile "$dir/slurmd.pid"
     stop_pidfile "$dir/slurmctld.pid"
     if [[ -f "$dir/munged.started" ]]; then

@@ -233,6 +233,12 @@ fn info_text(detail: &pb::RunDetail) -> String {
         if !run.reason.is_empty() {
             fields.push(("reason", run.reason.clone()));
         }
+        // A run on Slurm: its job, and where it ran.
+        for name in ["slurm_job_id", "slurm_node", "slurm_state"] {
+            if let Some(attr) = detail.attrs.iter().find(|a| a.name == name) {
+                fields.push((name, attr.value.clone()));
+            }
+        }
         for (name, value) in fields {
             out.push_str(&format!("{name}: {}\n", clean(&value)));
         }

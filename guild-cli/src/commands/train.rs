@@ -67,6 +67,20 @@ pub struct StartArgs {
     /// Print the command, flags and run folder it would use; start nothing.
     #[arg(long)]
     pub preview: bool,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// Running on a Slurm cluster instead of here.
+#[derive(Args, Clone, Default)]
+pub struct SlurmArgs {
+    /// Submit the run to Slurm (sbatch) and follow it live; the run folder must be on a
+    /// filesystem the cluster's nodes share.
+    #[arg(long)]
+    pub slurm: bool,
+    /// An argument for sbatch, as --sbatch=--partition=gpu (repeatable; needs --slurm).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true, requires = "slurm")]
+    pub sbatch: Vec<String>,
 }
 
 /// `guild prepare`, `guild train` and `guild run [MODEL:]OP`.
@@ -201,6 +215,11 @@ async fn start_with(
         gpus: args.start.gpus,
         priority: args.start.priority,
         sweep: args.sweep.to_proto()?,
+        // On Slurm, --gpus is the job's --gres=gpu:N (guildd falls back to the model's).
+        slurm: args.start.slurm.slurm.then(|| pb::SlurmOptions {
+            sbatch: args.start.slurm.sbatch.clone(),
+            gpus: args.start.gpus.unwrap_or(0),
+        }),
     };
     if args.start.preview {
         let preview = rpc(client.runs().preview_run(request).await)?;
@@ -218,6 +237,10 @@ async fn start_with(
     );
     if run.status() == RunStatus::Failed {
         bail!("run {} failed to start: {}", clean(&run.id), clean(&run.reason));
+    }
+    if run.status() == RunStatus::Queued && run.queue.is_none() && !run.reason.is_empty() {
+        // Held by Slurm: its reason says why.
+        eprintln!("{}", clean(&run.reason));
     }
     if let Some(queue) = run.queue.as_ref().filter(|q| q.position > 0) {
         eprintln!(

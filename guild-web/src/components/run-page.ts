@@ -431,6 +431,8 @@ export class RunPage extends LitElement {
     if (!this.detail || !this.row) return html`<div class="empty">Loading run…</div>`;
     const r = this.row;
     const d = this.detail;
+    const attr = (name: string) => d.attrs.find((a) => a.name === name)?.value ?? "";
+    const slurmNode = attr("slurm_node");
     const info: [string, string][] = [
       ["id", r.id],
       ["model", r.model],
@@ -441,6 +443,8 @@ export class RunPage extends LitElement {
       ["stopped", fmtTime(r.stoppedMs)],
       ["source run", r.sourceRun],
       ["reason", r.reason],
+      // A run on Slurm: its job (and node, once it ran).
+      ["Slurm job", attr("slurm_job_id") && `${attr("slurm_job_id")}${slurmNode ? ` on ${slurmNode}` : ""}`],
     ].filter(([, v]) => v) as [string, string][];
     return html`
       <div class="run-head">

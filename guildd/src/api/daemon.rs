@@ -26,6 +26,15 @@ impl DaemonService for Daemon {
             running_runs: shared.manager.running_count().await as u32,
             started_ms: shared.started_ms,
             problems: shared.manager.problems().await,
+            slurm: Some({
+                let report = shared.manager.slurm().report().await;
+                guild_proto::v1::SlurmStatus {
+                    found: report.found,
+                    reachable: report.reachable,
+                    detail: report.detail,
+                    runs: report.runs,
+                }
+            }),
         }))
     }
 

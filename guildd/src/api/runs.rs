@@ -42,6 +42,10 @@ fn start_spec(req: pb::StartRunRequest) -> Result<StartSpec, Status> {
             crate::error::quote(&bad.value)
         )));
     }
+    let slurm = match req.slurm {
+        Some(options) => Some(slurm_spec(options)?),
+        None => None,
+    };
     let nonempty = |s: String| (!s.trim().is_empty()).then_some(s);
     let options = req.sweep.unwrap_or_default();
     if !options.minimize.trim().is_empty() && !options.maximize.trim().is_empty() {
@@ -81,6 +85,30 @@ fn start_spec(req: pb::StartRunRequest) -> Result<StartSpec, Status> {
         source_run: nonempty(req.source_run),
         label: req.label,
         env: req.env.into_iter().collect(),
+        slurm,
+    })
+}
+
+/// Most sbatch arguments one start may carry.
+const MAX_SBATCH_ARGS: usize = 100;
+
+/// `--slurm`'s options, checked: sbatch arguments are options (`--partition=gpu`), so a
+/// stray word cannot become the script sbatch runs.
+fn slurm_spec(options: pb::SlurmOptions) -> Result<crate::slurm::SlurmSpec, Status> {
+    if options.sbatch.len() > MAX_SBATCH_ARGS {
+        return Err(Status::invalid_argument(format!(
+            "slurm.sbatch: at most {MAX_SBATCH_ARGS} arguments"
+        )));
+    }
+    if let Some(bad) = options.sbatch.iter().find(|a| !a.starts_with('-') || a.contains('\n')) {
+        return Err(Status::invalid_argument(format!(
+            "slurm.sbatch: {} is not an sbatch option (write them as --sbatch=--partition=gpu)",
+            crate::error::quote(bad)
+        )));
+    }
+    Ok(crate::slurm::SlurmSpec {
+        sbatch: options.sbatch,
+        gpus: options.gpus,
     })
 }
 

@@ -59,6 +59,8 @@ pub struct EventTail {
     others: Vec<(String, String, u64)>,
     /// The folders the last search went through (where new event files may appear).
     folders: Vec<PathBuf>,
+    /// Open the files afresh at each read (see `reopen_each_read`).
+    reopen: bool,
 }
 
 /// What one poll found.
@@ -91,7 +93,14 @@ impl EventTail {
             ahead: None,
             others: Vec::new(),
             folders: Vec::new(),
+            reopen: false,
         }
+    }
+
+    /// Opens the files afresh at each read: on a network filesystem (a Slurm run's
+    /// folder), an open is what makes another node's writes visible.
+    pub fn reopen_each_read(&mut self) {
+        self.reopen = true;
     }
 
     /// Reads what the event files gained. `last` forces a search for new files and reads
@@ -151,6 +160,13 @@ impl EventTail {
             self.scan();
             self.last_scan = Some(now);
             self.scan_interval = (now.elapsed() * SCAN_COST_FACTOR).clamp(SCAN_MIN_INTERVAL, SCAN_MAX_INTERVAL);
+        }
+        if self.reopen {
+            for (rel, event_file) in self.files.iter_mut() {
+                if let Ok(file) = File::open(self.root.join(rel)) {
+                    event_file.file = file;
+                }
+            }
         }
         poll_files(&mut self.files, last)
     }

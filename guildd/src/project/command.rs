@@ -56,7 +56,7 @@ pub fn parse_op_command(value: &str) -> Result<OpCommand, ResolveError> {
 /// Guild files keep (a `#` opening a word starts a comment there, and in double quotes
 /// `\$` and `` \` `` lose their backslash), so `#`, `$` and `` ` `` stand aside as
 /// characters no shell treats specially while it splits.
-fn split_words(s: &str) -> Result<Vec<String>, &'static str> {
+pub(crate) fn split_words(s: &str) -> Result<Vec<String>, &'static str> {
     const ASIDE: [char; 3] = ['#', '$', '`'];
     if !s.contains(ASIDE) {
         return shlex::split(s).ok_or_else(|| why_unsplittable(s));

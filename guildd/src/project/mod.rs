@@ -97,6 +97,9 @@ pub struct Model {
     /// Globs of source files to snapshot (`sources`, the section's or the project's);
     /// empty means the default snapshot.
     pub sources: Vec<String>,
+    /// `sbatch = ARGS`: sbatch's arguments for the model's runs on Slurm (`--slurm`),
+    /// split as a shell would.
+    pub sbatch: Vec<String>,
     /// Defined operations, in the order of [`OPERATIONS`].
     pub ops: Vec<Op>,
     /// The `[flags "NAME"]` section for this model, in file order.

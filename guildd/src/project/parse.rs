@@ -223,6 +223,9 @@ fn check_target(section: &Section, checks: &mut Checks) {
             "sources" => view::check_globs(value)
                 .err()
                 .map(|m| format!("sources in {what}: {m}")),
+            "sbatch" => super::command::split_words(value)
+                .err()
+                .map(|m| format!("sbatch in {what}: {m}")),
             "gpus" if !resource => value
                 .trim()
                 .parse::<u32>()
@@ -231,7 +234,7 @@ fn check_target(section: &Section, checks: &mut Checks) {
             "prepare" | "prepare_requires" if resource => None,
             _ if resource => Some(format!(
                 "unknown key {key:?} in {what} (a resource has description, runtime, sources, \
-                 prepare and prepare_requires)"
+                 sbatch, prepare and prepare_requires)"
             )),
             _ if OPERATIONS.contains(&key) => None,
             _ => check_model_key(&what, key).err(),
@@ -270,7 +273,7 @@ fn check_model_key(what: &str, key: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "unknown key {key:?} in {what} \
-             (expected one of description, runtime, sources, gpus, {OP_LIST}, {REQUIRES_LIST})"
+             (expected one of description, runtime, sources, gpus, sbatch, {OP_LIST}, {REQUIRES_LIST})"
         ))
     }
 }
@@ -418,6 +421,11 @@ fn build_target(section: &Section, project_runtime: Option<&str>, project_source
         line: section.line,
         runtime: section.value("runtime").or(project_runtime).map(str::to_string),
         sources,
+        // Checked above: a value that does not split is an error there.
+        sbatch: section
+            .value("sbatch")
+            .and_then(|v| super::command::split_words(v).ok())
+            .unwrap_or_default(),
         ops,
         flags: Vec::new(),
         gpus: section.value("gpus").and_then(|v| v.trim().parse().ok()),

@@ -78,6 +78,7 @@ fn full_example() {
         line,
         runtime: None,
         sources: Vec::new(),
+        sbatch: Vec::new(),
         ops,
         flags,
         gpus: None,
@@ -362,7 +363,7 @@ fn errors_name_the_line_and_expectation() {
         ),
         (
             "[model \"m\"]\ndescripton = m\n",
-            r#"Guild:2: unknown key "descripton" in model "m" (expected one of description, runtime, sources, gpus, prepare, train, evaluate, serve, prepare_requires, train_requires, evaluate_requires, serve_requires)"#,
+            r#"Guild:2: unknown key "descripton" in model "m" (expected one of description, runtime, sources, gpus, sbatch, prepare, train, evaluate, serve, prepare_requires, train_requires, evaluate_requires, serve_requires)"#,
         ),
         (
             "[model \"m\"]\ntrain = m\ntest_requires = ./data\n",
@@ -398,7 +399,7 @@ fn errors_name_the_line_and_expectation() {
         ),
         (
             "[model \"m\"]\ntrain = m\n[resource \"data\"]\ntrain = x\n",
-            r#"Guild:4: unknown key "train" in resource "data" (a resource has description, runtime, sources, prepare and prepare_requires)"#,
+            r#"Guild:4: unknown key "train" in resource "data" (a resource has description, runtime, sources, sbatch, prepare and prepare_requires)"#,
         ),
         (
             "[model \"m\"]\ntrain = m\n[resource \"m\"]\nprepare = x\n",
@@ -583,4 +584,14 @@ fn no_panics_on_odd_input() {
         let _ = parse_op_command(input);
         let _ = parse_cli_flag(input);
     }
+}
+
+#[test]
+fn a_models_sbatch_arguments_split_as_a_shell_would() {
+    let project = parse(&with_model("sbatch = --partition=gpu --comment=\"two words\"\n"), "Guild").unwrap();
+    assert_eq!(project.models[0].sbatch, strings(&["--partition=gpu", "--comment=two words"]));
+    let plain = parse(&with_model(""), "Guild").unwrap();
+    assert!(plain.models[0].sbatch.is_empty());
+    let err = error(&with_model("sbatch = --comment=\"unclosed\n"));
+    assert!(err.starts_with("Guild:3: sbatch in model \"m\": "), "{err}");
 }

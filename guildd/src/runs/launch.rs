@@ -151,7 +151,7 @@ impl Manager {
                 return Err(err);
             }
         };
-        self.track(record, db, Some((child, launch.stats_interval))).await?;
+        self.track(record, db, Some((child, launch.stats_interval)), None).await?;
         Ok(true)
     }
 

@@ -130,6 +130,8 @@ pub(super) struct RunTask {
     pub index_behind: bool,
     /// Since when (ms) writes have been failing, with the first failure.
     pub failing: Option<(i64, String)>,
+    /// The run is a Slurm job (`slurm_run`): followed by polling and through Slurm.
+    pub slurm: Option<super::slurm_run::SlurmJob>,
 }
 
 impl RunTask {
@@ -148,6 +150,9 @@ impl RunTask {
             // Adopted: the summaries rebuilt from run.db go to the index first.
             self.write_summaries().await;
         }
+        if self.slurm.is_some() {
+            self.slurm_begin().await;
+        }
         let pid = self.record.pid.unwrap_or(0);
         // A stop asked of an earlier daemon (an adopted run) is in the run's attrs.
         let mut stop_requested = self.stop_requested;
@@ -155,9 +160,16 @@ impl RunTask {
         let mut supervisor_signal = None;
         // The supervisor died before the op: its process group is followed instead.
         let mut orphaned = false;
-        let mut watch = DirWatch::new();
+        // A Slurm job writes from another node, which inotify never sees: its files are
+        // read by timer alone, and its streams have no order notes (stdout is stored
+        // before stderr within a read).
+        let mut watch = if self.slurm.is_some() { None } else { DirWatch::new() };
         // Ends with this task (its thread closes its inotify instance on its own time).
-        let _order = super::order::OrderNotes::start(&guild_d);
+        let _order = if self.slurm.is_none() {
+            super::order::OrderNotes::start(&guild_d)
+        } else {
+            None
+        };
         // Armed: listening to the watch. A change schedules a read and disarms it until
         // that read, so a run that writes constantly costs one wake-up per read.
         let mut armed = true;
@@ -192,10 +204,14 @@ impl RunTask {
                     RunRequest::Stop if !stop_requested => {
                         stop_requested = true;
                         self.put_attrs(vec![("stop_requested".into(), guild_proto::time::now_ms().to_string())]).await;
-                        if pid > 0 {
-                            signal_group(pid, libc::SIGTERM);
+                        if self.slurm.is_some() {
+                            self.slurm_cancel().await;
+                        } else {
+                            if pid > 0 {
+                                signal_group(pid, libc::SIGTERM);
+                            }
+                            kill_at = Some(Instant::now() + STOP_GRACE);
                         }
-                        kill_at = Some(Instant::now() + STOP_GRACE);
                     }
                     RunRequest::Stop => {}
                     RunRequest::PutAttrs { attrs, done } => {
@@ -209,6 +225,7 @@ impl RunTask {
                         signal_group(pid, libc::SIGKILL);
                     }
                 }
+                _ = super::slurm_run::changed(&mut self.slurm) => self.slurm_state_changed().await,
                 _ = self.shutdown.changed() => {
                     // The daemon is going away; the run goes on. Commit what was read.
                     self.poll(false).await;
@@ -249,11 +266,16 @@ impl RunTask {
                     next_poll = last_poll + interval;
                     // An adopted run ends with its supervisor; an orphaned one (or an
                     // adopted one whose supervisor died first) with the last process of
-                    // its group.
-                    if child.is_none()
-                        && !same_process(pid, self.record.pid_start)
-                        && !run_group_alive(pid, &self.record.id)
-                    {
+                    // its group; a Slurm job with its exit file, or with Slurm's word.
+                    let ended = match self.slurm.as_mut() {
+                        Some(job) => job.ended(&guild_d),
+                        None => {
+                            child.is_none()
+                                && !same_process(pid, self.record.pid_start)
+                                && !run_group_alive(pid, &self.record.id)
+                        }
+                    };
+                    if ended {
                         break;
                     }
                 }
@@ -339,6 +361,21 @@ impl RunTask {
             return idle;
         }
         let (mut batch, mut more) = self.tailer.poll(guild_proto::time::now_ms(), finished);
+        // A Slurm job's node stats and start, from the file its supervisor writes.
+        let mut node_news = None;
+        if let Some(job) = self.slurm.as_mut() {
+            let found = job.node.poll();
+            more |= found.more;
+            batch.samples.extend(found.samples);
+            batch.offsets.extend(found.offset);
+            for issue in &found.issues {
+                tracing::warn!("{issue}");
+                self.errors.append(issue);
+            }
+            if found.started.is_some() || !found.attrs.is_empty() {
+                node_news = Some((found.started, found.attrs));
+            }
+        }
         let found = self.events.poll(finished);
         more |= found.more;
         batch.series.extend(found.samples);
@@ -362,6 +399,10 @@ impl RunTask {
         // 500 ms at most, rather than waking the task on their own).
         while let Ok(samples) = self.stats_samples.try_recv() {
             batch.samples.extend(samples);
+        }
+        // The op's start is told before what it wrote after starting is committed.
+        if let Some((started, attrs)) = node_news {
+            self.slurm_node_news(started, attrs).await;
         }
         self.commit(batch).await;
         Polled { more, found, lines }
@@ -439,6 +480,8 @@ impl RunTask {
             }
         }
         let exit = ExitRecord::read(guild_d);
+        let had_exit = exit.is_some();
+        let slurm_end = self.slurm_end(exit.as_ref(), stopped).await;
         let now = guild_proto::time::now_ms();
         let record = &mut self.record;
         // A reason shown while writes failed is not the run's.
@@ -485,6 +528,9 @@ impl RunTask {
                 };
             }
         }
+        if let (Some(info), Some(job)) = (&slurm_end, self.slurm.as_ref()) {
+            super::slurm_run::apply_end(record, &job.job, info, stopped, had_exit);
+        }
         if !record.reason.is_empty() {
             let reason = record.reason.clone();
             tracing::info!("{reason}");
@@ -492,6 +538,9 @@ impl RunTask {
         }
         let record = &self.record;
         let mut attrs = asked;
+        if let Some(info) = &slurm_end {
+            attrs.push(("slurm_state".to_string(), info.state.clone()));
+        }
         attrs.push(("stopped".to_string(), record.stopped_ms.unwrap_or(now).to_string()));
         if let Some(code) = record.exit_status {
             attrs.push(("exit_status".to_string(), code.to_string()));

@@ -18,6 +18,7 @@ mod owner;
 pub mod prepare;
 mod retry;
 pub mod secrets;
+mod slurm_run;
 pub mod supervisor;
 pub mod sweeps;
 pub mod tail;
@@ -88,6 +89,8 @@ pub struct Settings {
 pub(crate) struct Inner {
     index: Index,
     stats: StatsService,
+    /// The jobs of runs on Slurm, polled together (see `crate::slurm`).
+    slurm: crate::slurm::Slurm,
     settings: Settings,
     /// To the owner of the shared state (`owner`): what happened, and questions.
     owner: mpsc::Sender<Message>,
@@ -148,6 +151,7 @@ impl Manager {
             inner: Arc::new(Inner {
                 index,
                 stats,
+                slurm: crate::slurm::Slurm::new(),
                 settings,
                 owner,
                 watchers,
@@ -160,6 +164,11 @@ impl Manager {
 
     pub fn index(&self) -> &Index {
         &self.inner.index
+    }
+
+    /// The daemon's link to Slurm.
+    pub fn slurm(&self) -> &crate::slurm::Slurm {
+        &self.inner.slurm
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<RunChange> {
@@ -231,7 +240,16 @@ impl Manager {
             }
         }
         let gpus = spec.gpus.or(plan.gpus);
-        crate::queue::Queue::check(&self.inner.settings.resources, gpus).map_err(Error::Invalid)?;
+        // Slurm is a Slurm run's queue: its GPUs are the job's --gres, not this machine's.
+        let slurm = spec.slurm.clone().map(|mut slurm| {
+            if slurm.gpus == 0 {
+                slurm.gpus = gpus.unwrap_or(0);
+            }
+            slurm
+        });
+        if slurm.is_none() {
+            crate::queue::Queue::check(&self.inner.settings.resources, gpus).map_err(Error::Invalid)?;
+        }
         let created_ms = guild_proto::time::now_ms();
         let (id, run_dir) = self.new_run_dir(&plan, created_ms).await?;
         let _starting = Starting {
@@ -284,15 +302,24 @@ impl Manager {
             gpus,
             priority: spec.priority,
         };
-        let grant = self
-            .ask(|reply| Ask::Admit { request, reply })
-            .await
-            .ok_or(Error::ShuttingDown)?;
+        let grant = match &slurm {
+            // A Slurm job's GPUs are Slurm's to give (CUDA_VISIBLE_DEVICES on its node): as
+            // many as it asked for.
+            Some(slurm) => {
+                env.insert("GPU_COUNT".into(), slurm.gpus.to_string());
+                Some(crate::queue::Grant { id: id.clone(), gpus: None })
+            }
+            None => self
+                .ask(|reply| Ask::Admit { request, reply })
+                .await
+                .ok_or(Error::ShuttingDown)?,
+        };
         let mut released = Released {
             owner: self.inner.owner.clone(),
-            id: Some(id.clone()),
+            id: slurm.is_none().then(|| id.clone()),
         };
         match &grant {
+            Some(_) if slurm.is_some() => {}
             Some(grant) => launch::give_gpus(&mut env, grant.gpus.as_deref()),
             None => {
                 record.status = Status::Queued;
@@ -336,12 +363,15 @@ impl Manager {
                 ("guild_version".to_string(), guild_proto::VERSION.to_string()),
             ];
             attrs.push(("stats_interval".to_string(), plan.stats_interval.to_string()));
-            attrs.extend(
-                self.inner
-                    .stats
-                    .host_attrs(env.get("CUDA_VISIBLE_DEVICES").cloned())
-                    .await,
-            );
+            // A Slurm run's host facts are its node's, which its supervisor sends from there.
+            if spec.slurm.is_none() {
+                attrs.extend(
+                    self.inner
+                        .stats
+                        .host_attrs(env.get("CUDA_VISIBLE_DEVICES").cloned())
+                        .await,
+                );
+            }
             if let Some(profile) = &spec.profile {
                 attrs.push(("profile".to_string(), profile.clone()));
             }
@@ -438,6 +468,9 @@ impl Manager {
             return Ok(record);
         }
 
+        if let Some(slurm) = &slurm {
+            return self.submit(record, db, &plan, slurm, &argv, &env).await;
+        }
         let spawned = live::spawn_supervisor(
             &self.inner.settings.supervisor_exe,
             &guild_d,
@@ -467,9 +500,65 @@ impl Manager {
         record.pid_start = record.pid.and_then(crate::process::start_time);
         // The run's task records that it started (run.db, the index, watchers) as its
         // first step: StartRun answers without waiting for those writes.
-        self.track(record.clone(), db, Some((child, plan.stats_interval)))
-            .await?;
+        self.track(record.clone(), db, Some((child, plan.stats_interval)), None).await?;
         Ok(record)
+    }
+
+    /// Submits a run made by `start` to Slurm: the batch script into `guild.d/`, `sbatch
+    /// --parsable`, then its task follows the job. A submission Slurm refuses is the
+    /// run's failure, with what sbatch said.
+    async fn submit(
+        &self,
+        mut record: RunRecord,
+        mut db: RunDb,
+        plan: &prepare::Plan,
+        spec: &crate::slurm::SlurmSpec,
+        argv: &[String],
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<RunRecord> {
+        let guild_d = record.run_dir.join("guild.d");
+        let guild_env: Vec<(String, String)> = ["RUNDIR", "GUILD_RUN_ID", "GPU_COUNT", "PYTHONUNBUFFERED"]
+            .iter()
+            .filter_map(|name| env.get(*name).map(|v| (name.to_string(), v.clone())))
+            .collect();
+        let script = crate::slurm::Script {
+            run_id: &record.id,
+            supervisor_exe: &self.inner.settings.supervisor_exe,
+            guild_d: &guild_d,
+            argv,
+            cwd: &plan.project_dir,
+            guild_env: &guild_env,
+            stats_interval: plan.stats_interval,
+        };
+        let args = crate::slurm::sbatch_args(&record.id, &guild_d, &plan.sbatch, spec);
+        match crate::slurm::submit(&script, &args, env).await {
+            Ok(job) => {
+                record.status = Status::Queued;
+                record.reason = format!("Slurm job {job}: submitted");
+                db.put_attrs(&[
+                    ("slurm_job_id".to_string(), job.clone()),
+                    (
+                        "slurm_sbatch".to_string(),
+                        serde_json::to_string(&args[1..]).unwrap_or_default(),
+                    ),
+                ])
+                .await?;
+                self.track(record.clone(), db, None, Some(job)).await?;
+                Ok(record)
+            }
+            Err(err) => {
+                let reason = format!("cannot submit the run to Slurm: {err}");
+                record.status = Status::Failed;
+                record.reason = reason.clone();
+                record.stopped_ms = Some(guild_proto::time::now_ms());
+                append_error(&guild_d, &reason);
+                db.put_attrs(&[("failed".to_string(), reason)]).await?;
+                db.close().await;
+                self.inner.index.update_run(&record).await?;
+                self.publish(&record).await;
+                Ok(record)
+            }
+        }
     }
 
     /// What `start` would run, without running it (`guild train --preview`): the
@@ -509,12 +598,14 @@ impl Manager {
     }
 
     /// Hands a live run to its own task: a run just started (its process and stats
-    /// interval), or an adopted one (`None`: what it needs is read from its run.db).
+    /// interval), or an adopted one (`None`: what it needs is read from its run.db);
+    /// `slurm`: the run's Slurm job (just submitted, or followed again).
     async fn track(
         &self,
         record: RunRecord,
         mut db: RunDb,
         started: Option<(tokio::process::Child, f64)>,
+        slurm: Option<String>,
     ) -> Result<()> {
         let (child, offsets, summaries, stop_requested, interval) = match started {
             // Nothing read yet, nothing stopped, and the interval just written.
@@ -551,13 +642,21 @@ impl Manager {
         });
         let id = record.id.clone();
         let guild_d = record.run_dir.join("guild.d");
+        let mut tailer = tail::Tailer::new(&guild_d, &offsets);
+        let mut events = EventTail::new(&record.run_dir, &offsets);
+        let slurm = slurm.map(|job| {
+            tailer.reopen_each_read();
+            events.reopen_each_read();
+            let started = record.status == Status::Running;
+            slurm_run::SlurmJob::new(self.inner.slurm.clone(), job, &guild_d, &offsets, started)
+        });
         let task = live::RunTask {
             owner: owner::Teller::new(self.inner.owner.clone()),
             index: self.inner.index.clone(),
             stats: self.inner.stats.clone(),
             errors: errlog::ErrorLog::new(&guild_d),
-            tailer: tail::Tailer::new(&guild_d, &offsets),
-            events: EventTail::new(&record.run_dir, &offsets),
+            tailer,
+            events,
             summaries,
             summaries_written: tokio::time::Instant::now(),
             stats_samples: stats_rx,
@@ -572,6 +671,7 @@ impl Manager {
             unsaved_attrs: Vec::new(),
             index_behind: false,
             failing: None,
+            slurm,
         };
         // Every line the task logs names its run.
         let span = tracing::info_span!("run", run = %id);
@@ -592,12 +692,15 @@ impl Manager {
         if run.op == sweeps::SWEEP_OP && run.status.is_active() {
             return self.stop_sweep(run).await;
         }
+        let requests = self.live(&run.id).await.map(|h| h.requests);
+        // Queued here (no task follows it yet); a queued run that has a task is a Slurm
+        // job Slurm holds, which its task cancels (scancel).
         if run.status == Status::Queued
+            && requests.is_none()
             && let Some(cancelled) = self.cancel_queued(&run).await?
         {
             return Ok(cancelled);
         }
-        let requests = self.live(&run.id).await.map(|h| h.requests);
         match requests {
             Some(requests) => {
                 let _ = requests.send(RunRequest::Stop).await;
@@ -637,11 +740,22 @@ impl Manager {
         let mut sweeps = Vec::new();
         for mut record in self.inner.index.active_runs().await? {
             let guild_d = record.run_dir.join("guild.d");
-            if record.op == sweeps::SWEEP_OP && record.status == Status::Running {
+            // A Slurm job is followed again by its id, whatever became of it meanwhile
+            // (its task learns that from its files and from Slurm): Slurm, not the local
+            // queue, holds it while it waits.
+            if let Some(job) = slurm_job_of(&record).await {
+                match RunDb::open(&guild_d.join("run.db")).await {
+                    Ok(db) => {
+                        tracing::info!(run = %record.id, job = %job, "following the Slurm job again");
+                        self.track(record, db, None, Some(job)).await?;
+                        continue;
+                    }
+                    Err(err) => record.reason = format!("cannot open its run.db: {err}"),
+                }
+            } else if record.op == sweeps::SWEEP_OP && record.status == Status::Running {
                 sweeps.push(record);
                 continue;
-            }
-            if record.status == Status::Queued {
+            } else if record.status == Status::Queued {
                 match queue_rows.get(&record.id) {
                     Some(row) if row.launch.is_some() => {
                         queued.push(row.clone());
@@ -666,7 +780,7 @@ impl Manager {
                                 .and_then(|row| row.assigned.clone())
                                 .unwrap_or_default();
                             self.hold(&record.id, gpus).await;
-                            self.track(record, db, None).await?;
+                            self.track(record, db, None, None).await?;
                             continue;
                         }
                         Err(err) => record.reason = format!("cannot open its run.db: {err}"),
@@ -769,6 +883,12 @@ impl Manager {
         }
         flags
     }
+}
+
+/// The Slurm job of a run submitted to Slurm (its `slurm_job_id` attr).
+async fn slurm_job_of(run: &RunRecord) -> Option<String> {
+    let attrs = rundb::read(&rundb::path(&run.run_dir), |r| r.attrs()).await.ok()?;
+    attrs.into_iter().find(|(name, _)| name == "slurm_job_id").map(|(_, job)| job)
 }
 
 /// A run's resolved flags in resolution order (its run.db), else as the index has them.

@@ -34,6 +34,8 @@ pub struct StartSpec {
     /// A sweep's trial: the sweep's run id and the trial's number (its flags are never a
     /// sweep themselves).
     pub trial: Option<(String, u32)>,
+    /// Submit the run to Slurm instead of starting it here (`guild train --slurm`).
+    pub slurm: Option<crate::slurm::SlurmSpec>,
 }
 
 /// `--max-trials`, `--optimizer`, `--minimize`/`--maximize`, `--seed`, `--parallel`.
@@ -72,6 +74,8 @@ pub struct Plan {
     pub tags: Vec<String>,
     /// The model's `gpus`: GPUs its runs need from the queue unless the start says.
     pub gpus: Option<u32>,
+    /// The model's `sbatch = ...` arguments (runs submitted to Slurm).
+    pub sbatch: Vec<String>,
 }
 
 pub fn plan(spec: &StartSpec) -> Result<Plan> {
@@ -150,6 +154,7 @@ pub fn plan(spec: &StartSpec) -> Result<Plan> {
         sources: model.sources.clone(),
         tags: project.tags.clone(),
         gpus: model.gpus,
+        sbatch: model.sbatch.clone(),
     })
 }
 

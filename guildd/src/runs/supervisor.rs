@@ -83,10 +83,22 @@ impl ExitRecord {
 
 pub const EXIT_FILE: &str = "exit";
 
-/// Entry point of `guildd supervise`. Never returns.
+/// Entry point of `guildd supervise [--node-stats SECONDS] GUILD_D PROGRAM [ARGS...]`.
+/// Never returns. `--node-stats` (a Slurm job) also says on the node when the op starts
+/// and samples its stats into `guild.d/node.jsonl` (see `slurm::node`).
 pub fn main(args: &[String]) -> ! {
+    let (node_stats, args) = match args.first().map(String::as_str) {
+        Some("--node-stats") => match args.get(1).and_then(|s| s.parse::<f64>().ok()) {
+            Some(seconds) => (Some(seconds), &args[2..]),
+            None => {
+                eprintln!("guildd supervise: --node-stats takes a number of seconds");
+                std::process::exit(2);
+            }
+        },
+        _ => (None, args),
+    };
     let (Some(guild_d), Some(program)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: guildd supervise GUILD_D PROGRAM [ARGS...]");
+        eprintln!("usage: guildd supervise [--node-stats SECONDS] GUILD_D PROGRAM [ARGS...]");
         std::process::exit(2);
     };
     let guild_d = Path::new(guild_d);
@@ -105,24 +117,33 @@ pub fn main(args: &[String]) -> ! {
                 ended_ms: guild_proto::time::now_ms(),
             }
         }
-        Ok(mut child) => match child.wait() {
-            Ok(status) => {
-                use std::os::unix::process::ExitStatusExt;
-                let ended_ms = guild_proto::time::now_ms();
-                match (status.code(), status.signal()) {
-                    (Some(code), _) => ExitRecord::Exited { code, ended_ms },
-                    (None, Some(signal)) => ExitRecord::Signalled { signal, ended_ms },
-                    (None, None) => ExitRecord::Failed {
-                        reason: "unknown exit status".into(),
-                        ended_ms,
-                    },
-                }
+        Ok(mut child) => {
+            let stats = node_stats
+                .and_then(|interval| crate::slurm::node::NodeStats::start(guild_d, std::process::id(), interval));
+            let waited = child.wait();
+            // The last sample is written before the exit file, so it is read before the end.
+            if let Some(stats) = stats {
+                stats.finish();
             }
-            Err(err) => ExitRecord::Failed {
-                reason: format!("lost track of the op's process: {err}"),
-                ended_ms: guild_proto::time::now_ms(),
-            },
-        },
+            match waited {
+                Ok(status) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    let ended_ms = guild_proto::time::now_ms();
+                    match (status.code(), status.signal()) {
+                        (Some(code), _) => ExitRecord::Exited { code, ended_ms },
+                        (None, Some(signal)) => ExitRecord::Signalled { signal, ended_ms },
+                        (None, None) => ExitRecord::Failed {
+                            reason: "unknown exit status".into(),
+                            ended_ms,
+                        },
+                    }
+                }
+                Err(err) => ExitRecord::Failed {
+                    reason: format!("lost track of the op's process: {err}"),
+                    ended_ms: guild_proto::time::now_ms(),
+                },
+            }
+        }
     };
     // A full disk is waited out: the exit status is known only here.
     let mut pause = std::time::Duration::from_millis(50);

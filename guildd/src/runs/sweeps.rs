@@ -51,6 +51,8 @@ pub struct SweepSpec {
     pub parallel: u32,
     pub objective: String,
     pub maximize: bool,
+    /// Set: each trial is a Slurm job, with these `--sbatch` arguments (`--slurm`).
+    pub slurm: Option<Vec<String>>,
 }
 
 impl SweepSpec {
@@ -71,6 +73,7 @@ impl SweepSpec {
             "parallel": self.parallel,
             "objective": self.objective,
             "maximize": self.maximize,
+            "slurm": self.slurm,
         })
         .to_string()
     }
@@ -105,6 +108,10 @@ impl SweepSpec {
             parallel: v["parallel"].as_u64()?.clamp(1, 10_000) as u32,
             objective: text("objective")?,
             maximize: v["maximize"].as_bool()?,
+            slurm: match &v["slurm"] {
+                serde_json::Value::Null => None,
+                args => Some(args.as_array()?.iter().map(|a| a.as_str().map(str::to_string)).collect::<Option<_>>()?),
+            },
         })
     }
 
@@ -267,6 +274,7 @@ impl Manager {
             seed,
             max_trials,
             parallel: spec.sweep.parallel.max(1),
+            slurm: spec.slurm.as_ref().map(|slurm| slurm.sbatch.clone()),
             objective: spec
                 .sweep
                 .objective
@@ -591,6 +599,8 @@ impl Driver {
             priority: self.spec.priority,
             sweep: prepare::SweepOptions::default(),
             trial: Some((self.record.id.clone(), number)),
+            // A Slurm sweep's trial is a job (its GPUs: the sweep's `gpus`, as --gres).
+            slurm: self.spec.slurm.clone().map(|sbatch| crate::slurm::SlurmSpec { sbatch, gpus: 0 }),
         };
         let manager = self.manager.clone();
         // Boxed: a trial's start is a start, whose future holds a sweep's driver.
@@ -678,8 +688,14 @@ mod tests {
             parallel: 2,
             objective: "val_loss".into(),
             maximize: true,
+            slurm: None,
         };
-        assert_eq!(SweepSpec::from_json(&spec.to_json()), Some(spec));
+        assert_eq!(SweepSpec::from_json(&spec.to_json()), Some(spec.clone()));
+        let on_slurm = SweepSpec {
+            slurm: Some(vec!["--partition=gpu".into()]),
+            ..spec
+        };
+        assert_eq!(SweepSpec::from_json(&on_slurm.to_json()), Some(on_slurm));
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct Tailer {
     stderr: TailFile,
     order: OrderMarks,
     scalars: ScalarParser,
+    /// Open the files afresh at each read (see `reopen_each_read`).
+    reopen: bool,
 }
 
 /// The supervisor's marks: `(E, O)`, stderr held E bytes when stdout held O. Read as the
@@ -121,7 +123,15 @@ impl Tailer {
                 marks: Default::default(),
             },
             scalars: ScalarParser::new(),
+            reopen: false,
         }
+    }
+
+    /// Opens the files afresh at each read: on a network filesystem (a Slurm run's
+    /// folder), an open is what makes another node's writes visible; an open file's
+    /// size may be cached for up to a minute.
+    pub fn reopen_each_read(&mut self) {
+        self.reopen = true;
     }
 
     /// Reads what the files gained since the last poll. With `finished`, also takes the
@@ -129,6 +139,10 @@ impl Tailer {
     /// had more than one poll's worth (poll again at once).
     pub fn poll(&mut self, now_ms: i64, finished: bool) -> (Batch, bool) {
         let mut batch = Batch::default();
+        if self.reopen {
+            self.stderr.file = None;
+            self.stdout.file = None;
+        }
         // stderr first, then the marks, then stdout: all stdout written before a stderr
         // line read here is read here too.
         let mut errs = Vec::new();

@@ -63,6 +63,7 @@ pub async fn resolve(
         sources: Vec::new(),
         tags: Vec::new(),
         gpus: None,
+        sbatch: Vec::new(),
     };
     let argv = prepare::command_line(&plan, python, &run.run_dir);
     let mut env = if client_env.is_empty() {

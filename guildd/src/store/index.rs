@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Pending,
-    /// Waiting in the queue for its GPUs or a free slot (`queue`).
+    /// Waiting in the queue for its GPUs or a free slot (`queue`), or a Slurm job that
+    /// Slurm holds pending.
     Queued,
     Running,
     Completed,

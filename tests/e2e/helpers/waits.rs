@@ -30,7 +30,14 @@ impl Env {
     /// Reconnects if the stream breaks (a daemon restart); fails after [`TIMEOUT`].
     #[track_caller]
     pub fn wait_run(&self, id: &str, want: &[RunStatus]) -> pb::Run {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        self.wait_run_until(id, &format!("{want:?}"), TIMEOUT, |run| want.contains(&run.status()))
+    }
+
+    /// Waits (watching WatchRuns, as [`Env::wait_run`]) until the run satisfies `pred`;
+    /// fails after `within`.
+    #[track_caller]
+    pub fn wait_run_until(&self, id: &str, what: &str, within: Duration, pred: impl Fn(&pb::Run) -> bool) -> pb::Run {
+        let deadline = tokio::time::Instant::now() + within;
         self.block_on(async {
             let mut last: Option<pb::Run> = None;
             let mut problem: String;
@@ -47,7 +54,7 @@ impl Env {
                         .into_inner();
                     while let Some(event) = stream.message().await.map_err(|s| format!("WatchRuns stream: {s}"))? {
                         if let Some(run) = event.run {
-                            if want.contains(&run.status()) {
+                            if pred(&run) {
                                 return Ok(run);
                             }
                             last = Some(run);
@@ -62,7 +69,7 @@ impl Env {
                 }
                 if tokio::time::Instant::now() >= deadline {
                     panic!(
-                        "run {id} did not reach {want:?} within {TIMEOUT:?} ({problem}); last seen: {last:#?}\n{}",
+                        "run {id} did not reach {what} within {within:?} ({problem}); last seen: {last:#?}\n{}",
                         self.daemon_log()
                     );
                 }
