@@ -885,10 +885,24 @@ impl Manager {
     }
 }
 
-/// The Slurm job of a run submitted to Slurm (its `slurm_job_id` attr).
+/// The Slurm job of a run submitted to Slurm: its `slurm_job_id` attr, else (a guildd
+/// that died between sbatch's answer and that record) the job Slurm knows by the run's
+/// name, recorded now.
 async fn slurm_job_of(run: &RunRecord) -> Option<String> {
-    let attrs = rundb::read(&rundb::path(&run.run_dir), |r| r.attrs()).await.ok()?;
-    attrs.into_iter().find(|(name, _)| name == "slurm_job_id").map(|(_, job)| job)
+    let path = rundb::path(&run.run_dir);
+    let attrs = rundb::read(&path, |r| r.attrs()).await.ok()?;
+    if let Some((_, job)) = attrs.into_iter().find(|(name, _)| name == "slurm_job_id") {
+        return Some(job);
+    }
+    if !run.run_dir.join("guild.d").join(crate::slurm::SCRIPT_FILE).exists() {
+        return None;
+    }
+    let job = crate::slurm::job_named(&run.id).await?;
+    if let Ok(mut db) = RunDb::open(&path).await {
+        let _ = db.put_attrs(&[("slurm_job_id".to_string(), job.clone())]).await;
+        db.close().await;
+    }
+    Some(job)
 }
 
 /// A run's resolved flags in resolution order (its run.db), else as the index has them.

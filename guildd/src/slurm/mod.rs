@@ -248,7 +248,8 @@ pub fn sbatch_args(run_id: &str, guild_d: &Path, model: &[String], spec: &SlurmS
     let mut args = vec![
         "--parsable".to_string(),
         format!("--job-name=guild-{run_id}"),
-        format!("--output={}", guild_d.join(SLURM_OUTPUT_FILE).display()),
+        // sbatch reads `%` in the name as a pattern (`%j`): a literal one is `%%`.
+        format!("--output={}", guild_d.join(SLURM_OUTPUT_FILE).display().to_string().replace('%', "%%")),
     ];
     if spec.gpus > 0 {
         args.push(format!("--gres=gpu:{}", spec.gpus));
@@ -313,6 +314,14 @@ pub async fn submit(script: &Script<'_>, args: &[String], env: &BTreeMap<String,
     all.push(path.to_string_lossy().into_owned());
     let out = run("sbatch", &all, Some(env), Some(script.cwd), SUBMIT_TIMEOUT).await?;
     parse_job_id(&out).ok_or_else(|| format!("sbatch answered no job id: {:?}", out.trim()))
+}
+
+/// The job guildd submitted for this run, found by its name (`guild-RUN_ID`), for a run
+/// whose job id was never recorded (guildd died between sbatch's answer and the record).
+pub async fn job_named(run_id: &str) -> Option<String> {
+    let args = ["-h", "-t", "all", "-o", "%i"].map(String::from).into_iter().chain([format!("--name=guild-{run_id}")]);
+    let out = run("squeue", &args.collect::<Vec<_>>(), None, None, COMMAND_TIMEOUT).await.ok()?;
+    out.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
 }
 
 /// `scancel JOB`.
@@ -641,5 +650,8 @@ mod tests {
                 "--time=2:00:00"
             ]
         );
+        // A `%` in the run folder is literal, not one of sbatch's patterns.
+        let args = sbatch_args("r1", Path::new("/runs/100%/g"), &[], &SlurmSpec::default());
+        assert_eq!(args[2], "--output=/runs/100%%/g/slurm.out");
     }
 }
