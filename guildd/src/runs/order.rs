@@ -3,13 +3,11 @@
 //! long stdout was then: a line `STDERR_SIZE STDOUT_SIZE` in `guild.d/order.log`, which
 //! the tailer uses to store a stderr line before the stdout lines written after it.
 //!
-//! A thread of its own per followed run, asleep in inotify: its queue keeps the order of
-//! the writes to both files (consecutive writes to one file fold into one event). At each
-//! wake it reads the sizes: stderr then stdout in one batch takes stdout's size from the
-//! look before, otherwise stdout's size now. So the order is exact while the thread sees
-//! the writes one by one; when stdout, stderr and stdout again land in one batch, the
-//! stderr line goes before that batch's stdout. After a batch of stdout writes alone it
-//! pauses a millisecond, so an op flooding stdout wakes it at most 1,000 times a second.
+//! A thread of its own per followed run, asleep in inotify on stderr alone (a watch on
+//! stdout would cost the op an event for each of its writes, and wake this thread for
+//! them). At each wake it reads both sizes: stdout written within the microseconds
+//! between a stderr write and the wake counts as before it, so lines printed that close
+//! together may store the stderr line after the stdout line just behind it.
 //!
 //! In guildd, not in the supervisor: closing an inotify instance waits for the kernel's
 //! mark reaper (10-18 ms measured here), which must not delay the supervisor's exit (the
@@ -21,16 +19,13 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use inotify::{Inotify, WatchDescriptor, WatchMask};
+use inotify::{Inotify, WatchMask};
 
 use super::tail::{ORDER_FILE, ORDER_MAX_BYTES, STDERR_FILE, STDOUT_FILE};
 
 /// How often the thread looks at whether its run is still followed.
 const STOP_CHECK_MS: i32 = 1000;
-/// The pause after a wake by stdout alone.
-const STDOUT_PAUSE: Duration = Duration::from_millis(1);
 
 /// Stops the notes when dropped (the thread ends within a second).
 pub struct OrderNotes {
@@ -45,7 +40,6 @@ impl Drop for OrderNotes {
 
 struct Watcher {
     inotify: Inotify,
-    stdout_watch: WatchDescriptor,
     stdout: File,
     stderr: File,
     notes: File,
@@ -59,14 +53,11 @@ impl OrderNotes {
         let stdout = File::open(guild_d.join(STDOUT_FILE)).ok()?;
         let stderr = File::open(guild_d.join(STDERR_FILE)).ok()?;
         let inotify = Inotify::init().ok()?;
-        let mut watches = inotify.watches();
-        watches.add(guild_d.join(STDERR_FILE), WatchMask::MODIFY).ok()?;
-        let stdout_watch = watches.add(guild_d.join(STDOUT_FILE), WatchMask::MODIFY).ok()?;
+        inotify.watches().add(guild_d.join(STDERR_FILE), WatchMask::MODIFY).ok()?;
         let notes = std::fs::OpenOptions::new().create(true).append(true).open(guild_d.join(ORDER_FILE)).ok()?;
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = Watcher {
             inotify,
-            stdout_watch,
             stdout,
             stderr,
             notes,
@@ -84,7 +75,7 @@ impl OrderNotes {
 impl Watcher {
     fn run(mut self) {
         let size = |f: &File| f.metadata().map(|m| m.len()).ok();
-        let (Some(mut last_err), Some(mut last_out)) = (size(&self.stderr), size(&self.stdout)) else {
+        let Some(mut last_err) = size(&self.stderr) else {
             return;
         };
         let mut written = self.notes.metadata().map_or(0, |m| m.len());
@@ -99,28 +90,13 @@ impl Watcher {
             if unsafe { libc::poll(&mut fd, 1, STOP_CHECK_MS) } <= 0 {
                 continue;
             }
-            let Ok(events) = self.inotify.read_events(&mut buffer) else {
-                continue;
-            };
-            let (mut err_seen, mut out_after_err) = (false, false);
-            for event in events {
-                if event.wd == self.stdout_watch {
-                    out_after_err |= err_seen;
-                } else {
-                    err_seen = true;
-                }
-            }
+            // Drained: what matters is the sizes now.
+            while self.inotify.read_events(&mut buffer).is_ok_and(|mut events| events.next().is_some()) {}
             let (Some(err), Some(out)) = (size(&self.stderr), size(&self.stdout)) else {
                 return;
             };
-            if !err_seen {
-                last_out = out;
-                std::thread::sleep(STDOUT_PAUSE);
-                continue;
-            }
             if err > last_err {
-                let before = if out_after_err { last_out } else { out };
-                let note = format!("{err} {before}\n");
+                let note = format!("{err} {out}\n");
                 written += note.len() as u64;
                 // A note that cannot be written (a full disk) costs only the order.
                 if written > ORDER_MAX_BYTES || self.notes.write_all(note.as_bytes()).is_err() {
@@ -128,7 +104,6 @@ impl Watcher {
                 }
                 last_err = err;
             }
-            last_out = out;
         }
     }
 }
