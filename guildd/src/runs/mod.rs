@@ -216,6 +216,20 @@ impl Manager {
         self.tell(RunEvent::Removed(run.clone())).await;
     }
 
+    /// Records a run whose op could not be started (or submitted): failed, with the reason
+    /// in its attrs, errors.log, the index and to watchers.
+    async fn failed_to_start(&self, mut record: RunRecord, mut db: RunDb, guild_d: &std::path::Path, reason: String) -> Result<RunRecord> {
+        record.status = Status::Failed;
+        record.reason = reason.clone();
+        record.stopped_ms = Some(guild_proto::time::now_ms());
+        append_error(guild_d, &reason);
+        db.put_attrs(&[("failed".to_string(), reason)]).await?;
+        db.close().await;
+        self.inner.index.update_run(&record).await?;
+        self.publish(&record).await;
+        Ok(record)
+    }
+
     pub async fn start(&self, spec: StartSpec) -> Result<RunRecord> {
         if *self.inner.shutdown.borrow() {
             return Err(Error::ShuttingDown);
@@ -442,7 +456,7 @@ impl Manager {
             }
             Ok::<_, Error>(db)
         };
-        let mut db = match setup.await {
+        let db = match setup.await {
             Ok(db) => db,
             Err(err) => {
                 // Not while the snapshot still writes into the folder.
@@ -480,17 +494,7 @@ impl Manager {
         );
         let child = match spawned {
             Ok(child) => child,
-            Err(reason) => {
-                record.status = Status::Failed;
-                record.reason = reason.clone();
-                record.stopped_ms = Some(guild_proto::time::now_ms());
-                append_error(&guild_d, &reason);
-                db.put_attrs(&[("failed".to_string(), reason)]).await?;
-                db.close().await;
-                self.inner.index.update_run(&record).await?;
-                self.publish(&record).await;
-                return Ok(record);
-            }
+            Err(reason) => return self.failed_to_start(record, db, &guild_d, reason).await,
         };
         // From here on the run's task gives back what it holds when its process ends.
         released.id = None;
@@ -547,16 +551,8 @@ impl Manager {
                 Ok(record)
             }
             Err(err) => {
-                let reason = format!("cannot submit the run to Slurm: {err}");
-                record.status = Status::Failed;
-                record.reason = reason.clone();
-                record.stopped_ms = Some(guild_proto::time::now_ms());
-                append_error(&guild_d, &reason);
-                db.put_attrs(&[("failed".to_string(), reason)]).await?;
-                db.close().await;
-                self.inner.index.update_run(&record).await?;
-                self.publish(&record).await;
-                Ok(record)
+                self.failed_to_start(record, db, &guild_d, format!("cannot submit the run to Slurm: {err}"))
+                    .await
             }
         }
     }

@@ -120,13 +120,7 @@ fn cache_headers(response: &mut Response<AxumBody>, etag: &str) {
 }
 
 fn text(status: StatusCode, body: &str) -> Response<AxumBody> {
-    let mut response = Response::new(AxumBody::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+    crate::net::refusal(status, body.to_string())
 }
 
 #[cfg(test)]
