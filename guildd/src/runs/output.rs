@@ -299,34 +299,19 @@ impl ScalarParser {
             },
             _ => (line, None),
         };
-        // How many pairs end the line: first by the tokens' look alone (no number is
-        // parsed for the many lines that only end like a pair), then for real.
         // Pairs start the line or follow a separator: a line that neither starts with a
         // key nor holds a separator is turned away before anything else.
         let mut words = body.split_ascii_whitespace();
         if !(words.next().is_some_and(|t| key_token(t.trim_matches(NUL_SHOWN)).is_some()) || words.any(is_separator)) {
             return Vec::new();
         }
-        if pairs_at_end(body, looks_numeric) == 0 {
+        // Then by the tokens' look alone (no number is parsed for the many lines that only
+        // end like a pair), then for real, keeping the pairs (last first).
+        if pairs_at_end(body, looks_numeric, None) == 0 {
             return Vec::new();
         }
-        let count = pairs_at_end(body, |t| parse_number(t).is_some());
-        if count == 0 {
-            return Vec::new();
-        }
-        let mut pairs = Vec::with_capacity(count);
-        let mut tokens = tokens_rev(body);
-        while pairs.len() < count {
-            match (tokens.next(), tokens.next()) {
-                (Some(value), Some(key)) if parse_number(value).is_some() => {
-                    pairs.push((key_token(key).unwrap_or(key), value));
-                    while tokens.clone().next().is_some_and(is_separator) {
-                        tokens.next();
-                    }
-                }
-                _ => break,
-            }
-        }
+        let mut pairs = Vec::new();
+        pairs_at_end(body, |t| parse_number(t).is_some(), Some(&mut pairs));
         pairs
             .into_iter()
             .rev()
@@ -350,19 +335,34 @@ impl ScalarParser {
 }
 
 /// The number of `key: value` pairs that end `body`, separators between them allowed,
-/// where they start it or follow a separator; 0 otherwise. From the end backwards,
-/// without allocating.
-fn pairs_at_end(body: &str, is_value: impl Fn(&str) -> bool) -> usize {
+/// where they start it or follow a separator; 0 otherwise. From the end backwards; with
+/// `found`, the pairs (key, value) go there, last first (none when the line is not one).
+fn pairs_at_end<'a>(
+    body: &'a str,
+    is_value: impl Fn(&str) -> bool,
+    mut found: Option<&mut Vec<(&'a str, &'a str)>>,
+) -> usize {
     let mut rest = tokens_rev(body);
     let mut count = 0;
     let mut separated = false;
     loop {
         let mut look = rest.clone();
-        let pair = matches!((look.next(), look.next()),
-            (Some(value), Some(key)) if key_token(key).is_some() && is_value(value));
-        if !pair {
+        let pair = match (look.next(), look.next()) {
+            (Some(value), Some(key)) if is_value(value) => key_token(key).map(|key| (key, value)),
+            _ => None,
+        };
+        let Some(pair) = pair else {
             // Anything else before the pairs is free text that only ends like a pair.
-            return if separated || rest.clone().next().is_none() { count } else { 0 };
+            if separated || rest.clone().next().is_none() {
+                return count;
+            }
+            if let Some(found) = found {
+                found.clear();
+            }
+            return 0;
+        };
+        if let Some(found) = found.as_deref_mut() {
+            found.push(pair);
         }
         rest = look;
         count += 1;
