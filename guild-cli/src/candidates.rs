@@ -1,6 +1,6 @@
 //! Shell completion candidates that only the daemon knows: run ids, the project's models
 //! and resources, a model's flags (`NAME=`) and profiles, `MODEL:OP` pairs, a run's
-//! series keys. clap_complete's engine calls these while completing (`COMPLETE=bash
+//! series keys and media tags. clap_complete's engine calls these while completing (`COMPLETE=bash
 //! guild -- guild train ...`); each asks guildd over its socket within [`TIMEOUT`] and
 //! never starts one. Without a daemon they offer nothing, and subcommands and options
 //! still complete from the argument definitions.
@@ -257,6 +257,35 @@ pub fn series_key(current: &OsStr) -> Vec<CompletionCandidate> {
         keys.unwrap_or_default()
             .into_iter()
             .map(|k| (k.key, format!("last {} at step {}", k.last, k.last_step))),
+    )
+}
+
+/// `guild media RUN TAG`: the run's media tags, each with its kind and steps.
+pub fn media_tag(current: &OsStr) -> Vec<CompletionCandidate> {
+    let tags = with_daemon(|client, _, line| async move {
+        let run = line
+            .operand_after("media")
+            .ok_or_else(|| anyhow::anyhow!("no run named"))?;
+        let list = rpc(client
+            .media()
+            .list_media(pb::ListMediaRequest {
+                run: crate::rpc::run_arg(&run),
+            })
+            .await)?;
+        Ok(list.tags)
+    });
+    matching(
+        current,
+        tags.unwrap_or_default().into_iter().map(|t| {
+            let help = format!(
+                "{} {}, steps {}..{}",
+                t.count,
+                crate::commands::media::kind_name(t.kind()),
+                t.min_step,
+                t.max_step
+            );
+            (t.tag, help)
+        }),
     )
 }
 

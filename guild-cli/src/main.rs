@@ -206,6 +206,7 @@ enum Command {
         #[arg(add = any_run())]
         run: String,
         /// Only this tag (as `guild media RUN` lists them: tf/train/sample).
+        #[arg(add = ArgValueCompleter::new(candidates::media_tag))]
         tag: Option<String>,
         /// Only the items at this step.
         #[arg(long, allow_negative_numbers = true)]

@@ -174,4 +174,38 @@ describe("media from event files", { skip: skip ?? false }, () => {
     ]);
     await screenshot(page, "media-compare");
   });
+
+  test("the compare page follows live runs' images and histograms", async () => {
+    // Two live runs, each stopped after step 1 until its own `go` file exists.
+    const live = [];
+    for (const name of ["go-images", "go-histograms"]) {
+      const out = await daemon.guild(["-C", project, "train", "--background", `wait=${join(base, name)}`]);
+      live.push(out.stdout.trim());
+      assert.ok(live.at(-1), out.stderr);
+    }
+    const card = (id) => `#compare-media .media-run[data-run^="${id}"]`;
+    await page.goto(url(`#/compare?runs=${first},${live.join(",")}`));
+    await page.waitForSelector('compare-media[data-loaded="true"]', WAIT);
+    await page.selectOption("#compare-media-tag", { label: "Images: tf/train/sample" });
+    await page.waitForSelector(`${card(live[0])} media-card[data-shown-step="1"]`, WAIT);
+    await page.waitForSelector(`${card(first)} media-card[data-shown-step="4"]`, WAIT);
+    // Steps 2..4 arrive through WatchMedia; the card shown moves to the newest by itself.
+    writeFileSync(join(base, "go-images"), "");
+    await page.waitForSelector(`${card(live[0])} media-card[data-shown-step="4"] img[data-step="4"]`, WAIT);
+    assert.deepEqual(
+      await page.$eval(`${card(live[0])} img.media-image`, (img) => [img.naturalWidth, img.naturalHeight]),
+      [8, 12],
+    );
+    await page.selectOption("#compare-media-tag", { label: "Histograms: tf/train/weights" });
+    // Histogram cards read their tag once near the viewport.
+    await page.locator(`${card(live[1])} media-histogram`).scrollIntoViewIfNeeded();
+    // Step 0's histogram at least (tensorboardX's writer thread may hold step 1's back).
+    await page.waitForSelector(`${card(live[1])} media-histogram[data-drawn]`, WAIT);
+    const before = Number(await page.$eval(`${card(live[1])} media-histogram`, (h) => h.dataset.drawn));
+    assert.ok(before >= 1 && before <= 2, `${before} steps drawn before the run went on`);
+    assert.ok(!existsSync(join(base, "go-histograms")));
+    writeFileSync(join(base, "go-histograms"), "");
+    await page.waitForSelector(`${card(live[1])} media-histogram[data-drawn="5"]`, WAIT);
+    await screenshot(page, "media-compare-live");
+  });
 });

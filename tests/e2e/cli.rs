@@ -61,42 +61,6 @@ fn train(env: &Env, args: &[&str]) -> String {
     env.guild(&all).ok().started_run().0
 }
 
-/// `guild` as a shell calls it back to complete: this test's daemon, no other arguments.
-fn completing(env: &Env, shell: &str) -> Command {
-    let mut cmd = Command::new(guild_exe());
-    cmd.env("COMPLETE", shell)
-        .env("GUILD_DATA_DIR", &env.data_dir)
-        .env("GUILD_SOCKET", &env.socket)
-        .stdin(std::process::Stdio::null());
-    cmd
-}
-
-/// What clap_complete's engine answers fish for `guild -C PROJECT WORDS...` (the last
-/// word is the one being completed): one candidate a line, `VALUE<TAB>HELP`.
-#[track_caller]
-fn fish_lines(env: &Env, words: &[&str]) -> Vec<String> {
-    let out = completing(env, "fish")
-        .args(["--", "guild", "-C"])
-        .arg(&env.project)
-        .args(words)
-        .output()
-        .expect("cannot run guild");
-    assert!(out.status.success(), "completion failed: {out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-/// The values of [`fish_lines`], without their help.
-#[track_caller]
-fn fish(env: &Env, words: &[&str]) -> Vec<String> {
-    fish_lines(env, words)
-        .iter()
-        .map(|l| l.split('\t').next().unwrap_or("").to_string())
-        .collect()
-}
-
 /// `source <(guild completions bash)`, then what bash's completion function puts in
 /// COMPREPLY for `guild -C PROJECT WORDS...` (the last word is the one being completed).
 #[track_caller]

@@ -275,6 +275,15 @@ fn media_match_tensorboard_and_are_served_to_the_api_the_page_and_the_cli() {
         "{}",
         refused.stderr
     );
+    // Shell completion offers the run's media tags, each with its kind and steps.
+    let tags = fish(&env, &["media", &id, ""]);
+    for tag in ["tf/train/sample", "tf/train/weights", "tf/train/tone", "tf/train/pr", "tf/tf2/sample"] {
+        assert!(tags.iter().any(|t| t == tag), "{tag} not offered: {tags:?}");
+    }
+    assert_eq!(
+        fish_lines(&env, &["media", &id, "tf/train/sa"]),
+        ["tf/train/sample\t5 image, steps 0..4"]
+    );
     let unknown = env.guild(&["media", &id, "tf/nope", "--out", "x"]).exits(1);
     assert!(
         unknown.stderr.contains(&format!(

@@ -131,7 +131,7 @@ pub async fn run(
     Ok(0)
 }
 
-fn kind_name(kind: pb::MediaKind) -> &'static str {
+pub fn kind_name(kind: pb::MediaKind) -> &'static str {
     match kind {
         pb::MediaKind::Image => "image",
         pb::MediaKind::Audio => "audio",

@@ -7,7 +7,8 @@
 // second). Image and audio bytes come from `/media/` (mediaObjectUrl), text, histograms
 // and PR curves from GetMedia; histogram cards read their tag once near the viewport.
 //
-// <compare-media> shows one tag across several runs side by side (the compare page).
+// <compare-media> shows one tag across several runs side by side (the compare page),
+// following live runs the same way.
 
 import { create } from "@bufbuild/protobuf";
 import { LitElement, html, nothing, type PropertyValues } from "lit";
@@ -54,6 +55,23 @@ function histograms(run: string, tag: string, version: number): Promise<Hist[]> 
     while (histCache.size > 200) histCache.delete(histCache.keys().next().value as string);
   }
   return p;
+}
+
+/** `tags` with WatchMedia's new `items` counted in (a new tag added in order); the keys
+ * of the tags that gained items go to `changed`. */
+function addItems(tags: MediaTag[], items: MediaRef[], changed: Set<string>): MediaTag[] {
+  for (const r of items) {
+    let t = tags.find((x) => x.kind === r.kind && x.tag === r.tag);
+    if (!t) {
+      t = create(MediaTagSchema, { kind: r.kind, tag: r.tag, count: 0n, minStep: r.step, maxStep: r.step, lastTimeMs: r.timeMs });
+      tags = [...tags, t].sort((a, b) => a.kind - b.kind || a.tag.localeCompare(b.tag));
+    }
+    t.count += 1n;
+    if (r.step > t.maxStep) t.maxStep = r.step;
+    if (r.step < t.minStep) t.minStep = r.step;
+    changed.add(tagKey(r.kind, r.tag));
+  }
+  return tags;
 }
 
 export class RunMedia extends LitElement {
@@ -133,18 +151,7 @@ export class RunMedia extends LitElement {
       open: (signal) => mediaApi.watchMedia({ run: id, afterCursor: this.cursor }, { signal }),
       onMessage: (u) => {
         this.cursor = u.cursor;
-        for (const r of u.items) {
-          const key = tagKey(r.kind, r.tag);
-          let t = this.tags.find((x) => x.kind === r.kind && x.tag === r.tag);
-          if (!t) {
-            t = create(MediaTagSchema, { kind: r.kind, tag: r.tag, count: 0n, minStep: r.step, maxStep: r.step, lastTimeMs: r.timeMs });
-            this.tags = [...this.tags, t].sort((a, b) => a.kind - b.kind || a.tag.localeCompare(b.tag));
-          }
-          t.count += 1n;
-          if (r.step > t.maxStep) t.maxStep = r.step;
-          if (r.step < t.minStep) t.minStep = r.step;
-          this.pending.add(key);
-        }
+        this.tags = addItems(this.tags, u.items, this.pending);
         this.dataset.cursor = String(this.cursor);
         this.dataset.tags = String(this.tags.length);
         this.schedule();
@@ -483,7 +490,10 @@ export class MediaHistogram extends LitElement {
   }
 }
 
-/** One media tag across runs, side by side, at one step (the compare page). */
+/** One media tag across runs, side by side, at one step (the compare page). Live runs
+ * are followed: one WatchMedia stream per run (a finished run's ends at once), and the
+ * cards of a tag that gained items read it again (at most every REFRESH_MS). The step
+ * follows the newest until the slider is moved off its end. */
 export class CompareMedia extends LitElement {
   static override properties = {
     runs: { attribute: false },
@@ -496,29 +506,79 @@ export class CompareMedia extends LitElement {
   step = Number.POSITIVE_INFINITY;
   private perRun = new Map<string, { id: string; tags: MediaTag[] }>();
   private loadedFor = "";
+  private abort: AbortController | null = null;
+  /** `run|kind|tag` → how often that tag gained items while shown. */
+  private versions = new Map<string, number>();
+  private pending = new Set<string>();
+  private flushTimer = 0;
 
   protected override createRenderRoot() {
     return this;
   }
 
+  override disconnectedCallback() {
+    super.disconnectedCallback();
+    this.abort?.abort();
+    this.loadedFor = "";
+    clearTimeout(this.flushTimer);
+    this.flushTimer = 0;
+  }
+
+  override connectedCallback() {
+    super.connectedCallback();
+    if (this.runs.length && !this.loadedFor) this.requestUpdate("runs");
+  }
+
   protected override willUpdate(changed: PropertyValues) {
     const sig = this.runs.join(",");
-    if (changed.has("runs") && sig !== this.loadedFor) {
+    if (changed.has("runs") && sig !== this.loadedFor && this.isConnected) {
       this.loadedFor = sig;
-      void this.load(this.runs.slice(0, 20));
+      this.abort?.abort();
+      this.abort = new AbortController();
+      void this.load(this.runs.slice(0, 20), this.abort.signal);
     }
   }
 
-  private async load(runs: string[]) {
+  private async load(runs: string[], signal: AbortSignal) {
     const answers = await Promise.all(
-      runs.map((r) => mediaApi.listMedia({ run: r }).then((res) => [r, res] as const, () => null)),
+      runs.map((r) => mediaApi.listMedia({ run: r }, { signal }).then((res) => [r, res] as const, () => null)),
     );
+    if (signal.aborted) return;
     this.perRun.clear();
     for (const a of answers) if (a) this.perRun.set(a[0], { id: a[1].runId, tags: a[1].tags });
     const keys = this.allTags();
     if (!keys.some((k) => k.key === this.chosen)) this.chosen = keys[0]?.key ?? "";
     this.dataset.loaded = "true";
     this.requestUpdate();
+    for (const a of answers) if (a) this.follow(a[0], a[1].runId, a[1].cursor, signal);
+  }
+
+  private follow(selector: string, id: string, after: bigint, signal: AbortSignal) {
+    let cursor = after;
+    void keepStreaming({
+      signal,
+      open: (s) => mediaApi.watchMedia({ run: id, afterCursor: cursor }, { signal: s }),
+      onMessage: (u) => {
+        cursor = u.cursor;
+        const entry = this.perRun.get(selector);
+        if (!entry) return;
+        const changed = new Set<string>();
+        entry.tags = addItems(entry.tags, u.items, changed);
+        for (const key of changed) this.pending.add(`${id}|${key}`);
+        this.schedule();
+      },
+      ended: () => true,
+    });
+  }
+
+  private schedule() {
+    if (this.flushTimer) return;
+    this.flushTimer = window.setTimeout(() => {
+      this.flushTimer = 0;
+      for (const key of this.pending) this.versions.set(key, (this.versions.get(key) ?? 0) + 1);
+      this.pending.clear();
+      this.requestUpdate();
+    }, REFRESH_MS);
   }
 
   private allTags(): { key: string; kind: MediaKind; tag: string }[] {
@@ -527,6 +587,12 @@ export class CompareMedia extends LitElement {
       for (const t of tags) seen.set(tagKey(t.kind, t.tag), { key: tagKey(t.kind, t.tag), kind: t.kind, tag: t.tag });
     }
     return [...seen.values()].sort((a, b) => a.kind - b.kind || a.tag.localeCompare(b.tag));
+  }
+
+  private onStep(e: Event, hi: number) {
+    const v = Number((e.target as HTMLInputElement).value);
+    // At the end: follow the newest step as it grows.
+    this.step = v >= hi ? Number.POSITIVE_INFINITY : v;
   }
 
   override render() {
@@ -543,6 +609,7 @@ export class CompareMedia extends LitElement {
     }
     const step = Math.min(this.step, hi);
     const kindName = SECTIONS.find((s) => s.kind === pick.kind)?.title ?? "";
+    const version = (id: string) => this.versions.get(`${id}|${pick.key}`) ?? 0;
     return html`<h2>Media</h2>
       <div class="toolbar chart-tools">
         <label>tag <select id="compare-media-tag" @change=${(e: Event) => (this.chosen = (e.target as HTMLSelectElement).value)}>
@@ -550,15 +617,17 @@ export class CompareMedia extends LitElement {
         </select></label>
         ${pick.kind !== MediaKind.HISTOGRAM && hi > lo
           ? html`<label>step <input id="compare-media-step" type="range" min=${lo} max=${hi} .value=${String(step)}
-              @input=${(e: Event) => (this.step = Number((e.target as HTMLInputElement).value))}> <span class="num">${step}</span></label>`
+              @input=${(e: Event) => this.onStep(e, hi)}> <span class="num">${step}</span></label>`
           : nothing}
         <span class="muted">${kindName}</span>
       </div>
       <div class="media-grid" id="compare-media">${having.map(
         (r) => html`<div class="media-run" data-run=${r.id}><div class="muted media-run-id">${r.id}</div>
           ${pick.kind === MediaKind.HISTOGRAM
-            ? html`<media-histogram class="media-card" .run=${r.id} .tag=${pick.tag} .mode=${"offset"}></media-histogram>`
-            : html`<media-card class="media-card" .run=${r.id} .kind=${pick.kind} .tag=${pick.tag} .step=${step}></media-card>`}
+            ? html`<media-histogram class="media-card" .run=${r.id} .tag=${pick.tag} .mode=${"offset"}
+                .version=${version(r.id)}></media-histogram>`
+            : html`<media-card class="media-card" .run=${r.id} .kind=${pick.kind} .tag=${pick.tag} .step=${step}
+                .version=${version(r.id)}></media-card>`}
         </div>`,
       )}</div>`;
   }

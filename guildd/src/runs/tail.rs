@@ -35,9 +35,13 @@ struct TailFile {
     name: &'static str,
     path: PathBuf,
     file: Option<File>,
-    /// Committed: everything before it is in run.db.
+    /// Everything before it has been given to the splitter.
     offset: u64,
-    /// The offset last put in a batch.
+    /// Where a restart reads from: just past the last newline given to the splitter (a
+    /// partial line the splitter holds is read again), or the end once finished. This,
+    /// not `offset`, is committed with the batch's rows.
+    resume: u64,
+    /// The resume offset last put in a batch.
     reported: u64,
     /// Read but not yet a whole line.
     carry: Vec<u8>,
@@ -109,6 +113,7 @@ impl Tailer {
             path: guild_d.join(name),
             file: None,
             offset: offsets.get(name).copied().unwrap_or(0),
+            resume: offsets.get(name).copied().unwrap_or(0),
             reported: offsets.get(name).copied().unwrap_or(0),
             carry: Vec::new(),
             splitter: LineSplitter::new(),
@@ -169,9 +174,9 @@ impl Tailer {
         }
         self.order.forget_before(self.stderr.offset);
         for file in [&mut self.stdout, &mut self.stderr] {
-            if file.offset != file.reported {
-                batch.offsets.push((file.name.to_string(), file.offset));
-                file.reported = file.offset;
+            if file.resume != file.reported {
+                batch.offsets.push((file.name.to_string(), file.resume));
+                file.reported = file.resume;
             }
         }
         (batch, more)
@@ -224,10 +229,14 @@ fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>, mut en
         }
     }
     let mut emit = |line: String| lines.push(line);
-    let cut = if finished || file.carry.len() > CARRY_LIMIT {
+    // Whole lines only, unless the file is finished and read to its end, or a partial
+    // line has grown past the limit (the splitter holds it; a restart reads it again
+    // from its start, as `resume` stays there).
+    let whole = file.carry.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let cut = if (finished && complete) || file.carry.len() - whole > CARRY_LIMIT {
         file.carry.len()
     } else {
-        file.carry.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+        whole
     };
     if cut > 0 {
         if let Some(ends) = ends.as_deref_mut() {
@@ -238,6 +247,9 @@ fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>, mut en
         }
         file.splitter.feed(&file.carry[..cut], &mut emit);
         file.carry.drain(..cut);
+        if whole > 0 {
+            file.resume = file.offset + whole as u64;
+        }
         file.offset += cut as u64;
     }
     // A burst may have grown the buffer to READ_LIMIT; twenty chatty runs must not each
@@ -247,10 +259,93 @@ fn read_new(file: &mut TailFile, finished: bool, lines: &mut Vec<String>, mut en
     }
     if finished && complete {
         file.splitter.finish(&mut emit);
+        file.resume = file.offset;
     }
     if let Some(ends) = ends {
         // The last line of a finished file has no newline: it ends at the file's end.
         ends.resize(lines.len(), file.offset);
     }
     complete
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines `line N` and `x: N`, as a chatty run prints them.
+    fn chatty(n: usize) -> (Vec<u8>, Vec<String>) {
+        let mut bytes = Vec::new();
+        let mut lines = Vec::new();
+        for i in 0..n {
+            for line in [format!("line {i}"), format!("x: {i}")] {
+                bytes.extend_from_slice(line.as_bytes());
+                bytes.push(b'\n');
+                lines.push(line);
+            }
+        }
+        (bytes, lines)
+    }
+
+    /// Polls until nothing more is read; returns the lines and the last committed offsets.
+    fn drain(tailer: &mut Tailer, finished: bool, offsets: &mut HashMap<String, u64>) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let (batch, more) = tailer.poll(0, finished);
+            lines.extend(batch.output.into_iter().map(|row| row.line));
+            offsets.extend(batch.offsets);
+            if !more {
+                return lines;
+            }
+        }
+    }
+
+    #[test]
+    fn a_restart_at_the_committed_offset_reads_no_line_twice_and_loses_none() {
+        // A backlog larger than one read, cut anywhere: each poll's committed offset must
+        // be a line's start, whatever the splitter holds of a partial line.
+        let (bytes, expected) = chatty(120_000);
+        for cut in [0, 1, 3, 100_001, 1_048_576 + 5, bytes.len() - 4] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(STDOUT_FILE);
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let mut offsets = HashMap::new();
+            let mut stored = drain(&mut Tailer::new(dir.path(), &offsets), false, &mut offsets);
+            // The daemon dies here; the rest of the output lands; the next one resumes.
+            std::fs::write(&path, &bytes).unwrap();
+            let mut next = Tailer::new(dir.path(), &offsets);
+            stored.extend(drain(&mut next, true, &mut offsets));
+            assert_eq!(stored.len(), expected.len(), "cut at {cut}");
+            assert!(stored == expected, "cut at {cut}: lines differ");
+            assert_eq!(offsets.get(STDOUT_FILE), Some(&(bytes.len() as u64)));
+        }
+    }
+
+    #[test]
+    fn a_finished_backlog_larger_than_one_read_is_split_only_at_newlines() {
+        let (bytes, expected) = chatty(120_000);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(STDOUT_FILE), &bytes[..bytes.len() - 1]).unwrap();
+        let mut offsets = HashMap::new();
+        let stored = drain(&mut Tailer::new(dir.path(), &offsets), true, &mut offsets);
+        assert!(stored == expected, "a line was split at a read's end");
+    }
+
+    #[test]
+    fn a_partial_line_past_the_limit_is_passed_on_but_read_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STDOUT_FILE);
+        let long = "y".repeat(CARRY_LIMIT + 10);
+        std::fs::write(&path, format!("first\n{long}")).unwrap();
+        let mut offsets = HashMap::new();
+        let mut tailer = Tailer::new(dir.path(), &offsets);
+        assert_eq!(drain(&mut tailer, false, &mut offsets), ["first"]);
+        assert_eq!(tailer.stdout.offset, (6 + long.len()) as u64, "the long partial line was not passed on");
+        assert_eq!(offsets.get(STDOUT_FILE), Some(&6), "committed past a line the splitter holds");
+        std::fs::write(&path, format!("first\n{long}z\nlast\n")).unwrap();
+        let mut next = Tailer::new(dir.path(), &offsets);
+        let rest = drain(&mut next, true, &mut offsets);
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest[0].len(), long.len().min(crate::runs::output::MAX_LINE_BYTES) + "…[truncated 11 bytes]".len());
+        assert_eq!(rest[1], "last");
+    }
 }

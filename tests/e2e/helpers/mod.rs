@@ -3,10 +3,12 @@
 //! daemon (`grpc`), waits that ask the daemon or the system instead of sleeping
 //! (`waits`), processes read from /proc (`processes`), tmpfs mounts and file modes
 //! (`files`), an HTTP client for guildd's ports (`http`), run.db read with SQL
-//! (`rundb`), optional Python packages (`python`) and scripts test projects run
-//! (`scripts`). All of it is re-exported: `use crate::helpers::*;`.
+//! (`rundb`), optional Python packages (`python`), scripts test projects run
+//! (`scripts`) and shell completion as the shells ask for it (`completion`). All of it
+//! is re-exported: `use crate::helpers::*;`.
 
 mod binaries;
+mod completion;
 mod env;
 mod files;
 mod grpc;
@@ -18,6 +20,7 @@ mod scripts;
 mod waits;
 
 pub use binaries::*;
+pub use completion::*;
 pub use env::*;
 pub use files::*;
 pub use grpc::*;
