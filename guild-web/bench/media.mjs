@@ -7,7 +7,10 @@
 //     their tag when near the viewport);
 //   - scrubbing: the first image tag's slider moved one step at a time (60 steps back
 //     from the newest), and then to 40 random steps; for each, the time from the slider's
-//     input event to the new image decoded and the next frame painted.
+//     input event to the new image decoded and the next frame painted; the three slowest
+//     split into until shown / decode / frame, with when their image was asked for and
+//     answered (negative: before the input), and the page's long tasks (over 50 ms) from
+//     the scrub's start.
 //
 //   node bench/media.mjs [--steps 1000] [--images 10] [--hists 20] [--loads 3]
 // Needs ../target/debug/guildd (or GUILD_BIN_DIR), /usr/bin/chromium, python3 with
@@ -55,6 +58,10 @@ try {
     const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
+    await page.addInitScript(() => {
+      window.__long = [];
+      new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => [e.startTime, e.duration]))).observe({ type: "longtask", buffered: true });
+    });
     await page.goto(`${daemon.origin}/?token=${encodeURIComponent(daemon.token)}#/runs/${id}`);
     const last = String(steps - 1);
     const imageSel = 'details[data-section="images"] media-card';
@@ -86,19 +93,31 @@ try {
         const card = document.querySelector(sel);
         const slider = card.querySelector("input.media-slider");
         const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
-        const times = { sequential: [], random: [] };
+        const times = { sequential: [], random: [], parts: [] };
         const go = async (pos) => {
           const t = performance.now();
           slider.value = String(pos);
           slider.dispatchEvent(new Event("input", { bubbles: true }));
           const want = String(pos);
           while (card.dataset.shownStep !== want) await new Promise((r) => setTimeout(r, 0));
+          const shown = performance.now();
           const img = card.querySelector("img.media-image");
           await img.decode().catch(() => {});
+          const decoded = performance.now();
           await frame();
-          return performance.now() - t;
+          const end = performance.now();
+          // The image's own request: when it was asked for and answered, from the input.
+          const entry = performance
+            .getEntriesByType("resource")
+            .findLast((e) => e.name.endsWith(`/image/${img.dataset.seq}`));
+          const asked = entry ? entry.startTime - t : NaN;
+          const answered = entry ? entry.responseEnd - t : NaN;
+          times.parts.push({ pos, ms: end - t, shown: shown - t, decode: decoded - shown, frame: end - decoded, asked, answered });
+          return end - t;
         };
+        times.scrubStart = performance.now();
         for (let pos = steps - 2; pos >= steps - 61; pos--) times.sequential.push(await go(pos));
+        times.long = window.__long.map(([s, d]) => [Math.round(s - times.scrubStart), Math.round(d)]);
         let seed = 7;
         for (let i = 0; i < 40; i++) {
           seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -130,6 +149,13 @@ try {
       paint: Object.fromEntries(Object.entries(paint).map(([k, v]) => [k, r1(v)])),
       scrubSequential: Object.fromEntries(Object.entries(stats(scrub.sequential)).map(([k, v]) => [k, r1(v)])),
       scrubRandom: Object.fromEntries(Object.entries(stats(scrub.random)).map(([k, v]) => [k, r1(v)])),
+      // The three slowest changes, split into: until the image was shown (its load
+      // event), its decode, and the next frame.
+      slowest: [...scrub.parts]
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 3)
+        .map((p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, r1(v)]))),
+      longTasks: scrub.long,
       load1: r1(loadavg()[0]),
       errors,
     };
