@@ -228,3 +228,44 @@ fn a_run_that_ends_while_both_folders_are_full_is_recorded_when_there_is_room() 
     assert_eq!(listed[0]["status"], "completed", "{listed:?}");
     wait_problem(&env, None);
 }
+
+#[test]
+fn stats_taken_while_the_run_folder_is_full_are_stored_once_there_is_room() {
+    let env = Env::new();
+    let Some(disk) = Tmpfs::mount(&env.project, "4m") else {
+        return;
+    };
+    project(&env);
+    // Stats every 0.2 s (the shortest interval): the run task's channel holds 16 samples
+    // (3.2 s of them), so a 5 s outage overflows it unless the retried batch takes them in.
+    env.write("Guild", &GUILD.replace("stats_interval = 0", "stats_interval = 0.2"));
+    let go = env.root.join("go");
+    let go_flag = format!("go={}", go.display());
+    let (id, run_dir) = env.guild(&["train", "--background", &go_flag]).ok().started_run();
+    env.wait_output(&id, |l| l.starts_with("line 20 "));
+
+    let filler = disk.fill();
+    wait_until("the run's reason to tell of the full disk", || {
+        env.get_run(&id)
+            .run
+            .is_some_and(|r| r.reason.contains("cannot record the run"))
+    });
+    // The outage itself is what is tested: it lasts 5 s by the clock.
+    let full_since = std::time::Instant::now();
+    wait_until("5 s of the full disk", || full_since.elapsed() >= std::time::Duration::from_secs(5));
+    std::fs::remove_file(&filler).unwrap();
+    std::fs::write(&go, "").unwrap();
+    let done = env.wait_run(&id, &ENDED);
+    assert_eq!(done.status(), RunStatus::Completed, "{done:?}");
+
+    let times: Vec<i64> = env.block_on(async {
+        let mut db = open_run_db(&run_dir).await;
+        sqlx::query_scalar("SELECT time FROM scalar WHERE key = 'sys/cpu/util' ORDER BY time")
+            .fetch_all(&mut db)
+            .await
+            .unwrap()
+    });
+    assert!(times.len() > 25, "{} samples: {times:?}", times.len());
+    let gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert!(gap < 1000, "stats missing for {gap} ms of the run ({} samples)", times.len());
+}

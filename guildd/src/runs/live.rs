@@ -357,8 +357,16 @@ impl RunTask {
             found: false,
             lines: 0,
         };
-        if self.unsaved.is_some() && !self.commit(Batch::default()).await {
-            return idle;
+        if self.unsaved.is_some() {
+            // While a commit fails (a full disk), stats samples join the batch kept for
+            // the next try rather than filling their channel and being missed.
+            let mut waiting = Batch::default();
+            while let Ok(samples) = self.stats_samples.try_recv() {
+                waiting.samples.extend(samples);
+            }
+            if !self.commit(waiting).await {
+                return idle;
+            }
         }
         let (mut batch, mut more) = self.tailer.poll(guild_proto::time::now_ms(), finished);
         // A Slurm job's node stats and start, from the file its supervisor writes.
