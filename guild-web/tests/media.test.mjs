@@ -183,7 +183,7 @@ describe("media from event files", { skip: skip ?? false }, () => {
       live.push(out.stdout.trim());
       assert.ok(live.at(-1), out.stderr);
     }
-    const card = (id) => `#compare-media .media-run[data-run^="${id}"]`;
+    const card = (id) => `#compare-media .media-run[data-run="${id}"]`;
     await page.goto(url(`#/compare?runs=${first},${live.join(",")}`));
     await page.waitForSelector('compare-media[data-loaded="true"]', WAIT);
     await page.selectOption("#compare-media-tag", { label: "Images: tf/train/sample" });
