@@ -42,14 +42,24 @@ export function percentiles(h: Hist, fractions: number[] = BASIS_POINTS.map((b) 
  * Each canvas drawn is a new picture the compositor takes in that frame's commit. In
  * headless Chromium (software compositing) three of them made a 40 ms frame, sixteen a
  * 50–90 ms one, and a slider moved meanwhile waited for it. So the canvases a frame
- * follow how long the frames that drew took (one more after a frame within budget,
- * half as many after a long one), and none are drawn within INPUT_QUIET_MS of an input,
- * pointer or key event: a slider being moved gets its frames first.
+ * follow how long the frames that drew took: one more after a frame within budget, half
+ * as many after a long one, and no more than one fewer than made a long frame (a machine
+ * that draws one a frame in budget, and two not, stays at one; RAISE_AFTER frames in
+ * budget at that ceiling raise it by one, in case the long frame had another cause).
+ * And none are drawn within INPUT_QUIET_MS of an input, pointer or key event: a slider
+ * being moved gets its frames first.
  */
 const queue = new Map<HTMLCanvasElement, (width: number) => void>();
+/** A frame's length, seen from the next frame's start, that leaves room for one more. */
 const FRAME_BUDGET_MS = 20;
 const INPUT_QUIET_MS = 150;
-let perFrame = 2;
+const MOST_PER_FRAME = 32;
+const RAISE_AFTER = 60;
+let perFrame = 1;
+/** The most a frame may draw (lowered by a long frame). */
+let ceiling = MOST_PER_FRAME;
+/** Frames in budget that drew `ceiling` canvases, since it was last lowered or raised. */
+let atCeiling = 0;
 let scheduled = false;
 /** When the last frame that drew began (NaN: the last frame drew nothing). */
 let drewAt = Number.NaN;
@@ -68,10 +78,18 @@ export function drawSoon(canvas: HTMLCanvasElement, draw: (width: number) => voi
 }
 
 function flush(now: number) {
-  // How long the frame that drew took, seen from the next one's start.
   const took = now - drewAt;
-  if (took > FRAME_BUDGET_MS * 1.5) perFrame = Math.max(1, perFrame >> 1);
-  else if (took <= FRAME_BUDGET_MS) perFrame = Math.min(32, perFrame + 1);
+  if (took > FRAME_BUDGET_MS * 1.25) {
+    ceiling = Math.max(1, perFrame - 1);
+    perFrame = Math.max(1, perFrame >> 1);
+    atCeiling = 0;
+  } else if (took <= FRAME_BUDGET_MS) {
+    if (perFrame >= ceiling && ++atCeiling >= RAISE_AFTER) {
+      ceiling = Math.min(MOST_PER_FRAME, ceiling + 1);
+      atCeiling = 0;
+    }
+    perFrame = Math.min(ceiling, perFrame + 1);
+  }
   drewAt = Number.NaN;
   if (now - lastInput >= INPUT_QUIET_MS && queue.size) {
     const jobs = [...queue].slice(0, perFrame);
