@@ -77,6 +77,14 @@ impl Line {
         let at = words.iter().position(|w| w == subcommand)?;
         words[at + 1..].iter().find(|w| !w.starts_with('-')).cloned()
     }
+
+    /// The run named after `subcommand`, as a selector for the daemon.
+    fn run_after(&self, subcommand: &str) -> anyhow::Result<String> {
+        let run = self
+            .operand_after(subcommand)
+            .ok_or_else(|| anyhow::anyhow!("no run named"))?;
+        Ok(crate::rpc::run_arg(&run))
+    }
 }
 
 /// Runs `ask` against the daemon this command line names, if one answers in time.
@@ -241,13 +249,11 @@ pub fn profile(current: &OsStr) -> Vec<CompletionCandidate> {
 /// `guild series RUN KEY`: the run's series keys.
 pub fn series_key(current: &OsStr) -> Vec<CompletionCandidate> {
     let keys = with_daemon(|client, _, line| async move {
-        let run = line
-            .operand_after("series")
-            .ok_or_else(|| anyhow::anyhow!("no run named"))?;
+        let run = line.run_after("series")?;
         let list = rpc(client
             .series()
             .list_series(pb::ListSeriesRequest {
-                run: crate::rpc::run_arg(&run),
+                run,
             })
             .await)?;
         Ok(list.keys)
@@ -263,13 +269,11 @@ pub fn series_key(current: &OsStr) -> Vec<CompletionCandidate> {
 /// `guild media RUN TAG`: the run's media tags, each with its kind and steps.
 pub fn media_tag(current: &OsStr) -> Vec<CompletionCandidate> {
     let tags = with_daemon(|client, _, line| async move {
-        let run = line
-            .operand_after("media")
-            .ok_or_else(|| anyhow::anyhow!("no run named"))?;
+        let run = line.run_after("media")?;
         let list = rpc(client
             .media()
             .list_media(pb::ListMediaRequest {
-                run: crate::rpc::run_arg(&run),
+                run,
             })
             .await)?;
         Ok(list.tags)

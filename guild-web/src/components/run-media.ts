@@ -57,9 +57,9 @@ function histograms(run: string, tag: string, version: number): Promise<Hist[]> 
   return p;
 }
 
-/** `tags` with WatchMedia's new `items` counted in (a new tag added in order); the keys
- * of the tags that gained items go to `changed`. */
-function addItems(tags: MediaTag[], items: MediaRef[], changed: Set<string>): MediaTag[] {
+/** `tags` with WatchMedia's new `items` counted in (a new tag added in order); `gained`
+ * is told the key of each tag that gained an item. */
+function addItems(tags: MediaTag[], items: MediaRef[], gained: (key: string) => void): MediaTag[] {
   for (const r of items) {
     let t = tags.find((x) => x.kind === r.kind && x.tag === r.tag);
     if (!t) {
@@ -69,9 +69,39 @@ function addItems(tags: MediaTag[], items: MediaRef[], changed: Set<string>): Me
     t.count += 1n;
     if (r.step > t.maxStep) t.maxStep = r.step;
     if (r.step < t.minStep) t.minStep = r.step;
-    changed.add(tagKey(r.kind, r.tag));
+    gained(tagKey(r.kind, r.tag));
   }
   return tags;
+}
+
+/** How often each card's tag gained items: keys told with `gained` are counted up
+ * together at most every REFRESH_MS, then the host renders (its cards read again). */
+class Versions {
+  private counts = new Map<string, number>();
+  private pending = new Set<string>();
+  private timer = 0;
+
+  constructor(private host: { requestUpdate(): void }) {}
+
+  of(key: string): number {
+    return this.counts.get(key) ?? 0;
+  }
+
+  gained(key: string) {
+    this.pending.add(key);
+    if (this.timer) return;
+    this.timer = window.setTimeout(() => {
+      this.timer = 0;
+      for (const k of this.pending) this.counts.set(k, this.of(k) + 1);
+      this.pending.clear();
+      this.host.requestUpdate();
+    }, REFRESH_MS);
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+    this.timer = 0;
+  }
 }
 
 export class RunMedia extends LitElement {
@@ -86,9 +116,7 @@ export class RunMedia extends LitElement {
   histMode: "offset" | "overlay" = "offset";
 
   private tags: MediaTag[] = [];
-  private versions = new Map<string, number>();
-  private pending = new Set<string>();
-  private flushTimer = 0;
+  private versions = new Versions(this);
   private cursor = 0n;
   /** The run's whole id (ListMedia resolves the page's selector), for /media/ URLs. */
   private resolved = "";
@@ -109,7 +137,7 @@ export class RunMedia extends LitElement {
   override disconnectedCallback() {
     super.disconnectedCallback();
     this.abort?.abort();
-    clearTimeout(this.flushTimer);
+    this.versions.stop();
   }
 
   protected override updated(changed: PropertyValues) {
@@ -151,10 +179,9 @@ export class RunMedia extends LitElement {
       open: (signal) => mediaApi.watchMedia({ run: id, afterCursor: this.cursor }, { signal }),
       onMessage: (u) => {
         this.cursor = u.cursor;
-        this.tags = addItems(this.tags, u.items, this.pending);
+        this.tags = addItems(this.tags, u.items, (key) => this.versions.gained(key));
         this.dataset.cursor = String(this.cursor);
         this.dataset.tags = String(this.tags.length);
-        this.schedule();
       },
       ended: () => true,
       onError: (err) => {
@@ -166,21 +193,10 @@ export class RunMedia extends LitElement {
     });
   }
 
-  /** Tells the cards of tags that gained items, at most every REFRESH_MS. */
-  private schedule() {
-    if (this.flushTimer) return;
-    this.flushTimer = window.setTimeout(() => {
-      this.flushTimer = 0;
-      for (const key of this.pending) this.versions.set(key, (this.versions.get(key) ?? 0) + 1);
-      this.pending.clear();
-      this.requestUpdate();
-    }, REFRESH_MS);
-  }
-
   private section(s: (typeof SECTIONS)[number]) {
     const tags = this.tags.filter((t) => t.kind === s.kind);
     if (!tags.length) return nothing;
-    const version = (t: MediaTag) => this.versions.get(tagKey(t.kind, t.tag)) ?? 0;
+    const version = (t: MediaTag) => this.versions.of(tagKey(t.kind, t.tag));
     const cards = tags.map((t) => {
       if (s.id === "histograms" || s.id === "distributions") {
         return html`<media-histogram class="media-card" .run=${this.resolved} .tag=${t.tag} .version=${version(t)}
@@ -507,10 +523,8 @@ export class CompareMedia extends LitElement {
   private perRun = new Map<string, { id: string; tags: MediaTag[] }>();
   private loadedFor = "";
   private abort: AbortController | null = null;
-  /** `run|kind|tag` → how often that tag gained items while shown. */
-  private versions = new Map<string, number>();
-  private pending = new Set<string>();
-  private flushTimer = 0;
+  /** Keyed `run|kind|tag`. */
+  private versions = new Versions(this);
 
   protected override createRenderRoot() {
     return this;
@@ -520,8 +534,7 @@ export class CompareMedia extends LitElement {
     super.disconnectedCallback();
     this.abort?.abort();
     this.loadedFor = "";
-    clearTimeout(this.flushTimer);
-    this.flushTimer = 0;
+    this.versions.stop();
   }
 
   override connectedCallback() {
@@ -562,23 +575,10 @@ export class CompareMedia extends LitElement {
         cursor = u.cursor;
         const entry = this.perRun.get(selector);
         if (!entry) return;
-        const changed = new Set<string>();
-        entry.tags = addItems(entry.tags, u.items, changed);
-        for (const key of changed) this.pending.add(`${id}|${key}`);
-        this.schedule();
+        entry.tags = addItems(entry.tags, u.items, (key) => this.versions.gained(`${id}|${key}`));
       },
       ended: () => true,
     });
-  }
-
-  private schedule() {
-    if (this.flushTimer) return;
-    this.flushTimer = window.setTimeout(() => {
-      this.flushTimer = 0;
-      for (const key of this.pending) this.versions.set(key, (this.versions.get(key) ?? 0) + 1);
-      this.pending.clear();
-      this.requestUpdate();
-    }, REFRESH_MS);
   }
 
   private allTags(): { key: string; kind: MediaKind; tag: string }[] {
@@ -609,7 +609,7 @@ export class CompareMedia extends LitElement {
     }
     const step = Math.min(this.step, hi);
     const kindName = SECTIONS.find((s) => s.kind === pick.kind)?.title ?? "";
-    const version = (id: string) => this.versions.get(`${id}|${pick.key}`) ?? 0;
+    const version = (id: string) => this.versions.of(`${id}|${pick.key}`);
     return html`<h2>Media</h2>
       <div class="toolbar chart-tools">
         <label>tag <select id="compare-media-tag" @change=${(e: Event) => (this.chosen = (e.target as HTMLSelectElement).value)}>
