@@ -46,8 +46,8 @@ export function percentiles(h: Hist, fractions: number[] = BASIS_POINTS.map((b) 
  * as many after a long one, and no more than one fewer than made a long frame (a machine
  * that draws one a frame in budget, and two not, stays at one; RAISE_AFTER frames in
  * budget at that ceiling raise it by one, in case the long frame had another cause).
- * And none are drawn within INPUT_QUIET_MS of an input, pointer or key event: a slider
- * being moved gets its frames first.
+ * And none are drawn within INPUT_QUIET_MS of an input, pointer-down, key or wheel
+ * event: a slider being moved, or a page being scrolled, gets its frames first.
  */
 const queue = new Map<HTMLCanvasElement, (width: number) => void>();
 /** A frame's length, seen from the next frame's start, that leaves room for one more. */
@@ -65,7 +65,8 @@ let scheduled = false;
 let drewAt = Number.NaN;
 let lastInput = -Infinity;
 // (No window where the unit tests load this module in Node.)
-for (const type of ["input", "pointerdown", "pointermove", "keydown", "wheel"]) {
+// (Not pointermove: a mouse merely moving over the page must not hold the drawing back.)
+for (const type of ["input", "pointerdown", "keydown", "wheel"]) {
   globalThis.addEventListener?.(type, () => (lastInput = performance.now()), { capture: true, passive: true });
 }
 

@@ -321,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn a_finished_backlog_larger_than_one_read_is_split_only_at_newlines() {
+    fn a_finished_backlog_larger_than_one_read_comes_out_in_whole_lines() {
         let (bytes, expected) = chatty(120_000);
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(STDOUT_FILE), &bytes[..bytes.len() - 1]).unwrap();
