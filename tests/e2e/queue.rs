@@ -250,6 +250,40 @@ fn queued_runs_survive_kill_9_of_guildd_and_start_after_restart() {
 }
 
 #[test]
+fn a_daemon_stopping_its_runs_starts_no_queued_one_on_the_way_out() {
+    let env = probe_env();
+    let gate = env.root.join("gate");
+    let gate_flag = format!("wait={}", gate.display());
+    env.start_guildd(&["--gpus", "7"]);
+    let (first, _) = start_background(&env, &["--gpus", "1", &gate_flag]);
+    env.wait_run(&first, &[RunStatus::Running]);
+    let (second, out) = start_background(&env, &["--gpus", "1"]);
+    assert!(out.stderr.contains("Queued at position 1"), "{out:?}");
+
+    // Stopping the first run frees its GPU while guildd ends: the second must not take it.
+    env.guild(&["daemon", "stop", "--stop-runs"]).ok();
+    let lock = env.data_dir.join("guildd.lock");
+    wait_until("the daemon to release its lock", || {
+        std::fs::File::open(&lock).map_or(true, |file| file.try_lock().is_ok())
+    });
+
+    // The next daemon finds it queued and starts it (at once: its GPU is free).
+    let restarted_ms = guild_proto::time::now_ms();
+    env.start_guildd(&["--gpus", "7"]);
+    let done = env.wait_run(&second, ENDED);
+    assert_eq!(done.status(), RunStatus::Completed, "{done:?}");
+    let started = done.started_ms;
+    assert!(
+        started >= restarted_ms,
+        "{second} started {} ms before the next daemon did",
+        restarted_ms - started
+    );
+    assert_eq!(env.get_run(&first).run.map(|r| r.status()), Some(RunStatus::Terminated));
+    let lives = lives(&env);
+    assert!(lives[second.as_str()].start * 1000.0 >= restarted_ms as f64, "{lives:?}");
+}
+
+#[test]
 fn stop_cancels_a_queued_run_and_priority_moves_one_up() {
     let env = probe_env();
     let gate = env.root.join("gate");

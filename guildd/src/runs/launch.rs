@@ -62,7 +62,7 @@ impl Manager {
     /// (with the reason) and gives its GPUs back.
     async fn launch_queued(&self, grant: Grant) {
         // The daemon is ending: the run stays queued in index.db for the next one.
-        if *self.inner.shutdown.borrow() {
+        if *self.inner.shutdown.borrow() || self.inner.closing.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         let id = grant.id.clone();

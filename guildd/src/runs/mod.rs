@@ -97,6 +97,9 @@ pub(crate) struct Inner {
     /// What watchers subscribe to (the owner sends on it).
     watchers: broadcast::Sender<RunChange>,
     shutdown: watch::Sender<bool>,
+    /// Set as shutdown begins, before runs are stopped: a run the queue lets go from
+    /// then on stays queued for the next daemon.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// Gives back what a run was granted in the queue when its start fails before its task
@@ -156,6 +159,7 @@ impl Manager {
                 owner,
                 watchers,
                 shutdown,
+                closing: Default::default(),
             }),
         };
         launch::spawn_launcher(Arc::downgrade(&manager.inner), granted);
@@ -808,6 +812,8 @@ impl Manager {
     /// Stops following runs (they keep running unless `stop_runs`) and waits for the
     /// run tasks to commit what they read.
     pub async fn shutdown(&self, stop_runs: bool) {
+        // Stopping runs frees their GPUs and slots: no queued run may take them now.
+        self.inner.closing.store(true, std::sync::atomic::Ordering::SeqCst);
         if stop_runs {
             let handles = self.ask(|reply| Ask::AllLive { reply }).await.unwrap_or_default();
             for handle in &handles {
