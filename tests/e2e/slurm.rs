@@ -382,6 +382,51 @@ print("line done", flush=True)
 sys.exit(3)
 "#;
 
+/// `sbatch` for a guildd that dies between sbatch's answer and recording the job id: the
+/// real sbatch submits, then the guildd that called it is killed before it reads the
+/// answer.
+const SBATCH_THEN_KILL: &str = "#!/bin/sh\nout=$(REAL_SBATCH \"$@\") || exit $?\nkill -9 $PPID\necho \"$out\"\n";
+
+#[test]
+fn a_job_submitted_just_before_guildd_died_is_found_by_its_name() {
+    let Some(cluster) = Cluster::start() else { return };
+    let env = Env::new();
+    env.write("Guild", "[project]\nstats_interval = 0\n\n[model \"m\"]\ntrain = hello\n");
+    env.write("hello.py", "print('hello from the job', flush=True)\n");
+    let which = Command::new("sh").args(["-c", "command -v sbatch"]).output().unwrap();
+    let real = String::from_utf8_lossy(&which.stdout).trim().to_string();
+    let bin = env.root.join("killing-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("sbatch");
+    std::fs::write(&wrapper, SBATCH_THEN_KILL.replace("REAL_SBATCH", &real)).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+
+    // This command starts a guildd whose sbatch is the wrapper: it dies mid-submission.
+    let out = env.guild_env(
+        &["train", "--slurm", "-b"],
+        &[("SLURM_CONF", cluster.conf.as_str()), ("PATH", path.as_str())],
+    );
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let runs: Vec<_> = std::fs::read_dir(env.project.join("runs")).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 1, "one run folder");
+    let id = runs[0].file_name().to_string_lossy().into_owned();
+    let named = format!("--name=guild-{id}");
+    let jobs = cluster.slurm("squeue", &["-h", "-t", "all", "-o", "%i", &named]);
+    let jobs: Vec<&str> = jobs.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    assert_eq!(jobs.len(), 1, "the job was submitted once: {jobs:?}");
+
+    // The next daemon finds the job by the run's name, records it and follows it.
+    cluster.guild(&env, &["runs"]).ok();
+    let done = env.wait_run_until(&id, "ended", TIMEOUT, is_final);
+    assert_eq!(done.status(), RunStatus::Completed, "{done:?}");
+    assert_eq!(attr(&env.get_run(&id), "slurm_job_id").as_deref(), Some(jobs[0]));
+    let lines: Vec<String> = run_db_output(&env, &runs[0].path()).into_iter().map(|(_, l)| l).collect();
+    assert_eq!(lines, ["hello from the job"]);
+    let again = cluster.slurm("squeue", &["-h", "-t", "all", "-o", "%i", &named]);
+    assert_eq!(again.lines().filter(|l| !l.trim().is_empty()).count(), 1, "submitted again: {again}");
+}
+
 #[test]
 fn slurm_runs_survive_kill_9_of_guildd_and_time_limits() {
     let Some(cluster) = Cluster::start() else { return };
