@@ -101,6 +101,9 @@ function flush(now: number) {
   }
   scheduled = queue.size > 0;
   if (scheduled) requestAnimationFrame(flush);
+  // With no frame right after it, a drawing frame's length cannot be seen (the next
+  // drawSoon may come seconds later).
+  else drewAt = Number.NaN;
 }
 
 function prepare(canvas: HTMLCanvasElement, width: number, height: number): CanvasRenderingContext2D | null {

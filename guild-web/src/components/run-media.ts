@@ -21,6 +21,8 @@ import { renderMarkdown } from "../markdown";
 export const HISTOGRAMS_PER_TAG = 200;
 /** Cards of a live run read their tag again at most this often. */
 const REFRESH_MS = 500;
+/** The compare page follows at most this many live runs' media at once. */
+const FOLLOWED_AT_ONCE = 3;
 
 const SECTIONS: { kind: MediaKind; title: string; id: string }[] = [
   { kind: MediaKind.IMAGE, title: "Images", id: "images" },
@@ -507,9 +509,10 @@ export class MediaHistogram extends LitElement {
 }
 
 /** One media tag across runs, side by side, at one step (the compare page). Live runs
- * are followed: one WatchMedia stream per run (a finished run's ends at once), and the
- * cards of a tag that gained items read it again (at most every REFRESH_MS). The step
- * follows the newest until the slider is moved off its end. */
+ * are followed: a WatchMedia stream per run (a finished run's ends at once; at most
+ * FOLLOWED_AT_ONCE open), and the cards of a tag that gained items read it again (at
+ * most every REFRESH_MS). The step follows the newest until the slider is moved off its
+ * end. */
 export class CompareMedia extends LitElement {
   static override properties = {
     runs: { attribute: false },
@@ -563,12 +566,20 @@ export class CompareMedia extends LitElement {
     if (!keys.some((k) => k.key === this.chosen)) this.chosen = keys[0]?.key ?? "";
     this.dataset.loaded = "true";
     this.requestUpdate();
-    for (const a of answers) if (a) this.follow(a[0], a[1].runId, a[1].cursor, signal);
+    // A finished run's stream ends at once; at most FOLLOWED_AT_ONCE stay open (each
+    // holds one of the browser's 6 connections to guildd), the next run's opening as one
+    // ends.
+    const waiting = answers.filter((a) => a !== null);
+    const next = (): void => {
+      const a = waiting.shift();
+      if (a && !signal.aborted) void this.follow(a[0], a[1].runId, a[1].cursor, signal).finally(next);
+    };
+    for (let i = 0; i < FOLLOWED_AT_ONCE; i++) next();
   }
 
-  private follow(selector: string, id: string, after: bigint, signal: AbortSignal) {
+  private follow(selector: string, id: string, after: bigint, signal: AbortSignal): Promise<void> {
     let cursor = after;
-    void keepStreaming({
+    return keepStreaming({
       signal,
       open: (s) => mediaApi.watchMedia({ run: id, afterCursor: cursor }, { signal: s }),
       onMessage: (u) => {

@@ -10,7 +10,8 @@ given as the first argument): every kind guildd stores, at several steps.
   pr       PR curves, 11 thresholds, steps 0..2
   bad      an image summary whose bytes are no image (step 3): counted, not stored
 
-With --wait FILE it stops after step 1 until FILE exists (a live test's cue); with
+With --wait FILE it stops after step 1 until FILE exists (a live test's cue: every item
+of steps 0 and 1 is in the file by then, steps 2.. go to a second file); with
 --copy_tf2 DIR it first copies DIR's event files into $RUNDIR/tf2/ ("none": neither).
 """
 import argparse
@@ -72,7 +73,12 @@ for step in range(5):
     w.flush()
     print("wrote step %d" % step, flush=True)
     if step == 1 and a.wait != "none":
+        # flush() does not wait for tensorboardX's writer thread: events it has not
+        # written yet stay out of the file. Closing writes them all, so every item of
+        # steps 0 and 1 is in the file while the op waits; steps 2.. go to a second file.
+        w.close()
         deadline = time.time() + 60
         while not os.path.exists(a.wait) and time.time() < deadline:
             time.sleep(0.02)
+        w = SummaryWriter(out, filename_suffix=".after-wait")
 w.close()
