@@ -38,12 +38,29 @@ const tagKey = (kind: MediaKind, tag: string) => `${kind}|${tag}`;
 /** A tag's histograms (GetMedia), shared by its Histograms and Distributions cards. */
 const histCache = new Map<string, Promise<Hist[]>>();
 
+/** Histogram reads in flight at most: each is tens of KB and tens of ms, and sixteen
+ * cards at once held all six of the browser's connections to guildd while the image
+ * cards' fetches (a slider's next images) waited behind them (one 159 ms fetch seen). */
+const HIST_READS_AT_ONCE = 2;
+let histReads = 0;
+const histWaiting: (() => void)[] = [];
+
+async function limited<T>(read: () => Promise<T>): Promise<T> {
+  if (histReads >= HIST_READS_AT_ONCE) await new Promise<void>((go) => histWaiting.push(go));
+  histReads++;
+  try {
+    return await read();
+  } finally {
+    histReads--;
+    histWaiting.shift()?.();
+  }
+}
+
 function histograms(run: string, tag: string, version: number): Promise<Hist[]> {
   const key = `${run}|${tag}|${version}`;
   let p = histCache.get(key);
   if (!p) {
-    p = mediaApi
-      .getMedia({ run, kind: MediaKind.HISTOGRAM, tag, maxItems: HISTOGRAMS_PER_TAG })
+    p = limited(() => mediaApi.getMedia({ run, kind: MediaKind.HISTOGRAM, tag, maxItems: HISTOGRAMS_PER_TAG }))
       .then((res) =>
         res.items.map((it) => ({
           step: Number(it.ref?.step ?? 0n),
