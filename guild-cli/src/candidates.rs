@@ -1,9 +1,9 @@
 //! Shell completion candidates that only the daemon knows: run ids, the project's models
 //! and resources, a model's flags (`NAME=`) and profiles, `MODEL:OP` pairs, a run's
-//! series keys and media tags. clap_complete's engine calls these while completing (`COMPLETE=bash
-//! guild -- guild train ...`); each asks guildd over its socket within [`TIMEOUT`] and
-//! never starts one. Without a daemon they offer nothing, and subcommands and options
-//! still complete from the argument definitions.
+//! series keys and media tags. clap_complete's engine calls these while completing
+//! (`COMPLETE=bash guild -- guild train ...`); each asks guildd over its socket within
+//! [`TIMEOUT`] and never starts one. Without a daemon they offer nothing, and subcommands
+//! and options still complete from the argument definitions.
 
 use std::ffi::OsStr;
 use std::future::Future;
@@ -250,12 +250,7 @@ pub fn profile(current: &OsStr) -> Vec<CompletionCandidate> {
 pub fn series_key(current: &OsStr) -> Vec<CompletionCandidate> {
     let keys = with_daemon(|client, _, line| async move {
         let run = line.run_after("series")?;
-        let list = rpc(client
-            .series()
-            .list_series(pb::ListSeriesRequest {
-                run,
-            })
-            .await)?;
+        let list = rpc(client.series().list_series(pb::ListSeriesRequest { run }).await)?;
         Ok(list.keys)
     });
     matching(
@@ -270,12 +265,7 @@ pub fn series_key(current: &OsStr) -> Vec<CompletionCandidate> {
 pub fn media_tag(current: &OsStr) -> Vec<CompletionCandidate> {
     let tags = with_daemon(|client, _, line| async move {
         let run = line.run_after("media")?;
-        let list = rpc(client
-            .media()
-            .list_media(pb::ListMediaRequest {
-                run,
-            })
-            .await)?;
+        let list = rpc(client.media().list_media(pb::ListMediaRequest { run }).await)?;
         Ok(list.tags)
     });
     matching(

@@ -60,7 +60,6 @@ let perFrame = 1;
 let ceiling = MOST_PER_FRAME;
 /** Frames in budget that drew `ceiling` canvases, since it was last lowered or raised. */
 let atCeiling = 0;
-let scheduled = false;
 /** When the last frame that drew began (NaN: the last frame drew nothing). */
 let drewAt = Number.NaN;
 let lastInput = -Infinity;
@@ -70,12 +69,10 @@ for (const type of ["input", "pointerdown", "keydown", "wheel"]) {
   globalThis.addEventListener?.(type, () => (lastInput = performance.now()), { capture: true, passive: true });
 }
 
+/** A frame is asked for exactly while the queue holds draws (flush asks for the next). */
 export function drawSoon(canvas: HTMLCanvasElement, draw: (width: number) => void): void {
+  if (!queue.size) requestAnimationFrame(flush);
   queue.set(canvas, draw);
-  if (!scheduled) {
-    scheduled = true;
-    requestAnimationFrame(flush);
-  }
 }
 
 function flush(now: number) {
@@ -99,8 +96,7 @@ function flush(now: number) {
     jobs.forEach(([, draw], i) => draw(widths[i]));
     drewAt = now;
   }
-  scheduled = queue.size > 0;
-  if (scheduled) requestAnimationFrame(flush);
+  if (queue.size) requestAnimationFrame(flush);
   // With no frame right after it, a drawing frame's length cannot be seen (the next
   // drawSoon may come seconds later).
   else drewAt = Number.NaN;

@@ -61,8 +61,9 @@ impl Manager {
     /// Starts a queued run the queue let start. Whatever goes wrong marks it failed
     /// (with the reason) and gives its GPUs back.
     async fn launch_queued(&self, grant: Grant) {
-        // The daemon is ending: the run stays queued in index.db for the next one.
-        if *self.inner.shutdown.borrow() || self.inner.closing.load(std::sync::atomic::Ordering::SeqCst) {
+        // The daemon is ending (`closing` is set before `shutdown` is sent): the run stays
+        // queued in index.db for the next one.
+        if self.inner.closing.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         let id = grant.id.clone();

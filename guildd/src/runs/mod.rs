@@ -97,8 +97,8 @@ pub(crate) struct Inner {
     /// What watchers subscribe to (the owner sends on it).
     watchers: broadcast::Sender<RunChange>,
     shutdown: watch::Sender<bool>,
-    /// Set as shutdown begins, before runs are stopped: a run the queue lets go from
-    /// then on stays queued for the next daemon.
+    /// Set as shutdown begins, before runs are stopped (and before `shutdown` is sent): a
+    /// run the queue lets go from then on stays queued for the next daemon.
     closing: std::sync::atomic::AtomicBool,
 }
 
